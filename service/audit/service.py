@@ -1,0 +1,244 @@
+"""Recording audit events in the transaction they describe, and verifying the chains.
+
+`record_event` only queues an event on the session. Right before the transaction commits,
+the queued events are appended to one chain: PostgreSQL locks any chain head no other
+transaction holds (FOR UPDATE SKIP LOCKED), so concurrent writers spread over the chains
+instead of queueing; SQLite's single writer already holds the database lock. The head lock
+is taken as late as possible and held only through the commit.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.audit import rules
+from service.audit.models import AuditChainHead, AuditEvent
+from service.core.db import table_of
+from service.core.errors import InvalidInput
+from service.core.pagination import PageParams, decode_cursor, encode_cursor
+from service.core.requestid import current_request_id
+from service.core.security import Actor
+from service.core.time import utcnow
+
+_PENDING = "ruta_audit_pending"
+_KEY = "ruta_audit_key"
+
+
+def session_info(key: bytes) -> dict[str, Any]:
+    """What a session needs to seal audit events: pass it as the sessions' `info`."""
+    return {_KEY: key}
+
+
+def record_event(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    action: str,
+    entity_type: str,
+    entity_id: uuid.UUID | str,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Queue an audit event; it is written in this transaction, just before it commits."""
+    content = rules.EventContent(
+        id=uuid.uuid4(),
+        occurred_at=utcnow(),
+        actor_user_id=actor.user_id if actor else None,
+        actor_org_id=actor.organization_id if actor else None,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        request_id=current_request_id(),
+        changes=rules.normalize_changes(changes or {}),
+    )
+    session.sync_session.info.setdefault(_PENDING, []).append(content)
+
+
+def _lock_a_chain_head(session: Session) -> AuditChainHead:
+    table = table_of(AuditChainHead)
+    if session.get_bind().dialect.name == "postgresql":
+        free = session.execute(
+            sa.select(table).order_by(sa.func.random()).limit(1).with_for_update(skip_locked=True)
+        ).first()
+        if free is None:  # every chain is busy: wait for one, chosen at random
+            free = session.execute(
+                sa.select(table)
+                .where(table.c.chain == random.randrange(rules.CHAIN_COUNT))  # noqa: S311
+                .with_for_update()
+            ).one()
+    else:
+        free = session.execute(
+            sa.select(table).where(table.c.chain == random.randrange(rules.CHAIN_COUNT))  # noqa: S311
+        ).one()
+    return AuditChainHead(chain=free.chain, seq=free.seq, hash=free.hash)
+
+
+def _append_pending(session: Session) -> None:
+    pending: list[rules.EventContent] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    key = session.info.get(_KEY)
+    if key is None:
+        raise RuntimeError("audit events recorded on a session without an audit key")
+    head = _lock_a_chain_head(session)
+    links = rules.link(key, pending, chain=head.chain, seq=head.seq, head=head.hash)
+    session.execute(
+        sa.insert(table_of(AuditEvent)),
+        [
+            {
+                "id": item.content.id,
+                "chain": item.chain,
+                "seq": item.seq,
+                "occurred_at": item.content.occurred_at,
+                "actor_user_id": item.content.actor_user_id,
+                "actor_org_id": item.content.actor_org_id,
+                "action": item.content.action,
+                "entity_type": item.content.entity_type,
+                "entity_id": item.content.entity_id,
+                "request_id": item.content.request_id,
+                "changes": item.content.changes,
+                "prev_hash": item.prev_hash,
+                "hash": item.hash,
+            }
+            for item in links
+        ],
+    )
+    table = table_of(AuditChainHead)
+    session.execute(
+        sa.update(table)
+        .where(table.c.chain == head.chain)
+        .values(seq=links[-1].seq, hash=links[-1].hash)
+    )
+
+
+def _discard_pending(session: Session, *_: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+event.listen(Session, "before_commit", _append_pending)
+event.listen(Session, "after_rollback", _discard_pending)
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """The outcome of `verify_chains`."""
+
+    events: int
+    chains: int
+    first_break: rules.Break | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def _link_of(row: AuditEvent) -> rules.Link:
+    return rules.Link(
+        content=rules.EventContent(
+            id=row.id,
+            occurred_at=row.occurred_at,
+            actor_user_id=row.actor_user_id,
+            actor_org_id=row.actor_org_id,
+            action=row.action,
+            entity_type=row.entity_type,
+            entity_id=row.entity_id,
+            request_id=row.request_id,
+            changes=row.changes,
+        ),
+        chain=row.chain,
+        seq=row.seq,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+async def _stream_chain(session: AsyncSession, chain: int) -> AsyncIterator[rules.Link]:
+    result = await session.stream_scalars(
+        select(AuditEvent)
+        .where(AuditEvent.chain == chain)
+        .order_by(col(AuditEvent.seq))
+        .execution_options(yield_per=2000)
+    )
+    async for row in result:
+        yield _link_of(row)
+
+
+async def verify_chains(session: AsyncSession, *, key: bytes) -> VerificationReport:
+    """Recompute every chain; report the first event that does not verify."""
+    heads = (await session.exec(select(AuditChainHead).order_by(col(AuditChainHead.chain)))).all()
+    events, first_break = 0, None
+    for head in heads:
+        links = [item async for item in _stream_chain(session, head.chain)]
+        events += len(links)
+        found = rules.verify_chain(key, head.chain, links, head_seq=head.seq, head_hash=head.hash)
+        if found and first_break is None:
+            first_break = found
+    orphans = (
+        await session.exec(
+            select(AuditEvent)
+            .where(col(AuditEvent.chain).not_in([h.chain for h in heads]))
+            .limit(1)
+        )
+    ).first()
+    if orphans is not None and first_break is None:
+        first_break = rules.Break(
+            orphans.chain, orphans.seq, orphans.id, "event on an unknown chain"
+        )
+    return VerificationReport(events=events, chains=len(heads), first_break=first_break)
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    page: PageParams,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    actor_user_id: uuid.UUID | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[Sequence[AuditEvent], str | None]:
+    """Events, newest first, filtered; with the cursor of the next page."""
+    stmt = select(AuditEvent)
+    if entity_type is not None:
+        stmt = stmt.where(AuditEvent.entity_type == entity_type)
+    if entity_id is not None:
+        stmt = stmt.where(AuditEvent.entity_id == entity_id)
+    if actor_user_id is not None:
+        stmt = stmt.where(AuditEvent.actor_user_id == actor_user_id)
+    if action is not None:
+        stmt = stmt.where(AuditEvent.action == action)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < until)
+    if page.cursor:
+        at, last_id = decode_cursor(page.cursor, 2)
+        try:
+            at_dt, last_uuid = datetime.fromisoformat(at), uuid.UUID(last_id)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("cursor", "not a cursor returned by this API") from exc
+        stmt = stmt.where(
+            sa.or_(
+                col(AuditEvent.occurred_at) < at_dt,
+                sa.and_(col(AuditEvent.occurred_at) == at_dt, col(AuditEvent.id) < last_uuid),
+            )
+        )
+    stmt = stmt.order_by(col(AuditEvent.occurred_at).desc(), col(AuditEvent.id).desc())
+    rows = (await session.exec(stmt.limit(page.limit + 1))).all()
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(last.occurred_at.isoformat(), str(last.id))
+    return rows, next_cursor

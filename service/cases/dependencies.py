@@ -1,0 +1,28 @@
+"""Load a case the caller may see, or answer 404."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends
+
+from service.cases import service
+from service.cases.models import CaseFile
+from service.core.db import SessionDep
+from service.core.security import Actor
+from service.identity.dependencies import require
+from service.identity.rules import Permission
+
+CaseReaderDep = Annotated[Actor, Depends(require(Permission.cases_read))]
+CaseWriterDep = Annotated[Actor, Depends(require(Permission.cases_write))]
+
+
+async def get_visible_case(
+    case_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep
+) -> CaseFile:
+    """The case named in the path, if the caller's organization is involved in it."""
+    return await service.get_case_for(session, actor=actor, case_id=case_id)
+
+
+CaseDep = Annotated[CaseFile, Depends(get_visible_case)]

@@ -1,0 +1,74 @@
+"""A case, its identifications and the organizations involved in it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from service.core.time import utcnow
+from service.core.types import UTCDateTime, code_column
+
+
+class CaseFile(SQLModel, table=True):
+    """One person's path through the referral pathway; holds no identifying data."""
+
+    __tablename__ = "case_file"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    status: str = Field(sa_type=code_column(), index=True)
+    victim_status: str = Field(sa_type=code_column())
+    current_location: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Identification(SQLModel, table=True):
+    """An institution meeting a person it suspects is a victim."""
+
+    __tablename__ = "identification"
+    __table_args__ = (sa.Index("ix_identification_case_id_created_at", "case_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="case_file.id")
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    identified_by: uuid.UUID = Field(foreign_key="app_user.id")
+    identified_on: date = Field(index=True)
+    region: str = Field(foreign_key="region.code", max_length=2, index=True)
+    place: str = Field(max_length=200)
+    context: str = Field(sa_type=code_column())
+    operation_ref: str | None = Field(default=None, max_length=100)
+    indicators: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IdentificationExploitation(SQLModel, table=True):
+    """One suspected form of exploitation of an identification (a row each, for statistics)."""
+
+    __tablename__ = "identification_exploitation"
+    __table_args__ = (sa.UniqueConstraint("identification_id", "form", "sector"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    identification_id: uuid.UUID = Field(foreign_key="identification.id", index=True)
+    form: str = Field(sa_type=code_column(), index=True)
+    sector: str | None = Field(default=None, sa_type=code_column())
+
+
+class CaseInvolvement(SQLModel, table=True):
+    """A dated period in which an organization is involved in a case, and why."""
+
+    __tablename__ = "case_involvement"
+    __table_args__ = (
+        sa.Index("ix_case_involvement_case_id_organization_id", "case_id", "organization_id"),
+        sa.Index("ix_case_involvement_organization_id_case_id", "organization_id", "case_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="case_file.id")
+    organization_id: uuid.UUID = Field(foreign_key="organization.id")
+    basis: str = Field(sa_type=code_column())
+    source_id: uuid.UUID | None = None
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

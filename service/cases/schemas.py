@@ -1,0 +1,131 @@
+"""Request and response models of cases and identifications."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from service.cases.rules import (
+    CaseStatus,
+    ExploitationForm,
+    IdentificationContext,
+    LabourSector,
+    VictimStatus,
+    exploitation_error,
+)
+from service.core.time import today
+
+RegionCode = Annotated[
+    str, StringConstraints(pattern=r"^\d{2}$"), Field(description="INEI ubigeo department code")
+]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Indicator = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Exploitation(BaseModel):
+    """A suspected form of exploitation; forced labour names its sector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    form: ExploitationForm
+    sector: LabourSector | None = None
+
+    @model_validator(mode="after")
+    def _sector_matches_form(self) -> Self:
+        error = exploitation_error(self.form, self.sector)
+        if error:
+            raise ValueError(error)
+        return self
+
+
+def _not_in_future(value: date) -> date:
+    if value > today():
+        raise ValueError("must not be in the future")
+    return value
+
+
+class IdentificationFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    identified_on: date
+    region: RegionCode
+    place: ShortText
+    context: IdentificationContext
+    operation_ref: Annotated[str, StringConstraints(max_length=100)] | None = None
+    exploitation: list[Exploitation] = Field(min_length=1, max_length=8)
+    indicators: list[Indicator] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _checks(self) -> Self:
+        _not_in_future(self.identified_on)
+        if len({(e.form, e.sector) for e in self.exploitation}) != len(self.exploitation):
+            raise ValueError("exploitation lists the same form twice")
+        return self
+
+
+class CaseCreate(IdentificationFields):
+    """A new case with its first identification."""
+
+    current_location: ShortText | None = None
+
+
+class IdentificationCreate(IdentificationFields):
+    """Another institution identifies the person of an existing case."""
+
+
+class CaseUpdate(BaseModel):
+    """Corrections to the caller's identification and to where the person is now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    place: ShortText | None = None
+    operation_ref: Annotated[str, StringConstraints(max_length=100)] | None = None
+    indicators: list[Indicator] | None = Field(default=None, max_length=50)
+    exploitation: list[Exploitation] | None = Field(default=None, min_length=1, max_length=8)
+    current_location: ShortText | None = None
+
+
+class IdentificationPublic(BaseModel):
+    id: uuid.UUID
+    organization: str = Field(description="Code of the identifying organization")
+    identified_on: date
+    region: str
+    place: str
+    context: IdentificationContext
+    operation_ref: str | None
+    exploitation: list[Exploitation]
+    indicators: list[str]
+    created_at: datetime
+
+
+class CasePublic(BaseModel):
+    """A case without any identifying data of the person."""
+
+    id: uuid.UUID
+    status: CaseStatus
+    victim_status: VictimStatus
+    current_location: str | None
+    involved_organizations: list[str]
+    identifications: list[IdentificationPublic]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CaseSummary(BaseModel):
+    id: uuid.UUID
+    status: CaseStatus
+    victim_status: VictimStatus
+    first_identified_on: date
+    region: str
+    created_at: datetime
+
+
+class CaseFilters(BaseModel):
+    status: CaseStatus | None = None
+    region: RegionCode | None = None
+    identified_from: date | None = None
+    identified_to: date | None = None
+    exploitation: ExploitationForm | None = None

@@ -1,0 +1,209 @@
+"""The `ruta` command: serve, migrate, seed, user, audit, openapi."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from service.audit import service as audit_service
+from service.core import migrations
+from service.core.db import Database
+from service.core.requestid import bind_request_id
+from service.core.security import Security
+from service.core.settings import Settings
+from service.identity import service as identity_service
+from service.identity.exceptions import UnknownOrganization, UsernameTaken
+from service.identity.rules import Role
+from service.main import create_app, open_database
+from service.reference import service as reference_service
+
+app = typer.Typer(
+    help="Ruta: case management for Peru's victim-referral pathway.", no_args_is_help=True
+)
+user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="Inspect the audit trail.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+
+T = TypeVar("T")
+
+DEMO_ACCOUNTS = (
+    ("demo-police", "PNP", Role.identifier),
+    ("demo-mimp", "MIMP", Role.caseworker),
+    ("demo-shelter", "MIMP", Role.shelter_staff),
+    ("demo-defender", "MINJUS", Role.legal_aid),
+    ("demo-unhcr", "UNHCR", Role.caseworker),
+    ("demo-analyst", "MIMP", Role.analyst),
+    ("demo-auditor", "MIMP", Role.auditor),
+    ("demo-admin", "MIMP", Role.admin),
+)
+
+
+def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def runner() -> T:
+        bind_request_id(f"cli-{secrets.token_hex(8)}")
+        db = open_database(settings)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(runner())
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply pending database migrations (safe to run from several processes at once)."""
+    migrations.upgrade(Settings(), revision)
+    typer.echo(f"database at {revision}")
+
+
+@app.command()
+def seed(dataset: Annotated[str, typer.Argument(help="Dataset name")] = "peru-2017") -> None:
+    """Load reference data: regions, institutions and facilities (idempotent)."""
+    settings = Settings()
+    migrations.upgrade(settings)
+    report = _run(settings, lambda db: _seed(db, dataset))
+    typer.echo(
+        f"seeded {dataset}: {report.regions} regions,"
+        f" {report.organizations} new organizations, {report.facilities} new facilities"
+    )
+
+
+async def _seed(db: Database, dataset: str) -> reference_service.SeedReport:
+    async with db.session() as session:
+        return await reference_service.seed(session, dataset=dataset)
+
+
+async def _demo_accounts(db: Database, security: Security) -> list[tuple[str, str, str, str]]:
+    accounts = []
+    async with db.session() as session:
+        for username, org, role in DEMO_ACCOUNTS:
+            password = secrets.token_urlsafe(12)
+            if await identity_service.user_exists(session, username):
+                await identity_service.set_password(
+                    session, security=security, actor=None, username=username, password=password
+                )
+            else:
+                await identity_service.create_user(
+                    session,
+                    security=security,
+                    actor=None,
+                    username=username,
+                    organization_code=org,
+                    role=role,
+                    password=password,
+                )
+            accounts.append((username, org, role.value, password))
+    return accounts
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    demo: Annotated[bool, typer.Option(help="Seed reference data and print demo accounts")] = False,
+) -> None:
+    """Apply pending migrations, then serve the API."""
+    import uvicorn
+
+    settings = Settings()
+    migrations.upgrade(settings)
+    if demo:
+        if settings.environment == "production":
+            raise typer.BadParameter("--demo is refused when RUTA_ENVIRONMENT=production")
+        _run(settings, lambda db: _seed(db, "peru-2017"))
+        accounts = _run(settings, lambda db: _demo_accounts(db, Security.from_settings(settings)))
+        typer.echo("Demo accounts (passwords are new at every --demo start):")
+        for username, org, role, password in accounts:
+            typer.echo(f"  {username:<14} {org:<7} {role:<14} {password}")
+        typer.echo(
+            f"Token: curl -d 'username=demo-police&password=...' http://{host}:{port}/v1/auth/token"
+        )
+    uvicorn.run(
+        "service.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+    )
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument()],
+    org: Annotated[str, typer.Option("--org", help="Organization code, e.g. PNP")],
+    role: Annotated[Role, typer.Option("--role")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user; without --password-stdin the user signs in only through OpenID Connect."""
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if len(password) < 12:
+            raise typer.BadParameter("the password must have at least 12 characters")
+    settings = Settings()
+    security = Security.from_settings(settings)
+
+    async def work(db: Database) -> None:
+        async with db.session() as session:
+            await identity_service.create_user(
+                session,
+                security=security,
+                actor=None,
+                username=username,
+                organization_code=org,
+                role=role,
+                password=password,
+            )
+
+    try:
+        _run(settings, work)
+    except (UnknownOrganization, UsernameTaken) as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"user {username} ({role.value}) added to {org}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every audit chain; exit 1 naming the first event that does not verify."""
+    settings = Settings()
+
+    async def work(db: Database) -> audit_service.VerificationReport:
+        async with db.session(write=False) as session:
+            return await audit_service.verify_chains(session, key=settings.secret("audit_key"))
+
+    report = _run(settings, work)
+    if report.first_break is not None:
+        typer.echo(f"audit trail BROKEN: {report.first_break.describe()}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit trail verified: {report.events} events in {report.chains} chains")
+
+
+@app.command()
+def openapi(
+    output: Annotated[Path, typer.Option(help="Where to write the spec")] = Path(
+        "openapi/openapi.json"
+    ),
+) -> None:
+    """Write the OpenAPI contract front-ends build against."""
+    spec = create_app(Settings()).openapi()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(spec, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    typer.echo(f"wrote {output}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,155 @@
+"""Engines, sessions and every dialect quirk Ruta depends on, behind one interface.
+
+SQLite is the embedded default and PostgreSQL the production database. What differs between
+them (pragmas, how a writing transaction begins, row locks, upserts) is decided here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Select
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.core.settings import Settings
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+_BEGIN_OPTION = "ruta_sqlite_begin"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Database:
+    """An engine plus the two kinds of session Ruta uses: reading and writing."""
+
+    def __init__(self, settings: Settings, *, session_info: dict[str, Any] | None = None) -> None:
+        self.settings = settings
+        url = make_url(settings.database_url)
+        self.dialect = url.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": settings.sql_echo}
+        if self.dialect == "sqlite":
+            _ensure_sqlite_directory(url.database)
+        else:
+            kwargs |= {"pool_size": settings.db_pool_size, "max_overflow": 0, "pool_pre_ping": True}
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            _harden_sqlite(self.engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        # On SQLite a transaction that may write must take the write lock when it begins
+        # (BEGIN IMMEDIATE): a deferred one that writes later fails with "database is locked"
+        # instead of waiting. Readers keep deferred transactions and never block writers.
+        writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        info = dict(session_info or {})
+        self._reading = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False, info=info
+        )
+        self._writing = async_sessionmaker(
+            writer, class_=AsyncSession, expire_on_commit=False, info=info
+        )
+
+    @contextlib.asynccontextmanager
+    async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on success and rolls back on error."""
+        maker = self._writing if write else self._reading
+        async with maker() as session:
+            try:
+                yield session
+            except BaseException as exc:
+                # Some refusals must still leave a trace (a failed login and its audit event).
+                if getattr(exc, "commit_before_raising", False):
+                    await session.commit()
+                else:
+                    await session.rollback()
+                raise
+            else:
+                await session.commit()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _ensure_sqlite_directory(database: str | None) -> None:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _harden_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
+    """WAL, foreign keys and a busy timeout on every connection; explicit BEGIN modes."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, emit BEGIN, so that its mode can be chosen.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a SQLModel table model (for bulk statements)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, sa.Table)
+    return table
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """The name of the session's database dialect ('sqlite' or 'postgresql')."""
+    return session.get_bind().dialect.name
+
+
+def for_update(stmt: Select[T], session: AsyncSession, *, skip_locked: bool = False) -> Select[T]:
+    """Lock the selected rows until the transaction ends.
+
+    PostgreSQL takes row locks. SQLite has none, but every writing transaction already holds
+    the database's single write lock from its BEGIN IMMEDIATE, which serializes the same way.
+    """
+    if dialect_of(session) == "postgresql":
+        return stmt.with_for_update(skip_locked=skip_locked)
+    return stmt
+
+
+async def insert_ignoring_conflicts(
+    session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]], *, on: Sequence[str]
+) -> None:
+    """Insert rows, silently skipping those that collide on the unique columns `on`."""
+    if not rows:
+        return
+    insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
+    stmt = insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(on))
+    await session.execute(stmt)
+
+
+def writes(endpoint: Any) -> Any:
+    """Mark a GET endpoint that writes (an audited read) so it gets a writing transaction."""
+    endpoint.__ruta_writes__ = True
+    return endpoint
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction, committed before the response is sent."""
+    db: Database = request.app.state.db
+    endpoint = request.scope.get("endpoint")
+    write = request.method not in SAFE_METHODS or getattr(endpoint, "__ruta_writes__", False)
+    async with db.session(write=write) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

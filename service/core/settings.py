@@ -1,0 +1,125 @@
+"""Settings from the environment (prefix RUTA_), with secrets that refuse defaults."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/ruta.db"
+
+# Secrets that must be set in production; in local and test environments a missing one is
+# generated once and kept in <var_dir>/secrets.json so that every worker process shares it.
+_GENERATED_SECRETS = ("secret_key", "audit_key", "master_key", "blind_index_key")
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as RUTA_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="RUTA_", extra="ignore", frozen=True)
+
+    environment: Literal["local", "test", "production"] = "local"
+    database_url: str = DEFAULT_SQLITE_URL
+    var_dir: Path = Path("var")
+    log_level: str = "INFO"
+    sql_echo: bool = False
+    db_pool_size: int = Field(default=10, ge=1)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    # Signing key for access tokens issued by Ruta (HS256).
+    secret_key: SecretStr | None = None
+    # Key of the audit chain's HMAC: without it nobody can recompute a chain they altered.
+    audit_key: SecretStr | None = None
+    # Master key that wraps the per-person data keys (base64, 32 bytes), and its id.
+    master_key: SecretStr | None = None
+    master_key_id: str = "k1"
+    # Retired master keys still able to unwrap data keys: JSON object {"id": "base64"}.
+    retired_master_keys: SecretStr | None = None
+    # Key of the blind indexes used to find duplicates without plaintext.
+    blind_index_key: SecretStr | None = None
+
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    token_issuer: str = "ruta"  # noqa: S105
+    token_audience: str = "ruta-api"  # noqa: S105
+
+    # Optional external OpenID Connect issuer whose tokens are accepted as well.
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_audience: str | None = None
+    oidc_username_claim: str = "preferred_username"
+
+    # Failed-login rate limits.
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_max_failures_per_username: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+
+    # argon2id cost; lower only in tests.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
+
+    @model_validator(mode="after")
+    def _require_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            missing = [name for name in _GENERATED_SECRETS if getattr(self, name) is None]
+            if missing:
+                names = ", ".join(f"RUTA_{n.upper()}" for n in missing)
+                raise ValueError(f"production requires {names} to be set")
+            if (self.oidc_issuer is None) != (self.oidc_jwks_url is None):
+                raise ValueError("RUTA_OIDC_ISSUER and RUTA_OIDC_JWKS_URL go together")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def _local_secrets(self) -> dict[str, str]:
+        return _load_or_create_local_secrets(self.var_dir / "secrets.json")
+
+    def secret(self, name: str) -> bytes:
+        """The named secret as bytes; outside production, generated and kept locally if unset."""
+        value: SecretStr | None = getattr(self, name)
+        if value is not None:
+            raw = value.get_secret_value()
+        elif self.environment == "production":  # pragma: no cover - guarded by the validator
+            raise RuntimeError(f"RUTA_{name.upper()} is not set")
+        else:
+            raw = self._local_secrets[name]
+        if name == "master_key":
+            return base64.b64decode(raw)
+        return raw.encode()
+
+    def retired_master_key_map(self) -> dict[str, bytes]:
+        if self.retired_master_keys is None:
+            return {}
+        data = json.loads(self.retired_master_keys.get_secret_value())
+        return {str(k): base64.b64decode(v) for k, v in data.items()}
+
+
+def _load_or_create_local_secrets(path: Path) -> dict[str, str]:
+    """Create the local secrets file atomically (O_EXCL) so concurrent workers agree on it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        generated = {
+            "secret_key": secrets.token_urlsafe(48),
+            "audit_key": secrets.token_urlsafe(48),
+            "master_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "blind_index_key": secrets.token_urlsafe(48),
+        }
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(generated, fh)
+            return generated
+    data: dict[str, str] = json.loads(path.read_text())
+    return data

@@ -1,0 +1,61 @@
+"""Who is calling: the bearer token checked, the user loaded, the permission required."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.core.db import SessionDep
+from service.core.errors import Forbidden
+from service.core.security import Actor, InvalidToken, Security
+from service.core.settings import Settings
+from service.identity import rules, service
+from service.identity.exceptions import InvalidCredentialsToken
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /v1/auth/token")
+
+
+def get_security(request: Request) -> Security:
+    security: Security = request.app.state.security
+    return security
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SecurityDep = Annotated[Security, Depends(get_security)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_actor(
+    session: SessionDep,
+    security: SecurityDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """The caller, from a valid bearer token of an active user; 401 otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise InvalidCredentialsToken("A bearer token is required.")
+    try:
+        claims = await security.tokens.verify(credentials.credentials)
+    except InvalidToken as exc:
+        raise InvalidCredentialsToken("The token is invalid or has expired.") from exc
+    return await service.actor_for_claims(session, claims)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def require(permission: rules.Permission) -> Callable[[Actor], Awaitable[Actor]]:
+    """A dependency answering 403 unless the caller's role grants `permission`."""
+
+    async def dependency(actor: ActorDep) -> Actor:
+        if not rules.has_permission(actor.role, permission):
+            raise Forbidden(f"The role {actor.role!r} may not do this ({permission.value}).")
+        return actor
+
+    return dependency

@@ -1,0 +1,39 @@
+"""Errors of the identity domain."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from service.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
+
+
+class LoginFailed(Unauthorized):
+    code = "invalid_credentials"
+    title = "Invalid username or password"
+    # The failed attempt and its audit event are kept although the request is refused.
+    commit_before_raising: ClassVar[bool] = True
+
+
+class LoginRateLimited(TooManyRequests):
+    code = "login_rate_limited"
+    title = "Too many failed logins"
+    commit_before_raising: ClassVar[bool] = True
+
+
+class InvalidCredentialsToken(Unauthorized):
+    code = "invalid_token"
+    title = "Invalid or expired token"
+
+
+class OrganizationNotFound(NotFound):
+    code = "organization_not_found"
+    title = "Organization not found"
+
+
+class UnknownOrganization(InvalidInput):
+    code = "unknown_organization"
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    title = "Username already exists"

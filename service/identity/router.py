@@ -1,0 +1,49 @@
+"""/v1/auth and /v1/me: sign in and see who you are."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+
+from service.core.db import SessionDep
+from service.core.errors import problem_responses
+from service.core.security import Actor
+from service.identity import service
+from service.identity.dependencies import ActorDep, SecurityDep, SettingsDep
+from service.identity.rules import Role
+from service.identity.schemas import Me, OrganizationPublic, Token
+
+router = APIRouter(prefix="/v1", tags=["auth"])
+
+
+@router.post("/auth/token", response_model=Token, responses=problem_responses(401, 422, 429))
+async def issue_token(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+    security: SecurityDep,
+) -> Token:
+    """Exchange a username and password for a short-lived bearer token."""
+    client = request.client.host if request.client else "unknown"
+    return await service.log_in(
+        session,
+        settings=settings,
+        security=security,
+        username=form.username,
+        password=form.password,
+        client_address=client,
+    )
+
+
+@router.get("/me", response_model=Me, responses=problem_responses(401))
+async def read_me(actor: ActorDep, session: SessionDep) -> Me:
+    """The calling user, their role and organization."""
+    org = await service.get_organization_by_code(session, actor.organization_code)
+    return _me(actor, OrganizationPublic.model_validate(org, from_attributes=True))
+
+
+def _me(actor: Actor, org: OrganizationPublic) -> Me:
+    return Me(id=actor.user_id, username=actor.username, role=Role(actor.role), organization=org)

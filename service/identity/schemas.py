@@ -1,0 +1,31 @@
+"""Request and response models of the identity domain."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel
+
+from service.identity.rules import OrganizationKind, Role
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    expires_in: int
+
+
+class OrganizationPublic(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    kind: OrganizationKind
+    region: str | None
+
+
+class Me(BaseModel):
+    id: uuid.UUID
+    username: str
+    role: Role
+    organization: OrganizationPublic

@@ -1,0 +1,77 @@
+"""create_app(settings) -> FastAPI: lifespan, routers, error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from service.audit import service as audit_service
+from service.audit.router import router as audit_router
+from service.cases.router import router as cases_router
+from service.core.db import Database
+from service.core.errors import install_problem_handlers
+from service.core.migrations import head_revisions
+from service.core.requestid import RequestIdMiddleware
+from service.core.security import Security
+from service.core.settings import Settings
+from service.identity.router import router as identity_router
+from service.system.router import router as system_router
+
+API_TITLE = "Ruta"
+API_VERSION = "0.1.0"
+API_DESCRIPTION = (
+    "Case management for Peru's referral pathway for victims of human trafficking: "
+    "identification, screening and consent, referrals, protection services and closure, "
+    "with an audit trail no one can quietly rewrite. Every error is an RFC 9457 problem "
+    "document (application/problem+json) with a stable `code`."
+)
+
+
+def open_database(settings: Settings) -> Database:
+    """The database, with sessions that can seal audit events."""
+    return Database(settings, session_info=audit_service.session_info(settings.secret("audit_key")))
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; the database opens in the lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = open_database(settings)
+        app.state.db = db
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title=API_TITLE,
+        version=API_VERSION,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.security = Security.from_settings(settings)
+    app.state.head_revisions = head_revisions(settings)
+    app.add_middleware(RequestIdMiddleware)
+    install_problem_handlers(app)
+    for router in (system_router, identity_router, cases_router, audit_router):
+        app.include_router(router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn workers (`--factory`): settings from the environment."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,17 @@
+"""Reference data: Peru's regions (departments and Callao) by INEI ubigeo code."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+import service.core.types  # noqa: F401  (naming convention before any table)
+
+
+class Region(SQLModel, table=True):
+    """A department of Peru (or Callao), named by its two-digit INEI ubigeo code."""
+
+    __tablename__ = "region"
+
+    code: str = Field(primary_key=True, min_length=2, max_length=2)
+    name: str = Field(max_length=80)
+    capital: str = Field(max_length=80)
