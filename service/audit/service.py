@@ -66,18 +66,19 @@ def record_event(
 
 def _lock_a_chain_head(session: Session) -> AuditChainHead:
     table = table_of(AuditChainHead)
-    if session.get_bind().dialect.name == "postgresql":
-        free = session.execute(
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        free = conn.execute(
             sa.select(table).order_by(sa.func.random()).limit(1).with_for_update(skip_locked=True)
         ).first()
         if free is None:  # every chain is busy: wait for one, chosen at random
-            free = session.execute(
+            free = conn.execute(
                 sa.select(table)
                 .where(table.c.chain == random.randrange(rules.CHAIN_COUNT))  # noqa: S311
                 .with_for_update()
             ).one()
     else:
-        free = session.execute(
+        free = conn.execute(
             sa.select(table).where(table.c.chain == random.randrange(rules.CHAIN_COUNT))  # noqa: S311
         ).one()
     return AuditChainHead(chain=free.chain, seq=free.seq, hash=free.hash)
@@ -92,7 +93,8 @@ def _append_pending(session: Session) -> None:
         raise RuntimeError("audit events recorded on a session without an audit key")
     head = _lock_a_chain_head(session)
     links = rules.link(key, pending, chain=head.chain, seq=head.seq, head=head.hash)
-    session.execute(
+    conn = session.connection()
+    conn.execute(
         sa.insert(table_of(AuditEvent)),
         [
             {
@@ -114,7 +116,7 @@ def _append_pending(session: Session) -> None:
         ],
     )
     table = table_of(AuditChainHead)
-    session.execute(
+    conn.execute(
         sa.update(table)
         .where(table.c.chain == head.chain)
         .values(seq=links[-1].seq, hash=links[-1].hash)

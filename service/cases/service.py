@@ -329,7 +329,7 @@ async def correct_case(
             identification.indicators = list(data.indicators)
         if "exploitation" in fields and data.exploitation is not None:
             exploitation = list(data.exploitation)
-            await session.execute(
+            await session.exec(
                 sa.delete(IdentificationExploitation).where(
                     col(IdentificationExploitation.identification_id) == identification.id
                 )

@@ -91,9 +91,10 @@ def _harden_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN, so that its mode can be chosen.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # The busy timeout first: switching a new database to WAL may itself have to wait.
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -134,7 +135,7 @@ async def insert_ignoring_conflicts(
         return
     insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
     stmt = insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(on))
-    await session.execute(stmt)
+    await session.exec(stmt)
 
 
 def writes(endpoint: Any) -> Any:

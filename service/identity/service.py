@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -265,5 +264,5 @@ async def upsert_organizations(session: AsyncSession, rows: Sequence[dict[str, s
 
 
 async def user_exists(session: AsyncSession, username: str) -> bool:
-    stmt = sa.select(sa.exists().where(col(AppUser.username) == username))
-    return bool((await session.execute(stmt)).scalar())
+    stmt = select(AppUser.id).where(AppUser.username == username).limit(1)
+    return (await session.exec(stmt)).first() is not None

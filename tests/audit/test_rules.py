@@ -1,0 +1,103 @@
+"""The chain's hashing and verification, and change sets, without a database."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from service.audit import rules
+
+KEY = b"k"
+
+
+def _contents(n: int) -> list[rules.EventContent]:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        rules.EventContent(
+            id=uuid.uuid4(),
+            occurred_at=start + timedelta(seconds=i),
+            actor_user_id=None,
+            actor_org_id=None,
+            action="case.created",
+            entity_type="case",
+            entity_id=str(i),
+            request_id=None,
+            changes={"n": {"to": i}},
+        )
+        for i in range(n)
+    ]
+
+
+def _chain(n: int) -> list[rules.Link]:
+    return rules.link(KEY, _contents(n), chain=3, seq=0, head=rules.GENESIS_HASH)
+
+
+def _verify(links: list[rules.Link], head: rules.Link | None = None) -> rules.Break | None:
+    last = head or links[-1]
+    return rules.verify_chain(KEY, 3, links, head_seq=last.seq, head_hash=last.hash)
+
+
+def test_an_untouched_chain_verifies() -> None:
+    assert _verify(_chain(5)) is None
+
+
+def test_an_altered_event_is_named() -> None:
+    links = _chain(5)
+    altered = dataclasses.replace(
+        links[2], content=dataclasses.replace(links[2].content, action="case.deleted")
+    )
+    found = _verify([*links[:2], altered, *links[3:]])
+    assert found is not None
+    assert found.event_id == links[2].content.id
+    assert "altered" in found.reason
+
+
+def test_a_deleted_event_breaks_at_the_next_one() -> None:
+    links = _chain(5)
+    found = _verify([*links[:2], *links[3:]])
+    assert found is not None
+    assert found.event_id == links[3].content.id
+
+
+def test_a_deleted_last_event_is_caught_by_the_head() -> None:
+    links = _chain(5)
+    found = _verify(links[:4], head=links[4])
+    assert found is not None
+    assert found.event_id is None
+    assert "end" in found.reason
+
+
+def test_swapped_events_are_caught() -> None:
+    links = _chain(5)
+    a, b = links[1], links[2]
+    swapped = [
+        links[0],
+        dataclasses.replace(a, seq=b.seq),
+        dataclasses.replace(b, seq=a.seq),
+        *links[3:],
+    ]
+    swapped.sort(key=lambda link: link.seq)
+    found = _verify(swapped)
+    assert found is not None
+    assert found.seq == 2
+
+
+def test_a_chain_recomputed_without_the_key_does_not_verify() -> None:
+    forged = rules.link(b"guess", _contents(3), chain=3, seq=0, head=rules.GENESIS_HASH)
+    assert _verify(forged) is not None
+
+
+def test_change_set_redacts_identifying_fields() -> None:
+    changes = rules.change_set(
+        {"place": "a", "family_name": "Quispe"},
+        {"place": "b", "family_name": "Mamani", "region": "17"},
+        redact=frozenset({"family_name"}),
+    )
+    assert changes == {
+        "family_name": {"changed": True},
+        "place": {"from": "a", "to": "b"},
+        "region": {"to": "17"},
+    }
+    assert "Quispe" not in str(changes)
+    assert "Mamani" not in str(changes)

@@ -1,0 +1,158 @@
+"""`ruta audit verify` against tampering done directly in the database, on this run's database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+
+from service.audit.models import AuditEvent
+from service.core.db import Database, table_of
+from service.core.security import Security
+from service.core.settings import Settings
+from service.core.time import utcnow
+from service.main import open_database
+from tests.support.audit import create_cases, make_actor
+from tests.support.databases import execute, query, settings_env
+
+
+def run_verify(settings: Settings) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **settings_env(settings)}
+    return subprocess.run(
+        [sys.executable, "-m", "service", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+async def trail(fresh_settings: Settings) -> AsyncIterator[Database]:
+    """A fresh database holding a few dozen chained events."""
+    db = open_database(fresh_settings)
+    actor = await make_actor(db, Security.from_settings(fresh_settings))
+    await create_cases(db, actor, 12)
+    yield db
+    await db.dispose()
+
+
+async def _bypass(db: Database, sql: str, **params: object) -> None:
+    """Tamper as someone with direct database access would, switching the guards off."""
+    if db.dialect == "postgresql":
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            await conn.execute(sa.text(sql), params)
+    else:
+        await execute(db, "DROP TRIGGER IF EXISTS audit_event_no_update")
+        await execute(db, "DROP TRIGGER IF EXISTS audit_event_no_delete")
+        await execute(db, sql, **params)
+
+
+async def _a_long_chain(db: Database) -> tuple[int, int]:
+    [(chain,)] = await query(
+        db,
+        "SELECT chain FROM audit_event GROUP BY chain HAVING count(*) >= 3 ORDER BY chain LIMIT 1",
+    )
+    return chain, 2
+
+
+async def test_untouched_trail_verifies(trail: Database, fresh_settings: Settings) -> None:
+    result = run_verify(fresh_settings)
+    assert result.returncode == 0, result.stderr
+    assert "verified: " in result.stdout
+
+
+async def test_detects_an_update(trail: Database, fresh_settings: Settings) -> None:
+    chain, seq = await _a_long_chain(trail)
+    await _bypass(
+        trail,
+        "UPDATE audit_event SET action = 'case.viewed' WHERE chain = :c AND seq = :s",
+        c=chain,
+        s=seq,
+    )
+
+    result = run_verify(fresh_settings)
+
+    assert result.returncode == 1
+    assert f"chain {chain}, seq {seq}" in result.stderr
+    assert "altered" in result.stderr
+
+
+async def test_detects_a_delete(trail: Database, fresh_settings: Settings) -> None:
+    chain, seq = await _a_long_chain(trail)
+    [(next_id,)] = await query(
+        trail, "SELECT id FROM audit_event WHERE chain = :c AND seq = :s", c=chain, s=seq + 1
+    )
+    await _bypass(trail, "DELETE FROM audit_event WHERE chain = :c AND seq = :s", c=chain, s=seq)
+
+    result = run_verify(fresh_settings)
+
+    assert result.returncode == 1
+    assert str(next_id).replace("-", "") in result.stderr.replace("-", "")
+
+
+async def test_detects_a_reordering(trail: Database, fresh_settings: Settings) -> None:
+    chain, seq = await _a_long_chain(trail)
+    # Swap the places of two consecutive events (seq) through a free number.
+    await _bypass(
+        trail, "UPDATE audit_event SET seq = -1 WHERE chain = :c AND seq = :s", c=chain, s=seq
+    )
+    await _bypass(
+        trail,
+        "UPDATE audit_event SET seq = :s WHERE chain = :c AND seq = :n",
+        c=chain,
+        s=seq,
+        n=seq + 1,
+    )
+    await _bypass(
+        trail, "UPDATE audit_event SET seq = :n WHERE chain = :c AND seq = -1", c=chain, n=seq + 1
+    )
+
+    result = run_verify(fresh_settings)
+
+    assert result.returncode == 1
+    assert f"chain {chain}, seq {seq}" in result.stderr
+
+
+async def test_detects_an_event_inserted_at_the_end(
+    trail: Database, fresh_settings: Settings
+) -> None:
+    chain, _ = await _a_long_chain(trail)
+    [(last_seq, last_hash)] = await query(
+        trail, "SELECT seq, hash FROM audit_chain_head WHERE chain = :c", c=chain
+    )
+    async with trail.engine.begin() as conn:
+        await conn.execute(
+            sa.insert(table_of(AuditEvent)).values(
+                id=uuid.uuid4(),
+                chain=chain,
+                seq=last_seq + 1,
+                occurred_at=utcnow(),
+                action="case.closed",
+                entity_type="case",
+                entity_id="x",
+                changes={},
+                prev_hash=last_hash,
+                hash="f" * 64,
+            )
+        )
+
+    result = run_verify(fresh_settings)
+
+    assert result.returncode == 1
+    assert f"chain {chain}, seq {last_seq + 1}" in result.stderr
+
+
+async def test_the_application_cannot_update_or_delete_audit_events(trail: Database) -> None:
+    for statement in ("UPDATE audit_event SET action = 'x'", "DELETE FROM audit_event"):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            await execute(trail, statement)
+    [(count,)] = await query(trail, "SELECT count(*) FROM audit_event")
+    assert count > 0

@@ -1,0 +1,292 @@
+"""Cases through HTTP: identification, reading, correcting, listing, and the access rule."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from service.cases import service as case_service
+from service.cases.rules import InvolvementBasis
+from service.core.db import Database
+from service.identity.rules import Role
+from tests.support.databases import query
+from tests.support.factories import Factory, case_body, create_case
+
+
+async def test_identification_opens_a_case_seen_by_the_identifier(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    body = case_body(exploitation=[{"form": "forced_labour", "sector": "gold_mining"}])
+
+    created = await create_case(client, police, **body)
+
+    assert created["status"] == "identified"
+    assert created["victim_status"] == "suspected"
+    assert created["involved_organizations"] == ["PNP"]
+    [identification] = created["identifications"]
+    assert identification["organization"] == "PNP"
+    assert identification["region"] == "17"
+    assert identification["exploitation"] == [{"form": "forced_labour", "sector": "gold_mining"}]
+    fetched = await client.get(f"/v1/cases/{created['id']}", headers=police.headers)
+    assert fetched.status_code == 200
+    assert fetched.json() == created
+
+
+async def test_uninvolved_organization_gets_404_on_every_case_route(
+    app: FastAPI, client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    defender = await factory.user("MINJUS", Role.legal_aid)
+    case = await create_case(client, police)
+
+    # Every route under /v1/cases/{case_id}, today's and those later issues add.
+    routes = [
+        (method, path)
+        for path, operations in app.openapi()["paths"].items()
+        if "{case_id}" in path
+        for method in operations
+    ]
+    assert len(routes) >= 3
+    for method, path in routes:
+        url = re.sub(r"\{case_id\}", case["id"], path)
+        url = re.sub(r"\{[a-z_]+\}", "00000000-0000-4000-8000-000000000000", url)
+        response = await client.request(method.upper(), url, json={}, headers=defender.headers)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["code"] == "case_not_found"
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_unknown_and_hidden_cases_answer_alike(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    other = await factory.user("MTPE", Role.identifier)
+    case = await create_case(client, police)
+
+    hidden = await client.get(f"/v1/cases/{case['id']}", headers=other.headers)
+    missing = await client.get(
+        "/v1/cases/00000000-0000-4000-8000-000000000000", headers=other.headers
+    )
+
+    assert hidden.status_code == missing.status_code == 404
+    assert {
+        k: v for k, v in hidden.json().items() if k not in {"instance", "request_id", "detail"}
+    } == {k: v for k, v in missing.json().items() if k not in {"instance", "request_id", "detail"}}
+
+
+@pytest.mark.parametrize("role", [Role.analyst, Role.auditor, Role.admin])
+async def test_roles_without_case_work_get_403(
+    client: httpx.AsyncClient, factory: Factory, role: Role
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    outsider = await factory.user("PNP", role)
+    case = await create_case(client, police)
+
+    listed = await client.get("/v1/cases", headers=outsider.headers)
+    read = await client.get(f"/v1/cases/{case['id']}", headers=outsider.headers)
+
+    assert listed.status_code == read.status_code == 403
+    assert read.json()["code"] == "forbidden"
+
+
+async def test_second_identification_adds_the_organization(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    colleague = await factory.user("PNP", Role.caseworker)
+    case = await create_case(client, police)
+
+    body = case_body(region="15", place="Lima, terminal terrestre", context="other")
+    del body["current_location"]  # where the person is now belongs to the case, not here
+    response = await client.post(
+        f"/v1/cases/{case['id']}/identifications", json=body, headers=colleague.headers
+    )
+
+    assert response.status_code == 201, response.text
+    regions = [i["region"] for i in response.json()["identifications"]]
+    assert regions == ["17", "15"]
+
+
+async def test_correction_changes_the_identification_and_is_audited(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    case = await create_case(client, police)
+
+    response = await client.patch(
+        f"/v1/cases/{case['id']}",
+        json={
+            "place": "Mazuko, campamento minero",
+            "exploitation": [
+                {"form": "sexual_exploitation"},
+                {"form": "forced_labour", "sector": "gold_mining"},
+            ],
+            "current_location": "Hogar de refugio",
+        },
+        headers=police.headers,
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["current_location"] == "Hogar de refugio"
+    [identification] = body["identifications"]
+    assert identification["place"] == "Mazuko, campamento minero"
+    assert {e["form"] for e in identification["exploitation"]} == {
+        "sexual_exploitation",
+        "forced_labour",
+    }
+    rows = await query(
+        db,
+        "SELECT changes FROM audit_event"
+        " WHERE entity_id = :id AND action = 'identification.corrected'",
+        id=case["id"],
+    )
+    [(changes,)] = rows
+    changes = changes if isinstance(changes, dict) else json.loads(changes)
+    assert changes["place"] == {
+        "from": "Mazuko, bar on the Interoceánica",
+        "to": "Mazuko, campamento minero",
+    }
+    assert "exploitation" in changes
+
+
+async def test_correcting_without_having_identified_is_refused(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    case = await create_case(client, police)
+    # MIMP becomes involved the way a later referral will make it.
+    mimp = await factory.user("MIMP", Role.caseworker)
+    async with db.session() as session:
+        await case_service.involve(
+            session,
+            actor=None,
+            case_id=uuid.UUID(case["id"]),
+            organization_id=mimp.actor.organization_id,
+            basis=InvolvementBasis.referral,
+        )
+
+    visible = await client.get(f"/v1/cases/{case['id']}", headers=mimp.headers)
+    refused = await client.patch(
+        f"/v1/cases/{case['id']}", json={"place": "elsewhere"}, headers=mimp.headers
+    )
+
+    assert visible.status_code == 200
+    assert "MIMP" in visible.json()["involved_organizations"]
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "not_an_identifier"
+
+
+async def test_ended_involvement_hides_the_case_again(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    mimp = await factory.user("MIMP", Role.caseworker)
+    case = await create_case(client, police)
+    case_id, org_id = uuid.UUID(case["id"]), mimp.actor.organization_id
+    async with db.session() as session:
+        await case_service.involve(
+            session,
+            actor=None,
+            case_id=case_id,
+            organization_id=org_id,
+            basis=InvolvementBasis.referral,
+        )
+    assert (await client.get(f"/v1/cases/{case_id}", headers=mimp.headers)).status_code == 200
+
+    async with db.session() as session:
+        await case_service.end_involvement(
+            session,
+            actor=None,
+            case_id=case_id,
+            organization_id=org_id,
+            basis=InvolvementBasis.referral,
+        )
+
+    assert (await client.get(f"/v1/cases/{case_id}", headers=mimp.headers)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"region": "99"}, "region"),
+        ({"region": "Lima"}, "region"),
+        ({"identified_on": "2999-01-01"}, "body"),
+        ({"context": "raid"}, "context"),
+        ({"exploitation": []}, "exploitation"),
+        ({"exploitation": [{"form": "forced_labour"}]}, "exploitation.0"),
+        (
+            {"exploitation": [{"form": "sexual_exploitation", "sector": "logging"}]},
+            "exploitation.0",
+        ),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+async def test_invalid_identification_is_refused_naming_the_field_and_writes_nothing(
+    client: httpx.AsyncClient, factory: Factory, db: Database, override: dict[str, Any], field: str
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    body = case_body(**override)
+
+    count = "SELECT (SELECT count(*) FROM case_file) + (SELECT count(*) FROM audit_event)"
+    [(before,)] = await query(db, count)
+    response = await client.post("/v1/cases", json=body, headers=police.headers)
+    [(after,)] = await query(db, count)
+
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    assert problem["status"] == 422
+    assert any(e["field"] == field for e in problem["errors"]), problem
+    assert after == before
+
+
+async def test_list_is_scoped_filtered_and_paginated(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    ngo = await factory.user("NGO-SAMPLE", Role.caseworker)
+    outsider = await factory.user("MINEDU", Role.identifier)
+    mine = [
+        (await create_case(client, ngo, region=region, context="ngo_outreach"))["id"]
+        for region in ("08", "08", "21")
+    ]
+    await create_case(client, outsider)
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/v1/cases", params=params, headers=ngo.headers)).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    in_cusco = (await client.get("/v1/cases", params={"region": "08"}, headers=ngo.headers)).json()[
+        "items"
+    ]
+
+    assert set(mine) <= set(seen)
+    assert len(seen) == len(set(seen))
+    assert {c["id"] for c in in_cusco} >= set(mine[:2])
+    assert mine[2] not in {c["id"] for c in in_cusco}
+    assert all(c["region"] == "08" for c in in_cusco)
+
+
+async def test_garbage_cursor_is_a_422_naming_cursor(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    response = await client.get(
+        "/v1/cases", params={"cursor": "not-a-cursor"}, headers=police.headers
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "cursor"

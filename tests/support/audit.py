@@ -1,0 +1,51 @@
+"""Producing audit events through the real services, outside HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from service.cases import service as case_service
+from service.cases.schemas import CaseCreate, Exploitation
+from service.core.db import Database
+from service.core.security import Actor, Security
+from service.identity import service as identity_service
+from service.identity.rules import Role
+
+
+async def make_actor(db: Database, security: Security, org: str = "PNP") -> Actor:
+    async with db.session() as session:
+        user = await identity_service.create_user(
+            session,
+            security=security,
+            actor=None,
+            username=f"writer-{uuid.uuid4().hex[:10]}",
+            organization_code=org,
+            role=Role.identifier,
+            password=None,
+        )
+        organization = await identity_service.get_organization_by_code(session, org)
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        organization_id=organization.id,
+        organization_code=org,
+        role=user.role,
+    )
+
+
+def case_create(n: int = 0) -> CaseCreate:
+    return CaseCreate(
+        identified_on=date(2026, 2, 1),
+        region="16",
+        place=f"Iquitos, puerto {n}",
+        context="labour_inspection",  # type: ignore[arg-type]
+        exploitation=[Exploitation(form="forced_labour", sector="logging")],  # type: ignore[arg-type]
+    )
+
+
+async def create_cases(db: Database, actor: Actor, count: int) -> None:
+    """`count` transactions, each writing a case and its three audit events."""
+    for n in range(count):
+        async with db.session() as session:
+            await case_service.create_case(session, actor=actor, data=case_create(n))

@@ -1,0 +1,86 @@
+"""Factories: users with tokens, and valid request bodies a test can override."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx
+
+from service.core.db import Database
+from service.core.security import Actor, Security
+from service.identity import service as identity_service
+from service.identity.rules import Role
+
+_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    actor: Actor
+    password: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Factory:
+    """Creates data through the real services, as the application would."""
+
+    def __init__(self, db: Database, security: Security) -> None:
+        self.db = db
+        self.security = security
+
+    async def user(self, org: str = "PNP", role: Role = Role.identifier) -> SignedInUser:
+        username = f"u{next(_counter)}-{uuid.uuid4().hex[:8]}"
+        password = f"pw-{uuid.uuid4().hex}"
+        async with self.db.session() as session:
+            user = await identity_service.create_user(
+                session,
+                security=self.security,
+                actor=None,
+                username=username,
+                organization_code=org,
+                role=role,
+                password=password,
+            )
+            organization = await identity_service.get_organization_by_code(session, org)
+        actor = Actor(
+            user_id=user.id,
+            username=username,
+            organization_id=organization.id,
+            organization_code=org,
+            role=role.value,
+        )
+        token = self.security.tokens.issue(user_id=user.id, organization_code=org, role=role.value)
+        return SignedInUser(actor=actor, password=password, token=token)
+
+
+def case_body(**overrides: Any) -> dict[str, Any]:
+    """A valid POST /v1/cases body: a raid in Madre de Dios."""
+    body: dict[str, Any] = {
+        "identified_on": date(2026, 3, 14).isoformat(),
+        "region": "17",
+        "place": "Mazuko, bar on the Interoceánica",
+        "context": "police_operation",
+        "operation_ref": f"OP-{uuid.uuid4().hex[:6]}",
+        "exploitation": [{"form": "sexual_exploitation"}],
+        "indicators": ["no identity documents", "debt to employer"],
+        "current_location": "Comisaría de Mazuko",
+    }
+    body.update(overrides)
+    return body
+
+
+async def create_case(
+    client: httpx.AsyncClient, user: SignedInUser, **overrides: Any
+) -> dict[str, Any]:
+    response = await client.post("/v1/cases", json=case_body(**overrides), headers=user.headers)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data

@@ -1,0 +1,76 @@
+"""Migrations: upgrade, downgrade, upgrade again, and no drift between models and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from service.core import migrations
+from service.main import open_database
+from tests.support.databases import (
+    create_database,
+    drop_database,
+    make_settings,
+    query,
+    settings_env,
+)
+
+
+async def test_upgrade_downgrade_upgrade_and_no_drift(var_dir: Path) -> None:
+    url = await create_database(var_dir)
+    settings = make_settings(url, var_dir)
+    try:
+        await asyncio.to_thread(migrations.upgrade, settings)
+        await asyncio.to_thread(migrations.downgrade, settings, "base")
+        db = open_database(settings)
+        tables_after_downgrade = await query(
+            db,
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            if settings.is_sqlite
+            else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+        )
+        await db.dispose()
+        await asyncio.to_thread(migrations.upgrade, settings)
+        # Raises when the models describe something the migrations do not create.
+        await asyncio.to_thread(migrations.check, settings)
+        db = open_database(settings)
+        [(heads,)] = await query(db, "SELECT count(*) FROM audit_chain_head")
+        await db.dispose()
+    finally:
+        await drop_database(url)
+
+    assert {t for (t,) in tables_after_downgrade} <= {"alembic_version"}
+    assert heads == 32
+
+
+async def test_concurrent_migrate_processes_apply_each_migration_once(var_dir: Path) -> None:
+    url = await create_database(var_dir)
+    settings = make_settings(url, var_dir)
+    env = {**os.environ, **settings_env(settings)}
+    try:
+        # Three `ruta migrate` processes starting at once, as workers or containers do.
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "service",
+                "migrate",
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(3)
+        ]
+        outcomes = [await asyncio.wait_for(p.communicate(), 120) for p in procs]
+        db = open_database(settings)
+        versions = await query(db, "SELECT version_num FROM alembic_version")
+        [(heads,)] = await query(db, "SELECT count(*) FROM audit_chain_head")
+        await db.dispose()
+    finally:
+        await drop_database(url)
+
+    assert [p.returncode for p in procs] == [0, 0, 0], [err.decode() for _, err in outcomes]
+    assert [v for (v,) in versions] == sorted(migrations.head_revisions(settings))
+    assert heads == 32
