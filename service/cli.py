@@ -134,7 +134,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=False,
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

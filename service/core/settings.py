@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_username_claim: str = "preferred_username"
 
+    # Addresses of reverse proxies whose X-Forwarded-For is trusted (comma-separated);
+    # unset, the client address is the direct peer, which the login rate limit counts.
+    forwarded_allow_ips: str | None = None
+
     # Failed-login rate limits.
     login_window_seconds: int = Field(default=900, ge=1)
     login_max_failures_per_username: int = Field(default=5, ge=1)
