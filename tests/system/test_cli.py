@@ -1,0 +1,77 @@
+"""The `ruta` command on a database of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from service.core.settings import Settings
+from service.main import open_database
+from tests.support.databases import query, settings_env
+
+
+def ruta(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        env={**os.environ, **settings_env(settings)},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_seed_is_idempotent_and_user_add_reads_the_password_from_stdin(
+    fresh_settings: Settings,
+) -> None:
+    again = ruta(fresh_settings, "seed", "peru-2017")
+    added = ruta(
+        fresh_settings,
+        "user",
+        "add",
+        "ana",
+        "--org",
+        "MIMP",
+        "--role",
+        "caseworker",
+        "--password-stdin",
+        stdin="una clave bastante larga\n",
+    )
+    unknown_org = ruta(
+        fresh_settings, "user", "add", "bob", "--org", "NOPE", "--role", "caseworker"
+    )
+    db = open_database(fresh_settings)
+    [(regions, orgs, facilities, beds)] = await query(
+        db,
+        "SELECT (SELECT count(*) FROM region), (SELECT count(*) FROM organization),"
+        " (SELECT count(*) FROM facility),"
+        " (SELECT sum(capacity) FROM facility WHERE kind = 'specialized_shelter')",
+    )
+    [(password_hash,)] = await query(
+        db, "SELECT password_hash FROM app_user WHERE username = 'ana'"
+    )
+    await db.dispose()
+
+    assert again.returncode == 0, again.stderr
+    assert "0 new organizations, 0 new facilities" in again.stdout
+    assert (regions, orgs, beds) == (25, 13, 28)
+    assert facilities >= 3
+    assert added.returncode == 0, added.stderr
+    assert password_hash.startswith("$argon2id$")
+    assert unknown_org.returncode == 2
+    assert "NOPE" in unknown_org.stderr
+
+
+async def test_sqlite_connections_are_hardened(settings: Settings) -> None:
+    if not settings.is_sqlite:
+        return
+    db = open_database(settings)
+    async with db.engine.connect() as conn:
+        pragmas = {
+            name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "foreign_keys", "busy_timeout")
+        }
+    await db.dispose()
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
