@@ -40,6 +40,7 @@ from service.audit import service as audit_service
 from service.cases import service as case_service
 from service.cases.schemas import CaseCreate
 from service.core import migrations
+from service.core.crypto import Keyring
 from service.core.security import Actor, Security
 from service.core.settings import Settings
 from service.identity import service as identity_service
@@ -55,6 +56,7 @@ BODY = CaseCreate.model_validate(
         "place": "Mazuko",
         "context": "police_operation",
         "exploitation": [{"form": "sexual_exploitation"}],
+        "person": {"gender": "female", "age_estimate": 22, "nationality": "PER"},
     }
 )
 
@@ -67,6 +69,8 @@ def _settings(url: str, var_dir: Path, pool: int) -> Settings:
             "var_dir": var_dir,
             "secret_key": "bench-secret-key-bench-secret-key-bench",
             "audit_key": "bench-audit-key",
+            "master_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            "blind_index_key": "bench-blind-index-key",
             "db_pool_size": pool,
         }
     )
@@ -90,13 +94,14 @@ def _worker(
 
     async def run() -> int:
         db = open_database(settings)
+        keyring = Keyring(settings)
         deadline = time.perf_counter() + seconds
 
         async def writer() -> int:
             done = 0
             while time.perf_counter() < deadline:
                 async with db.session() as session:
-                    await case_service.create_case(session, actor=who, data=BODY)
+                    await case_service.create_case(session, actor=who, keyring=keyring, data=BODY)
                 done += 1
             return done
 

@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from service.alerts.router import router as alerts_router
 from service.audit import service as audit_service
 from service.audit.router import router as audit_router
 from service.cases.router import router as cases_router
+from service.consent.router import router as consent_router
 from service.core.db import Database
 from service.core.errors import install_problem_handlers
 from service.core.migrations import head_revisions
@@ -19,6 +21,8 @@ from service.core.requestid import RequestIdMiddleware
 from service.core.security import Security
 from service.core.settings import Settings
 from service.identity.router import router as identity_router
+from service.protection.router import router as protection_router
+from service.referrals.router import router as referrals_router
 from service.system.router import router as system_router
 
 API_TITLE = "Ruta"
@@ -65,7 +69,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.head_revisions = head_revisions(settings)
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
-    for router in (system_router, identity_router, cases_router, audit_router):
+    for router in (
+        system_router,
+        identity_router,
+        cases_router,
+        consent_router,
+        referrals_router,
+        protection_router,
+        alerts_router,
+        audit_router,
+    ):
         app.include_router(router)
     return app
 

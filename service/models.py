@@ -2,30 +2,51 @@
 
 from sqlmodel import SQLModel
 
+from service.alerts.models import Alert
 from service.audit.models import AuditChainHead, AuditEvent
 from service.capacity.models import Facility
 from service.cases.models import (
     CaseFile,
     CaseInvolvement,
+    CaseTransition,
     Identification,
     IdentificationExploitation,
+    Screening,
 )
+from service.consent.models import Consent, ConsentOverride
 from service.identity.models import AppUser, LoginAttempt, Organization
+from service.persons.models import Person, PersonBlindIndex, PersonIdentity, PersonKey
+from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
 from service.reference.models import Region
+from service.referrals.models import Referral, ReferralStatusChange
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Alert",
     "AppUser",
+    "Assistance",
     "AuditChainHead",
     "AuditEvent",
     "CaseFile",
     "CaseInvolvement",
+    "CaseTransition",
+    "Consent",
+    "ConsentOverride",
+    "CustodyPeriod",
     "Facility",
     "Identification",
     "IdentificationExploitation",
     "LoginAttempt",
+    "NonPunishmentRecord",
     "Organization",
+    "Person",
+    "PersonBlindIndex",
+    "PersonIdentity",
+    "PersonKey",
+    "Referral",
+    "ReferralStatusChange",
     "Region",
+    "Screening",
     "metadata",
 ]

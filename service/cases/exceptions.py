@@ -19,3 +19,13 @@ class UnknownRegion(InvalidInput):
 class NotAnIdentifier(Conflict):
     code = "not_an_identifier"
     title = "Only an identifying organization may correct an identification"
+
+
+class IllegalCaseTransition(Conflict):
+    code = "illegal_transition"
+    title = "Transition not allowed"
+
+
+class IdentifyingDataNotShared(Conflict):
+    code = "identifying_data_not_shared"
+    title = "The person's consent does not cover your organization"

@@ -18,8 +18,10 @@ class CaseFile(SQLModel, table=True):
     __tablename__ = "case_file"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
     status: str = Field(sa_type=code_column(), index=True)
     victim_status: str = Field(sa_type=code_column())
+    is_witness: bool = False
     current_location: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -72,3 +74,34 @@ class CaseInvolvement(SQLModel, table=True):
     source_id: uuid.UUID | None = None
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CaseTransition(SQLModel, table=True):
+    """A dated move of a case between states, with who, why and what triggered it."""
+
+    __tablename__ = "case_transition"
+    __table_args__ = (sa.Index("ix_case_transition_case_id_at", "case_id", "at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="case_file.id")
+    from_status: str = Field(sa_type=code_column())
+    to_status: str = Field(sa_type=code_column(), index=True)
+    reason: str | None = Field(default=None, sa_type=code_column())
+    trigger: str = Field(sa_type=code_column())
+    actor_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    organization_id: uuid.UUID | None = Field(default=None, foreign_key="organization.id")
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Screening(SQLModel, table=True):
+    """A decision on victim status, by the deciding organization; notes are encrypted."""
+
+    __tablename__ = "screening"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="case_file.id", index=True)
+    victim_status: str = Field(sa_type=code_column())
+    organization_id: uuid.UUID = Field(foreign_key="organization.id")
+    screened_by: uuid.UUID = Field(foreign_key="app_user.id")
+    notes_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    screened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -9,33 +9,46 @@ from fastapi import APIRouter, Depends, status
 
 from service.cases import service
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
-from service.cases.rules import CaseStatus, ExploitationForm
+from service.cases.rules import CaseStatus, ExploitationForm, VictimStatus
 from service.cases.schemas import (
     CaseCreate,
+    CaseCreated,
     CaseFilters,
     CasePublic,
     CaseSummary,
     CaseUpdate,
     IdentificationCreate,
     RegionCode,
+    ScreeningCreate,
+    ScreeningPublic,
+    TransitionPublic,
+    TransitionRequest,
 )
-from service.core.db import SessionDep
+from service.core.db import SessionDep, writes
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
+from service.identity.dependencies import SecurityDep
+from service.persons.schemas import PersonIdentifying, PersonLink
+from service.referrals.service import case_view
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 
 @router.post(
     "",
-    response_model=CasePublic,
+    response_model=CaseCreated,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 422),
 )
-async def create_case(body: CaseCreate, actor: CaseWriterDep, session: SessionDep) -> CasePublic:
-    """Open a case with its first identification by the caller's organization."""
-    case = await service.create_case(session, actor=actor, data=body)
-    return await service.case_public(session, case)
+async def create_case(
+    body: CaseCreate, actor: CaseWriterDep, session: SessionDep, security: SecurityDep
+) -> CaseCreated:
+    """Open a case with its first identification; lists earlier records of the same person."""
+    case, duplicates = await service.create_case(
+        session, actor=actor, keyring=security.keyring, data=body
+    )
+    view = await case_view(session, case)
+    return CaseCreated(**view.model_dump(), possible_duplicates=duplicates)
 
 
 @router.get("", response_model=Page[CaseSummary], responses=problem_responses(401, 403, 422))
@@ -64,7 +77,7 @@ async def list_cases(
 @router.get("/{case_id}", response_model=CasePublic, responses=problem_responses(401, 403, 404))
 async def read_case(case: CaseDep, session: SessionDep) -> CasePublic:
     """One case, without identifying data of the person."""
-    return await service.case_public(session, case)
+    return await case_view(session, case)
 
 
 @router.patch(
@@ -73,9 +86,9 @@ async def read_case(case: CaseDep, session: SessionDep) -> CasePublic:
 async def correct_case(
     body: CaseUpdate, case: CaseDep, actor: CaseWriterDep, session: SessionDep
 ) -> CasePublic:
-    """Correct the caller's identification details or where the person is now."""
+    """Correct the caller's identification details, where the person is now, or witness status."""
     await service.correct_case(session, actor=actor, case=case, data=body)
-    return await service.case_public(session, case)
+    return await case_view(session, case)
 
 
 @router.post(
@@ -89,4 +102,84 @@ async def add_identification(
 ) -> CasePublic:
     """Another identification of the same person, by the caller's organization."""
     await service.add_identification(session, actor=actor, case=case, data=body)
-    return await service.case_public(session, case)
+    return await case_view(session, case)
+
+
+@router.post(
+    "/{case_id}/transitions",
+    response_model=TransitionPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def transition_case(
+    body: TransitionRequest, case: CaseDep, actor: CaseWriterDep, session: SessionDep
+) -> TransitionPublic:
+    """Close (with a reason allowed from the current state) or reopen a case."""
+    transition = await service.transition_case(session, actor=actor, case=case, request=body)
+    return TransitionPublic.model_validate(transition, from_attributes=True)
+
+
+@router.get(
+    "/{case_id}/transitions",
+    response_model=list[TransitionPublic],
+    responses=problem_responses(401, 403, 404),
+)
+async def list_transitions(case: CaseDep, session: SessionDep) -> list[TransitionPublic]:
+    """The case's history of states: who, when, why."""
+    return [
+        TransitionPublic.model_validate(t, from_attributes=True)
+        for t in await service.list_transitions(session, case)
+    ]
+
+
+@router.post(
+    "/{case_id}/screenings",
+    response_model=ScreeningPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def screen_case(
+    body: ScreeningCreate,
+    case: CaseDep,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    security: SecurityDep,
+) -> ScreeningPublic:
+    """Decide victim status; the caller's organization is the deciding one."""
+    screening = await service.screen_case(
+        session, actor=actor, keyring=security.keyring, case=case, data=body
+    )
+    return ScreeningPublic(
+        id=screening.id,
+        case_id=case.id,
+        victim_status=VictimStatus(screening.victim_status),
+        organization=actor.organization_code,
+        screened_at=screening.screened_at,
+    )
+
+
+@router.get(
+    "/{case_id}/person",
+    response_model=PersonIdentifying,
+    responses=problem_responses(401, 403, 404, 409),
+)
+@writes
+async def read_person(
+    case: CaseDep, actor: CaseReaderDep, session: SessionDep, security: SecurityDep
+) -> PersonIdentifying:
+    """The person's identifying data: for the identifying organization and those the consent
+    covers. Every read is audited."""
+    return await service.read_person(session, actor=actor, keyring=security.keyring, case=case)
+
+
+@router.post(
+    "/{case_id}/person/link",
+    response_model=CasePublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def link_person(
+    body: PersonLink, case: CaseDep, actor: CaseWriterDep, session: SessionDep
+) -> CasePublic:
+    """Record that this case's person is an earlier record listed in `possible_duplicates`."""
+    await service.link_case_person(session, actor=actor, case=case, candidate_id=body.person_id)
+    return await case_view(session, case)

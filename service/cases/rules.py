@@ -71,3 +71,137 @@ def exploitation_error(form: ExploitationForm, sector: LabourSector | None) -> s
     if form is not ExploitationForm.forced_labour and sector is not None:
         return "only forced_labour carries a sector"
     return None
+
+
+class ClosingReason(StrEnum):
+    reintegrated = "reintegrated"
+    repatriated = "repatriated"
+    declined_services = "declined_services"
+    lost_contact = "lost_contact"
+    transferred = "transferred"
+    deceased = "deceased"
+    not_a_victim = "not_a_victim"
+
+
+class ReopeningReason(StrEnum):
+    re_trafficked = "re_trafficked"
+    new_information = "new_information"
+    closed_in_error = "closed_in_error"
+
+
+class TransitionTrigger(StrEnum):
+    """Why the case moved: a caller's request, or an event of the pathway."""
+
+    requested = "requested"
+    referral_sent = "referral_sent"
+    care_started = "care_started"
+
+
+# The reasons a case may close with, by the state it closes from. Outcomes of care
+# (reintegrated, repatriated) need care to have begun; "not a victim" is decided before it.
+CLOSING_REASONS: dict[CaseStatus, frozenset[ClosingReason]] = {
+    CaseStatus.identified: frozenset(
+        {
+            ClosingReason.declined_services,
+            ClosingReason.lost_contact,
+            ClosingReason.transferred,
+            ClosingReason.deceased,
+            ClosingReason.not_a_victim,
+        }
+    ),
+    CaseStatus.referred: frozenset(
+        {
+            ClosingReason.declined_services,
+            ClosingReason.lost_contact,
+            ClosingReason.transferred,
+            ClosingReason.deceased,
+            ClosingReason.not_a_victim,
+        }
+    ),
+    CaseStatus.in_care: frozenset(
+        {
+            ClosingReason.reintegrated,
+            ClosingReason.repatriated,
+            ClosingReason.declined_services,
+            ClosingReason.lost_contact,
+            ClosingReason.transferred,
+            ClosingReason.deceased,
+        }
+    ),
+    CaseStatus.closed: frozenset(),
+}
+
+REOPEN_TARGETS = frozenset({CaseStatus.identified, CaseStatus.in_care})
+
+
+class IllegalTransition(Exception):
+    """A transition the state machine does not allow; `allowed` lists what is."""
+
+    def __init__(self, message: str, allowed: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
+def allowed_transitions(status: CaseStatus) -> list[dict[str, object]]:
+    """What a caller may request from a state: `{"to", "reasons"}` pairs."""
+    if status is CaseStatus.closed:
+        return [
+            {"to": target.value, "reasons": sorted(r.value for r in ReopeningReason)}
+            for target in sorted(REOPEN_TARGETS)
+        ]
+    return [
+        {"to": CaseStatus.closed.value, "reasons": sorted(r.value for r in CLOSING_REASONS[status])}
+    ]
+
+
+def check_requested_transition(
+    status: CaseStatus, to: CaseStatus, reason: str, *, victim_status: VictimStatus
+) -> None:
+    """Raise IllegalTransition unless a caller may move a case from `status` to `to`."""
+    allowed = allowed_transitions(status)
+    if status is CaseStatus.closed:
+        if to not in REOPEN_TARGETS:
+            raise IllegalTransition(
+                f"a closed case reopens to identified or in_care, not {to}", allowed
+            )
+        if reason not in {r.value for r in ReopeningReason}:
+            raise IllegalTransition(f"{reason!r} is not a reason to reopen a case", allowed)
+        return
+    if to is not CaseStatus.closed:
+        raise IllegalTransition(
+            f"{status} -> {to} happens by itself when a referral is sent or care begins", allowed
+        )
+    if reason not in {r.value for r in CLOSING_REASONS[status]}:
+        raise IllegalTransition(f"a case cannot close as {reason!r} from {status}", allowed)
+    if reason == ClosingReason.not_a_victim and victim_status is not VictimStatus.not_a_victim:
+        raise IllegalTransition("closing as not_a_victim needs a screening that found so", allowed)
+
+
+def status_after(status: CaseStatus, trigger: TransitionTrigger) -> CaseStatus | None:
+    """The state a pathway event moves a case to, or None when it stays where it is."""
+    if trigger is TransitionTrigger.referral_sent and status is CaseStatus.identified:
+        return CaseStatus.referred
+    if trigger is TransitionTrigger.care_started and status in {
+        CaseStatus.identified,
+        CaseStatus.referred,
+    }:
+        return CaseStatus.in_care
+    return None
+
+
+def suggested_referrals(*, foreign: bool, minor: bool, witness: bool) -> list[tuple[str, str]]:
+    """Where the pathway sends a person: (organization code, referral purpose) pairs.
+
+    Nationals go to MIMP; foreign nationals to UNHCR first (children also to MIMP, which
+    protects every child in Peru); witnesses to the prosecutors' programme; every victim to
+    a public defender.
+    """
+    suggestions: list[tuple[str, str]] = []
+    if foreign:
+        suggestions.append(("UNHCR", "refugee_procedure"))
+    if not foreign or minor:
+        suggestions.append(("MIMP", "protection_services"))
+    if witness:
+        suggestions.append(("MP", "victim_witness_programme"))
+    suggestions.append(("MINJUS", "legal_aid"))
+    return suggestions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -17,6 +17,7 @@ from service.cases.rules import (
     exploitation_error,
 )
 from service.core.time import today
+from service.persons.schemas import PersonCreate, PersonFacts, PossibleDuplicate
 
 RegionCode = Annotated[
     str, StringConstraints(pattern=r"^\d{2}$"), Field(description="INEI ubigeo department code")
@@ -67,9 +68,10 @@ class IdentificationFields(BaseModel):
 
 
 class CaseCreate(IdentificationFields):
-    """A new case with its first identification."""
+    """A new case with its first identification and the person identified."""
 
     current_location: ShortText | None = None
+    person: PersonCreate
 
 
 class IdentificationCreate(IdentificationFields):
@@ -86,6 +88,9 @@ class CaseUpdate(BaseModel):
     indicators: list[Indicator] | None = Field(default=None, max_length=50)
     exploitation: list[Exploitation] | None = Field(default=None, min_length=1, max_length=8)
     current_location: ShortText | None = None
+    is_witness: bool | None = Field(
+        default=None, description="The person is a witness in a proceeding"
+    )
 
 
 class IdentificationPublic(BaseModel):
@@ -101,17 +106,73 @@ class IdentificationPublic(BaseModel):
     created_at: datetime
 
 
+class SuggestedReferral(BaseModel):
+    to_org: str
+    purpose: str
+
+
+class AllowedTransition(BaseModel):
+    to: CaseStatus
+    reasons: list[str]
+
+
 class CasePublic(BaseModel):
     """A case without any identifying data of the person."""
 
     id: uuid.UUID
     status: CaseStatus
     victim_status: VictimStatus
+    person_id: uuid.UUID
+    person: PersonFacts
+    is_witness: bool
     current_location: str | None
     involved_organizations: list[str]
     identifications: list[IdentificationPublic]
+    allowed_transitions: list[AllowedTransition]
+    suggested_referrals: list[SuggestedReferral] = Field(
+        default_factory=list,
+        description="Referrals the pathway expects that have not been made yet",
+    )
     created_at: datetime
     updated_at: datetime
+
+
+class CaseCreated(CasePublic):
+    possible_duplicates: list[PossibleDuplicate]
+
+
+class TransitionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: CaseStatus
+    reason: str = Field(min_length=1, max_length=40)
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class TransitionPublic(BaseModel):
+    id: uuid.UUID
+    from_status: CaseStatus
+    to_status: CaseStatus
+    reason: str | None
+    trigger: str
+    at: datetime
+
+
+class ScreeningCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    victim_status: Literal["confirmed", "not_a_victim", "undetermined"]
+    notes: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+        default=None, description="Stored encrypted under the person's data key"
+    )
+
+
+class ScreeningPublic(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    victim_status: VictimStatus
+    organization: str
+    screened_at: datetime
 
 
 class CaseSummary(BaseModel):

@@ -19,15 +19,25 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit.rules import change_set
 from service.audit.service import record_event
-from service.cases.exceptions import CaseNotFound, NotAnIdentifier, UnknownRegion
+from service.cases import rules
+from service.cases.exceptions import (
+    CaseNotFound,
+    IdentifyingDataNotShared,
+    IllegalCaseTransition,
+    NotAnIdentifier,
+    UnknownRegion,
+)
 from service.cases.models import (
     CaseFile,
     CaseInvolvement,
+    CaseTransition,
     Identification,
     IdentificationExploitation,
+    Screening,
 )
 from service.cases.rules import CaseStatus, InvolvementBasis, VictimStatus
 from service.cases.schemas import (
+    AllowedTransition,
     CaseCreate,
     CaseFilters,
     CasePublic,
@@ -36,12 +46,20 @@ from service.cases.schemas import (
     Exploitation,
     IdentificationFields,
     IdentificationPublic,
+    ScreeningCreate,
+    SuggestedReferral,
+    TransitionRequest,
 )
+from service.consent import service as consent_service
+from service.core.crypto import Keyring
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, decode_cursor, encode_cursor
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.service import get_organizations
+from service.persons import service as person_service
+from service.persons.rules import is_foreign
+from service.persons.schemas import PersonIdentifying, PossibleDuplicate
 from service.reference.service import region_exists
 
 
@@ -214,9 +232,20 @@ async def _add_identification(
     return identification
 
 
-async def create_case(session: AsyncSession, *, actor: Actor, data: CaseCreate) -> CaseFile:
-    """Open a case with its first identification by the actor's organization."""
+async def create_case(
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, data: CaseCreate
+) -> tuple[CaseFile, list[PossibleDuplicate]]:
+    """Open a case with its first identification; report records of the same person."""
+    await _require_region(session, data.region)
+    person, duplicates = await person_service.identify_person(
+        session,
+        keyring=keyring,
+        organization_id=actor.organization_id,
+        data=data.person,
+        identified_on=data.identified_on,
+    )
     case = CaseFile(
+        person_id=person.id,
         status=CaseStatus.identified.value,
         victim_status=VictimStatus.suspected.value,
         current_location=data.current_location,
@@ -232,14 +261,29 @@ async def create_case(session: AsyncSession, *, actor: Actor, data: CaseCreate) 
         changes=change_set(
             None,
             {
+                "person_id": str(person.id),
                 "status": case.status,
                 "victim_status": case.victim_status,
                 "current_location": case.current_location,
+                "person": "[encrypted]",
             },
         ),
     )
     await _add_identification(session, actor=actor, case_id=case.id, data=data)
-    return case
+    if duplicates:
+        record_event(
+            session,
+            actor=actor,
+            action="person.possible_duplicate",
+            entity_type="case",
+            entity_id=case.id,
+            changes={
+                "candidates": {
+                    "to": [d.model_dump(mode="json") for d in duplicates],
+                }
+            },
+        )
+    return case, duplicates
 
 
 async def add_identification(
@@ -297,6 +341,16 @@ async def correct_case(
     for name in fields - {"operation_ref", "current_location"}:
         if getattr(data, name) is None:
             raise InvalidInput(name, "may not be null")
+    if data.is_witness is not None and data.is_witness != case.is_witness:
+        record_event(
+            session,
+            actor=actor,
+            action="case.updated",
+            entity_type="case",
+            entity_id=case.id,
+            changes=change_set({"is_witness": case.is_witness}, {"is_witness": data.is_witness}),
+        )
+        case.is_witness = data.is_witness
     if "current_location" in fields and case.current_location != data.current_location:
         record_event(
             session,
@@ -310,7 +364,7 @@ async def correct_case(
             ),
         )
         case.current_location = data.current_location
-    if fields - {"current_location"}:
+    if fields - {"current_location", "is_witness"}:
         identification = await _latest_identification_by(
             session, case_id=case.id, organization_id=actor.organization_id
         )
@@ -378,10 +432,29 @@ async def case_public(session: AsyncSession, case: CaseFile) -> CasePublic:
         session, [i.organization_id for i in identifications] + list(involvements)
     )
     exploitation = await _exploitation_of(session, [i.id for i in identifications])
+    person = await person_service.get_person(session, case.person_id)
+    facts = person_service.person_facts(
+        person, identified_on=min(i.identified_on for i in identifications)
+    )
+    status = CaseStatus(case.status)
     return CasePublic(
         id=case.id,
-        status=CaseStatus(case.status),
+        status=status,
         victim_status=VictimStatus(case.victim_status),
+        person_id=case.person_id,
+        person=facts,
+        is_witness=case.is_witness,
+        allowed_transitions=[
+            AllowedTransition.model_validate(t) for t in rules.allowed_transitions(status)
+        ],
+        suggested_referrals=[
+            SuggestedReferral(to_org=org, purpose=purpose)
+            for org, purpose in rules.suggested_referrals(
+                foreign=is_foreign(person.nationality), minor=facts.minor, witness=case.is_witness
+            )
+        ]
+        if status is not CaseStatus.closed
+        else [],
         current_location=case.current_location,
         involved_organizations=sorted({orgs[o].code for o in involvements if o in orgs}),
         identifications=[
@@ -494,3 +567,203 @@ async def _first_regions(
     for case_id, region in rows.all():
         result[case_id] = region  # ascending overwrite leaves the earliest
     return result
+
+
+async def _record_transition(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    case: CaseFile,
+    to: CaseStatus,
+    reason: str | None,
+    trigger: rules.TransitionTrigger,
+) -> CaseTransition:
+    transition = CaseTransition(
+        case_id=case.id,
+        from_status=case.status,
+        to_status=to.value,
+        reason=reason,
+        trigger=trigger.value,
+        actor_user_id=actor.user_id if actor else None,
+        organization_id=actor.organization_id if actor else None,
+    )
+    session.add(transition)
+    record_event(
+        session,
+        actor=actor,
+        action="case.transitioned",
+        entity_type="case",
+        entity_id=case.id,
+        changes={
+            "status": {"from": case.status, "to": to.value},
+            "reason": {"to": reason},
+            "trigger": {"to": trigger.value},
+        },
+    )
+    case.status, case.updated_at = to.value, utcnow()
+    session.add(case)
+    await session.flush()
+    return transition
+
+
+async def transition_case(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, request: TransitionRequest
+) -> CaseTransition:
+    """Close or reopen a case, as the state machine allows; 409 lists what is allowed."""
+    try:
+        rules.check_requested_transition(
+            CaseStatus(case.status),
+            request.to,
+            request.reason,
+            victim_status=VictimStatus(case.victim_status),
+        )
+    except rules.IllegalTransition as exc:
+        raise IllegalCaseTransition(str(exc), allowed=exc.allowed) from exc
+    return await _record_transition(
+        session,
+        actor=actor,
+        case=case,
+        to=request.to,
+        reason=request.reason,
+        trigger=rules.TransitionTrigger.requested,
+    )
+
+
+async def advance_case(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    case_id: uuid.UUID,
+    trigger: rules.TransitionTrigger,
+) -> None:
+    """Move a case forward because of a pathway event (a referral sent, care begun)."""
+    case = await session.get(CaseFile, case_id)
+    assert case is not None
+    to = rules.status_after(CaseStatus(case.status), trigger)
+    if to is not None:
+        await _record_transition(
+            session, actor=actor, case=case, to=to, reason=None, trigger=trigger
+        )
+
+
+async def list_transitions(session: AsyncSession, case: CaseFile) -> Sequence[CaseTransition]:
+    return (
+        await session.exec(
+            select(CaseTransition)
+            .where(CaseTransition.case_id == case.id)
+            .order_by(col(CaseTransition.at), col(CaseTransition.id))
+        )
+    ).all()
+
+
+async def screen_case(
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile, data: ScreeningCreate
+) -> Screening:
+    """Decide victim status; the deciding organization is the actor's."""
+    notes = None
+    if data.notes:
+        notes = await person_service.seal_for_person(
+            session, keyring=keyring, person_id=case.person_id, payload={"notes": data.notes}
+        )
+    screening = Screening(
+        case_id=case.id,
+        victim_status=data.victim_status,
+        organization_id=actor.organization_id,
+        screened_by=actor.user_id,
+        notes_ciphertext=notes,
+    )
+    session.add(screening)
+    record_event(
+        session,
+        actor=actor,
+        action="case.screened",
+        entity_type="case",
+        entity_id=case.id,
+        changes={
+            "victim_status": {"from": case.victim_status, "to": data.victim_status},
+            "notes": {"changed": notes is not None},
+        },
+    )
+    case.victim_status, case.updated_at = data.victim_status, utcnow()
+    session.add(case)
+    await session.flush()
+    return screening
+
+
+async def _identified_by(
+    session: AsyncSession, case_id: uuid.UUID, organization_id: uuid.UUID
+) -> bool:
+    row = (
+        await session.exec(
+            select(Identification.id).where(
+                Identification.case_id == case_id, Identification.organization_id == organization_id
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def read_person(
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile
+) -> PersonIdentifying:
+    """The person's identifying data, for the identifying organization or one the consent
+    covers; every read is audited."""
+    if not await _identified_by(session, case.id, actor.organization_id) and not (
+        await consent_service.sharing_allowed(
+            session,
+            case_id=case.id,
+            organization_id=actor.organization_id,
+            organization_code=actor.organization_code,
+        )
+    ):
+        raise IdentifyingDataNotShared(
+            "The person has not consented to share identifying data with your organization."
+        )
+    identifying = await person_service.read_identifying(
+        session, keyring=keyring, person_id=case.person_id
+    )
+    record_event(
+        session,
+        actor=actor,
+        action="person.viewed",
+        entity_type="person",
+        entity_id=case.person_id,
+        changes={"case_id": {"to": str(case.id)}},
+    )
+    return identifying
+
+
+async def link_case_person(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, candidate_id: uuid.UUID
+) -> CaseFile:
+    """Record that this case's person is the same as an earlier record (a listed candidate)."""
+    previous = case.person_id
+    candidate = await person_service.link_person(
+        session, person_id=previous, candidate_id=candidate_id
+    )
+    case.person_id, case.updated_at = candidate.id, utcnow()
+    session.add(case)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="person.linked",
+        entity_type="case",
+        entity_id=case.id,
+        changes={"person_id": {"from": str(previous), "to": str(candidate.id)}},
+    )
+    return case
+
+
+async def person_is_minor(session: AsyncSession, case: CaseFile) -> bool:
+    """Whether the case's person is (conservatively) a child today."""
+    first_on = (
+        await session.exec(
+            select(sa.func.min(Identification.identified_on)).where(
+                Identification.case_id == case.id
+            )
+        )
+    ).one()
+    person = await person_service.get_person(session, case.person_id)
+    identified_on = first_on if isinstance(first_on, date) else date.fromisoformat(str(first_on))
+    return person_service.person_facts(person, identified_on=identified_on).minor

@@ -18,13 +18,13 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.sql import Select
+from sqlalchemy.sql.selectable import GenerativeSelect
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.settings import Settings
 
-T = TypeVar("T", bound=tuple[Any, ...])
+S = TypeVar("S", bound=GenerativeSelect)
 
 _BEGIN_OPTION = "ruta_sqlite_begin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -116,7 +116,7 @@ def dialect_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-def for_update(stmt: Select[T], session: AsyncSession, *, skip_locked: bool = False) -> Select[T]:
+def for_update(stmt: S, session: AsyncSession, *, skip_locked: bool = False) -> S:
     """Lock the selected rows until the transaction ends.
 
     PostgreSQL takes row locks. SQLite has none, but every writing transaction already holds

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.concurrency import run_in_threadpool
 
+from service.core.crypto import Keyring
 from service.core.settings import Settings
 from service.core.time import utcnow
 
@@ -140,11 +141,14 @@ class Actor:
 
 @dataclass(frozen=True)
 class Security:
-    """Password hashing and token handling, built once per application."""
+    """Password hashing, tokens and the keyring of identifying data, built once per app."""
 
     passwords: Passwords
     tokens: Tokens
+    keyring: Keyring
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Security:
-        return cls(passwords=Passwords(settings), tokens=Tokens(settings))
+        return cls(
+            passwords=Passwords(settings), tokens=Tokens(settings), keyring=Keyring(settings)
+        )

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     login_max_failures_per_username: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
 
+    # Hours a referral may stay unanswered, by purpose (JSON object); unlisted purposes use
+    # the defaults in service/referrals/rules.py.
+    referral_deadline_hours: dict[str, int] = Field(default_factory=dict)
+    # How often each worker expires overdue referrals (0 disables the sweep in this process).
+    referral_sweep_seconds: int = Field(default=60, ge=0)
+
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)

@@ -266,3 +266,13 @@ async def upsert_organizations(session: AsyncSession, rows: Sequence[dict[str, s
 async def user_exists(session: AsyncSession, username: str) -> bool:
     stmt = select(AppUser.id).where(AppUser.username == username).limit(1)
     return (await session.exec(stmt)).first() is not None
+
+
+async def get_organizations_by_code(
+    session: AsyncSession, codes: Sequence[str]
+) -> dict[str, Organization]:
+    """Organizations by code (those that exist)."""
+    if not codes:
+        return {}
+    rows = await session.exec(select(Organization).where(col(Organization.code).in_(set(codes))))
+    return {org.code: org for org in rows.all()}

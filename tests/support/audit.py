@@ -7,10 +7,12 @@ from datetime import date
 
 from service.cases import service as case_service
 from service.cases.schemas import CaseCreate, Exploitation
+from service.core.crypto import Keyring
 from service.core.db import Database
 from service.core.security import Actor, Security
 from service.identity import service as identity_service
 from service.identity.rules import Role
+from service.persons.schemas import PersonCreate
 
 
 async def make_actor(db: Database, security: Security, org: str = "PNP") -> Actor:
@@ -41,11 +43,15 @@ def case_create(n: int = 0) -> CaseCreate:
         place=f"Iquitos, puerto {n}",
         context="labour_inspection",  # type: ignore[arg-type]
         exploitation=[Exploitation(form="forced_labour", sector="logging")],  # type: ignore[arg-type]
+        person=PersonCreate(gender="male", age_estimate=30, nationality="PER"),  # type: ignore[arg-type]
     )
 
 
 async def create_cases(db: Database, actor: Actor, count: int) -> None:
     """`count` transactions, each writing a case and its three audit events."""
+    keyring = Keyring(db.settings)
     for n in range(count):
         async with db.session() as session:
-            await case_service.create_case(session, actor=actor, data=case_create(n))
+            await case_service.create_case(
+                session, actor=actor, keyring=keyring, data=case_create(n)
+            )

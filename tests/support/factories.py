@@ -72,9 +72,25 @@ def case_body(**overrides: Any) -> dict[str, Any]:
         "exploitation": [{"form": "sexual_exploitation"}],
         "indicators": ["no identity documents", "debt to employer"],
         "current_location": "Comisaría de Mazuko",
+        "person": person_body(),
     }
     body.update(overrides)
     return body
+
+
+def person_body(**overrides: Any) -> dict[str, Any]:
+    """A valid person: a 15-year-old Peruvian girl with her DNI (unique per call)."""
+    person: dict[str, Any] = {
+        "given_name": "Rosa",
+        "family_name": f"Quispe {uuid.uuid4().hex[:6]}",
+        "document": {"type": "dni", "number": f"{uuid.uuid4().int % 10**8:08d}"},
+        "age_estimate": 15,
+        "gender": "female",
+        "nationality": "PER",
+        "languages": ["es", "qu"],
+    }
+    person.update(overrides)
+    return person
 
 
 async def create_case(

@@ -1,0 +1,159 @@
+"""Opening, listing, acknowledging and resolving alerts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.alerts.models import Alert
+from service.alerts.rules import AlertKind, AlertStatus, can_move
+from service.audit.service import record_event
+from service.cases.models import CaseFile
+from service.cases.service import visible_to
+from service.core.errors import Conflict, NotFound
+from service.core.security import Actor
+from service.core.time import utcnow
+
+
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+    title = "Alert not found"
+
+
+class IllegalAlertChange(Conflict):
+    code = "illegal_alert_change"
+    title = "Alert cannot change that way"
+
+
+async def open_alert(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    case_id: uuid.UUID,
+    kind: AlertKind,
+    source_id: uuid.UUID | None = None,
+    organization_id: uuid.UUID | None = None,
+) -> Alert:
+    """Open an alert, unless one of this kind for this source is already unresolved."""
+    existing = (
+        await session.exec(
+            select(Alert).where(
+                Alert.case_id == case_id,
+                Alert.kind == kind.value,
+                Alert.source_id == source_id,
+                Alert.status != AlertStatus.resolved.value,
+            )
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    alert = Alert(
+        case_id=case_id,
+        kind=kind.value,
+        source_id=source_id,
+        organization_id=organization_id,
+        status=AlertStatus.open.value,
+    )
+    session.add(alert)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="alert.opened",
+        entity_type="case",
+        entity_id=case_id,
+        changes={"alert_id": {"to": str(alert.id)}, "kind": {"to": kind.value}},
+    )
+    return alert
+
+
+async def resolve_alerts_of(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    kind: AlertKind,
+    source_id: uuid.UUID,
+) -> int:
+    """Resolve the unresolved alerts a source raised (the custody ended, the referral answered)."""
+    rows = (
+        await session.exec(
+            select(Alert).where(
+                Alert.kind == kind.value,
+                Alert.source_id == source_id,
+                Alert.status != AlertStatus.resolved.value,
+            )
+        )
+    ).all()
+    for alert in rows:
+        _move(alert, AlertStatus.resolved, actor)
+        session.add(alert)
+        record_event(
+            session,
+            actor=actor,
+            action="alert.resolved",
+            entity_type="case",
+            entity_id=alert.case_id,
+            changes={"alert_id": {"to": str(alert.id)}, "kind": {"to": alert.kind}},
+        )
+    await session.flush()
+    return len(rows)
+
+
+def _visible(actor: Actor) -> sa.ColumnElement[bool]:
+    case_visible = sa.exists().where(
+        col(CaseFile.id) == col(Alert.case_id), visible_to(actor.organization_id)
+    )
+    addressed = sa.or_(
+        col(Alert.organization_id).is_(None), col(Alert.organization_id) == actor.organization_id
+    )
+    return sa.and_(case_visible, addressed)
+
+
+async def list_alerts(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    statuses: Sequence[AlertStatus],
+    case_id: uuid.UUID | None,
+) -> Sequence[Alert]:
+    """Alerts of the cases the actor's organization is involved in, oldest first."""
+    stmt = select(Alert).where(_visible(actor), col(Alert.status).in_([s.value for s in statuses]))
+    if case_id is not None:
+        stmt = stmt.where(Alert.case_id == case_id)
+    return (await session.exec(stmt.order_by(col(Alert.opened_at), col(Alert.id)).limit(500))).all()
+
+
+def _move(alert: Alert, to: AlertStatus, actor: Actor | None) -> None:
+    if not can_move(AlertStatus(alert.status), to):
+        raise IllegalAlertChange(f"An {alert.status} alert cannot become {to.value}.")
+    now = utcnow()
+    if to is AlertStatus.acknowledged:
+        alert.acknowledged_at, alert.acknowledged_by = now, actor.user_id if actor else None
+    else:
+        alert.resolved_at, alert.resolved_by = now, actor.user_id if actor else None
+    alert.status = to.value
+
+
+async def change_alert(
+    session: AsyncSession, *, actor: Actor, alert_id: uuid.UUID, to: AlertStatus
+) -> Alert:
+    """Acknowledge or resolve an alert visible to the actor."""
+    alert = (await session.exec(select(Alert).where(Alert.id == alert_id, _visible(actor)))).first()
+    if alert is None:
+        raise AlertNotFound(f"No alert {alert_id} is visible to your organization.")
+    _move(alert, to, actor)
+    session.add(alert)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action=f"alert.{to.value}",
+        entity_type="case",
+        entity_id=alert.case_id,
+        changes={"alert_id": {"to": str(alert.id)}, "status": {"to": to.value}},
+    )
+    return alert

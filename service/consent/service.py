@@ -1,0 +1,163 @@
+"""Recording, revoking and checking consent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.audit.service import record_event
+from service.consent import rules
+from service.consent.models import Consent, ConsentOverride
+from service.consent.schemas import ConsentCreate
+from service.core.errors import Conflict, NotFound
+from service.core.security import Actor
+from service.core.time import utcnow
+from service.identity.exceptions import UnknownOrganization
+from service.identity.service import get_organizations_by_code
+
+
+class ConsentNotFound(NotFound):
+    code = "consent_not_found"
+    title = "Consent not found"
+
+
+class ConsentAlreadyRevoked(Conflict):
+    code = "consent_already_revoked"
+    title = "Consent already revoked"
+
+
+async def record_consent(
+    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, data: ConsentCreate
+) -> Consent:
+    """A new version of the person's consent in this case."""
+    known = await get_organizations_by_code(session, data.share_with)
+    unknown = sorted(set(data.share_with) - set(known))
+    if unknown:
+        raise UnknownOrganization("share_with", f"unknown organization codes: {', '.join(unknown)}")
+    latest = (
+        await session.exec(select(func.max(Consent.version)).where(Consent.case_id == case_id))
+    ).one()
+    consent = Consent(
+        case_id=case_id,
+        version=(latest or 0) + 1,
+        purposes=sorted(p.value for p in data.purposes),
+        share_with=sorted(set(data.share_with)),
+        language=data.language,
+        recorded_by=actor.user_id,
+        organization_id=actor.organization_id,
+    )
+    session.add(consent)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="consent.recorded",
+        entity_type="case",
+        entity_id=case_id,
+        changes={
+            "consent_id": {"to": str(consent.id)},
+            "version": {"to": consent.version},
+            "purposes": {"to": consent.purposes},
+            "share_with": {"to": consent.share_with},
+            "language": {"to": consent.language},
+        },
+    )
+    return consent
+
+
+async def get_consent(session: AsyncSession, consent_id: uuid.UUID) -> Consent:
+    consent = await session.get(Consent, consent_id)
+    if consent is None:
+        raise ConsentNotFound(f"No consent {consent_id} is visible to your organization.")
+    return consent
+
+
+async def revoke_consent(session: AsyncSession, *, actor: Actor, consent: Consent) -> Consent:
+    """Withdraw a consent; the record stays, dated."""
+    if consent.revoked_at is not None:
+        raise ConsentAlreadyRevoked("This consent was already revoked.")
+    consent.revoked_at, consent.revoked_by = utcnow(), actor.user_id
+    session.add(consent)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="consent.revoked",
+        entity_type="case",
+        entity_id=consent.case_id,
+        changes={"consent_id": {"to": str(consent.id)}, "version": {"to": consent.version}},
+    )
+    return consent
+
+
+async def active_consents(session: AsyncSession, case_id: uuid.UUID) -> Sequence[Consent]:
+    return (
+        await session.exec(
+            select(Consent)
+            .where(Consent.case_id == case_id, col(Consent.revoked_at).is_(None))
+            .order_by(col(Consent.version))
+        )
+    ).all()
+
+
+async def list_consents(session: AsyncSession, case_id: uuid.UUID) -> Sequence[Consent]:
+    return (
+        await session.exec(
+            select(Consent).where(Consent.case_id == case_id).order_by(col(Consent.version))
+        )
+    ).all()
+
+
+async def sharing_allowed(
+    session: AsyncSession, *, case_id: uuid.UUID, organization_id: uuid.UUID, organization_code: str
+) -> bool:
+    """Whether the person's data may go to this organization: consent, or a justified override."""
+    terms = [
+        rules.ConsentTerms(purposes=frozenset(c.purposes), share_with=frozenset(c.share_with))
+        for c in await active_consents(session, case_id)
+    ]
+    if rules.covers_sharing_with(terms, organization_code):
+        return True
+    override = (
+        await session.exec(
+            select(ConsentOverride.id).where(
+                ConsentOverride.case_id == case_id,
+                ConsentOverride.organization_id == organization_id,
+            )
+        )
+    ).first()
+    return override is not None
+
+
+async def record_override(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    justification: str,
+) -> ConsentOverride:
+    """Share without consent: allowed to permitted users, with a justification, audited."""
+    override = ConsentOverride(
+        case_id=case_id,
+        organization_id=organization_id,
+        justification=justification,
+        recorded_by=actor.user_id,
+    )
+    session.add(override)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="consent.overridden",
+        entity_type="case",
+        entity_id=case_id,
+        changes={
+            "organization_id": {"to": str(organization_id)},
+            "justification": {"changed": True},
+        },
+    )
+    return override

@@ -1,0 +1,286 @@
+"""Persons: encrypted identity, blind-index duplicate detection, linking, key rotation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.core.crypto import Keyring, WrappedKey, open_sealed, seal
+from service.core.errors import InvalidInput
+from service.core.time import today, utcnow
+from service.persons import rules
+from service.persons.models import Person, PersonBlindIndex, PersonIdentity, PersonKey
+from service.persons.schemas import (
+    PersonCreate,
+    PersonFacts,
+    PersonIdentifying,
+    PossibleDuplicate,
+)
+
+IDENTIFYING_FIELDS = frozenset(
+    {"given_name", "family_name", "document", "phone", "address", "birth_date"}
+)
+
+
+def _digests(keyring: Keyring, data: PersonCreate) -> dict[rules.MatchKind, str]:
+    digests = {}
+    if data.document is not None:
+        normalized = rules.normalize_document(data.document.type, data.document.number)
+        digests[rules.MatchKind.document] = keyring.blind_index("document", normalized)
+    if data.given_name and data.family_name and data.birth_date:
+        key = rules.name_and_birth_date_key(data.given_name, data.family_name, data.birth_date)
+        digests[rules.MatchKind.name_and_birth_date] = keyring.blind_index("name_dob", key)
+    return digests
+
+
+async def _persons_matching(
+    session: AsyncSession, kind: rules.MatchKind, digest: str
+) -> list[uuid.UUID]:
+    rows = await session.exec(
+        select(PersonBlindIndex.person_id)
+        .join(Person, col(Person.id) == col(PersonBlindIndex.person_id))
+        .where(
+            PersonBlindIndex.kind == kind.value,
+            PersonBlindIndex.digest == digest,
+            col(Person.merged_into).is_(None),
+        )
+        .order_by(col(Person.created_at))
+    )
+    return list(dict.fromkeys(rows.all()))
+
+
+async def _data_key(session: AsyncSession, keyring: Keyring, person_id: uuid.UUID) -> bytes:
+    key = await session.get(PersonKey, person_id)
+    if key is None:
+        raise LookupError(f"person {person_id} has no data key (erased)")
+    return keyring.unwrap(WrappedKey(key.master_key_id, key.wrapped_key), owner=str(person_id))
+
+
+async def _record_identity(
+    session: AsyncSession,
+    *,
+    keyring: Keyring,
+    person_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    data: PersonCreate,
+    digests: dict[rules.MatchKind, str],
+) -> None:
+    payload = data.model_dump(mode="json", include=set(IDENTIFYING_FIELDS))
+    if any(v is not None for v in payload.values()):
+        data_key = await _data_key(session, keyring, person_id)
+        session.add(
+            PersonIdentity(
+                person_id=person_id,
+                recorded_by_org=organization_id,
+                ciphertext=seal(data_key, payload, owner=str(person_id)),
+            )
+        )
+    existing = set(
+        (
+            await session.exec(
+                select(PersonBlindIndex.kind, PersonBlindIndex.digest).where(
+                    PersonBlindIndex.person_id == person_id
+                )
+            )
+        ).all()
+    )
+    for kind, digest in digests.items():
+        if (kind.value, digest) not in existing:
+            session.add(PersonBlindIndex(person_id=person_id, kind=kind.value, digest=digest))
+    await session.flush()
+
+
+async def identify_person(
+    session: AsyncSession,
+    *,
+    keyring: Keyring,
+    organization_id: uuid.UUID,
+    data: PersonCreate,
+    identified_on: date,
+) -> tuple[Person, list[PossibleDuplicate]]:
+    """The person of a new identification: the same person when the document matches one
+    already recorded, otherwise a new person; candidates that share name and birth date are
+    listed for a caseworker to link."""
+    digests = _digests(keyring, data)
+    duplicates: list[PossibleDuplicate] = []
+    person: Person | None = None
+    if rules.MatchKind.document in digests:
+        same = await _persons_matching(
+            session, rules.MatchKind.document, digests[rules.MatchKind.document]
+        )
+        if same:
+            person = await session.get(Person, same[0])
+            duplicates.append(
+                PossibleDuplicate(
+                    person_id=same[0], matched_on=rules.MatchKind.document, linked=True
+                )
+            )
+    if person is None:
+        if data.birth_date is not None:
+            age, birth_year, estimate = (
+                rules.age_on(data.birth_date, identified_on),
+                data.birth_date.year,
+                False,
+            )
+        elif data.age_estimate is not None:
+            age, birth_year, estimate = data.age_estimate, None, True
+        else:
+            age, birth_year, estimate = None, None, True
+        person = Person(
+            birth_year=birth_year,
+            age_at_identification=age,
+            age_is_estimate=estimate,
+            gender=data.gender.value,
+            nationality=data.nationality,
+            indigenous_people=data.indigenous_people,
+            languages=list(data.languages),
+            lgbti=data.lgbti,
+        )
+        session.add(person)
+        await session.flush()
+        data_key = Keyring.new_data_key()
+        wrapped = keyring.wrap(data_key, owner=str(person.id))
+        session.add(
+            PersonKey(
+                person_id=person.id, master_key_id=wrapped.master_key_id, wrapped_key=wrapped.blob
+            )
+        )
+        await session.flush()
+    if rules.MatchKind.name_and_birth_date in digests:
+        for candidate in await _persons_matching(
+            session,
+            rules.MatchKind.name_and_birth_date,
+            digests[rules.MatchKind.name_and_birth_date],
+        ):
+            if candidate != person.id and all(d.person_id != candidate for d in duplicates):
+                duplicates.append(
+                    PossibleDuplicate(
+                        person_id=candidate,
+                        matched_on=rules.MatchKind.name_and_birth_date,
+                        linked=False,
+                    )
+                )
+    await _record_identity(
+        session,
+        keyring=keyring,
+        person_id=person.id,
+        organization_id=organization_id,
+        data=data,
+        digests=digests,
+    )
+    return person, duplicates
+
+
+async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
+    person = await session.get(Person, person_id)
+    if person is None:
+        raise LookupError(f"person {person_id} does not exist")
+    return person
+
+
+def person_facts(person: Person, *, identified_on: date) -> PersonFacts:
+    """What the case shows of the person: nothing identifying."""
+    return PersonFacts(
+        id=person.id,
+        age_at_identification=person.age_at_identification,
+        age_is_estimate=person.age_is_estimate,
+        minor=rules.is_minor(person.age_at_identification, identified_on, today()),
+        gender=rules.Gender(person.gender),
+        nationality=person.nationality,
+        indigenous_people=person.indigenous_people,
+        languages=person.languages,
+        lgbti=person.lgbti,
+    )
+
+
+async def read_identifying(
+    session: AsyncSession, *, keyring: Keyring, person_id: uuid.UUID
+) -> PersonIdentifying:
+    """The newest identifying record of the person and of records linked into it."""
+    linked = (await session.exec(select(Person.id).where(Person.merged_into == person_id))).all()
+    ids = [person_id, *linked]
+    records = (
+        await session.exec(
+            select(PersonIdentity)
+            .where(col(PersonIdentity.person_id).in_(ids))
+            .order_by(col(PersonIdentity.recorded_at).desc())
+        )
+    ).all()
+    merged: dict[str, Any] = {}
+    for record in records:  # newest first: a field keeps its newest known value
+        try:
+            data_key = await _data_key(session, keyring, record.person_id)
+        except LookupError:
+            continue
+        payload = open_sealed(data_key, record.ciphertext, owner=str(record.person_id))
+        for name, value in payload.items():
+            if merged.get(name) is None and value is not None:
+                merged[name] = value
+    return PersonIdentifying.model_validate(
+        {"person_id": person_id, **{name: merged.get(name) for name in IDENTIFYING_FIELDS}}
+    )
+
+
+async def link_person(
+    session: AsyncSession, *, person_id: uuid.UUID, candidate_id: uuid.UUID
+) -> Person:
+    """Join a person record into an earlier one they share an identifier with."""
+    if person_id == candidate_id:
+        raise InvalidInput("person_id", "is already this case's person")
+    mine = set(
+        (
+            await session.exec(
+                select(PersonBlindIndex.kind, PersonBlindIndex.digest).where(
+                    PersonBlindIndex.person_id == person_id
+                )
+            )
+        ).all()
+    )
+    theirs = set(
+        (
+            await session.exec(
+                select(PersonBlindIndex.kind, PersonBlindIndex.digest).where(
+                    PersonBlindIndex.person_id == candidate_id
+                )
+            )
+        ).all()
+    )
+    candidate = await session.get(Person, candidate_id)
+    if candidate is None or candidate.merged_into is not None or not mine & theirs:
+        raise InvalidInput("person_id", "is not a possible duplicate of this case's person")
+    person = await get_person(session, person_id)
+    person.merged_into = candidate_id
+    session.add(person)
+    await session.flush()
+    return candidate
+
+
+async def seal_for_person(
+    session: AsyncSession, *, keyring: Keyring, person_id: uuid.UUID, payload: dict[str, Any]
+) -> bytes:
+    """Encrypt sensitive free text about a person (screening notes) under their data key."""
+    return seal(await _data_key(session, keyring, person_id), payload, owner=str(person_id))
+
+
+async def rotate_master_key(session: AsyncSession, *, keyring: Keyring) -> int:
+    """Re-wrap every data key not yet under the active master key; returns how many."""
+    rows: Sequence[PersonKey] = (
+        await session.exec(select(PersonKey).where(PersonKey.master_key_id != keyring.active_id))
+    ).all()
+    for row in rows:
+        owner = str(row.person_id)
+        data_key = keyring.unwrap(WrappedKey(row.master_key_id, row.wrapped_key), owner=owner)
+        wrapped = keyring.wrap(data_key, owner=owner)
+        row.master_key_id, row.wrapped_key, row.rewrapped_at = (
+            wrapped.master_key_id,
+            wrapped.blob,
+            utcnow(),
+        )
+        session.add(row)
+    await session.flush()
+    return len(rows)

@@ -1,0 +1,202 @@
+"""Recording assistance, custody periods and punitive measures; the alerts they raise."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.alerts import service as alert_service
+from service.alerts.rules import AlertKind
+from service.audit.service import record_event
+from service.cases import service as case_service
+from service.cases.exceptions import CaseNotFound
+from service.cases.models import CaseFile
+from service.cases.rules import TransitionTrigger
+from service.core.errors import Conflict, InvalidInput, NotFound
+from service.core.security import Actor
+from service.core.time import utcnow
+from service.protection import rules
+from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
+from service.protection.schemas import (
+    AssistanceCreate,
+    CustodyCreate,
+    CustodyPublic,
+    NonPunishmentCreate,
+)
+
+
+class CustodyNotFound(NotFound):
+    code = "custody_period_not_found"
+    title = "Custody period not found"
+
+
+class CustodyAlreadyEnded(Conflict):
+    code = "custody_already_ended"
+    title = "Custody period already ended"
+
+
+async def record_assistance(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, data: AssistanceCreate
+) -> Assistance:
+    """A service given to the person by the actor's organization; care has begun."""
+    assistance = Assistance(
+        case_id=case.id,
+        kind=data.kind.value,
+        organization_id=actor.organization_id,
+        provided_by=actor.user_id,
+        provided_on=data.provided_on,
+        outcome=data.outcome.value,
+    )
+    session.add(assistance)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="assistance.recorded",
+        entity_type="case",
+        entity_id=case.id,
+        changes={
+            "assistance_id": {"to": str(assistance.id)},
+            "kind": {"to": assistance.kind},
+            "outcome": {"to": assistance.outcome},
+            "provided_on": {"to": str(assistance.provided_on)},
+        },
+    )
+    if data.outcome in {rules.AssistanceOutcome.provided, rules.AssistanceOutcome.ongoing}:
+        await case_service.advance_case(
+            session, actor=actor, case_id=case.id, trigger=TransitionTrigger.care_started
+        )
+    return assistance
+
+
+def custody_public(period: CustodyPeriod) -> CustodyPublic:
+    return CustodyPublic(
+        id=period.id,
+        case_id=period.case_id,
+        place_kind=rules.CustodyPlace(period.place_kind),
+        start=period.start_at,
+        end=period.end_at,
+        minor=period.minor,
+        hours=round(rules.custody_hours(period.start_at, period.end_at, utcnow()), 2),
+    )
+
+
+async def record_custody(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, data: CustodyCreate
+) -> CustodyPeriod:
+    """Where the person is held; a child in a police station opens an alert at once."""
+    minor = await case_service.person_is_minor(session, case)
+    period = CustodyPeriod(
+        case_id=case.id,
+        place_kind=data.place_kind.value,
+        start_at=data.start,
+        end_at=data.end,
+        minor=minor,
+        recorded_by=actor.user_id,
+        organization_id=actor.organization_id,
+    )
+    session.add(period)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="custody.recorded",
+        entity_type="case",
+        entity_id=case.id,
+        changes={
+            "custody_id": {"to": str(period.id)},
+            "place_kind": {"to": period.place_kind},
+            "start": {"to": period.start_at},
+            "end": {"to": period.end_at},
+            "minor": {"to": minor},
+        },
+    )
+    if period.end_at is None and rules.custody_alerts(data.place_kind, minor=minor):
+        await alert_service.open_alert(
+            session,
+            actor=actor,
+            case_id=case.id,
+            kind=AlertKind.minor_in_custody,
+            source_id=period.id,
+        )
+    return period
+
+
+async def end_custody(
+    session: AsyncSession, *, actor: Actor, custody_id: uuid.UUID, end: datetime
+) -> CustodyPeriod:
+    """The person left custody; its alert is resolved."""
+    period = await session.get(CustodyPeriod, custody_id)
+    if period is None:
+        raise CustodyNotFound(f"No custody period {custody_id} is visible to your organization.")
+    try:
+        await case_service.get_case_for(session, actor=actor, case_id=period.case_id)
+    except CaseNotFound as exc:
+        raise CustodyNotFound(
+            f"No custody period {custody_id} is visible to your organization."
+        ) from exc
+    if period.end_at is not None:
+        raise CustodyAlreadyEnded("This custody period already has an end.")
+    if end < period.start_at:
+        raise InvalidInput("end", "must not be before the start of the period")
+    period.end_at = end
+    session.add(period)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="custody.ended",
+        entity_type="case",
+        entity_id=period.case_id,
+        changes={"custody_id": {"to": str(period.id)}, "end": {"to": period.end_at}},
+    )
+    await alert_service.resolve_alerts_of(
+        session, actor=actor, kind=AlertKind.minor_in_custody, source_id=period.id
+    )
+    return period
+
+
+async def list_custody(session: AsyncSession, case: CaseFile) -> list[CustodyPeriod]:
+    rows = await session.exec(
+        select(CustodyPeriod)
+        .where(CustodyPeriod.case_id == case.id)
+        .order_by(col(CustodyPeriod.start_at))
+    )
+    return list(rows.all())
+
+
+async def record_non_punishment(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, data: NonPunishmentCreate
+) -> NonPunishmentRecord:
+    """A measure taken against the victim for compelled acts; it opens an alert."""
+    record = NonPunishmentRecord(
+        case_id=case.id,
+        measure=data.measure.value,
+        offence=data.offence,
+        occurred_on=data.occurred_on,
+        authority=data.authority,
+        recorded_by=actor.user_id,
+        organization_id=actor.organization_id,
+    )
+    session.add(record)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="non_punishment.recorded",
+        entity_type="case",
+        entity_id=case.id,
+        changes={
+            "record_id": {"to": str(record.id)},
+            "measure": {"to": record.measure},
+            "offence": {"to": record.offence},
+            "occurred_on": {"to": str(record.occurred_on)},
+        },
+    )
+    await alert_service.open_alert(
+        session, actor=actor, case_id=case.id, kind=AlertKind.non_punishment, source_id=record.id
+    )
+    return record

@@ -1,0 +1,122 @@
+"""/v1/referrals and /v1/cases/{case_id}/referrals: sending and answering referrals."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+
+from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
+from service.core.db import SessionDep
+from service.core.errors import problem_responses
+from service.identity.dependencies import SettingsDep
+from service.referrals import service
+from service.referrals.rules import ReferralAction, ReferralStatus
+from service.referrals.schemas import (
+    ReferralCreate,
+    ReferralPublic,
+    ReferralReason,
+    ReferralRejection,
+)
+
+router = APIRouter(prefix="/v1", tags=["referrals"])
+
+_ANSWERS = problem_responses(401, 403, 404, 409, 422)
+
+
+@router.post(
+    "/cases/{case_id}/referrals",
+    response_model=ReferralPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=_ANSWERS,
+)
+async def send_referral(
+    body: ReferralCreate,
+    case: CaseDep,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> ReferralPublic:
+    """Refer the person to another organization (status requested)."""
+    referral = await service.send_referral(
+        session, actor=actor, settings=settings, case=case, data=body
+    )
+    [public] = await service.referral_public(session, [referral])
+    return public
+
+
+@router.get(
+    "/referrals", response_model=list[ReferralPublic], responses=problem_responses(401, 403, 422)
+)
+async def list_referrals(
+    actor: CaseReaderDep,
+    session: SessionDep,
+    direction: Literal["incoming", "outgoing"] = "incoming",
+    status: Annotated[list[ReferralStatus] | None, Query()] = None,
+    case_id: uuid.UUID | None = None,
+) -> list[ReferralPublic]:
+    """The organization's incoming or outgoing referrals, newest first."""
+    rows = await service.list_referrals(
+        session, actor=actor, direction=direction, statuses=status or [], case_id=case_id
+    )
+    return await service.referral_public(session, rows)
+
+
+async def _act(
+    session: SessionDep,
+    actor: CaseWriterDep,
+    referral_id: uuid.UUID,
+    action: ReferralAction,
+    reason: str | None = None,
+) -> ReferralPublic:
+    referral = await service.act_on_referral(
+        session, actor=actor, referral_id=referral_id, action=action, reason=reason
+    )
+    [public] = await service.referral_public(session, [referral])
+    return public
+
+
+@router.post("/referrals/{referral_id}/accept", response_model=ReferralPublic, responses=_ANSWERS)
+async def accept_referral(
+    referral_id: uuid.UUID, actor: CaseWriterDep, session: SessionDep
+) -> ReferralPublic:
+    """The receiving organization takes the person on; it becomes involved in the case."""
+    return await _act(session, actor, referral_id, ReferralAction.accept)
+
+
+@router.post("/referrals/{referral_id}/reject", response_model=ReferralPublic, responses=_ANSWERS)
+async def reject_referral(
+    referral_id: uuid.UUID, body: ReferralRejection, actor: CaseWriterDep, session: SessionDep
+) -> ReferralPublic:
+    """The receiving organization declines, with a reason."""
+    return await _act(session, actor, referral_id, ReferralAction.reject, body.reason)
+
+
+@router.post("/referrals/{referral_id}/start", response_model=ReferralPublic, responses=_ANSWERS)
+async def start_referral(
+    referral_id: uuid.UUID, actor: CaseWriterDep, session: SessionDep
+) -> ReferralPublic:
+    """The receiving organization has begun the service."""
+    return await _act(session, actor, referral_id, ReferralAction.start)
+
+
+@router.post("/referrals/{referral_id}/complete", response_model=ReferralPublic, responses=_ANSWERS)
+async def complete_referral(
+    referral_id: uuid.UUID, actor: CaseWriterDep, session: SessionDep
+) -> ReferralPublic:
+    """The receiving organization has finished the service."""
+    return await _act(session, actor, referral_id, ReferralAction.complete)
+
+
+@router.post("/referrals/{referral_id}/cancel", response_model=ReferralPublic, responses=_ANSWERS)
+async def cancel_referral(
+    referral_id: uuid.UUID,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    body: ReferralReason | None = None,
+) -> ReferralPublic:
+    """The sending organization withdraws the referral."""
+    return await _act(
+        session, actor, referral_id, ReferralAction.cancel, body.reason if body else None
+    )

@@ -1,0 +1,124 @@
+"""Referral statuses (FHIR Task convention) and deadlines: pure, no I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class ReferralPurpose(StrEnum):
+    protection_services = "protection_services"
+    shelter = "shelter"
+    refugee_procedure = "refugee_procedure"
+    victim_witness_programme = "victim_witness_programme"
+    legal_aid = "legal_aid"
+    repatriation = "repatriation"
+    reintegration = "reintegration"
+
+
+class ReferralStatus(StrEnum):
+    requested = "requested"
+    accepted = "accepted"
+    rejected = "rejected"
+    in_progress = "in_progress"
+    completed = "completed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class ReferralAction(StrEnum):
+    accept = "accept"
+    reject = "reject"
+    start = "start"
+    complete = "complete"
+    cancel = "cancel"
+    expire = "expire"
+
+
+class Side(StrEnum):
+    sender = "sender"
+    receiver = "receiver"
+    system = "system"
+
+
+# action -> (states it applies to, resulting state, who may take it)
+TRANSITIONS: dict[ReferralAction, tuple[frozenset[ReferralStatus], ReferralStatus, Side]] = {
+    ReferralAction.accept: (
+        frozenset({ReferralStatus.requested}),
+        ReferralStatus.accepted,
+        Side.receiver,
+    ),
+    ReferralAction.reject: (
+        frozenset({ReferralStatus.requested}),
+        ReferralStatus.rejected,
+        Side.receiver,
+    ),
+    ReferralAction.start: (
+        frozenset({ReferralStatus.accepted}),
+        ReferralStatus.in_progress,
+        Side.receiver,
+    ),
+    ReferralAction.complete: (
+        frozenset({ReferralStatus.accepted, ReferralStatus.in_progress}),
+        ReferralStatus.completed,
+        Side.receiver,
+    ),
+    ReferralAction.cancel: (
+        frozenset({ReferralStatus.requested, ReferralStatus.accepted, ReferralStatus.in_progress}),
+        ReferralStatus.cancelled,
+        Side.sender,
+    ),
+    ReferralAction.expire: (
+        frozenset({ReferralStatus.requested}),
+        ReferralStatus.expired,
+        Side.system,
+    ),
+}
+
+OPEN_STATUSES = frozenset(
+    {ReferralStatus.requested, ReferralStatus.accepted, ReferralStatus.in_progress}
+)
+
+DEFAULT_DEADLINE_HOURS: dict[str, int] = {
+    ReferralPurpose.protection_services: 72,
+    ReferralPurpose.shelter: 24,
+    ReferralPurpose.refugee_procedure: 72,
+    ReferralPurpose.victim_witness_programme: 72,
+    ReferralPurpose.legal_aid: 48,
+    ReferralPurpose.repatriation: 168,
+    ReferralPurpose.reintegration: 168,
+}
+
+
+class IllegalReferralAction(Exception):
+    def __init__(self, message: str, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
+def allowed_actions(status: ReferralStatus, side: Side) -> list[str]:
+    return sorted(
+        action.value
+        for action, (sources, _, who) in TRANSITIONS.items()
+        if status in sources and who is side
+    )
+
+
+def next_status(status: ReferralStatus, action: ReferralAction, side: Side) -> ReferralStatus:
+    """The status after `action` by `side`, or IllegalReferralAction."""
+    sources, target, who = TRANSITIONS[action]
+    if who is not side:
+        raise IllegalReferralAction(
+            f"only the {who.value} may {action.value} a referral", allowed_actions(status, side)
+        )
+    if status not in sources:
+        raise IllegalReferralAction(
+            f"a {status.value} referral cannot be {action.value}ed", allowed_actions(status, side)
+        )
+    return target
+
+
+def due_at(sent_at: datetime, purpose: ReferralPurpose, deadlines: dict[str, int]) -> datetime:
+    """When an unanswered referral expires."""
+    hours = deadlines.get(purpose.value, DEFAULT_DEADLINE_HOURS[purpose.value])
+    return sent_at + timedelta(hours=hours)

@@ -1,0 +1,367 @@
+"""Referrals: sending, answering, cancelling, expiring; the case view with what is missing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.alerts import service as alert_service
+from service.alerts.rules import AlertKind
+from service.audit.service import record_event
+from service.cases import service as case_service
+from service.cases.exceptions import CaseNotFound
+from service.cases.models import CaseFile
+from service.cases.rules import InvolvementBasis, TransitionTrigger
+from service.cases.schemas import CasePublic
+from service.consent import service as consent_service
+from service.consent.models import Consent
+from service.consent.service import ConsentNotFound
+from service.core.db import for_update
+from service.core.errors import Conflict, Forbidden, NotFound
+from service.core.security import Actor
+from service.core.settings import Settings
+from service.core.time import utcnow
+from service.identity import rules as identity_rules
+from service.identity.exceptions import UnknownOrganization
+from service.identity.service import get_organizations, get_organizations_by_code
+from service.referrals import rules
+from service.referrals.models import Referral, ReferralStatusChange
+from service.referrals.schemas import ReferralCreate, ReferralPublic
+
+
+class ReferralNotFound(NotFound):
+    code = "referral_not_found"
+    title = "Referral not found"
+
+
+class ReferralNotCoveredByConsent(Conflict):
+    code = "consent_required"
+    title = "The person's consent does not cover this organization"
+
+
+class IllegalReferralChange(Conflict):
+    code = "illegal_referral_action"
+    title = "Referral action not allowed"
+
+
+class OverrideNotPermitted(Forbidden):
+    code = "consent_override_forbidden"
+    title = "Your role may not override consent"
+
+
+async def send_referral(
+    session: AsyncSession, *, actor: Actor, settings: Settings, case: CaseFile, data: ReferralCreate
+) -> Referral:
+    """Refer the person to another organization, within the consent or with a justified override."""
+    orgs = await get_organizations_by_code(session, [data.to_org])
+    to_org = orgs.get(data.to_org)
+    if to_org is None:
+        raise UnknownOrganization("to_org", f"no organization has the code {data.to_org!r}")
+    if to_org.id == actor.organization_id:
+        raise UnknownOrganization("to_org", "an organization does not refer to itself")
+    override_id = None
+    covered = await consent_service.sharing_allowed(
+        session, case_id=case.id, organization_id=to_org.id, organization_code=to_org.code
+    )
+    if not covered:
+        if data.consent_override_justification is None:
+            raise ReferralNotCoveredByConsent(
+                f"No active consent lets the person's data go to {to_org.code}; record consent"
+                " or, with the consent:override permission, a justification.",
+            )
+        if not identity_rules.has_permission(
+            actor.role, identity_rules.Permission.consent_override
+        ):
+            raise OverrideNotPermitted(f"The role {actor.role!r} may not override consent.")
+        override = await consent_service.record_override(
+            session,
+            actor=actor,
+            case_id=case.id,
+            organization_id=to_org.id,
+            justification=data.consent_override_justification,
+        )
+        override_id = override.id
+    now = utcnow()
+    referral = Referral(
+        case_id=case.id,
+        from_org_id=actor.organization_id,
+        to_org_id=to_org.id,
+        purpose=data.purpose.value,
+        status=rules.ReferralStatus.requested.value,
+        consent_override_id=override_id,
+        created_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+        due_at=rules.due_at(now, data.purpose, settings.referral_deadline_hours),
+    )
+    session.add(referral)
+    await session.flush()
+    session.add(
+        ReferralStatusChange(
+            referral_id=referral.id, to_status=referral.status, actor_user_id=actor.user_id
+        )
+    )
+    record_event(
+        session,
+        actor=actor,
+        action="referral.sent",
+        entity_type="case",
+        entity_id=case.id,
+        changes={
+            "referral_id": {"to": str(referral.id)},
+            "to_org": {"to": to_org.code},
+            "purpose": {"to": referral.purpose},
+            "consent_overridden": {"to": override_id is not None},
+        },
+    )
+    await case_service.advance_case(
+        session, actor=actor, case_id=case.id, trigger=TransitionTrigger.referral_sent
+    )
+    return referral
+
+
+async def _change(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    referral: Referral,
+    action: rules.ReferralAction,
+    side: rules.Side,
+    reason: str | None = None,
+) -> Referral:
+    try:
+        to = rules.next_status(rules.ReferralStatus(referral.status), action, side)
+    except rules.IllegalReferralAction as exc:
+        raise IllegalReferralChange(str(exc), allowed_actions=exc.allowed) from exc
+    session.add(
+        ReferralStatusChange(
+            referral_id=referral.id,
+            from_status=referral.status,
+            to_status=to.value,
+            reason=reason,
+            actor_user_id=actor.user_id if actor else None,
+        )
+    )
+    record_event(
+        session,
+        actor=actor,
+        action=f"referral.{to.value}",
+        entity_type="case",
+        entity_id=referral.case_id,
+        changes={
+            "referral_id": {"to": str(referral.id)},
+            "status": {"from": referral.status, "to": to.value},
+            "reason": {"to": reason},
+        },
+    )
+    referral.status, referral.updated_at = to.value, utcnow()
+    if reason is not None:
+        referral.reason = reason
+    session.add(referral)
+    await session.flush()
+    if action is not rules.ReferralAction.expire:
+        await alert_service.resolve_alerts_of(
+            session, actor=actor, kind=AlertKind.referral_overdue, source_id=referral.id
+        )
+    return referral
+
+
+async def get_referral_for(
+    session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID
+) -> tuple[Referral, rules.Side]:
+    """A referral the actor's organization sent or received, locked; 404 otherwise."""
+    stmt = select(Referral).where(
+        Referral.id == referral_id,
+        sa.or_(
+            col(Referral.from_org_id) == actor.organization_id,
+            col(Referral.to_org_id) == actor.organization_id,
+        ),
+    )
+    referral = (await session.exec(for_update(stmt, session))).first()
+    if referral is None:
+        raise ReferralNotFound(f"No referral {referral_id} is visible to your organization.")
+    side = rules.Side.receiver if referral.to_org_id == actor.organization_id else rules.Side.sender
+    return referral, side
+
+
+async def act_on_referral(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    referral_id: uuid.UUID,
+    action: rules.ReferralAction,
+    reason: str | None = None,
+) -> Referral:
+    """Accept, reject, start, complete or cancel, as the actor's side may."""
+    referral, side = await get_referral_for(session, actor=actor, referral_id=referral_id)
+    await _change(session, actor=actor, referral=referral, action=action, side=side, reason=reason)
+    if action is rules.ReferralAction.accept:
+        await case_service.involve(
+            session,
+            actor=actor,
+            case_id=referral.case_id,
+            organization_id=referral.to_org_id,
+            basis=InvolvementBasis.referral,
+            source_id=referral.id,
+        )
+        await case_service.advance_case(
+            session, actor=actor, case_id=referral.case_id, trigger=TransitionTrigger.care_started
+        )
+    elif action is rules.ReferralAction.cancel:
+        await case_service.end_involvement(
+            session,
+            actor=actor,
+            case_id=referral.case_id,
+            organization_id=referral.to_org_id,
+            basis=InvolvementBasis.referral,
+            source_id=referral.id,
+        )
+    return referral
+
+
+async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uuid.UUID) -> Consent:
+    """Withdraw consent and cancel the pending referrals it alone covered."""
+    consent = await consent_service.get_consent(session, consent_id)
+    try:
+        await case_service.get_case_for(session, actor=actor, case_id=consent.case_id)
+    except CaseNotFound as exc:
+        raise ConsentNotFound(f"No consent {consent_id} is visible to your organization.") from exc
+    await consent_service.revoke_consent(session, actor=actor, consent=consent)
+    pending = (
+        await session.exec(
+            for_update(
+                select(Referral).where(
+                    Referral.case_id == consent.case_id,
+                    Referral.status == rules.ReferralStatus.requested.value,
+                    col(Referral.consent_override_id).is_(None),
+                ),
+                session,
+            )
+        )
+    ).all()
+    orgs = await get_organizations(session, [r.to_org_id for r in pending])
+    for referral in pending:
+        org = orgs[referral.to_org_id]
+        if org.code not in consent.share_with:
+            continue
+        still_covered = await consent_service.sharing_allowed(
+            session, case_id=consent.case_id, organization_id=org.id, organization_code=org.code
+        )
+        if not still_covered:
+            await _change(
+                session,
+                actor=actor,
+                referral=referral,
+                action=rules.ReferralAction.cancel,
+                side=rules.Side.sender,
+                reason="consent_revoked",
+            )
+    return consent
+
+
+async def expire_overdue_referrals(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Expire referrals left unanswered past their deadline and alert the sender."""
+    moment = now or utcnow()
+    overdue = (
+        await session.exec(
+            for_update(
+                select(Referral).where(
+                    Referral.status == rules.ReferralStatus.requested.value,
+                    col(Referral.due_at) < moment,
+                ),
+                session,
+                skip_locked=True,
+            )
+        )
+    ).all()
+    for referral in overdue:
+        await _change(
+            session,
+            actor=None,
+            referral=referral,
+            action=rules.ReferralAction.expire,
+            side=rules.Side.system,
+            reason="unanswered_past_deadline",
+        )
+        await alert_service.open_alert(
+            session,
+            actor=None,
+            case_id=referral.case_id,
+            kind=AlertKind.referral_overdue,
+            source_id=referral.id,
+            organization_id=referral.from_org_id,
+        )
+    return len(overdue)
+
+
+async def list_referrals(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    direction: str,
+    statuses: Sequence[rules.ReferralStatus],
+    case_id: uuid.UUID | None = None,
+) -> Sequence[Referral]:
+    """The organization's inbox (incoming) or outbox (outgoing), newest first."""
+    column = Referral.to_org_id if direction == "incoming" else Referral.from_org_id
+    stmt = select(Referral).where(column == actor.organization_id)
+    if statuses:
+        stmt = stmt.where(col(Referral.status).in_([s.value for s in statuses]))
+    if case_id is not None:
+        stmt = stmt.where(Referral.case_id == case_id)
+    stmt = stmt.order_by(col(Referral.created_at).desc(), col(Referral.id).desc()).limit(500)
+    return (await session.exec(stmt)).all()
+
+
+async def referral_public(
+    session: AsyncSession, referrals: Sequence[Referral]
+) -> list[ReferralPublic]:
+    orgs = await get_organizations(
+        session, [r.from_org_id for r in referrals] + [r.to_org_id for r in referrals]
+    )
+    return [
+        ReferralPublic(
+            id=r.id,
+            case_id=r.case_id,
+            from_org=orgs[r.from_org_id].code,
+            to_org=orgs[r.to_org_id].code,
+            purpose=rules.ReferralPurpose(r.purpose),
+            status=rules.ReferralStatus(r.status),
+            reason=r.reason,
+            consent_overridden=r.consent_override_id is not None,
+            created_at=r.created_at,
+            due_at=r.due_at,
+            updated_at=r.updated_at,
+        )
+        for r in referrals
+    ]
+
+
+async def case_view(session: AsyncSession, case: CaseFile) -> CasePublic:
+    """The case as involved organizations see it, with the referrals still to be made."""
+    view = await case_service.case_public(session, case)
+    made = (
+        await session.exec(
+            select(Referral.to_org_id, Referral.purpose).where(
+                Referral.case_id == case.id,
+                col(Referral.status).not_in(
+                    [
+                        rules.ReferralStatus.rejected.value,
+                        rules.ReferralStatus.cancelled.value,
+                        rules.ReferralStatus.expired.value,
+                    ]
+                ),
+            )
+        )
+    ).all()
+    orgs = await get_organizations(session, [org_id for org_id, _ in made])
+    done = {(orgs[org_id].code, purpose) for org_id, purpose in made}
+    view.suggested_referrals = [
+        s for s in view.suggested_referrals if (s.to_org, s.purpose) not in done
+    ]
+    return view
