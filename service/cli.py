@@ -14,6 +14,7 @@ import typer
 
 from service.audit import service as audit_service
 from service.core import migrations
+from service.core.crypto import Keyring
 from service.core.db import Database
 from service.core.requestid import bind_request_id
 from service.core.security import Security
@@ -22,15 +23,21 @@ from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Role
 from service.main import create_app, open_database
+from service.persons import service as person_service
 from service.reference import service as reference_service
+from service.referrals import service as referral_service
 
 app = typer.Typer(
     help="Ruta: case management for Peru's victim-referral pathway.", no_args_is_help=True
 )
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect the audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage the keys that protect identifying data.", no_args_is_help=True)
+referrals_app = typer.Typer(help="Referral housekeeping.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+app.add_typer(referrals_app, name="referrals")
 
 T = TypeVar("T")
 
@@ -191,6 +198,45 @@ def audit_verify() -> None:
         typer.echo(f"audit trail BROKEN: {report.first_break.describe()}", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit trail verified: {report.events} events in {report.chains} chains")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-wrap every person's data key under the active master key (RUTA_MASTER_KEY_ID).
+
+    Put the previous master key in RUTA_RETIRED_MASTER_KEYS first; once this has run, it
+    may be removed.
+    """
+    settings = Settings()
+    keyring = Keyring(settings)
+
+    async def work(db: Database) -> int:
+        async with db.session() as session:
+            count = await person_service.rotate_master_key(session, keyring=keyring)
+            audit_service.record_event(
+                session,
+                actor=None,
+                action="keys.rotated",
+                entity_type="master_key",
+                entity_id=keyring.active_id,
+                changes={"data_keys_rewrapped": {"to": count}},
+            )
+            return count
+
+    count = _run(settings, work)
+    typer.echo(f"re-wrapped {count} data keys under master key {keyring.active_id}")
+
+
+@referrals_app.command("expire")
+def referrals_expire() -> None:
+    """Expire referrals left unanswered past their deadline (the service also does it)."""
+    settings = Settings()
+
+    async def work(db: Database) -> int:
+        async with db.session() as session:
+            return await referral_service.expire_overdue_referrals(session)
+
+    typer.echo(f"expired {_run(settings, work)} overdue referrals")
 
 
 @app.command()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,13 +20,16 @@ from service.consent.router import router as consent_router
 from service.core.db import Database
 from service.core.errors import install_problem_handlers
 from service.core.migrations import head_revisions
-from service.core.requestid import RequestIdMiddleware
+from service.core.requestid import RequestIdMiddleware, bind_request_id
 from service.core.security import Security
 from service.core.settings import Settings
 from service.identity.router import router as identity_router
 from service.protection.router import router as protection_router
+from service.referrals import service as referral_service
 from service.referrals.router import router as referrals_router
 from service.system.router import router as system_router
+
+log = logging.getLogger(__name__)
 
 API_TITLE = "Ruta"
 API_VERSION = "0.1.0"
@@ -40,6 +46,21 @@ def open_database(settings: Settings) -> Database:
     return Database(settings, session_info=audit_service.session_info(settings.secret("audit_key")))
 
 
+async def _expire_referrals_forever(db: Database, every_seconds: int) -> None:
+    """Expire unanswered referrals in the background; every worker may run it (rows are
+    locked with SKIP LOCKED, and an expired referral is not expired twice)."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            bind_request_id(f"sweep-{uuid.uuid4().hex[:12]}")
+            async with db.session() as session:
+                expired = await referral_service.expire_overdue_referrals(session)
+            if expired:
+                log.info("expired %d overdue referrals", expired)
+        except Exception:  # the sweep must outlive a failed round (database restarting ...)
+            log.exception("referral expiry sweep failed")
+
+
 def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
@@ -52,9 +73,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = open_database(settings)
         app.state.db = db
+        sweeper = None
+        if settings.referral_sweep_seconds > 0:
+            sweeper = asyncio.create_task(
+                _expire_referrals_forever(db, settings.referral_sweep_seconds)
+            )
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             await db.dispose()
 
     app = FastAPI(

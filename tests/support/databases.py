@@ -37,6 +37,7 @@ def make_settings(database_url: str, var_dir: Path, **overrides: object) -> Sett
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 1024,
         "db_pool_size": 5,
+        "referral_sweep_seconds": 0,
     }
     values.update(overrides)
     return Settings.model_validate(values)

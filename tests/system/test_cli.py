@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from service.core.settings import Settings
 from service.main import open_database
-from tests.support.databases import query, settings_env
-
-
-def ruta(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", *args],
-        env={**os.environ, **settings_env(settings)},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.support.cli import ruta
+from tests.support.databases import query
 
 
 async def test_seed_is_idempotent_and_user_add_reads_the_password_from_stdin(
