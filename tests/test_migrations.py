@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from service.core import migrations
+from service.core.time import utcnow
 from service.main import open_database
 from tests.support.databases import (
     create_database,
@@ -74,3 +78,35 @@ async def test_concurrent_migrate_processes_apply_each_migration_once(var_dir: P
     assert [p.returncode for p in procs] == [0, 0, 0], [err.decode() for _, err in outcomes]
     assert [v for (v,) in versions] == sorted(migrations.head_revisions(settings))
     assert heads == 32
+
+
+async def test_cases_from_before_persons_get_a_person_on_upgrade(var_dir: Path) -> None:
+    url = await create_database(var_dir)
+    settings = make_settings(url, var_dir)
+    try:
+        await asyncio.to_thread(migrations.upgrade, settings, "0001")
+        db = open_database(settings)
+        case_id = uuid.uuid4()
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO case_file (id, status, victim_status, created_at, updated_at)"
+                    " VALUES (:id, 'identified', 'suspected', :at, :at)"
+                ),
+                {
+                    "id": case_id.hex if settings.is_sqlite else case_id,
+                    "at": utcnow().replace(tzinfo=None),
+                },
+            )
+        await db.dispose()
+        await asyncio.to_thread(migrations.upgrade, settings)
+        db = open_database(settings)
+        rows = await query(
+            db,
+            "SELECT p.gender, c.is_witness FROM case_file c JOIN person p ON p.id = c.person_id",
+        )
+        await db.dispose()
+    finally:
+        await drop_database(url)
+
+    assert [(g, bool(w)) for g, w in rows] == [("unknown", False)]

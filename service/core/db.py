@@ -37,7 +37,8 @@ class Database:
         self.settings = settings
         url = make_url(settings.database_url)
         self.dialect = url.get_backend_name()
-        kwargs: dict[str, Any] = {"echo": settings.sql_echo}
+        # Bound parameters never reach exception messages or logs: they may be about a victim.
+        kwargs: dict[str, Any] = {"echo": settings.sql_echo, "hide_parameters": True}
         if self.dialect == "sqlite":
             _ensure_sqlite_directory(url.database)
         else:
