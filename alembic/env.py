@@ -31,7 +31,6 @@ def _settings() -> Settings:
 
 def _render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | bool:
     if type_ == "type" and isinstance(obj, UTCDateTime):
-        autogen_context.imports.add("import service.core.types")
         return "service.core.types.UTCDateTime()"
     return False
 
@@ -55,10 +54,16 @@ def _run(connection: Connection) -> None:
                 sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
             )
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration left rows with broken foreign keys: {broken[:5]}")
 
 
 async def _run_async() -> None:
-    db = Database(_settings())
+    # SQLite rebuilds tables to alter them ("batch" mode): foreign keys are checked once at
+    # the end (above) instead of on every statement.
+    db = Database(_settings(), sqlite_foreign_keys=False)
     engine = db.engine.execution_options(ruta_sqlite_begin="IMMEDIATE")
     try:
         async with engine.connect() as connection:

@@ -46,7 +46,7 @@ from service.core.settings import Settings
 from service.identity import service as identity_service
 from service.identity.rules import Role
 from service.main import open_database
-from service.reference import service as reference_service
+from service.reference import seed as reference_seed
 
 EVENTS_PER_TRANSACTION = 3
 BODY = CaseCreate.model_validate(
@@ -117,7 +117,7 @@ async def _prepare(settings: Settings) -> dict[str, str]:
     await asyncio.to_thread(migrations.upgrade, settings)
     db = open_database(settings)
     async with db.session() as session:
-        await reference_service.seed(session)
+        await reference_seed.seed(session)
         user = await identity_service.create_user(
             session,
             security=Security.from_settings(settings),

@@ -24,7 +24,7 @@ from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Role
 from service.main import create_app, open_database
 from service.persons import service as person_service
-from service.reference import service as reference_service
+from service.reference import seed as reference_seed
 from service.referrals import service as referral_service
 
 app = typer.Typer(
@@ -84,9 +84,9 @@ def seed(dataset: Annotated[str, typer.Argument(help="Dataset name")] = "peru-20
     )
 
 
-async def _seed(db: Database, dataset: str) -> reference_service.SeedReport:
+async def _seed(db: Database, dataset: str) -> reference_seed.SeedReport:
     async with db.session() as session:
-        return await reference_service.seed(session, dataset=dataset)
+        return await reference_seed.seed(session, dataset=dataset)
 
 
 async def _demo_accounts(db: Database, security: Security) -> list[tuple[str, str, str, str]]:

@@ -15,6 +15,8 @@ from fastapi.routing import APIRoute
 from service.alerts.router import router as alerts_router
 from service.audit import service as audit_service
 from service.audit.router import router as audit_router
+from service.capacity import service as capacity_service
+from service.capacity.router import router as capacity_router
 from service.cases.router import router as cases_router
 from service.consent.router import router as consent_router
 from service.core.db import Database
@@ -47,16 +49,18 @@ def open_database(settings: Settings) -> Database:
 
 
 async def _expire_referrals_forever(db: Database, every_seconds: int) -> None:
-    """Expire unanswered referrals in the background; every worker may run it (rows are
-    locked with SKIP LOCKED, and an expired referral is not expired twice)."""
+    """Expire unanswered referrals and bed holds in the background; every worker may run it
+    (rows are locked, and nothing is expired twice)."""
     while True:
         await asyncio.sleep(every_seconds)
         try:
             bind_request_id(f"sweep-{uuid.uuid4().hex[:12]}")
             async with db.session() as session:
                 expired = await referral_service.expire_overdue_referrals(session)
-            if expired:
-                log.info("expired %d overdue referrals", expired)
+            async with db.session() as session:
+                freed = await capacity_service.expire_holds(session)
+            if expired or freed:
+                log.info("expired %d overdue referrals and %d bed holds", expired, freed)
         except Exception:  # the sweep must outlive a failed round (database restarting ...)
             log.exception("referral expiry sweep failed")
 
@@ -106,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consent_router,
         referrals_router,
         protection_router,
+        capacity_router,
         alerts_router,
         audit_router,
     ):

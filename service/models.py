@@ -4,7 +4,14 @@ from sqlmodel import SQLModel
 
 from service.alerts.models import Alert
 from service.audit.models import AuditChainHead, AuditEvent
-from service.capacity.models import Facility
+from service.capacity.models import (
+    AllocationDecision,
+    Facility,
+    FacilityCapacityChange,
+    Placement,
+    PlacementRequest,
+    UnmetNeed,
+)
 from service.cases.models import (
     CaseFile,
     CaseInvolvement,
@@ -24,6 +31,7 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Alert",
+    "AllocationDecision",
     "AppUser",
     "Assistance",
     "AuditChainHead",
@@ -35,6 +43,7 @@ __all__ = [
     "ConsentOverride",
     "CustodyPeriod",
     "Facility",
+    "FacilityCapacityChange",
     "Identification",
     "IdentificationExploitation",
     "LoginAttempt",
@@ -44,9 +53,12 @@ __all__ = [
     "PersonBlindIndex",
     "PersonIdentity",
     "PersonKey",
+    "Placement",
+    "PlacementRequest",
     "Referral",
     "ReferralStatusChange",
     "Region",
     "Screening",
+    "UnmetNeed",
     "metadata",
 ]

@@ -103,6 +103,28 @@ async def resolve_alerts_of(
     return len(rows)
 
 
+async def resolve_case_alerts(
+    session: AsyncSession, *, actor: Actor | None, case_id: uuid.UUID, kind: AlertKind
+) -> int:
+    """Resolve a case's unresolved alerts of one kind (a child in custody has been placed)."""
+    sources = (
+        await session.exec(
+            select(Alert.source_id).where(
+                Alert.case_id == case_id,
+                Alert.kind == kind.value,
+                Alert.status != AlertStatus.resolved.value,
+            )
+        )
+    ).all()
+    resolved = 0
+    for source_id in set(sources):
+        if source_id is not None:
+            resolved += await resolve_alerts_of(
+                session, actor=actor, kind=kind, source_id=source_id
+            )
+    return resolved
+
+
 def _visible(actor: Actor) -> sa.ColumnElement[bool]:
     case_visible = sa.exists().where(
         col(CaseFile.id) == col(Alert.case_id), visible_to(actor.organization_id)

@@ -55,7 +55,7 @@ from service.core.crypto import Keyring
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, decode_cursor, encode_cursor
 from service.core.security import Actor
-from service.core.time import utcnow
+from service.core.time import today, utcnow
 from service.identity.service import get_organizations
 from service.persons import service as person_service
 from service.persons.rules import is_foreign
@@ -767,3 +767,33 @@ async def person_is_minor(session: AsyncSession, case: CaseFile) -> bool:
     person = await person_service.get_person(session, case.person_id)
     identified_on = first_on if isinstance(first_on, date) else date.fromisoformat(str(first_on))
     return person_service.person_facts(person, identified_on=identified_on).minor
+
+
+async def placement_profile(
+    session: AsyncSession, case: CaseFile
+) -> tuple[int | None, str, frozenset[str], str]:
+    """What a bed must fit, nothing identifying: age now, gender, forms of exploitation, and
+    the region where the person was last identified."""
+    identifications = (
+        await session.exec(
+            select(Identification)
+            .where(Identification.case_id == case.id)
+            .order_by(col(Identification.identified_on), col(Identification.created_at))
+        )
+    ).all()
+    forms = (
+        await session.exec(
+            select(IdentificationExploitation.form).where(
+                col(IdentificationExploitation.identification_id).in_(
+                    [i.id for i in identifications]
+                )
+            )
+        )
+    ).all()
+    person = await person_service.get_person(session, case.person_id)
+    age = None
+    if person.age_at_identification is not None:
+        age = (
+            person.age_at_identification + (today() - identifications[0].identified_on).days // 365
+        )
+    return age, person.gender, frozenset(forms), identifications[-1].region

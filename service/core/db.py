@@ -33,7 +33,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class Database:
     """An engine plus the two kinds of session Ruta uses: reading and writing."""
 
-    def __init__(self, settings: Settings, *, session_info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session_info: dict[str, Any] | None = None,
+        sqlite_foreign_keys: bool = True,
+    ) -> None:
         self.settings = settings
         url = make_url(settings.database_url)
         self.dialect = url.get_backend_name()
@@ -45,7 +51,11 @@ class Database:
             kwargs |= {"pool_size": settings.db_pool_size, "max_overflow": 0, "pool_pre_ping": True}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
-            _harden_sqlite(self.engine, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+            _harden_sqlite(
+                self.engine,
+                busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                foreign_keys=sqlite_foreign_keys,
+            )
         # On SQLite a transaction that may write must take the write lock when it begins
         # (BEGIN IMMEDIATE): a deferred one that writes later fails with "database is locked"
         # instead of waiting. Readers keep deferred transactions and never block writers.
@@ -84,7 +94,7 @@ def _ensure_sqlite_directory(database: str | None) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _harden_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
+def _harden_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, foreign_keys: bool) -> None:
     """WAL, foreign keys and a busy timeout on every connection; explicit BEGIN modes."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -95,7 +105,8 @@ def _harden_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
         # The busy timeout first: switching a new database to WAL may itself have to wait.
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        # Off only for migrations, which rebuild tables and then run foreign_key_check.
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.alerts import service as alert_service
 from service.alerts.rules import AlertKind
 from service.audit.service import record_event
+from service.capacity import service as capacity_service
 from service.cases import service as case_service
 from service.cases.exceptions import CaseNotFound
 from service.cases.models import CaseFile
@@ -153,9 +154,11 @@ async def end_custody(
         entity_id=period.case_id,
         changes={"custody_id": {"to": str(period.id)}, "end": {"to": period.end_at}},
     )
-    await alert_service.resolve_alerts_of(
-        session, actor=actor, kind=AlertKind.minor_in_custody, source_id=period.id
-    )
+    # A child still waiting for a bed keeps the alert open until placed.
+    if not await capacity_service.is_waiting(session, period.case_id):
+        await alert_service.resolve_alerts_of(
+            session, actor=actor, kind=AlertKind.minor_in_custody, source_id=period.id
+        )
     return period
 
 

@@ -18,7 +18,7 @@ from service.core import migrations
 from service.core.db import Database
 from service.core.settings import Settings
 from service.main import open_database
-from service.reference import service as reference_service
+from service.reference import seed as reference_seed
 
 POSTGRES_URL = os.environ.get("RUTA_TEST_DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")
@@ -78,7 +78,7 @@ async def migrate_and_seed(settings: Settings) -> None:
     db = open_database(settings)
     try:
         async with db.session() as session:
-            await reference_service.seed(session, dataset="peru-2017")
+            await reference_seed.seed(session, dataset="peru-2017")
     finally:
         await db.dispose()
 

@@ -1,0 +1,182 @@
+"""/v1/facilities, /v1/cases/{case_id}/placements, /v1/placements, /v1/capacity, /v1/directory."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response, status
+
+from service.capacity import service
+from service.capacity.rules import FacilityKind, PlacementOutcome
+from service.capacity.schemas import (
+    AsOf,
+    CapacityChange,
+    CapacitySummary,
+    DecisionPublic,
+    FacilityCreate,
+    FacilityPublic,
+    PlacementCreate,
+    PlacementEnd,
+    PlacementPublic,
+    PlacementResult,
+)
+from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
+from service.core.db import SessionDep
+from service.core.errors import problem_responses
+from service.core.security import Actor
+from service.identity.dependencies import ActorDep, require
+from service.identity.rules import Permission
+
+router = APIRouter(prefix="/v1", tags=["capacity"])
+
+FacilityAdminDep = Annotated[Actor, Depends(require(Permission.facilities_manage))]
+
+
+@router.get(
+    "/facilities", response_model=list[FacilityPublic], responses=problem_responses(401, 404, 422)
+)
+async def list_facilities(
+    actor: ActorDep,
+    session: SessionDep,
+    region: str | None = None,
+    kind: FacilityKind | None = None,
+    eligible_for_case: uuid.UUID | None = None,
+    has_free_bed: bool | None = None,
+) -> list[FacilityPublic]:
+    """Facilities with their beds: capacity, occupied, held, available."""
+    return await service.list_facilities(
+        session,
+        actor=actor,
+        region=region,
+        kind=kind,
+        eligible_for_case=eligible_for_case,
+        has_free_bed=has_free_bed,
+    )
+
+
+@router.post(
+    "/facilities",
+    response_model=FacilityPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_facility(
+    body: FacilityCreate, actor: FacilityAdminDep, session: SessionDep
+) -> FacilityPublic:
+    """Open a facility (administrators)."""
+    facility = await service.create_facility(session, actor=actor, data=body)
+    [public] = await service.facilities_public(session, [facility], actor=actor)
+    return public
+
+
+@router.get(
+    "/facilities/{facility_id}",
+    response_model=FacilityPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def read_facility(
+    facility_id: uuid.UUID, actor: ActorDep, session: SessionDep, as_of: AsOf | None = None
+) -> FacilityPublic:
+    """One facility now, or `as_of` a past moment (capacity and occupancy from history)."""
+    facility = await service.get_facility(session, facility_id)
+    if as_of is not None:
+        return await service.facility_as_of(session, actor=actor, facility=facility, as_of=as_of)
+    [public] = await service.facilities_public(session, [facility], actor=actor)
+    return public
+
+
+@router.post(
+    "/facilities/{facility_id}/capacity-changes",
+    response_model=FacilityPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def change_capacity(
+    facility_id: uuid.UUID, body: CapacityChange, actor: FacilityAdminDep, session: SessionDep
+) -> FacilityPublic:
+    """Add or remove beds, close or reopen (administrators); dated history is kept."""
+    facility = await service.change_capacity(
+        session, actor=actor, facility_id=facility_id, data=body
+    )
+    [public] = await service.facilities_public(session, [facility], actor=actor)
+    return public
+
+
+@router.post(
+    "/cases/{case_id}/placements",
+    response_model=PlacementResult,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        202: {"model": PlacementResult, "description": "Waitlisted"},
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+)
+async def request_placement(
+    body: PlacementCreate,
+    case: CaseDep,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    response: Response,
+) -> PlacementResult:
+    """Place in the given facility, or find a bed: 201 placed (or held), 202 waitlisted with
+    the position, 201 unmet_need with the reason when no facility in the country can take
+    the person."""
+    result = await service.request_placement(session, actor=actor, case=case, data=body)
+    if result.outcome is PlacementOutcome.waitlisted:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return result
+
+
+@router.post(
+    "/placements/{placement_id}/end",
+    response_model=PlacementPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def end_placement(
+    placement_id: uuid.UUID, body: PlacementEnd, actor: CaseWriterDep, session: SessionDep
+) -> PlacementPublic:
+    """Discharge or transfer; the bed goes to the first eligible person on the waitlist."""
+    placement = await service.end_placement(
+        session, actor=actor, placement_id=placement_id, reason=body.reason
+    )
+    return await service.placement_public(session, placement)
+
+
+@router.post(
+    "/placements/{placement_id}/arrive",
+    response_model=PlacementPublic,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def confirm_arrival(
+    placement_id: uuid.UUID, actor: CaseWriterDep, session: SessionDep
+) -> PlacementPublic:
+    """The person a bed was held for has arrived."""
+    placement = await service.confirm_arrival(session, actor=actor, placement_id=placement_id)
+    return await service.placement_public(session, placement)
+
+
+@router.get(
+    "/placements/{placement_id}/decision",
+    response_model=DecisionPublic,
+    responses=problem_responses(401, 403, 404),
+)
+async def read_decision(
+    placement_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep
+) -> DecisionPublic:
+    """The allocation decision behind a placement: inputs, rule version, choice and why."""
+    decision = await service.get_decision(session, actor=actor, placement_id=placement_id)
+    return DecisionPublic.model_validate(decision, from_attributes=True)
+
+
+@router.get("/capacity/summary", response_model=CapacitySummary, responses=problem_responses(401))
+async def capacity_summary(_: ActorDep, session: SessionDep) -> CapacitySummary:
+    """Beds nationally and by region: capacity, occupied, held, available, waitlist; unmet
+    needs by reason. Aggregates only."""
+    return await service.capacity_summary(session)
+
+
+@router.get("/directory/hsds", responses=problem_responses(401))
+async def hsds_directory(_: ActorDep, session: SessionDep) -> dict[str, Any]:
+    """The facility directory in the Open Referral HSDS shape."""
+    return await service.hsds_directory(session)

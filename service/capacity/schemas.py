@@ -1,0 +1,160 @@
+"""Facilities, placements and capacity as submitted and shown."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from service.capacity.rules import (
+    EndReason,
+    FacilityKind,
+    FacilityStatus,
+    PlacementOutcome,
+    PlacementStatus,
+)
+from service.cases.rules import ExploitationForm
+from service.persons.rules import Gender
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class FacilityCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,47}$")]
+    name: Text
+    operator: Annotated[str, StringConstraints(min_length=2, max_length=32)]
+    region: Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
+    kind: FacilityKind
+    capacity: int = Field(ge=0, le=5000)
+    min_age: int = Field(default=0, ge=0, le=120)
+    max_age: int = Field(default=120, ge=0, le=120)
+    genders: list[Gender] = Field(default_factory=list, description="Empty: any gender")
+    exploitation_forms: list[ExploitationForm] = Field(
+        default_factory=list, description="Empty: every form"
+    )
+    lgbti_specialized: bool = False
+    address: Annotated[str, StringConstraints(max_length=300)] | None = None
+
+    @model_validator(mode="after")
+    def _ages(self) -> Self:
+        if self.min_age > self.max_age:
+            raise ValueError("min_age must not exceed max_age")
+        return self
+
+
+class CapacityChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    capacity: int | None = Field(default=None, ge=0, le=5000)
+    status: FacilityStatus | None = None
+    reason: Text
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.capacity is None and self.status is None:
+            raise ValueError("give capacity, status or both")
+        return self
+
+
+class FacilityPublic(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    operator: str
+    region: str
+    kind: FacilityKind
+    status: FacilityStatus
+    capacity: int
+    occupied: int
+    held: int
+    available: int
+    min_age: int
+    max_age: int
+    genders: list[str]
+    exploitation_forms: list[str]
+    lgbti_specialized: bool
+    address: str | None = Field(
+        description="Only for the operating organization and organizations with a resident there"
+    )
+    as_of: datetime | None = None
+
+
+class PlacementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    facility_id: uuid.UUID | None = Field(default=None, description="Omit to find a bed")
+    hold_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=72,
+        description="Hold the bed for a person in transit; it frees itself when it expires",
+    )
+    risk_level: int = Field(default=1, ge=0, le=3, description="0 low ... 3 immediate danger")
+    lgbti_specialized: bool = Field(
+        default=False, description="The person needs LGBTI-specialized care"
+    )
+
+
+class PlacementPublic(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    facility_id: uuid.UUID
+    facility_code: str
+    status: PlacementStatus
+    started_at: datetime
+    hold_expires_at: datetime | None
+    placed_at: datetime | None
+    ended_at: datetime | None
+    end_reason: EndReason | None
+
+
+class PlacementResult(BaseModel):
+    outcome: PlacementOutcome
+    decision_id: uuid.UUID
+    placement: PlacementPublic | None = None
+    waitlist_position: int | None = None
+    request_id: uuid.UUID | None = None
+    unmet_reason: str | None = None
+
+
+class PlacementEnd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: EndReason
+
+
+class DecisionPublic(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    rule_version: str
+    inputs: dict[str, Any]
+    considered: dict[str, Any]
+    outcome: PlacementOutcome
+    facility_id: uuid.UUID | None
+    reason: str
+    decided_at: datetime
+
+
+class CapacityFigures(BaseModel):
+    capacity: int
+    occupied: int
+    held: int
+    available: int
+    waitlist: int
+
+
+class RegionCapacity(CapacityFigures):
+    region: str
+
+
+class CapacitySummary(BaseModel):
+    national: CapacityFigures
+    regions: list[RegionCapacity]
+    unmet_needs: dict[str, int]
+
+
+AsOf = AwareDatetime
