@@ -128,6 +128,16 @@ async def request_placement(
     return result
 
 
+@router.get(
+    "/cases/{case_id}/placements",
+    response_model=list[PlacementPublic],
+    responses=problem_responses(401, 403, 404),
+)
+async def list_case_placements(case: CaseDep, session: SessionDep) -> list[PlacementPublic]:
+    """The case's placements and holds, newest first."""
+    return await service.case_placements(session, case)
+
+
 @router.post(
     "/placements/{placement_id}/end",
     response_model=PlacementPublic,

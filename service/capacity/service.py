@@ -950,3 +950,15 @@ def _eligibility_text(f: Facility) -> str:
     forms = ", ".join(f.exploitation_forms) or "any form of exploitation"
     lgbti = "; LGBTI-specialized" if f.lgbti_specialized else ""
     return f"ages {f.min_age}-{f.max_age}; {genders}; {forms}{lgbti}"
+
+
+async def case_placements(session: AsyncSession, case: CaseFile) -> list[PlacementPublic]:
+    """Every placement of a case, newest first."""
+    rows = (
+        await session.exec(
+            select(Placement)
+            .where(Placement.case_id == case.id)
+            .order_by(col(Placement.started_at).desc())
+        )
+    ).all()
+    return [await placement_public(session, p) for p in rows]

@@ -100,3 +100,27 @@ async def create_case(
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+async def create_facility(
+    client: httpx.AsyncClient, admin: SignedInUser, **overrides: Any
+) -> dict[str, Any]:
+    """A facility of its own, so tests do not compete for the seeded beds."""
+    body: dict[str, Any] = {
+        "code": f"T-{uuid.uuid4().hex[:10].upper()}",
+        "name": "Casa de prueba",
+        "operator": "MIMP",
+        "region": "24",
+        "kind": "ngo_shelter",
+        "capacity": 1,
+        "min_age": 0,
+        "max_age": 120,
+        "genders": [],
+        "exploitation_forms": ["forced_marriage"],
+        "address": "Av. Secreta 123",
+    }
+    body.update(overrides)
+    response = await client.post("/v1/facilities", json=body, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
