@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -46,7 +47,7 @@ from service.cases import service as case_service
 from service.cases.exceptions import CaseNotFound
 from service.cases.models import CaseFile, CaseInvolvement
 from service.cases.rules import InvolvementBasis, TransitionTrigger
-from service.core.db import for_update
+from service.core.db import for_update, table_of
 from service.core.errors import Conflict, InvalidInput, NotFound
 from service.core.security import Actor
 from service.core.time import utcnow
@@ -108,6 +109,21 @@ def _view(f: Facility) -> rules.FacilityView:
         exploitation_forms=frozenset(f.exploitation_forms),
         lgbti_specialized=f.lgbti_specialized,
     )
+
+
+async def _adjust_in_use(session: AsyncSession, facility: Facility, delta: int) -> None:
+    """Change the beds in use atomically in SQL: an increment can never be lost, and the
+    `never_overbooked` check refuses one that would exceed capacity."""
+    table = table_of(Facility)
+    new = (
+        await session.exec(
+            sa.update(table)
+            .where(table.c.id == facility.id)
+            .values(in_use=table.c.in_use + delta)
+            .returning(table.c.in_use)
+        )
+    ).scalar_one()
+    set_committed_value(facility, "in_use", new)
 
 
 def _needs_json(needs: rules.Needs) -> dict[str, Any]:
@@ -441,9 +457,8 @@ async def _expire_holds_at(session: AsyncSession, facility: Facility) -> int:
             changes={"placement_id": {"to": str(hold.id)}},
         )
     if stale:
-        facility.in_use -= len(stale)
-        session.add(facility)
         await session.flush()
+        await _adjust_in_use(session, facility, -len(stale))
     return len(stale)
 
 
@@ -475,8 +490,7 @@ async def _occupy(
 ) -> Placement:
     """Take one bed of a locked facility that has one free."""
     now = utcnow()
-    facility.in_use += 1
-    session.add(facility)
+    await _adjust_in_use(session, facility, +1)
     placement = Placement(
         case_id=case.id,
         facility_id=facility.id,
@@ -745,9 +759,9 @@ async def end_placement(
         utcnow(),
         reason.value,
     )
-    facility.in_use -= 1
-    session.add_all([placement, facility])
+    session.add(placement)
     await session.flush()
+    await _adjust_in_use(session, facility, -1)
     await case_service.end_involvement(
         session,
         actor=actor,

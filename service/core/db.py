@@ -18,13 +18,13 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.sql.selectable import GenerativeSelect
+from sqlalchemy.sql import Select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.settings import Settings
 
-S = TypeVar("S", bound=GenerativeSelect)
+S = TypeVar("S", bound=Select)  # type: ignore[type-arg]
 
 _BEGIN_OPTION = "ruta_sqlite_begin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -129,11 +129,14 @@ def dialect_of(session: AsyncSession) -> str:
 
 
 def for_update(stmt: S, session: AsyncSession, *, skip_locked: bool = False) -> S:
-    """Lock the selected rows until the transaction ends.
+    """Lock the selected rows until the transaction ends, and read them as they are now.
 
     PostgreSQL takes row locks. SQLite has none, but every writing transaction already holds
     the database's single write lock from its BEGIN IMMEDIATE, which serializes the same way.
+    `populate_existing` matters: an object the session loaded before the lock would otherwise
+    keep its stale attributes, and a counter incremented from them loses updates.
     """
+    stmt = stmt.execution_options(populate_existing=True)
     if dialect_of(session) == "postgresql":
         return stmt.with_for_update(skip_locked=skip_locked)
     return stmt

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from service.capacity import service as capacity_service
-from service.capacity.models import Placement
+from service.capacity.models import Facility, Placement
 from service.core.db import Database, table_of
 from service.core.time import utcnow
 from service.identity.rules import Role
@@ -354,3 +355,18 @@ async def test_a_child_waiting_in_a_police_station_keeps_the_alert_until_placed(
     assert [a["kind"] for a in still_open] == ["minor_in_custody"]
     assert await _active_placement(client, police, child["id"]) is not None
     assert (await open_alerts()).json() == []
+
+
+async def test_the_database_itself_refuses_an_overbooked_facility(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    facility = await create_facility(client, admin, capacity=2)
+    facilities = table_of(Facility)
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.update(facilities)
+                .where(facilities.c.id == uuid.UUID(facility["id"]))
+                .values(in_use=facilities.c.capacity + 1)
+            )

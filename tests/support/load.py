@@ -1,0 +1,114 @@
+"""A real multi-worker server on a test database, and request load from several processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import httpx
+
+from service.core.settings import Settings
+from tests.support.databases import settings_env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def running_server(settings: Settings, *, workers: int = 4) -> Iterator[str]:
+    """`ruta serve --workers N` on loopback; yields its base URL; stops it afterwards."""
+    port = _free_port()
+    env = {**os.environ, **settings_env(settings), "RUTA_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("server did not become ready")
+            time.sleep(0.3)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _fire(
+    url: str, token: str, requests: Sequence[tuple[str, dict[str, Any]]], concurrency: int
+) -> list[tuple[int, str]]:
+    """In one process: POST every (path, body) with bounded concurrency; (status, outcome)."""
+
+    async def run() -> list[tuple[int, str]]:
+        limits = httpx.Limits(max_connections=concurrency)
+        headers = {"Authorization": f"Bearer {token}"}
+        gate = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(
+            base_url=url, headers=headers, timeout=180, limits=limits
+        ) as client:
+
+            async def one(path: str, body: dict[str, Any]) -> tuple[int, str]:
+                async with gate:
+                    response = await client.post(path, json=body)
+                try:
+                    outcome = str(response.json().get("outcome") or response.json().get("code"))
+                except ValueError:
+                    outcome = response.text[:200]
+                return response.status_code, outcome
+
+            return list(await asyncio.gather(*(one(p, b) for p, b in requests)))
+
+    return asyncio.run(run())
+
+
+def fire_from_processes(
+    url: str,
+    token: str,
+    requests: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    processes: int,
+    concurrency: int,
+) -> tuple[list[tuple[int, str]], float]:
+    """Split the requests over several client processes started together; (answers, seconds)."""
+    shares = [list(requests[i::processes]) for i in range(processes)]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
+        list(pool.map(int, range(processes)))  # start the processes before timing
+        started = time.perf_counter()
+        futures = [pool.submit(_fire, url, token, share, concurrency) for share in shares]
+        answers = [answer for f in futures for answer in f.result()]
+        elapsed = time.perf_counter() - started
+    return answers, elapsed
