@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from service.capacity import service as capacity_service
+from service.capacity.rules import FacilityKind
 from service.capacity.schemas import FacilityCreate
 from service.core.security import Security
 from service.core.settings import Settings
@@ -37,13 +38,12 @@ async def test_requests_hammering_one_facility_never_overbook(fresh_settings: Se
                 name="One facility, many requests",
                 operator="MIMP",
                 region="17",
-                kind="specialized_shelter",
-                capacity=BEDS,  # type: ignore[arg-type]
+                kind=FacilityKind.specialized_shelter,
+                capacity=BEDS,
             ),
         )
     await create_cases(db, actor, requests_total)
-    case_ids = [str(c) for (c,) in await query(db, "SELECT id FROM case_file")]
-    case_ids = [str(uuid.UUID(c)) for c in case_ids]
+    case_ids = [str(uuid.UUID(str(c))) for (c,) in await query(db, "SELECT id FROM case_file")]
     token = security.tokens.issue(user_id=actor.user_id, organization_code="PNP", role="identifier")
     requests = [
         (f"/v1/cases/{case_id}/placements", {"facility_id": str(facility.id)})
