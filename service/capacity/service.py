@@ -44,7 +44,6 @@ from service.capacity.schemas import (
     RegionCapacity,
 )
 from service.cases import service as case_service
-from service.cases.exceptions import CaseNotFound
 from service.cases.models import CaseFile, CaseInvolvement
 from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.core.db import for_update, table_of
@@ -733,15 +732,13 @@ async def _offer_beds(session: AsyncSession, *, actor: Actor | None, facility: F
 async def _placement_for(
     session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID
 ) -> Placement:
+    not_found = PlacementNotFound(f"No placement {placement_id} is visible to your organization.")
     placement = await session.get(Placement, placement_id)
     if placement is None:
-        raise PlacementNotFound(f"No placement {placement_id} is visible to your organization.")
-    try:
-        await case_service.get_case_for(session, actor=actor, case_id=placement.case_id)
-    except CaseNotFound as exc:
-        raise PlacementNotFound(
-            f"No placement {placement_id} is visible to your organization."
-        ) from exc
+        raise not_found
+    await case_service.require_visible_case(
+        session, actor=actor, case_id=placement.case_id, otherwise=not_found
+    )
     return placement
 
 

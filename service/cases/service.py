@@ -52,7 +52,7 @@ from service.cases.schemas import (
 )
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
-from service.core.errors import InvalidInput
+from service.core.errors import InvalidInput, ProblemError
 from service.core.pagination import PageParams, decode_cursor, encode_cursor
 from service.core.security import Actor
 from service.core.time import today, utcnow
@@ -797,3 +797,14 @@ async def placement_profile(
             person.age_at_identification + (today() - identifications[0].identified_on).days // 365
         )
     return age, person.gender, frozenset(forms), identifications[-1].region
+
+
+async def require_visible_case(
+    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, otherwise: ProblemError
+) -> CaseFile:
+    """The access rule for records that hang off a case (a consent, a custody period, a
+    placement): the case must be visible, or the record answers its own 404."""
+    try:
+        return await get_case_for(session, actor=actor, case_id=case_id)
+    except CaseNotFound as exc:
+        raise otherwise from exc

@@ -13,7 +13,6 @@ from service.alerts.rules import AlertKind
 from service.audit.service import record_event
 from service.capacity import service as capacity_service
 from service.cases import service as case_service
-from service.cases.exceptions import CaseNotFound
 from service.cases.models import CaseFile
 from service.cases.rules import TransitionTrigger
 from service.core.errors import Conflict, InvalidInput, NotFound
@@ -130,15 +129,13 @@ async def end_custody(
     session: AsyncSession, *, actor: Actor, custody_id: uuid.UUID, end: datetime
 ) -> CustodyPeriod:
     """The person left custody; its alert is resolved."""
+    not_found = CustodyNotFound(f"No custody period {custody_id} is visible to your organization.")
     period = await session.get(CustodyPeriod, custody_id)
     if period is None:
-        raise CustodyNotFound(f"No custody period {custody_id} is visible to your organization.")
-    try:
-        await case_service.get_case_for(session, actor=actor, case_id=period.case_id)
-    except CaseNotFound as exc:
-        raise CustodyNotFound(
-            f"No custody period {custody_id} is visible to your organization."
-        ) from exc
+        raise not_found
+    await case_service.require_visible_case(
+        session, actor=actor, case_id=period.case_id, otherwise=not_found
+    )
     if period.end_at is not None:
         raise CustodyAlreadyEnded("This custody period already has an end.")
     if end < period.start_at:

@@ -14,7 +14,6 @@ from service.alerts import service as alert_service
 from service.alerts.rules import AlertKind
 from service.audit.service import record_event
 from service.cases import service as case_service
-from service.cases.exceptions import CaseNotFound
 from service.cases.models import CaseFile
 from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.cases.schemas import CasePublic
@@ -227,10 +226,12 @@ async def act_on_referral(
 async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uuid.UUID) -> Consent:
     """Withdraw consent and cancel the pending referrals it alone covered."""
     consent = await consent_service.get_consent(session, consent_id)
-    try:
-        await case_service.get_case_for(session, actor=actor, case_id=consent.case_id)
-    except CaseNotFound as exc:
-        raise ConsentNotFound(f"No consent {consent_id} is visible to your organization.") from exc
+    await case_service.require_visible_case(
+        session,
+        actor=actor,
+        case_id=consent.case_id,
+        otherwise=ConsentNotFound(f"No consent {consent_id} is visible to your organization."),
+    )
     await consent_service.revoke_consent(session, actor=actor, consent=consent)
     pending = (
         await session.exec(
