@@ -699,13 +699,26 @@ async def _offer_beds(session: AsyncSession, *, actor: Actor | None, facility: F
                 )
             )
         ).all()
-        chosen = next(
-            (r for r in waiting if not rules.ineligibility(_needs_from_json(r.needs), view)), None
-        )
-        if chosen is None:
+        chosen, case = None, None
+        for request in waiting:
+            if rules.ineligibility(_needs_from_json(request.needs), view):
+                continue
+            # A case busy in another transaction (asking for a bed itself, say) is passed
+            # over rather than waited for: that transaction may be waiting for this facility.
+            case = (
+                await session.exec(
+                    for_update(
+                        select(CaseFile).where(CaseFile.id == request.case_id),
+                        session,
+                        skip_locked=True,
+                    )
+                )
+            ).first()
+            if case is not None:
+                chosen = request
+                break
+        if chosen is None or case is None:
             break
-        case = await session.get(CaseFile, chosen.case_id)
-        assert case is not None
         needs = _needs_from_json(chosen.needs)
         choice = rules.Choice(
             rules.PlacementOutcome.placed, facility_id=facility.id, eligible=(facility.code,)
