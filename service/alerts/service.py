@@ -9,24 +9,14 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.alerts.exceptions import AlertNotFound, IllegalAlertChange
 from service.alerts.models import Alert
 from service.alerts.rules import AlertKind, AlertStatus, can_move
 from service.audit.service import record_event
 from service.cases.models import CaseFile
 from service.cases.service import visible_to
-from service.core.errors import Conflict, NotFound
 from service.core.security import Actor
 from service.core.time import utcnow
-
-
-class AlertNotFound(NotFound):
-    code = "alert_not_found"
-    title = "Alert not found"
-
-
-class IllegalAlertChange(Conflict):
-    code = "illegal_alert_change"
-    title = "Alert cannot change that way"
 
 
 async def open_alert(

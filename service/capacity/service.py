@@ -24,6 +24,15 @@ from service.alerts import service as alert_service
 from service.alerts.rules import AlertKind
 from service.audit.service import record_event
 from service.capacity import rules
+from service.capacity.exceptions import (
+    AlreadyPlaced,
+    CapacityBelowOccupancy,
+    FacilityCodeTaken,
+    FacilityNotEligible,
+    FacilityNotFound,
+    PlacementNotActive,
+    PlacementNotFound,
+)
 from service.capacity.models import (
     AllocationDecision,
     Facility,
@@ -47,7 +56,7 @@ from service.cases import service as case_service
 from service.cases.models import CaseFile, CaseInvolvement
 from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.core.db import for_update, table_of
-from service.core.errors import Conflict, InvalidInput, NotFound
+from service.core.errors import InvalidInput
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.exceptions import UnknownOrganization
@@ -56,41 +65,6 @@ from service.reference.service import region_exists
 
 ACTIVE = (rules.PlacementStatus.held.value, rules.PlacementStatus.placed.value)
 WAITING = "waiting"
-
-
-class FacilityNotFound(NotFound):
-    code = "facility_not_found"
-    title = "Facility not found"
-
-
-class PlacementNotFound(NotFound):
-    code = "placement_not_found"
-    title = "Placement not found"
-
-
-class FacilityNotEligible(Conflict):
-    code = "facility_not_eligible"
-    title = "The facility cannot take this person"
-
-
-class AlreadyPlaced(Conflict):
-    code = "already_placed"
-    title = "The person already has a bed"
-
-
-class PlacementNotActive(Conflict):
-    code = "placement_not_active"
-    title = "The placement has already ended"
-
-
-class CapacityBelowOccupancy(Conflict):
-    code = "capacity_below_occupancy"
-    title = "Capacity cannot go below the beds in use"
-
-
-class FacilityCodeTaken(Conflict):
-    code = "facility_code_taken"
-    title = "Facility code already exists"
 
 
 def _view(f: Facility) -> rules.FacilityView:

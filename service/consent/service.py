@@ -10,23 +10,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit.service import record_event
 from service.consent import rules
+from service.consent.exceptions import ConsentAlreadyRevoked, ConsentNotFound
 from service.consent.models import Consent, ConsentOverride
 from service.consent.schemas import ConsentCreate
-from service.core.errors import Conflict, NotFound
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.exceptions import UnknownOrganization
 from service.identity.service import get_organizations_by_code
-
-
-class ConsentNotFound(NotFound):
-    code = "consent_not_found"
-    title = "Consent not found"
-
-
-class ConsentAlreadyRevoked(Conflict):
-    code = "consent_already_revoked"
-    title = "Consent already revoked"
 
 
 async def record_consent(

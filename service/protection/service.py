@@ -15,10 +15,11 @@ from service.capacity import service as capacity_service
 from service.cases import service as case_service
 from service.cases.models import CaseFile
 from service.cases.rules import TransitionTrigger
-from service.core.errors import Conflict, InvalidInput, NotFound
+from service.core.errors import InvalidInput
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.protection import rules
+from service.protection.exceptions import CustodyAlreadyEnded, CustodyNotFound
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
 from service.protection.schemas import (
     AssistanceCreate,
@@ -26,16 +27,6 @@ from service.protection.schemas import (
     CustodyPublic,
     NonPunishmentCreate,
 )
-
-
-class CustodyNotFound(NotFound):
-    code = "custody_period_not_found"
-    title = "Custody period not found"
-
-
-class CustodyAlreadyEnded(Conflict):
-    code = "custody_already_ended"
-    title = "Custody period already ended"
 
 
 async def record_assistance(

@@ -18,10 +18,9 @@ from service.cases.models import CaseFile
 from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.cases.schemas import CasePublic
 from service.consent import service as consent_service
+from service.consent.exceptions import ConsentNotFound
 from service.consent.models import Consent
-from service.consent.service import ConsentNotFound
 from service.core.db import for_update
-from service.core.errors import Conflict, Forbidden, NotFound
 from service.core.security import Actor
 from service.core.settings import Settings
 from service.core.time import utcnow
@@ -29,28 +28,14 @@ from service.identity import rules as identity_rules
 from service.identity.exceptions import UnknownOrganization
 from service.identity.service import get_organizations, get_organizations_by_code
 from service.referrals import rules
+from service.referrals.exceptions import (
+    IllegalReferralChange,
+    OverrideNotPermitted,
+    ReferralNotCoveredByConsent,
+    ReferralNotFound,
+)
 from service.referrals.models import Referral, ReferralStatusChange
 from service.referrals.schemas import ReferralCreate, ReferralPublic
-
-
-class ReferralNotFound(NotFound):
-    code = "referral_not_found"
-    title = "Referral not found"
-
-
-class ReferralNotCoveredByConsent(Conflict):
-    code = "consent_required"
-    title = "The person's consent does not cover this organization"
-
-
-class IllegalReferralChange(Conflict):
-    code = "illegal_referral_action"
-    title = "Referral action not allowed"
-
-
-class OverrideNotPermitted(Forbidden):
-    code = "consent_override_forbidden"
-    title = "Your role may not override consent"
 
 
 async def send_referral(

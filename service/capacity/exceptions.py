@@ -1,0 +1,40 @@
+"""Errors of the capacity domain."""
+
+from __future__ import annotations
+
+from service.core.errors import Conflict, NotFound
+
+
+class FacilityNotFound(NotFound):
+    code = "facility_not_found"
+    title = "Facility not found"
+
+
+class PlacementNotFound(NotFound):
+    code = "placement_not_found"
+    title = "Placement not found"
+
+
+class FacilityNotEligible(Conflict):
+    code = "facility_not_eligible"
+    title = "The facility cannot take this person"
+
+
+class AlreadyPlaced(Conflict):
+    code = "already_placed"
+    title = "The person already has a bed"
+
+
+class PlacementNotActive(Conflict):
+    code = "placement_not_active"
+    title = "The placement has already ended"
+
+
+class CapacityBelowOccupancy(Conflict):
+    code = "capacity_below_occupancy"
+    title = "Capacity cannot go below the beds in use"
+
+
+class FacilityCodeTaken(Conflict):
+    code = "facility_code_taken"
+    title = "Facility code already exists"

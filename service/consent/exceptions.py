@@ -1,0 +1,15 @@
+"""Errors of the consent domain."""
+
+from __future__ import annotations
+
+from service.core.errors import Conflict, NotFound
+
+
+class ConsentNotFound(NotFound):
+    code = "consent_not_found"
+    title = "Consent not found"
+
+
+class ConsentAlreadyRevoked(Conflict):
+    code = "consent_already_revoked"
+    title = "Consent already revoked"
