@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from service.audit import service as audit_service
+from service.capacity import service as capacity_service
 from service.core import migrations
 from service.core.crypto import Keyring
 from service.core.db import Database
@@ -237,6 +238,23 @@ def referrals_expire() -> None:
             return await referral_service.expire_overdue_referrals(session)
 
     typer.echo(f"expired {_run(settings, work)} overdue referrals")
+
+
+@app.command()
+def sweep() -> None:
+    """Expire overdue referrals and bed holds once (what each worker does every
+    RUTA_REFERRAL_SWEEP_SECONDS); for cron when the in-process sweep is off."""
+    settings = Settings()
+
+    async def work(db: Database) -> tuple[int, int]:
+        async with db.session() as session:
+            referrals = await referral_service.expire_overdue_referrals(session)
+        async with db.session() as session:
+            holds = await capacity_service.expire_holds(session)
+        return referrals, holds
+
+    referrals, holds = _run(settings, work)
+    typer.echo(f"expired {referrals} overdue referrals and {holds} bed holds")
 
 
 @app.command()

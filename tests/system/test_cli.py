@@ -60,3 +60,9 @@ async def test_sqlite_connections_are_hardened(settings: Settings) -> None:
         }
     await db.dispose()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
+
+
+async def test_sweep_runs_against_the_database(fresh_settings: Settings) -> None:
+    result = ruta(fresh_settings, "sweep")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "expired 0 overdue referrals and 0 bed holds"
