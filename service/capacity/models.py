@@ -40,6 +40,8 @@ class Facility(SQLModel, table=True):
     max_age: int = 120
     genders: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     exploitation_forms: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # ISO 3166-1 alpha-3 codes the facility is restricted to; empty: any nationality.
+    nationalities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     lgbti_specialized: bool = False
     # Private: shown only to the operating organization and to those with a resident there.
     address: str | None = Field(default=None, max_length=300)

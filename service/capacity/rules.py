@@ -154,6 +154,7 @@ class Needs:
     exploitation: frozenset[str]
     region: str
     lgbti_specialized: bool = False
+    nationality: str | None = None
 
     @property
     def minor(self) -> bool:
@@ -176,6 +177,7 @@ class FacilityView:
     genders: frozenset[str]
     exploitation_forms: frozenset[str]
     lgbti_specialized: bool
+    nationalities: frozenset[str] = frozenset()
 
     @property
     def free(self) -> int:
@@ -198,6 +200,8 @@ def ineligibility(needs: Needs, facility: FacilityView) -> list[str]:
         reasons.append("exploitation_form")
     if needs.lgbti_specialized and not facility.lgbti_specialized:
         reasons.append("lgbti_specialized")
+    if facility.nationalities and needs.nationality not in facility.nationalities:
+        reasons.append("nationality")
     return reasons
 
 

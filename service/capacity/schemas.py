@@ -36,6 +36,9 @@ class FacilityCreate(BaseModel):
     exploitation_forms: list[ExploitationForm] = Field(
         default_factory=list, description="Empty: every form"
     )
+    nationalities: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]] = Field(
+        default_factory=list, description="ISO 3166-1 alpha-3 codes it is restricted to; empty: any"
+    )
     lgbti_specialized: bool = False
     address: Annotated[str, StringConstraints(max_length=300)] | None = None
 
@@ -76,6 +79,7 @@ class FacilityPublic(BaseModel):
     max_age: int
     genders: list[str]
     exploitation_forms: list[str]
+    nationalities: list[str]
     lgbti_specialized: bool
     address: str | None = Field(
         description="Only for the operating organization and organizations with a resident there"

@@ -81,6 +81,7 @@ def _view(f: Facility) -> rules.FacilityView:
         genders=frozenset(f.genders),
         exploitation_forms=frozenset(f.exploitation_forms),
         lgbti_specialized=f.lgbti_specialized,
+        nationalities=frozenset(f.nationalities),
     )
 
 
@@ -113,6 +114,7 @@ def _needs_from_json(data: dict[str, Any]) -> rules.Needs:
         exploitation=frozenset(data["exploitation"]),
         region=data["region"],
         lgbti_specialized=data["lgbti_specialized"],
+        nationality=data.get("nationality"),
     )
 
 
@@ -284,6 +286,7 @@ async def facilities_public(
                 max_age=f.max_age,
                 genders=f.genders,
                 exploitation_forms=f.exploitation_forms,
+                nationalities=f.nationalities,
                 lgbti_specialized=f.lgbti_specialized,
                 address=f.address if show else None,
             )
@@ -391,13 +394,14 @@ async def list_facilities(
 async def _needs_of(
     session: AsyncSession, case: CaseFile, *, lgbti_specialized: bool
 ) -> rules.Needs:
-    age, gender, forms, region = await case_service.placement_profile(session, case)
+    profile = await case_service.placement_profile(session, case)
     return rules.Needs(
-        age=age,
-        gender=gender,
-        exploitation=forms,
-        region=region,
+        age=profile.age,
+        gender=profile.gender,
+        exploitation=profile.exploitation,
+        region=profile.region,
         lgbti_specialized=lgbti_specialized,
+        nationality=profile.nationality,
     )
 
 

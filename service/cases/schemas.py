@@ -190,3 +190,13 @@ class CaseFilters(BaseModel):
     identified_from: date | None = None
     identified_to: date | None = None
     exploitation: ExploitationForm | None = None
+
+
+class PlacementProfile(BaseModel):
+    """What a bed must fit, nothing identifying."""
+
+    age: int | None = Field(description="Age now (from age at identification), if known")
+    gender: str
+    exploitation: frozenset[str]
+    region: str = Field(description="Where the person was last identified")
+    nationality: str | None

@@ -46,6 +46,7 @@ from service.cases.schemas import (
     Exploitation,
     IdentificationFields,
     IdentificationPublic,
+    PlacementProfile,
     ScreeningCreate,
     SuggestedReferral,
     TransitionRequest,
@@ -769,9 +770,7 @@ async def person_is_minor(session: AsyncSession, case: CaseFile) -> bool:
     return person_service.person_facts(person, identified_on=identified_on).minor
 
 
-async def placement_profile(
-    session: AsyncSession, case: CaseFile
-) -> tuple[int | None, str, frozenset[str], str]:
+async def placement_profile(session: AsyncSession, case: CaseFile) -> PlacementProfile:
     """What a bed must fit, nothing identifying: age now, gender, forms of exploitation, and
     the region where the person was last identified."""
     identifications = (
@@ -796,7 +795,13 @@ async def placement_profile(
         age = (
             person.age_at_identification + (today() - identifications[0].identified_on).days // 365
         )
-    return age, person.gender, frozenset(forms), identifications[-1].region
+    return PlacementProfile(
+        age=age,
+        gender=person.gender,
+        exploitation=frozenset(forms),
+        region=identifications[-1].region,
+        nationality=person.nationality,
+    )
 
 
 async def require_visible_case(

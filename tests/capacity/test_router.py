@@ -370,3 +370,19 @@ async def test_the_database_itself_refuses_an_overbooked_facility(
                 .where(facilities.c.id == uuid.UUID(facility["id"]))
                 .values(in_use=facilities.c.capacity + 1)
             )
+
+
+async def test_asking_for_a_facility_that_cannot_take_the_person_names_why(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    facility = await create_facility(client, admin, capacity=4, nationalities=["VEN"], max_age=17)
+    case = await create_case(client, police, **_marriage_case(age_estimate=30, nationality="PER"))
+
+    response = await _place(client, police, case["id"], facility_id=facility["id"])
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "facility_not_eligible"
+    assert response.json()["reasons"] == ["age", "nationality"]
+    assert await _active_placement(client, police, case["id"]) is None

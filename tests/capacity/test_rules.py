@@ -129,3 +129,15 @@ def test_priority_children_then_risk_then_time() -> None:
         "adult low early",
         "adult low later",
     ]
+
+
+def test_a_facility_restricted_by_nationality_takes_only_those_nationals() -> None:
+    venezuelans_only = facility("VEN-ONLY", nationalities=frozenset({"VEN"}))
+    peruvian = Needs(
+        age=30, gender="female", exploitation=frozenset(), region="15", nationality="PER"
+    )
+    venezuelan = Needs(
+        age=30, gender="female", exploitation=frozenset(), region="15", nationality="VEN"
+    )
+    assert choose_facility(peruvian, [venezuelans_only]).considered["VEN-ONLY"] == ["nationality"]
+    assert choose_facility(venezuelan, [venezuelans_only]).facility_id == venezuelans_only.id
