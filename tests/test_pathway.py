@@ -49,7 +49,7 @@ async def test_girl_found_in_a_mazuko_raid_reaches_care_and_reintegration(
         f"/v1/cases/{case_id}/custody-periods",
         {"place_kind": "police_station", "start": (utcnow() - timedelta(hours=3)).isoformat()},
     )
-    alerts = (await client.get("/v1/alerts", headers=police.headers)).json()
+    alerts = (await client.get("/v1/alerts", headers=police.headers)).json()["items"]
     assert [a["kind"] for a in alerts if a["case_id"] == case_id] == ["minor_in_custody"]
     assert custody["minor"] is True
     assert custody["hours"] >= 3
@@ -78,7 +78,7 @@ async def test_girl_found_in_a_mazuko_raid_reaches_care_and_reintegration(
     )
     assert referral["status"] == "requested"
     assert (await client.get(f"/v1/cases/{case_id}", headers=mimp.headers)).status_code == 404
-    inbox = (await client.get("/v1/referrals", headers=mimp.headers)).json()
+    inbox = (await client.get("/v1/referrals", headers=mimp.headers)).json()["items"]
     assert referral["id"] in {r["id"] for r in inbox}
     accepted = await _post(client, mimp, f"/v1/referrals/{referral['id']}/accept", expect=200)
     assert accepted["status"] == "accepted"
@@ -104,7 +104,7 @@ async def test_girl_found_in_a_mazuko_raid_reaches_care_and_reintegration(
     )
     assert [
         a
-        for a in (await client.get("/v1/alerts", headers=police.headers)).json()
+        for a in (await client.get("/v1/alerts", headers=police.headers)).json()["items"]
         if a["case_id"] == case_id
     ] == []
     await _post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from service.alerts import service
 from service.alerts.rules import AlertStatus
@@ -13,22 +13,26 @@ from service.alerts.schemas import AlertPublic
 from service.cases.dependencies import CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.pagination import Page, PageParams, page_params
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 
-@router.get("", response_model=list[AlertPublic], responses=problem_responses(401, 403, 422))
+@router.get("", response_model=Page[AlertPublic], responses=problem_responses(401, 403, 422))
 async def list_alerts(
     actor: CaseReaderDep,
     session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
     status: Annotated[list[AlertStatus] | None, Query()] = None,
     case_id: uuid.UUID | None = None,
-) -> list[AlertPublic]:
-    """Open (by default) alerts of the cases the caller's organization is involved in."""
-    rows = await service.list_alerts(
-        session, actor=actor, statuses=status or [AlertStatus.open], case_id=case_id
+) -> Page[AlertPublic]:
+    """Open (by default) alerts of the cases the caller's organization is involved in,
+    oldest first."""
+    rows, next_cursor = await service.list_alerts(
+        session, actor=actor, statuses=status or [AlertStatus.open], page=page, case_id=case_id
     )
-    return [AlertPublic.model_validate(a, from_attributes=True) for a in rows]
+    items = [AlertPublic.model_validate(a, from_attributes=True) for a in rows]
+    return Page[AlertPublic](items=items, next_cursor=next_cursor)
 
 
 @router.post(

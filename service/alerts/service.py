@@ -15,6 +15,7 @@ from service.alerts.rules import AlertKind, AlertStatus, can_move
 from service.audit.service import record_event
 from service.cases.models import CaseFile
 from service.cases.service import visible_to
+from service.core.pagination import PageParams, keyset, page_of
 from service.core.security import Actor
 from service.core.time import utcnow
 
@@ -130,13 +131,17 @@ async def list_alerts(
     *,
     actor: Actor,
     statuses: Sequence[AlertStatus],
-    case_id: uuid.UUID | None,
-) -> Sequence[Alert]:
+    page: PageParams,
+    case_id: uuid.UUID | None = None,
+) -> tuple[list[Alert], str | None]:
     """Alerts of the cases the actor's organization is involved in, oldest first."""
     stmt = select(Alert).where(_visible(actor), col(Alert.status).in_([s.value for s in statuses]))
     if case_id is not None:
         stmt = stmt.where(Alert.case_id == case_id)
-    return (await session.exec(stmt.order_by(col(Alert.opened_at), col(Alert.id)).limit(500))).all()
+    stmt = keyset(
+        stmt, sort=col(Alert.opened_at), tiebreak=col(Alert.id), page=page, descending=False
+    )
+    return page_of((await session.exec(stmt)).all(), page, lambda a: (a.opened_at, a.id))
 
 
 def _move(alert: Alert, to: AlertStatus, actor: Actor | None) -> None:

@@ -25,8 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.audit import rules
 from service.audit.models import AuditChainHead, AuditEvent
 from service.core.db import table_of
-from service.core.errors import InvalidInput
-from service.core.pagination import PageParams, decode_cursor, encode_cursor
+from service.core.pagination import PageParams, keyset, page_of
 from service.core.requestid import current_request_id
 from service.core.security import Actor
 from service.core.time import utcnow
@@ -224,23 +223,6 @@ async def list_events(
         stmt = stmt.where(AuditEvent.occurred_at >= since)
     if until is not None:
         stmt = stmt.where(AuditEvent.occurred_at < until)
-    if page.cursor:
-        at, last_id = decode_cursor(page.cursor, 2)
-        try:
-            at_dt, last_uuid = datetime.fromisoformat(at), uuid.UUID(last_id)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput("cursor", "not a cursor returned by this API") from exc
-        stmt = stmt.where(
-            sa.or_(
-                col(AuditEvent.occurred_at) < at_dt,
-                sa.and_(col(AuditEvent.occurred_at) == at_dt, col(AuditEvent.id) < last_uuid),
-            )
-        )
-    stmt = stmt.order_by(col(AuditEvent.occurred_at).desc(), col(AuditEvent.id).desc())
-    rows = (await session.exec(stmt.limit(page.limit + 1))).all()
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(last.occurred_at.isoformat(), str(last.id))
-    return rows, next_cursor
+    stmt = keyset(stmt, sort=col(AuditEvent.occurred_at), tiebreak=col(AuditEvent.id), page=page)
+    rows = (await session.exec(stmt)).all()
+    return page_of(rows, page, lambda e: (e.occurred_at, e.id))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -54,7 +54,7 @@ from service.cases.schemas import (
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
 from service.core.errors import InvalidInput, ProblemError
-from service.core.pagination import PageParams, decode_cursor, encode_cursor
+from service.core.pagination import PageParams, keyset, page_of
 from service.core.security import Actor
 from service.core.time import today, utcnow
 from service.identity.service import get_organizations
@@ -517,27 +517,10 @@ async def list_cases(
         constrained = True
     if constrained:
         stmt = stmt.where(matching.exists())
-    if page.cursor:
-        created, last_id = decode_cursor(page.cursor, 2)
-        try:
-            at, last = datetime.fromisoformat(created), uuid.UUID(last_id)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput("cursor", "not a cursor returned by this API") from exc
-        stmt = stmt.where(
-            sa.or_(
-                col(CaseFile.created_at) < at,
-                sa.and_(col(CaseFile.created_at) == at, col(CaseFile.id) < last),
-            )
-        )
-    stmt = stmt.order_by(col(CaseFile.created_at).desc(), col(CaseFile.id).desc()).limit(
-        page.limit + 1
+    stmt = keyset(stmt, sort=col(CaseFile.created_at), tiebreak=col(CaseFile.id), page=page)
+    rows, next_cursor = page_of(
+        (await session.exec(stmt)).all(), page, lambda r: (r[0].created_at, r[0].id)
     )
-    rows = (await session.exec(stmt)).all()
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        last_case = rows[-1][0]
-        next_cursor = encode_cursor(last_case.created_at.isoformat(), str(last_case.id))
     regions = await _first_regions(session, [case.id for case, _ in rows])
     return [
         CaseSummary(

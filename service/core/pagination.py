@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from fastapi import Query
 from pydantic import BaseModel, Field
+from sqlalchemy.sql import Select
 
 from service.core.errors import InvalidInput
 
 T = TypeVar("T")
+R = TypeVar("R")
+S = TypeVar("S", bound=Select)  # type: ignore[type-arg]
 
 MAX_LIMIT = 200
 
@@ -50,3 +57,38 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != arity:
         raise InvalidInput("cursor", "not a cursor returned by this API")
     return values
+
+
+def keyset(
+    stmt: S,
+    *,
+    sort: Any,
+    tiebreak: Any,
+    page: PageParams,
+    descending: bool = True,
+) -> S:
+    """Order by (sort, tiebreak), start after the page's cursor, fetch one row more than asked."""
+    if page.cursor:
+        at_raw, last_raw = decode_cursor(page.cursor, 2)
+        try:
+            at, last = datetime.fromisoformat(at_raw), uuid.UUID(last_raw)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("cursor", "not a cursor returned by this API") from exc
+        if descending:
+            after = sa.or_(sort < at, sa.and_(sort == at, tiebreak < last))
+        else:
+            after = sa.or_(sort > at, sa.and_(sort == at, tiebreak > last))
+        stmt = stmt.where(after)
+    order = (sort.desc(), tiebreak.desc()) if descending else (sort.asc(), tiebreak.asc())
+    return stmt.order_by(*order).limit(page.limit + 1)
+
+
+def page_of(
+    rows: Sequence[R], page: PageParams, key: Callable[[R], tuple[datetime, uuid.UUID]]
+) -> tuple[list[R], str | None]:
+    """The page's rows and the cursor of the next page (None on the last)."""
+    items = list(rows[: page.limit])
+    if len(rows) <= page.limit:
+        return items, None
+    at, last = key(items[-1])
+    return items, encode_cursor(at.isoformat(), str(last))

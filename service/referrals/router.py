@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.pagination import Page, PageParams, page_params
 from service.identity.dependencies import SettingsDep
 from service.referrals import service
 from service.referrals.rules import ReferralAction, ReferralStatus
@@ -47,20 +48,22 @@ async def send_referral(
 
 
 @router.get(
-    "/referrals", response_model=list[ReferralPublic], responses=problem_responses(401, 403, 422)
+    "/referrals", response_model=Page[ReferralPublic], responses=problem_responses(401, 403, 422)
 )
 async def list_referrals(
     actor: CaseReaderDep,
     session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
     direction: Literal["incoming", "outgoing"] = "incoming",
     status: Annotated[list[ReferralStatus] | None, Query()] = None,
     case_id: uuid.UUID | None = None,
-) -> list[ReferralPublic]:
+) -> Page[ReferralPublic]:
     """The organization's incoming or outgoing referrals, newest first."""
-    rows = await service.list_referrals(
-        session, actor=actor, direction=direction, statuses=status or [], case_id=case_id
+    rows, next_cursor = await service.list_referrals(
+        session, actor=actor, direction=direction, statuses=status or [], page=page, case_id=case_id
     )
-    return await service.referral_public(session, rows)
+    items = await service.referral_public(session, rows)
+    return Page[ReferralPublic](items=items, next_cursor=next_cursor)
 
 
 async def _act(

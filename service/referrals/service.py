@@ -21,6 +21,7 @@ from service.consent import service as consent_service
 from service.consent.exceptions import ConsentNotFound
 from service.consent.models import Consent
 from service.core.db import for_update
+from service.core.pagination import PageParams, keyset, page_of
 from service.core.security import Actor
 from service.core.settings import Settings
 from service.core.time import utcnow
@@ -291,8 +292,9 @@ async def list_referrals(
     actor: Actor,
     direction: str,
     statuses: Sequence[rules.ReferralStatus],
+    page: PageParams,
     case_id: uuid.UUID | None = None,
-) -> Sequence[Referral]:
+) -> tuple[list[Referral], str | None]:
     """The organization's inbox (incoming) or outbox (outgoing), newest first."""
     column = Referral.to_org_id if direction == "incoming" else Referral.from_org_id
     stmt = select(Referral).where(column == actor.organization_id)
@@ -300,8 +302,8 @@ async def list_referrals(
         stmt = stmt.where(col(Referral.status).in_([s.value for s in statuses]))
     if case_id is not None:
         stmt = stmt.where(Referral.case_id == case_id)
-    stmt = stmt.order_by(col(Referral.created_at).desc(), col(Referral.id).desc()).limit(500)
-    return (await session.exec(stmt)).all()
+    stmt = keyset(stmt, sort=col(Referral.created_at), tiebreak=col(Referral.id), page=page)
+    return page_of((await session.exec(stmt)).all(), page, lambda r: (r.created_at, r.id))
 
 
 async def referral_public(

@@ -342,7 +342,7 @@ async def test_a_child_waiting_in_a_police_station_keeps_the_alert_until_placed(
     def open_alerts() -> Any:
         return client.get("/v1/alerts", params={"case_id": child["id"]}, headers=police.headers)
 
-    still_open = (await open_alerts()).json()
+    still_open = (await open_alerts()).json()["items"]
     occupant = await _active_placement(client, police, adult["id"])
     assert occupant is not None
     await client.post(
@@ -354,7 +354,7 @@ async def test_a_child_waiting_in_a_police_station_keeps_the_alert_until_placed(
     assert waiting.status_code == 202
     assert [a["kind"] for a in still_open] == ["minor_in_custody"]
     assert await _active_placement(client, police, child["id"]) is not None
-    assert (await open_alerts()).json() == []
+    assert (await open_alerts()).json()["items"] == []
 
 
 async def test_the_database_itself_refuses_an_overbooked_facility(

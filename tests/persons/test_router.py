@@ -147,7 +147,7 @@ async def test_identifying_data_goes_only_where_it_may_and_every_read_is_audited
     )
     assert override.status_code == 201, override.text
     assert override.json()["consent_overridden"] is True
-    inbox = (await client.get("/v1/referrals", headers=mimp.headers)).json()
+    inbox = (await client.get("/v1/referrals", headers=mimp.headers)).json()["items"]
     mimp_referral = next(r for r in inbox if r["case_id"] == case["id"])
     await client.post(f"/v1/referrals/{mimp_referral['id']}/accept", headers=mimp.headers)
 

@@ -28,7 +28,7 @@ async def test_an_adult_in_a_police_station_is_recorded_without_a_child_alert(
     )
     alerts = (
         await client.get("/v1/alerts", params={"case_id": case["id"]}, headers=police.headers)
-    ).json()
+    ).json()["items"]
 
     assert custody.status_code == 201
     assert custody.json()["minor"] is False
@@ -77,7 +77,7 @@ async def test_punishing_a_victim_for_compelled_acts_opens_an_alert(
     )
     alerts = (
         await client.get("/v1/alerts", params={"case_id": case["id"]}, headers=police.headers)
-    ).json()
+    ).json()["items"]
     assert record.status_code == 201
     assert [a["kind"] for a in alerts] == ["non_punishment"]
     assert alerts[0]["source_id"] == record.json()["id"]
@@ -103,3 +103,37 @@ async def test_assistance_starts_care(client: httpx.AsyncClient, factory: Factor
     assert declined.status_code == given.status_code == 201
     assert status_after_declined == "identified"
     assert view["status"] == "in_care"
+
+
+async def test_alerts_come_oldest_first_a_page_at_a_time(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    case = await create_case(client, police)
+    opened = []
+    for offence in ("theft", "false documents", "trespass"):
+        record = await client.post(
+            f"/v1/cases/{case['id']}/non-punishment-records",
+            json={
+                "measure": "arrest",
+                "offence": offence,
+                "occurred_on": "2026-03-15",
+                "authority": "Comisaría",
+            },
+            headers=police.headers,
+        )
+        opened.append(record.json()["id"])
+
+    sources: list[str] = []
+    params: dict[str, str | int] = {"case_id": case["id"], "limit": 2}
+    pages = 0
+    while True:
+        page = (await client.get("/v1/alerts", params=params, headers=police.headers)).json()
+        sources += [a["source_id"] for a in page["items"]]
+        pages += 1
+        if not page.get("next_cursor"):
+            break
+        params["cursor"] = page["next_cursor"]
+
+    assert sources == opened
+    assert pages == 2

@@ -56,7 +56,7 @@ async def test_referral_without_consent_is_refused_and_changes_nothing(
             params={"direction": "outgoing", "case_id": case["id"]},
             headers=police.headers,
         )
-    ).json()
+    ).json()["items"]
     assert outbox == []
 
 
@@ -89,7 +89,7 @@ async def test_revoking_consent_cancels_the_pending_referrals_it_covered(
                 params={"direction": "outgoing", "case_id": case["id"]},
                 headers=police.headers,
             )
-        ).json()
+        ).json()["items"]
     }
     assert statuses[pending["id"]] == ("cancelled", "consent_revoked")
     assert statuses[accepted["id"]][0] == "accepted"
@@ -125,13 +125,13 @@ async def test_unanswered_referral_expires_and_alerts_the_sender(
             params={"direction": "outgoing", "case_id": case["id"]},
             headers=police.headers,
         )
-    ).json()
+    ).json()["items"]
     alerts = (
         await client.get("/v1/alerts", params={"case_id": case["id"]}, headers=police.headers)
-    ).json()
+    ).json()["items"]
     mimp_alerts = (
         await client.get("/v1/alerts", params={"case_id": case["id"]}, headers=mimp.headers)
-    ).json()
+    ).json()["items"]
     late_accept = await client.post(f"/v1/referrals/{referral['id']}/accept", headers=mimp.headers)
 
     assert due  # shelter referrals are due within 24 hours
@@ -153,7 +153,7 @@ async def test_unanswered_referral_expires_and_alerts_the_sender(
             params={"case_id": case["id"], "status": "resolved"},
             headers=police.headers,
         )
-    ).json()
+    ).json()["items"]
     assert acknowledged.json()["status"] == "acknowledged"
     assert resolved.json()["status"] == "resolved"
     assert twice.status_code == 409
@@ -222,7 +222,7 @@ async def test_other_organizations_cannot_touch_records_of_cases_they_are_not_in
     ).json()
     [alert] = (
         await client.get("/v1/alerts", params={"case_id": case["id"]}, headers=police.headers)
-    ).json()
+    ).json()["items"]
 
     attempts = {
         "consent_not_found": await client.post(
@@ -245,5 +245,5 @@ async def test_other_organizations_cannot_touch_records_of_cases_they_are_not_in
         assert response.json()["code"] == code
     listed = (
         await client.get("/v1/alerts", params={"case_id": case["id"]}, headers=outsider.headers)
-    ).json()
+    ).json()["items"]
     assert listed == []
