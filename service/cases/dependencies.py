@@ -16,6 +16,7 @@ from service.identity.rules import Permission
 
 CaseReaderDep = Annotated[Actor, Depends(require(Permission.cases_read))]
 CaseWriterDep = Annotated[Actor, Depends(require(Permission.cases_write))]
+PersonReaderDep = Annotated[Actor, Depends(require(Permission.person_read))]
 
 
 async def get_visible_case(

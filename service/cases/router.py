@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from service.cases import service
-from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
+from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep, PersonReaderDep
 from service.cases.rules import CaseStatus, ExploitationForm, VictimStatus
 from service.cases.schemas import (
     CaseCreate,
@@ -165,7 +165,7 @@ async def screen_case(
 )
 @writes
 async def read_person(
-    case: CaseDep, actor: CaseReaderDep, session: SessionDep, security: SecurityDep
+    case: CaseDep, actor: PersonReaderDep, session: SessionDep, security: SecurityDep
 ) -> PersonIdentifying:
     """The person's identifying data: for the identifying organization and those the consent
     covers. Every read is audited."""
