@@ -45,7 +45,7 @@ from service.core.security import Actor, Security
 from service.core.settings import Settings
 from service.identity import service as identity_service
 from service.identity.rules import Role
-from service.main import open_database
+from service.main import audit_keys, open_database
 from service.reference import seed as reference_seed
 
 EVENTS_PER_TRANSACTION = 3
@@ -141,7 +141,7 @@ async def _prepare(settings: Settings) -> dict[str, str]:
 async def _verify(settings: Settings) -> audit_service.VerificationReport:
     db = open_database(settings)
     async with db.session(write=False) as session:
-        report = await audit_service.verify_chains(session, key=settings.secret("audit_key"))
+        report = await audit_service.verify_chains(session, keys=audit_keys(settings))
     await db.dispose()
     return report
 

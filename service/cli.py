@@ -23,7 +23,7 @@ from service.core.settings import Settings
 from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Role
-from service.main import create_app, open_database
+from service.main import audit_keys, create_app, open_database
 from service.persons import service as person_service
 from service.reference import seed as reference_seed
 from service.referrals import service as referral_service
@@ -192,7 +192,7 @@ def audit_verify() -> None:
 
     async def work(db: Database) -> audit_service.VerificationReport:
         async with db.session(write=False) as session:
-            return await audit_service.verify_chains(session, key=settings.secret("audit_key"))
+            return await audit_service.verify_chains(session, keys=audit_keys(settings))
 
     report = _run(settings, work)
     if report.first_break is not None:

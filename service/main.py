@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from service.alerts.router import router as alerts_router
 from service.audit import service as audit_service
 from service.audit.router import router as audit_router
+from service.audit.rules import AuditKeys
 from service.capacity import service as capacity_service
 from service.capacity.router import router as capacity_router
 from service.cases.router import router as cases_router
@@ -45,7 +46,12 @@ API_DESCRIPTION = (
 
 def open_database(settings: Settings) -> Database:
     """The database, with sessions that can seal audit events."""
-    return Database(settings, session_info=audit_service.session_info(settings.secret("audit_key")))
+    return Database(settings, session_info=audit_service.session_info(audit_keys(settings)))
+
+
+def audit_keys(settings: Settings) -> AuditKeys:
+    """The audit keys the settings name: the active one seals, all of them verify."""
+    return AuditKeys(active_id=settings.audit_key_id, keys=settings.audit_key_map())
 
 
 async def _expire_referrals_forever(db: Database, every_seconds: int) -> None:

@@ -35,6 +35,8 @@ class AuditEvent(SQLModel, table=True):
     changes: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # Which audit key sealed it, so keys can rotate and older events still verify.
+    key_id: str = Field(max_length=32)
 
 
 class AuditChainHead(SQLModel, table=True):

@@ -39,13 +39,26 @@ class EventContent:
 
 @dataclass(frozen=True)
 class Link:
-    """An event as stored: its content and its place in a chain."""
+    """An event as stored: its content, its place in a chain and the key that sealed it."""
 
     content: EventContent
     chain: int
     seq: int
     prev_hash: str
     hash: str
+    key_id: str
+
+
+@dataclass(frozen=True)
+class AuditKeys:
+    """The key that seals new events, and every key (retired ones too) that verifies."""
+
+    active_id: str
+    keys: Mapping[str, bytes]
+
+    @property
+    def active(self) -> bytes:
+        return self.keys[self.active_id]
 
 
 @dataclass(frozen=True)
@@ -97,20 +110,29 @@ def event_hash(key: bytes, content: EventContent, *, chain: int, seq: int, prev_
 
 
 def link(
-    key: bytes, contents: Iterable[EventContent], *, chain: int, seq: int, head: str
+    keys: AuditKeys, contents: Iterable[EventContent], *, chain: int, seq: int, head: str
 ) -> list[Link]:
-    """Place events after (seq, head) in a chain."""
+    """Place events after (seq, head) in a chain, sealed with the active key."""
     links = []
     for content in contents:
         seq += 1
-        digest = event_hash(key, content, chain=chain, seq=seq, prev_hash=head)
-        links.append(Link(content=content, chain=chain, seq=seq, prev_hash=head, hash=digest))
+        digest = event_hash(keys.active, content, chain=chain, seq=seq, prev_hash=head)
+        links.append(
+            Link(
+                content=content,
+                chain=chain,
+                seq=seq,
+                prev_hash=head,
+                hash=digest,
+                key_id=keys.active_id,
+            )
+        )
         head = digest
     return links
 
 
 def verify_chain(
-    key: bytes, chain: int, links: Iterable[Link], *, head_seq: int, head_hash: str
+    keys: AuditKeys, chain: int, links: Iterable[Link], *, head_seq: int, head_hash: str
 ) -> Break | None:
     """The first break in one chain's events (ordered by seq), or None when it verifies."""
     expected_seq, expected_prev, last_id = 1, GENESIS_HASH, None
@@ -122,6 +144,14 @@ def verify_chain(
         if item.prev_hash != expected_prev:
             return Break(
                 chain, item.seq, cid, "previous-hash link broken: an event was removed or reordered"
+            )
+        key = keys.keys.get(item.key_id)
+        if key is None:
+            return Break(
+                chain,
+                item.seq,
+                cid,
+                f"sealed with audit key {item.key_id!r}, which is not configured",
             )
         if not hmac.compare_digest(
             event_hash(key, item.content, chain=chain, seq=item.seq, prev_hash=item.prev_hash),

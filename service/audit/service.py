@@ -34,9 +34,9 @@ _PENDING = "ruta_audit_pending"
 _KEY = "ruta_audit_key"
 
 
-def session_info(key: bytes) -> dict[str, Any]:
+def session_info(keys: rules.AuditKeys) -> dict[str, Any]:
     """What a session needs to seal audit events: pass it as the sessions' `info`."""
-    return {_KEY: key}
+    return {_KEY: keys}
 
 
 def record_event(
@@ -87,11 +87,11 @@ def _append_pending(session: Session) -> None:
     pending: list[rules.EventContent] = session.info.pop(_PENDING, [])
     if not pending:
         return
-    key = session.info.get(_KEY)
-    if key is None:
+    keys = session.info.get(_KEY)
+    if keys is None:
         raise RuntimeError("audit events recorded on a session without an audit key")
     head = _lock_a_chain_head(session)
-    links = rules.link(key, pending, chain=head.chain, seq=head.seq, head=head.hash)
+    links = rules.link(keys, pending, chain=head.chain, seq=head.seq, head=head.hash)
     conn = session.connection()
     conn.execute(
         sa.insert(table_of(AuditEvent)),
@@ -110,6 +110,7 @@ def _append_pending(session: Session) -> None:
                 "changes": item.content.changes,
                 "prev_hash": item.prev_hash,
                 "hash": item.hash,
+                "key_id": item.key_id,
             }
             for item in links
         ],
@@ -160,6 +161,7 @@ def _link_of(row: AuditEvent) -> rules.Link:
         seq=row.seq,
         prev_hash=row.prev_hash,
         hash=row.hash,
+        key_id=row.key_id,
     )
 
 
@@ -174,14 +176,14 @@ async def _stream_chain(session: AsyncSession, chain: int) -> AsyncIterator[rule
         yield _link_of(row)
 
 
-async def verify_chains(session: AsyncSession, *, key: bytes) -> VerificationReport:
+async def verify_chains(session: AsyncSession, *, keys: rules.AuditKeys) -> VerificationReport:
     """Recompute every chain; report the first event that does not verify."""
     heads = (await session.exec(select(AuditChainHead).order_by(col(AuditChainHead.chain)))).all()
     events, first_break = 0, None
     for head in heads:
         links = [item async for item in _stream_chain(session, head.chain)]
         events += len(links)
-        found = rules.verify_chain(key, head.chain, links, head_seq=head.seq, head_hash=head.hash)
+        found = rules.verify_chain(keys, head.chain, links, head_seq=head.seq, head_hash=head.hash)
         if found and first_break is None:
             first_break = found
     orphans = (

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # Key of the audit chain's HMAC: without it nobody can recompute a chain they altered.
     audit_key: SecretStr | None = None
+    audit_key_id: str = "a1"
+    # Previous audit keys, still needed to verify the events they sealed: {"id": "key"}.
+    retired_audit_keys: SecretStr | None = None
     # Master key that wraps the per-person data keys (base64, 32 bytes), and its id.
     master_key: SecretStr | None = None
     master_key_id: str = "k1"
@@ -105,6 +108,14 @@ class Settings(BaseSettings):
         if name == "master_key":
             return base64.b64decode(raw)
         return raw.encode()
+
+    def audit_key_map(self) -> dict[str, bytes]:
+        """Every audit key by id: the retired ones and the active one."""
+        retired = {}
+        if self.retired_audit_keys is not None:
+            data = json.loads(self.retired_audit_keys.get_secret_value())
+            retired = {str(k): str(v).encode() for k, v in data.items()}
+        return {**retired, self.audit_key_id: self.secret("audit_key")}
 
     def retired_master_key_map(self) -> dict[str, bytes]:
         if self.retired_master_keys is None:

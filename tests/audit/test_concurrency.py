@@ -11,7 +11,7 @@ import pytest
 from service.audit import service as audit_service
 from service.core.security import Security
 from service.core.settings import Settings
-from service.main import open_database
+from service.main import audit_keys, open_database
 from tests.support.audit import make_actor
 from tests.support.databases import query, settings_to_json
 from tests.support.writers import write_cases
@@ -55,7 +55,7 @@ async def test_concurrent_writers_in_several_processes_keep_every_chain_valid(
     [(after,)] = await query(db, "SELECT count(*) FROM audit_event")
     chains_used = await query(db, "SELECT count(DISTINCT chain) FROM audit_event")
     async with db.session(write=False) as session:
-        report = await audit_service.verify_chains(session, key=fresh_settings.secret("audit_key"))
+        report = await audit_service.verify_chains(session, keys=audit_keys(fresh_settings))
     await db.dispose()
 
     assert cases == processes * tasks * per_task

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from service.audit import rules
 
 KEY = b"k"
+KEYS = rules.AuditKeys(active_id="a1", keys={"a1": KEY})
 
 
 def _contents(n: int) -> list[rules.EventContent]:
@@ -30,12 +31,12 @@ def _contents(n: int) -> list[rules.EventContent]:
 
 
 def _chain(n: int) -> list[rules.Link]:
-    return rules.link(KEY, _contents(n), chain=3, seq=0, head=rules.GENESIS_HASH)
+    return rules.link(KEYS, _contents(n), chain=3, seq=0, head=rules.GENESIS_HASH)
 
 
 def _verify(links: list[rules.Link], head: rules.Link | None = None) -> rules.Break | None:
     last = head or links[-1]
-    return rules.verify_chain(KEY, 3, links, head_seq=last.seq, head_hash=last.hash)
+    return rules.verify_chain(KEYS, 3, links, head_seq=last.seq, head_hash=last.hash)
 
 
 def test_an_untouched_chain_verifies() -> None:
@@ -84,7 +85,8 @@ def test_swapped_events_are_caught() -> None:
 
 
 def test_a_chain_recomputed_without_the_key_does_not_verify() -> None:
-    forged = rules.link(b"guess", _contents(3), chain=3, seq=0, head=rules.GENESIS_HASH)
+    guess = rules.AuditKeys(active_id="a1", keys={"a1": b"guess"})
+    forged = rules.link(guess, _contents(3), chain=3, seq=0, head=rules.GENESIS_HASH)
     assert _verify(forged) is not None
 
 
@@ -101,3 +103,16 @@ def test_change_set_redacts_identifying_fields() -> None:
     }
     assert "Quispe" not in str(changes)
     assert "Mamani" not in str(changes)
+
+
+def test_events_verify_across_a_key_rotation_while_the_old_key_is_kept() -> None:
+    old = rules.link(KEYS, _contents(2), chain=3, seq=0, head=rules.GENESIS_HASH)
+    rotated = rules.AuditKeys(active_id="a2", keys={"a1": KEY, "a2": b"new"})
+    new = rules.link(rotated, _contents(2), chain=3, seq=2, head=old[-1].hash)
+    chain = [*old, *new]
+    assert [link.key_id for link in chain] == ["a1", "a1", "a2", "a2"]
+    assert rules.verify_chain(rotated, 3, chain, head_seq=4, head_hash=chain[-1].hash) is None
+    only_new = rules.AuditKeys(active_id="a2", keys={"a2": b"new"})
+    found = rules.verify_chain(only_new, 3, chain, head_seq=4, head_hash=chain[-1].hash)
+    assert found is not None
+    assert "'a1'" in found.reason

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +20,7 @@ from service.core.settings import Settings
 from service.core.time import utcnow
 from service.main import open_database
 from tests.support.audit import create_cases, make_actor
-from tests.support.databases import execute, query, settings_env
+from tests.support.databases import execute, make_settings, query, settings_env
 
 
 def run_verify(settings: Settings) -> subprocess.CompletedProcess[str]:
@@ -141,6 +143,7 @@ async def test_detects_an_event_inserted_at_the_end(
                 changes={},
                 prev_hash=last_hash,
                 hash="f" * 64,
+                key_id="a1",
             )
         )
 
@@ -156,3 +159,30 @@ async def test_the_application_cannot_update_or_delete_audit_events(trail: Datab
             await execute(trail, statement)
     [(count,)] = await query(trail, "SELECT count(*) FROM audit_event")
     assert count > 0
+
+
+async def test_verifies_across_an_audit_key_rotation(
+    trail: Database, fresh_settings: Settings, var_dir: Path
+) -> None:
+    rotated = make_settings(
+        fresh_settings.database_url,
+        var_dir,
+        audit_key="the-new-audit-key",
+        audit_key_id="a2",
+        retired_audit_keys=json.dumps({"a1": "test-audit-key"}),
+    )
+    db = open_database(rotated)
+    await create_cases(db, await make_actor(db, Security.from_settings(rotated)), 3)
+    await db.dispose()
+    key_ids = {k for (k,) in await query(trail, "SELECT DISTINCT key_id FROM audit_event")}
+    forgotten = make_settings(
+        fresh_settings.database_url, var_dir, audit_key="the-new-audit-key", audit_key_id="a2"
+    )
+
+    with_both = run_verify(rotated)
+    without_old = run_verify(forgotten)
+
+    assert key_ids == {"a1", "a2"}
+    assert with_both.returncode == 0, with_both.stderr
+    assert without_old.returncode == 1
+    assert "'a1'" in without_old.stderr

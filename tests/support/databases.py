@@ -108,7 +108,7 @@ def settings_to_json(settings: Settings) -> str:
 def settings_env(settings: Settings) -> dict[str, str]:
     """Settings as RUTA_* environment variables, for a `ruta` subprocess."""
     return {
-        f"RUTA_{name.upper()}": str(value)
+        f"RUTA_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
         for name, value in json.loads(settings_to_json(settings)).items()
         if value is not None
     }
