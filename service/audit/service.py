@@ -63,6 +63,18 @@ def record_event(
     session.sync_session.info.setdefault(_PENDING, []).append(content)
 
 
+def pending_events(session: AsyncSession) -> int:
+    """How many events the session has queued: a mark for `discard_events_since`."""
+    return len(session.sync_session.info.get(_PENDING, []))
+
+
+def discard_events_since(session: AsyncSession, mark: int) -> None:
+    """Forget events queued after `mark`: their savepoint was rolled back."""
+    pending = session.sync_session.info.get(_PENDING)
+    if pending is not None:
+        del pending[mark:]
+
+
 def _lock_a_chain_head(session: Session) -> AuditChainHead:
     table = table_of(AuditChainHead)
     conn = session.connection()

@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.alerts import service as alert_service
 from service.alerts.rules import AlertKind
-from service.audit.service import record_event
+from service.audit.service import discard_events_since, pending_events, record_event
 from service.capacity import rules
 from service.capacity.exceptions import (
     AlreadyPlaced,
@@ -98,6 +98,31 @@ async def _adjust_in_use(session: AsyncSession, facility: Facility, delta: int) 
         )
     ).scalar_one()
     set_committed_value(facility, "in_use", new)
+
+
+class _BedTaken(Exception):
+    """The bed chosen without a lock was taken meanwhile."""
+
+
+async def _take_bed(session: AsyncSession, facility: Facility) -> None:
+    """Take a bed atomically, only if one is free: the statement that locks the facility row,
+    run last so the row stays locked only through the commit."""
+    table = table_of(Facility)
+    taken = (
+        await session.exec(
+            sa.update(table)
+            .where(
+                table.c.id == facility.id,
+                table.c.in_use < table.c.capacity,
+                table.c.status == rules.FacilityStatus.open.value,
+            )
+            .values(in_use=table.c.in_use + 1)
+            .returning(table.c.in_use)
+        )
+    ).scalar_one_or_none()
+    if taken is None:
+        raise _BedTaken(facility.code)
+    set_committed_value(facility, "in_use", taken)
 
 
 def _needs_json(needs: rules.Needs) -> dict[str, Any]:
@@ -465,9 +490,8 @@ async def _occupy(
     decision: AllocationDecision,
     hold_hours: int | None,
 ) -> Placement:
-    """Take one bed of a locked facility that has one free."""
+    """Record the placement and everything it implies, then take the bed (last)."""
     now = utcnow()
-    await _adjust_in_use(session, facility, +1)
     placement = Placement(
         case_id=case.id,
         facility_id=facility.id,
@@ -502,7 +526,44 @@ async def _occupy(
     )
     if not hold_hours:
         await _on_placed(session, actor=actor, case_id=case.id)
+    await session.flush()
+    await _take_bed(session, facility)
     return placement
+
+
+async def _place_without_waiting(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case: CaseFile,
+    facility: Facility,
+    needs: rules.Needs,
+    choice: rules.Choice,
+    hold_hours: int | None,
+) -> tuple[AllocationDecision, Placement] | None:
+    """Place on a choice made without locks, in a savepoint; None (and nothing written, no
+    audit event kept) when the bed was taken meanwhile."""
+    mark = pending_events(session)
+    savepoint = await session.begin_nested()
+    try:
+        decision = _decision(case, needs, choice)
+        session.add(decision)
+        await session.flush()
+        placement = await _occupy(
+            session,
+            actor=actor,
+            case=case,
+            facility=facility,
+            decision=decision,
+            hold_hours=hold_hours,
+        )
+    except _BedTaken:
+        await savepoint.rollback()
+        discard_events_since(session, mark)
+        await session.refresh(case)
+        return None
+    await savepoint.commit()
+    return decision, placement
 
 
 async def _on_placed(session: AsyncSession, *, actor: Actor | None, case_id: uuid.UUID) -> None:
@@ -531,6 +592,23 @@ async def _waitlist_position(session: AsyncSession, request: PlacementRequest) -
     return int(count) + 1
 
 
+async def _placed_result(
+    session: AsyncSession,
+    decision: AllocationDecision,
+    placement: Placement,
+    *,
+    hold_hours: int | None,
+) -> PlacementResult:
+    outcome = rules.PlacementOutcome.held if hold_hours else rules.PlacementOutcome.placed
+    decision.outcome = outcome.value
+    session.add(decision)
+    return PlacementResult(
+        outcome=outcome,
+        decision_id=decision.id,
+        placement=await placement_public(session, placement),
+    )
+
+
 async def request_placement(
     session: AsyncSession, *, actor: Actor, case: CaseFile, data: PlacementCreate
 ) -> PlacementResult:
@@ -557,6 +635,31 @@ async def request_placement(
     else:
         everything = (await session.exec(select(Facility))).all()
         candidate_ids = [f.id for f in everything if not rules.ineligibility(needs, _view(f))]
+    # First without waiting for any facility lock: choose on fresh rows, prepare, take the bed
+    # last. Only if that bed went meanwhile, lock the candidates and decide again.
+    fresh = list(
+        (
+            await session.exec(
+                select(Facility)
+                .where(col(Facility.id).in_(candidate_ids))
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    )
+    first = rules.choose_facility(needs, [_view(f) for f in fresh])
+    if first.outcome is rules.PlacementOutcome.placed:
+        target = next(f for f in fresh if f.id == first.facility_id)
+        done = await _place_without_waiting(
+            session,
+            actor=actor,
+            case=case,
+            facility=target,
+            needs=needs,
+            choice=first,
+            hold_hours=data.hold_hours,
+        )
+        if done is not None:
+            return await _placed_result(session, *done, hold_hours=data.hold_hours)
     locked = await _lock_facilities(session, candidate_ids)
     for facility in locked:
         await _expire_holds_at(session, facility)
@@ -577,14 +680,7 @@ async def request_placement(
             decision=decision,
             hold_hours=data.hold_hours,
         )
-        outcome = rules.PlacementOutcome.held if data.hold_hours else rules.PlacementOutcome.placed
-        decision.outcome = outcome.value
-        session.add(decision)
-        return PlacementResult(
-            outcome=outcome,
-            decision_id=decision.id,
-            placement=await placement_public(session, placement),
-        )
+        return await _placed_result(session, decision, placement, hold_hours=data.hold_hours)
     if choice.outcome is rules.PlacementOutcome.waitlisted:
         request = (
             await session.exec(

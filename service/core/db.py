@@ -138,7 +138,9 @@ def for_update(stmt: S, session: AsyncSession, *, skip_locked: bool = False) -> 
     """
     stmt = stmt.execution_options(populate_existing=True)
     if dialect_of(session) == "postgresql":
-        return stmt.with_for_update(skip_locked=skip_locked)
+        # FOR NO KEY UPDATE: Ruta never changes a key, and it lets other transactions keep
+        # inserting rows that reference the locked one (their FOR KEY SHARE does not wait).
+        return stmt.with_for_update(skip_locked=skip_locked, key_share=True)
     return stmt
 
 

@@ -10,11 +10,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from service.audit import service as audit_service
+from service.capacity import rules
 from service.capacity import service as capacity_service
 from service.capacity.models import Facility, Placement
+from service.cases import service as case_service
 from service.core.db import Database, table_of
 from service.core.time import utcnow
 from service.identity.rules import Role
+from tests.support.databases import query
 from tests.support.factories import Factory, SignedInUser, create_case, create_facility, person_body
 
 
@@ -386,3 +390,52 @@ async def test_asking_for_a_facility_that_cannot_take_the_person_names_why(
     assert response.json()["code"] == "facility_not_eligible"
     assert response.json()["reasons"] == ["age", "nationality"]
     assert await _active_placement(client, police, case["id"]) is None
+
+
+async def test_a_bed_taken_meanwhile_leaves_nothing_behind(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    facility = await create_facility(client, admin, capacity=1)
+    first = await create_case(client, police, **_marriage_case(age_estimate=30))
+    late = await create_case(client, police, **_marriage_case(age_estimate=31))
+    await _place(client, police, first["id"], facility_id=facility["id"])
+
+    # The late request chose the bed before it was taken: its placement must roll back.
+    async with db.session() as session:
+        case = await case_service.get_case_for(
+            session, actor=police.actor, case_id=uuid.UUID(late["id"])
+        )
+        full = await capacity_service.get_facility(session, uuid.UUID(facility["id"]))
+        needs = await capacity_service._needs_of(session, case, lgbti_specialized=False)
+        stale = rules.Choice(rules.PlacementOutcome.placed, facility_id=full.id)
+        queued = audit_service.pending_events(session)
+        outcome = await capacity_service._place_without_waiting(
+            session,
+            actor=police.actor,
+            case=case,
+            facility=full,
+            needs=needs,
+            choice=stale,
+            hold_hours=None,
+        )
+        assert outcome is None
+        assert audit_service.pending_events(session) == queued
+        assert case.status == "identified"
+
+    view = (await client.get(f"/v1/cases/{late['id']}", headers=police.headers)).json()
+    placements = (
+        await client.get(f"/v1/cases/{late['id']}/placements", headers=police.headers)
+    ).json()
+    shown = (await client.get(f"/v1/facilities/{facility['id']}", headers=police.headers)).json()
+    events = await query(
+        db,
+        "SELECT action FROM audit_event WHERE entity_id = :id AND action LIKE 'placement.%'",
+        id=late["id"],
+    )
+    assert view["status"] == "identified"
+    assert "MIMP" not in view["involved_organizations"]
+    assert placements == []
+    assert (shown["occupied"], shown["available"]) == (1, 0)
+    assert events == []
