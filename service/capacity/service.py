@@ -251,23 +251,27 @@ async def change_capacity(
     return facility
 
 
-async def _address_visible(
-    session: AsyncSession, facility: Facility, organization_id: uuid.UUID
-) -> bool:
-    if facility.organization_id == organization_id:
-        return True
-    resident = await session.exec(
-        select(Placement.id)
-        .join(CaseInvolvement, col(CaseInvolvement.case_id) == col(Placement.case_id))
-        .where(
-            Placement.facility_id == facility.id,
-            col(Placement.status).in_(ACTIVE),
-            CaseInvolvement.organization_id == organization_id,
-            col(CaseInvolvement.ended_at).is_(None),
+async def _addresses_visible(
+    session: AsyncSession, facilities: Sequence[Facility], organization_id: uuid.UUID
+) -> set[uuid.UUID]:
+    """Facilities whose address this organization may see: it operates them, or it is
+    involved in the case of someone placed or held there."""
+    visible = {f.id for f in facilities if f.organization_id == organization_id}
+    others = [f.id for f in facilities if f.id not in visible]
+    if others:
+        rows = await session.exec(
+            select(Placement.facility_id)
+            .join(CaseInvolvement, col(CaseInvolvement.case_id) == col(Placement.case_id))
+            .where(
+                col(Placement.facility_id).in_(others),
+                col(Placement.status).in_(ACTIVE),
+                CaseInvolvement.organization_id == organization_id,
+                col(CaseInvolvement.ended_at).is_(None),
+            )
+            .distinct()
         )
-        .limit(1)
-    )
-    return resident.first() is not None
+        visible |= set(rows.all())
+    return visible
 
 
 async def _figures_now(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -288,10 +292,10 @@ async def facilities_public(
     """Facilities as the actor may see them (the address only where allowed)."""
     occupied = await _figures_now(session, [f.id for f in facilities])
     orgs = await get_organizations(session, [f.organization_id for f in facilities])
+    shown = await _addresses_visible(session, facilities, actor.organization_id)
     result = []
     for f in facilities:
         placed = occupied.get(f.id, 0)
-        show = await _address_visible(session, f, actor.organization_id)
         result.append(
             FacilityPublic(
                 id=f.id,
@@ -313,7 +317,7 @@ async def facilities_public(
                 exploitation_forms=f.exploitation_forms,
                 nationalities=f.nationalities,
                 lgbti_specialized=f.lgbti_specialized,
-                address=f.address if show else None,
+                address=f.address if f.id in shown else None,
             )
         )
     return result
@@ -624,28 +628,24 @@ async def request_placement(
     if active is not None:
         raise AlreadyPlaced("The person already has a bed; end that placement first.")
     needs = await _needs_of(session, case, lgbti_specialized=data.lgbti_specialized)
+    # Read as they are now (populate_existing), without waiting for any lock.
+    current = select(Facility).execution_options(populate_existing=True)
     if data.facility_id is not None:
-        requested = await get_facility(session, data.facility_id)
+        requested = (await session.exec(current.where(Facility.id == data.facility_id))).first()
+        if requested is None:
+            raise FacilityNotFound(f"No facility {data.facility_id}.")
         reasons = rules.ineligibility(needs, _view(requested))
         if reasons:
             raise FacilityNotEligible(
                 f"{requested.code} cannot take this person: {', '.join(reasons)}.", reasons=reasons
             )
-        candidate_ids = [requested.id]
+        fresh = [requested]
     else:
-        everything = (await session.exec(select(Facility))).all()
-        candidate_ids = [f.id for f in everything if not rules.ineligibility(needs, _view(f))]
-    # First without waiting for any facility lock: choose on fresh rows, prepare, take the bed
-    # last. Only if that bed went meanwhile, lock the candidates and decide again.
-    fresh = list(
-        (
-            await session.exec(
-                select(Facility)
-                .where(col(Facility.id).in_(candidate_ids))
-                .execution_options(populate_existing=True)
-            )
-        ).all()
-    )
+        everything = (await session.exec(current)).all()
+        fresh = [f for f in everything if not rules.ineligibility(needs, _view(f))]
+    candidate_ids = [f.id for f in fresh]
+    # First choose on those rows, prepare, and take the bed last. Only if that bed went
+    # meanwhile, lock the candidates and decide again.
     first = rules.choose_facility(needs, [_view(f) for f in fresh])
     if first.outcome is rules.PlacementOutcome.placed:
         target = next(f for f in fresh if f.id == first.facility_id)

@@ -59,7 +59,7 @@ from service.core.security import Actor
 from service.core.time import today, utcnow
 from service.identity.service import get_organizations
 from service.persons import service as person_service
-from service.persons.rules import is_foreign
+from service.persons.rules import age_now, is_foreign
 from service.persons.schemas import PersonIdentifying, PossibleDuplicate
 from service.reference.service import region_exists
 
@@ -773,11 +773,7 @@ async def placement_profile(session: AsyncSession, case: CaseFile) -> PlacementP
         )
     ).all()
     person = await person_service.get_person(session, case.person_id)
-    age = None
-    if person.age_at_identification is not None:
-        age = (
-            person.age_at_identification + (today() - identifications[0].identified_on).days // 365
-        )
+    age = age_now(person.age_at_identification, identifications[0].identified_on, today())
     return PlacementProfile(
         age=age,
         gender=person.gender,

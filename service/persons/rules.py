@@ -54,11 +54,17 @@ def age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
+def age_now(age_at_identification: int | None, identified_on: date, today: date) -> int | None:
+    """Age today, from the age at identification (whole years elapsed since); None if unknown."""
+    if age_at_identification is None:
+        return None
+    return age_at_identification + (today - identified_on).days // 365
+
+
 def is_minor(age_at_identification: int | None, identified_on: date, today: date) -> bool:
     """Whether the person is (conservatively) still under 18 today; unknown age counts as minor."""
-    if age_at_identification is None:
-        return True
-    return age_at_identification + (today - identified_on).days // 365 < ADULT_AGE
+    age = age_now(age_at_identification, identified_on, today)
+    return age is None or age < ADULT_AGE
 
 
 def is_foreign(nationality: str | None) -> bool:
