@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import uuid
@@ -25,9 +26,13 @@ from tests.support.clients import client_from
 from tests.support.databases import make_settings, query
 from tests.support.factories import Factory
 
+_addresses = itertools.count(1)
+
 
 def _address() -> str:
-    return f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    """A client address no other test uses: the per-address login limit must not leak."""
+    n = next(_addresses)
+    return f"198.51.{100 + n // 250}.{n % 250 + 1}"
 
 
 async def test_password_login_issues_a_working_bearer_token(app: FastAPI, factory: Factory) -> None:
