@@ -46,7 +46,7 @@ from service.core.settings import Settings
 from service.identity import service as identity_service
 from service.identity.rules import Role
 from service.main import audit_keys, open_database
-from service.reference import seed as reference_seed
+from service.pathway import seed as reference_seed
 
 EVENTS_PER_TRANSACTION = 3
 BODY = CaseCreate.model_validate(

@@ -24,8 +24,8 @@ from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Role
 from service.main import audit_keys, create_app, open_database
+from service.pathway import seed as reference_seed
 from service.persons import service as person_service
-from service.reference import seed as reference_seed
 from service.referrals import service as referral_service
 
 app = typer.Typer(

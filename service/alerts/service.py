@@ -13,8 +13,7 @@ from service.alerts.exceptions import AlertNotFound, IllegalAlertChange
 from service.alerts.models import Alert
 from service.alerts.rules import AlertKind, AlertStatus, can_move
 from service.audit.service import record_event
-from service.cases.models import CaseFile
-from service.cases.service import visible_to
+from service.cases.service import visible_case_ids
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.security import Actor
 from service.core.time import utcnow
@@ -117,9 +116,7 @@ async def resolve_case_alerts(
 
 
 def _visible(actor: Actor) -> sa.ColumnElement[bool]:
-    case_visible = sa.exists().where(
-        col(CaseFile.id) == col(Alert.case_id), visible_to(actor.organization_id)
-    )
+    case_visible = col(Alert.case_id).in_(visible_case_ids(actor.organization_id))
     addressed = sa.or_(
         col(Alert.organization_id).is_(None), col(Alert.organization_id) == actor.organization_id
     )

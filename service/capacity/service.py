@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
@@ -53,7 +53,6 @@ from service.capacity.schemas import (
     RegionCapacity,
 )
 from service.cases import service as case_service
-from service.cases.models import CaseFile, CaseInvolvement
 from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.core.db import for_update, table_of
 from service.core.errors import InvalidInput
@@ -62,6 +61,9 @@ from service.core.time import utcnow
 from service.identity.exceptions import UnknownOrganization
 from service.identity.service import get_organizations, get_organizations_by_code
 from service.reference.service import region_exists
+
+if TYPE_CHECKING:
+    from service.cases.models import CaseFile
 
 ACTIVE = (rules.PlacementStatus.held.value, rules.PlacementStatus.placed.value)
 WAITING = "waiting"
@@ -259,18 +261,17 @@ async def _addresses_visible(
     visible = {f.id for f in facilities if f.organization_id == organization_id}
     others = [f.id for f in facilities if f.id not in visible]
     if others:
-        rows = await session.exec(
-            select(Placement.facility_id)
-            .join(CaseInvolvement, col(CaseInvolvement.case_id) == col(Placement.case_id))
-            .where(
-                col(Placement.facility_id).in_(others),
-                col(Placement.status).in_(ACTIVE),
-                CaseInvolvement.organization_id == organization_id,
-                col(CaseInvolvement.ended_at).is_(None),
+        residents = (
+            await session.exec(
+                select(Placement.facility_id, Placement.case_id).where(
+                    col(Placement.facility_id).in_(others), col(Placement.status).in_(ACTIVE)
+                )
             )
-            .distinct()
+        ).all()
+        involved = await case_service.cases_involving(
+            session, organization_id=organization_id, case_ids=[c for _, c in residents]
         )
-        visible |= set(rows.all())
+        visible |= {f for f, c in residents if c in involved}
     return visible
 
 
@@ -617,7 +618,7 @@ async def request_placement(
     session: AsyncSession, *, actor: Actor, case: CaseFile, data: PlacementCreate
 ) -> PlacementResult:
     """Find (or take the requested) bed; else wait in priority order; else an unmet need."""
-    await session.exec(for_update(select(CaseFile.id).where(CaseFile.id == case.id), session))
+    await case_service.lock_case(session, case.id)
     active = (
         await session.exec(
             select(Placement.id).where(
@@ -779,15 +780,7 @@ async def _offer_beds(session: AsyncSession, *, actor: Actor | None, facility: F
                 continue
             # A case busy in another transaction (asking for a bed itself, say) is passed
             # over rather than waited for: that transaction may be waiting for this facility.
-            case = (
-                await session.exec(
-                    for_update(
-                        select(CaseFile).where(CaseFile.id == request.case_id),
-                        session,
-                        skip_locked=True,
-                    )
-                )
-            ).first()
+            case = await case_service.lock_case(session, request.case_id, skip_locked=True)
             if case is not None:
                 chosen = request
                 break

@@ -28,8 +28,8 @@ from service.core.db import SessionDep, writes
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
 from service.identity.dependencies import SecurityDep
+from service.pathway.case_view import case_view
 from service.persons.schemas import PersonIdentifying, PersonLink
-from service.referrals.service import case_view
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 

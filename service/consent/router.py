@@ -11,7 +11,7 @@ from service.consent import service
 from service.consent.schemas import ConsentCreate, ConsentPublic
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
-from service.referrals import service as referral_service
+from service.pathway import consent as consent_flow
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 
@@ -52,5 +52,5 @@ async def revoke_consent(
     consent_id: uuid.UUID, actor: CaseWriterDep, session: SessionDep
 ) -> ConsentPublic:
     """Withdraw a consent; pending referrals it alone covered are cancelled."""
-    consent = await referral_service.revoke_consent(session, actor=actor, consent_id=consent_id)
+    consent = await consent_flow.revoke_consent(session, actor=actor, consent_id=consent_id)
     return ConsentPublic.model_validate(consent, from_attributes=True)

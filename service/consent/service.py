@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -101,25 +101,40 @@ async def list_consents(session: AsyncSession, case_id: uuid.UUID) -> Sequence[C
     ).all()
 
 
-async def sharing_allowed(
-    session: AsyncSession, *, case_id: uuid.UUID, organization_id: uuid.UUID, organization_code: str
-) -> bool:
-    """Whether the person's data may go to this organization: consent, or a justified override."""
+async def organizations_covered(
+    session: AsyncSession, *, case_id: uuid.UUID, organizations: Mapping[uuid.UUID, str]
+) -> set[uuid.UUID]:
+    """Which of these organizations (id -> code) the person's data may go to: covered by an
+    active consent or by a justified override. Two queries, however many organizations."""
+    if not organizations:
+        return set()
     terms = [
         rules.ConsentTerms(purposes=frozenset(c.purposes), share_with=frozenset(c.share_with))
         for c in await active_consents(session, case_id)
     ]
-    if rules.covers_sharing_with(terms, organization_code):
-        return True
-    override = (
-        await session.exec(
-            select(ConsentOverride.id).where(
+    covered = {
+        org_id for org_id, code in organizations.items() if rules.covers_sharing_with(terms, code)
+    }
+    rest = [org_id for org_id in organizations if org_id not in covered]
+    if rest:
+        overridden = await session.exec(
+            select(ConsentOverride.organization_id).where(
                 ConsentOverride.case_id == case_id,
-                ConsentOverride.organization_id == organization_id,
+                col(ConsentOverride.organization_id).in_(rest),
             )
         )
-    ).first()
-    return override is not None
+        covered |= set(overridden.all())
+    return covered
+
+
+async def sharing_allowed(
+    session: AsyncSession, *, case_id: uuid.UUID, organization_id: uuid.UUID, organization_code: str
+) -> bool:
+    """Whether the person's data may go to this organization: consent, or a justified override."""
+    covered = await organizations_covered(
+        session, case_id=case_id, organizations={organization_id: organization_code}
+    )
+    return organization_id in covered
 
 
 async def record_override(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,7 +14,6 @@ from service.alerts.rules import AlertKind
 from service.audit.service import record_event
 from service.capacity import service as capacity_service
 from service.cases import service as case_service
-from service.cases.models import CaseFile
 from service.cases.rules import TransitionTrigger
 from service.core.errors import InvalidInput
 from service.core.security import Actor
@@ -27,6 +27,9 @@ from service.protection.schemas import (
     CustodyPublic,
     NonPunishmentCreate,
 )
+
+if TYPE_CHECKING:
+    from service.cases.models import CaseFile
 
 
 async def record_assistance(

@@ -41,43 +41,42 @@ class Side(StrEnum):
     system = "system"
 
 
-# action -> (states it applies to, resulting state, who may take it)
-TRANSITIONS: dict[ReferralAction, tuple[frozenset[ReferralStatus], ReferralStatus, Side]] = {
+# action -> (states it applies to, resulting state, who may take it). The system cancels the
+# referrals still requested when their case closes.
+TRANSITIONS: dict[
+    ReferralAction, tuple[frozenset[ReferralStatus], ReferralStatus, frozenset[Side]]
+] = {
     ReferralAction.accept: (
         frozenset({ReferralStatus.requested}),
         ReferralStatus.accepted,
-        Side.receiver,
+        frozenset({Side.receiver}),
     ),
     ReferralAction.reject: (
         frozenset({ReferralStatus.requested}),
         ReferralStatus.rejected,
-        Side.receiver,
+        frozenset({Side.receiver}),
     ),
     ReferralAction.start: (
         frozenset({ReferralStatus.accepted}),
         ReferralStatus.in_progress,
-        Side.receiver,
+        frozenset({Side.receiver}),
     ),
     ReferralAction.complete: (
         frozenset({ReferralStatus.accepted, ReferralStatus.in_progress}),
         ReferralStatus.completed,
-        Side.receiver,
+        frozenset({Side.receiver}),
     ),
     ReferralAction.cancel: (
         frozenset({ReferralStatus.requested, ReferralStatus.accepted, ReferralStatus.in_progress}),
         ReferralStatus.cancelled,
-        Side.sender,
+        frozenset({Side.sender, Side.system}),
     ),
     ReferralAction.expire: (
         frozenset({ReferralStatus.requested}),
         ReferralStatus.expired,
-        Side.system,
+        frozenset({Side.system}),
     ),
 }
-
-OPEN_STATUSES = frozenset(
-    {ReferralStatus.requested, ReferralStatus.accepted, ReferralStatus.in_progress}
-)
 
 DEFAULT_DEADLINE_HOURS: dict[str, int] = {
     ReferralPurpose.protection_services: 72,
@@ -100,16 +99,17 @@ def allowed_actions(status: ReferralStatus, side: Side) -> list[str]:
     return sorted(
         action.value
         for action, (sources, _, who) in TRANSITIONS.items()
-        if status in sources and who is side
+        if status in sources and side in who
     )
 
 
 def next_status(status: ReferralStatus, action: ReferralAction, side: Side) -> ReferralStatus:
     """The status after `action` by `side`, or IllegalReferralAction."""
     sources, target, who = TRANSITIONS[action]
-    if who is not side:
+    if side not in who:
         raise IllegalReferralAction(
-            f"only the {who.value} may {action.value} a referral", allowed_actions(status, side)
+            f"only the {' or '.join(sorted(w.value for w in who))} may {action.value} a referral",
+            allowed_actions(status, side),
         )
     if status not in sources:
         raise IllegalReferralAction(

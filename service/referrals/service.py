@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -14,12 +15,8 @@ from service.alerts import service as alert_service
 from service.alerts.rules import AlertKind
 from service.audit.service import record_event
 from service.cases import service as case_service
-from service.cases.models import CaseFile
 from service.cases.rules import InvolvementBasis, TransitionTrigger
-from service.cases.schemas import CasePublic
 from service.consent import service as consent_service
-from service.consent.exceptions import ConsentNotFound
-from service.consent.models import Consent
 from service.core.db import for_update
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.security import Actor
@@ -37,6 +34,9 @@ from service.referrals.exceptions import (
 )
 from service.referrals.models import Referral, ReferralStatusChange
 from service.referrals.schemas import ReferralCreate, ReferralPublic
+
+if TYPE_CHECKING:
+    from service.cases.models import CaseFile
 
 
 async def send_referral(
@@ -209,58 +209,93 @@ async def act_on_referral(
     return referral
 
 
-async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uuid.UUID) -> Consent:
-    """Withdraw consent and cancel the pending referrals it alone covered."""
-    consent = await consent_service.get_consent(session, consent_id)
-    await case_service.require_visible_case(
-        session,
-        actor=actor,
-        case_id=consent.case_id,
-        otherwise=ConsentNotFound(f"No consent {consent_id} is visible to your organization."),
-    )
-    await consent_service.revoke_consent(session, actor=actor, consent=consent)
+async def cancel_uncovered_referrals(
+    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, share_with: Sequence[str]
+) -> int:
+    """Cancel the case's pending referrals to these organizations that no active consent or
+    override covers any more (after a consent was revoked); returns how many."""
+    named = await get_organizations_by_code(session, share_with)
     pending = (
         await session.exec(
             for_update(
-                select(Referral).where(
-                    Referral.case_id == consent.case_id,
+                select(Referral)
+                .where(
+                    Referral.case_id == case_id,
                     Referral.status == rules.ReferralStatus.requested.value,
                     col(Referral.consent_override_id).is_(None),
-                ),
+                    col(Referral.to_org_id).in_([o.id for o in named.values()]),
+                )
+                .order_by(col(Referral.created_at), col(Referral.id)),
                 session,
             )
         )
     ).all()
-    orgs = await get_organizations(session, [r.to_org_id for r in pending])
+    if not pending:
+        return 0
+    covered = await consent_service.organizations_covered(
+        session, case_id=case_id, organizations={o.id: o.code for o in named.values()}
+    )
+    cancelled = 0
     for referral in pending:
-        org = orgs[referral.to_org_id]
-        if org.code not in consent.share_with:
+        if referral.to_org_id in covered:
             continue
-        still_covered = await consent_service.sharing_allowed(
-            session, case_id=consent.case_id, organization_id=org.id, organization_code=org.code
+        await _change(
+            session,
+            actor=actor,
+            referral=referral,
+            action=rules.ReferralAction.cancel,
+            side=rules.Side.sender,
+            reason="consent_revoked",
         )
-        if not still_covered:
-            await _change(
+        cancelled += 1
+    return cancelled
+
+
+async def cancel_requested_referrals(
+    session: AsyncSession, *, actor: Actor | None, case_id: uuid.UUID, reason: str
+) -> list[Referral]:
+    """Cancel every referral of the case still waiting for an answer (the case closed)."""
+    pending = (
+        await session.exec(
+            for_update(
+                select(Referral)
+                .where(
+                    Referral.case_id == case_id,
+                    Referral.status == rules.ReferralStatus.requested.value,
+                )
+                .order_by(col(Referral.created_at), col(Referral.id)),
                 session,
-                actor=actor,
-                referral=referral,
-                action=rules.ReferralAction.cancel,
-                side=rules.Side.sender,
-                reason="consent_revoked",
             )
-    return consent
+        )
+    ).all()
+    for referral in pending:
+        await _change(
+            session,
+            actor=actor,
+            referral=referral,
+            action=rules.ReferralAction.cancel,
+            side=rules.Side.system,
+            reason=reason,
+        )
+    return list(pending)
 
 
-async def expire_overdue_referrals(session: AsyncSession, *, now: datetime | None = None) -> int:
-    """Expire referrals left unanswered past their deadline and alert the sender."""
+async def expire_overdue_referrals(
+    session: AsyncSession, *, now: datetime | None = None, limit: int = 200
+) -> int:
+    """Expire up to `limit` referrals left unanswered past their deadline, oldest deadline
+    first, and alert the sender; returns how many (the sweep repeats while it is `limit`)."""
     moment = now or utcnow()
     overdue = (
         await session.exec(
             for_update(
-                select(Referral).where(
+                select(Referral)
+                .where(
                     Referral.status == rules.ReferralStatus.requested.value,
                     col(Referral.due_at) < moment,
-                ),
+                )
+                .order_by(col(Referral.due_at), col(Referral.id))
+                .limit(limit),
                 session,
                 skip_locked=True,
             )
@@ -330,13 +365,12 @@ async def referral_public(
     ]
 
 
-async def case_view(session: AsyncSession, case: CaseFile) -> CasePublic:
-    """The case as involved organizations see it, with the referrals still to be made."""
-    view = await case_service.case_public(session, case)
+async def live_referral_targets(session: AsyncSession, case_id: uuid.UUID) -> set[tuple[str, str]]:
+    """(organization code, purpose) of the case's referrals not rejected, cancelled or expired."""
     made = (
         await session.exec(
             select(Referral.to_org_id, Referral.purpose).where(
-                Referral.case_id == case.id,
+                Referral.case_id == case_id,
                 col(Referral.status).not_in(
                     [
                         rules.ReferralStatus.rejected.value,
@@ -348,8 +382,4 @@ async def case_view(session: AsyncSession, case: CaseFile) -> CasePublic:
         )
     ).all()
     orgs = await get_organizations(session, [org_id for org_id, _ in made])
-    done = {(orgs[org_id].code, purpose) for org_id, purpose in made}
-    view.suggested_referrals = [
-        s for s in view.suggested_referrals if (s.to_org, s.purpose) not in done
-    ]
-    return view
+    return {(orgs[org_id].code, purpose) for org_id, purpose in made}

@@ -18,7 +18,7 @@ from service.core import migrations
 from service.core.db import Database
 from service.core.settings import Settings
 from service.main import open_database
-from service.reference import seed as reference_seed
+from service.pathway import seed as reference_seed
 
 POSTGRES_URL = os.environ.get("RUTA_TEST_DATABASE_URL", "")
 ON_POSTGRES = POSTGRES_URL.startswith("postgresql")

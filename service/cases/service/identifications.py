@@ -1,10 +1,5 @@
-"""Cases and identifications, and the one access rule every case route goes through.
-
-The access rule: a user sees a case only while their organization is involved in it, that
-is while a `case_involvement` row links the two and has not ended. Organizations become
-involved by identifying the person, receiving a referral, housing the person or defending
-them; the domains that do those things call `involve` and `end_involvement`. Any other
-case does not exist for the caller (404), so its existence is not disclosed.
+"""Opening a case with its identification, further identifications, corrections, and the
+case as involved organizations see it.
 """
 
 from __future__ import annotations
@@ -21,19 +16,14 @@ from service.audit.rules import change_set
 from service.audit.service import record_event
 from service.cases import rules
 from service.cases.exceptions import (
-    CaseNotFound,
-    IdentifyingDataNotShared,
-    IllegalCaseTransition,
     NotAnIdentifier,
     UnknownRegion,
 )
 from service.cases.models import (
     CaseFile,
     CaseInvolvement,
-    CaseTransition,
     Identification,
     IdentificationExploitation,
-    Screening,
 )
 from service.cases.rules import CaseStatus, InvolvementBasis, VictimStatus
 from service.cases.schemas import (
@@ -46,122 +36,19 @@ from service.cases.schemas import (
     Exploitation,
     IdentificationFields,
     IdentificationPublic,
-    PlacementProfile,
-    ScreeningCreate,
     SuggestedReferral,
-    TransitionRequest,
 )
-from service.consent import service as consent_service
+from service.cases.service.access import involve, visible_to
 from service.core.crypto import Keyring
-from service.core.errors import InvalidInput, ProblemError
+from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.security import Actor
-from service.core.time import today, utcnow
+from service.core.time import utcnow
 from service.identity.service import get_organizations
 from service.persons import service as person_service
-from service.persons.rules import age_now, is_foreign
-from service.persons.schemas import PersonIdentifying, PossibleDuplicate
+from service.persons.rules import is_foreign
+from service.persons.schemas import PossibleDuplicate
 from service.reference.service import region_exists
-
-
-def visible_to(organization_id: uuid.UUID) -> sa.ColumnElement[bool]:
-    """The access rule, as SQL: the case has an open involvement of this organization."""
-    return sa.exists().where(
-        col(CaseInvolvement.case_id) == col(CaseFile.id),
-        col(CaseInvolvement.organization_id) == organization_id,
-        col(CaseInvolvement.ended_at).is_(None),
-    )
-
-
-async def get_case_for(session: AsyncSession, *, actor: Actor, case_id: uuid.UUID) -> CaseFile:
-    """The case if the actor's organization is involved in it; CaseNotFound otherwise."""
-    stmt = select(CaseFile).where(CaseFile.id == case_id, visible_to(actor.organization_id))
-    case = (await session.exec(stmt)).first()
-    if case is None:
-        raise CaseNotFound(f"No case {case_id} is visible to your organization.")
-    return case
-
-
-async def involve(
-    session: AsyncSession,
-    *,
-    actor: Actor | None,
-    case_id: uuid.UUID,
-    organization_id: uuid.UUID,
-    basis: InvolvementBasis,
-    source_id: uuid.UUID | None = None,
-) -> CaseInvolvement:
-    """Make an organization involved in a case (idempotent per basis and source)."""
-    existing = (
-        await session.exec(
-            select(CaseInvolvement).where(
-                CaseInvolvement.case_id == case_id,
-                CaseInvolvement.organization_id == organization_id,
-                CaseInvolvement.basis == basis.value,
-                CaseInvolvement.source_id == source_id,
-                col(CaseInvolvement.ended_at).is_(None),
-            )
-        )
-    ).first()
-    if existing is not None:
-        return existing
-    involvement = CaseInvolvement(
-        case_id=case_id, organization_id=organization_id, basis=basis.value, source_id=source_id
-    )
-    session.add(involvement)
-    await session.flush()
-    record_event(
-        session,
-        actor=actor,
-        action="case.involvement_started",
-        entity_type="case",
-        entity_id=case_id,
-        changes={
-            "organization_id": {"to": str(organization_id)},
-            "basis": {"to": basis.value},
-            "source_id": {"to": str(source_id) if source_id else None},
-        },
-    )
-    return involvement
-
-
-async def end_involvement(
-    session: AsyncSession,
-    *,
-    actor: Actor | None,
-    case_id: uuid.UUID,
-    organization_id: uuid.UUID,
-    basis: InvolvementBasis,
-    source_id: uuid.UUID | None = None,
-) -> None:
-    """End an organization's involvement of one basis and source; history is kept."""
-    rows = (
-        await session.exec(
-            select(CaseInvolvement).where(
-                CaseInvolvement.case_id == case_id,
-                CaseInvolvement.organization_id == organization_id,
-                CaseInvolvement.basis == basis.value,
-                CaseInvolvement.source_id == source_id,
-                col(CaseInvolvement.ended_at).is_(None),
-            )
-        )
-    ).all()
-    now = utcnow()
-    for row in rows:
-        row.ended_at = now
-        session.add(row)
-        record_event(
-            session,
-            actor=actor,
-            action="case.involvement_ended",
-            entity_type="case",
-            entity_id=case_id,
-            changes={
-                "organization_id": {"from": str(organization_id)},
-                "basis": {"from": basis.value},
-            },
-        )
-    await session.flush()
 
 
 async def _require_region(session: AsyncSession, code: str) -> None:
@@ -551,244 +438,3 @@ async def _first_regions(
     for case_id, region in rows.all():
         result[case_id] = region  # ascending overwrite leaves the earliest
     return result
-
-
-async def _record_transition(
-    session: AsyncSession,
-    *,
-    actor: Actor | None,
-    case: CaseFile,
-    to: CaseStatus,
-    reason: str | None,
-    trigger: rules.TransitionTrigger,
-) -> CaseTransition:
-    transition = CaseTransition(
-        case_id=case.id,
-        from_status=case.status,
-        to_status=to.value,
-        reason=reason,
-        trigger=trigger.value,
-        actor_user_id=actor.user_id if actor else None,
-        organization_id=actor.organization_id if actor else None,
-    )
-    session.add(transition)
-    record_event(
-        session,
-        actor=actor,
-        action="case.transitioned",
-        entity_type="case",
-        entity_id=case.id,
-        changes={
-            "status": {"from": case.status, "to": to.value},
-            "reason": {"to": reason},
-            "trigger": {"to": trigger.value},
-        },
-    )
-    case.status, case.updated_at = to.value, utcnow()
-    session.add(case)
-    await session.flush()
-    return transition
-
-
-async def transition_case(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, request: TransitionRequest
-) -> CaseTransition:
-    """Close or reopen a case, as the state machine allows; 409 lists what is allowed."""
-    try:
-        rules.check_requested_transition(
-            CaseStatus(case.status),
-            request.to,
-            request.reason,
-            victim_status=VictimStatus(case.victim_status),
-        )
-    except rules.IllegalTransition as exc:
-        raise IllegalCaseTransition(str(exc), allowed=exc.allowed) from exc
-    return await _record_transition(
-        session,
-        actor=actor,
-        case=case,
-        to=request.to,
-        reason=request.reason,
-        trigger=rules.TransitionTrigger.requested,
-    )
-
-
-async def advance_case(
-    session: AsyncSession,
-    *,
-    actor: Actor | None,
-    case_id: uuid.UUID,
-    trigger: rules.TransitionTrigger,
-) -> None:
-    """Move a case forward because of a pathway event (a referral sent, care begun)."""
-    case = await session.get(CaseFile, case_id)
-    assert case is not None
-    to = rules.status_after(CaseStatus(case.status), trigger)
-    if to is not None:
-        await _record_transition(
-            session, actor=actor, case=case, to=to, reason=None, trigger=trigger
-        )
-
-
-async def list_transitions(session: AsyncSession, case: CaseFile) -> Sequence[CaseTransition]:
-    return (
-        await session.exec(
-            select(CaseTransition)
-            .where(CaseTransition.case_id == case.id)
-            .order_by(col(CaseTransition.at), col(CaseTransition.id))
-        )
-    ).all()
-
-
-async def screen_case(
-    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile, data: ScreeningCreate
-) -> Screening:
-    """Decide victim status; the deciding organization is the actor's."""
-    notes = None
-    if data.notes:
-        notes = await person_service.seal_for_person(
-            session, keyring=keyring, person_id=case.person_id, payload={"notes": data.notes}
-        )
-    screening = Screening(
-        case_id=case.id,
-        victim_status=data.victim_status,
-        organization_id=actor.organization_id,
-        screened_by=actor.user_id,
-        notes_ciphertext=notes,
-    )
-    session.add(screening)
-    record_event(
-        session,
-        actor=actor,
-        action="case.screened",
-        entity_type="case",
-        entity_id=case.id,
-        changes={
-            "victim_status": {"from": case.victim_status, "to": data.victim_status},
-            "notes": {"changed": notes is not None},
-        },
-    )
-    case.victim_status, case.updated_at = data.victim_status, utcnow()
-    session.add(case)
-    await session.flush()
-    return screening
-
-
-async def _identified_by(
-    session: AsyncSession, case_id: uuid.UUID, organization_id: uuid.UUID
-) -> bool:
-    row = (
-        await session.exec(
-            select(Identification.id).where(
-                Identification.case_id == case_id, Identification.organization_id == organization_id
-            )
-        )
-    ).first()
-    return row is not None
-
-
-async def read_person(
-    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile
-) -> PersonIdentifying:
-    """The person's identifying data, for the identifying organization or one the consent
-    covers; every read is audited."""
-    if not await _identified_by(session, case.id, actor.organization_id) and not (
-        await consent_service.sharing_allowed(
-            session,
-            case_id=case.id,
-            organization_id=actor.organization_id,
-            organization_code=actor.organization_code,
-        )
-    ):
-        raise IdentifyingDataNotShared(
-            "The person has not consented to share identifying data with your organization."
-        )
-    identifying = await person_service.read_identifying(
-        session, keyring=keyring, person_id=case.person_id
-    )
-    record_event(
-        session,
-        actor=actor,
-        action="person.viewed",
-        entity_type="person",
-        entity_id=case.person_id,
-        changes={"case_id": {"to": str(case.id)}},
-    )
-    return identifying
-
-
-async def link_case_person(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, candidate_id: uuid.UUID
-) -> CaseFile:
-    """Record that this case's person is the same as an earlier record (a listed candidate)."""
-    previous = case.person_id
-    candidate = await person_service.link_person(
-        session, person_id=previous, candidate_id=candidate_id
-    )
-    case.person_id, case.updated_at = candidate.id, utcnow()
-    session.add(case)
-    await session.flush()
-    record_event(
-        session,
-        actor=actor,
-        action="person.linked",
-        entity_type="case",
-        entity_id=case.id,
-        changes={"person_id": {"from": str(previous), "to": str(candidate.id)}},
-    )
-    return case
-
-
-async def person_is_minor(session: AsyncSession, case: CaseFile) -> bool:
-    """Whether the case's person is (conservatively) a child today."""
-    first_on = (
-        await session.exec(
-            select(sa.func.min(Identification.identified_on)).where(
-                Identification.case_id == case.id
-            )
-        )
-    ).one()
-    person = await person_service.get_person(session, case.person_id)
-    identified_on = first_on if isinstance(first_on, date) else date.fromisoformat(str(first_on))
-    return person_service.person_facts(person, identified_on=identified_on).minor
-
-
-async def placement_profile(session: AsyncSession, case: CaseFile) -> PlacementProfile:
-    """What a bed must fit, nothing identifying: age now, gender, forms of exploitation, and
-    the region where the person was last identified."""
-    identifications = (
-        await session.exec(
-            select(Identification)
-            .where(Identification.case_id == case.id)
-            .order_by(col(Identification.identified_on), col(Identification.created_at))
-        )
-    ).all()
-    forms = (
-        await session.exec(
-            select(IdentificationExploitation.form).where(
-                col(IdentificationExploitation.identification_id).in_(
-                    [i.id for i in identifications]
-                )
-            )
-        )
-    ).all()
-    person = await person_service.get_person(session, case.person_id)
-    age = age_now(person.age_at_identification, identifications[0].identified_on, today())
-    return PlacementProfile(
-        age=age,
-        gender=person.gender,
-        exploitation=frozenset(forms),
-        region=identifications[-1].region,
-        nationality=person.nationality,
-    )
-
-
-async def require_visible_case(
-    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, otherwise: ProblemError
-) -> CaseFile:
-    """The access rule for records that hang off a case (a consent, a custody period, a
-    placement): the case must be visible, or the record answers its own 404."""
-    try:
-        return await get_case_for(session, actor=actor, case_id=case_id)
-    except CaseNotFound as exc:
-        raise otherwise from exc

@@ -1,0 +1,57 @@
+"""The cases domain's use cases, by room: access and involvement, identifications,
+lifecycle and screening, and the case's person. Other domains and the routers import from
+here; the rooms import each other only downwards (access is the floor)."""
+
+from service.cases.service.access import (
+    cases_involving,
+    end_involvement,
+    get_case_for,
+    involve,
+    lock_case,
+    require_visible_case,
+    visible_case_ids,
+    visible_to,
+)
+from service.cases.service.identifications import (
+    add_identification,
+    case_public,
+    correct_case,
+    create_case,
+    list_cases,
+)
+from service.cases.service.lifecycle import (
+    advance_case,
+    list_transitions,
+    screen_case,
+    transition_case,
+)
+from service.cases.service.person import (
+    link_case_person,
+    person_is_minor,
+    placement_profile,
+    read_person,
+)
+
+__all__ = [
+    "add_identification",
+    "advance_case",
+    "case_public",
+    "cases_involving",
+    "correct_case",
+    "create_case",
+    "end_involvement",
+    "get_case_for",
+    "involve",
+    "link_case_person",
+    "list_cases",
+    "list_transitions",
+    "lock_case",
+    "person_is_minor",
+    "placement_profile",
+    "read_person",
+    "require_visible_case",
+    "screen_case",
+    "transition_case",
+    "visible_case_ids",
+    "visible_to",
+]

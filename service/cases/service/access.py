@@ -1,0 +1,178 @@
+"""Who may see a case, and which organizations are involved in it.
+
+The access rule: a user sees a case only while their organization is involved in it, that
+is while a `case_involvement` row links the two and has not ended. Organizations become
+involved by identifying the person, receiving a referral, housing the person or defending
+them; the domains that do those things call `involve` and `end_involvement`. Any other
+case does not exist for the caller (404), so its existence is not disclosed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.audit.service import record_event
+from service.cases.exceptions import (
+    CaseNotFound,
+)
+from service.cases.models import (
+    CaseFile,
+    CaseInvolvement,
+)
+from service.cases.rules import InvolvementBasis
+from service.core.db import for_update, table_of
+from service.core.errors import ProblemError
+from service.core.security import Actor
+from service.core.time import utcnow
+
+
+def visible_to(organization_id: uuid.UUID) -> sa.ColumnElement[bool]:
+    """The access rule, as SQL: the case has an open involvement of this organization."""
+    return sa.exists().where(
+        col(CaseInvolvement.case_id) == col(CaseFile.id),
+        col(CaseInvolvement.organization_id) == organization_id,
+        col(CaseInvolvement.ended_at).is_(None),
+    )
+
+
+async def get_case_for(session: AsyncSession, *, actor: Actor, case_id: uuid.UUID) -> CaseFile:
+    """The case if the actor's organization is involved in it; CaseNotFound otherwise."""
+    stmt = select(CaseFile).where(CaseFile.id == case_id, visible_to(actor.organization_id))
+    case = (await session.exec(stmt)).first()
+    if case is None:
+        raise CaseNotFound(f"No case {case_id} is visible to your organization.")
+    return case
+
+
+async def involve(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    case_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    basis: InvolvementBasis,
+    source_id: uuid.UUID | None = None,
+) -> CaseInvolvement:
+    """Make an organization involved in a case (idempotent per basis and source)."""
+    existing = (
+        await session.exec(
+            select(CaseInvolvement).where(
+                CaseInvolvement.case_id == case_id,
+                CaseInvolvement.organization_id == organization_id,
+                CaseInvolvement.basis == basis.value,
+                CaseInvolvement.source_id == source_id,
+                col(CaseInvolvement.ended_at).is_(None),
+            )
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    involvement = CaseInvolvement(
+        case_id=case_id, organization_id=organization_id, basis=basis.value, source_id=source_id
+    )
+    session.add(involvement)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="case.involvement_started",
+        entity_type="case",
+        entity_id=case_id,
+        changes={
+            "organization_id": {"to": str(organization_id)},
+            "basis": {"to": basis.value},
+            "source_id": {"to": str(source_id) if source_id else None},
+        },
+    )
+    return involvement
+
+
+async def end_involvement(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    case_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    basis: InvolvementBasis,
+    source_id: uuid.UUID | None = None,
+) -> None:
+    """End an organization's involvement of one basis and source; history is kept."""
+    rows = (
+        await session.exec(
+            select(CaseInvolvement).where(
+                CaseInvolvement.case_id == case_id,
+                CaseInvolvement.organization_id == organization_id,
+                CaseInvolvement.basis == basis.value,
+                CaseInvolvement.source_id == source_id,
+                col(CaseInvolvement.ended_at).is_(None),
+            )
+        )
+    ).all()
+    now = utcnow()
+    for row in rows:
+        row.ended_at = now
+        session.add(row)
+        record_event(
+            session,
+            actor=actor,
+            action="case.involvement_ended",
+            entity_type="case",
+            entity_id=case_id,
+            changes={
+                "organization_id": {"from": str(organization_id)},
+                "basis": {"from": basis.value},
+            },
+        )
+    await session.flush()
+
+
+async def require_visible_case(
+    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, otherwise: ProblemError
+) -> CaseFile:
+    """The access rule for records that hang off a case (a consent, a custody period, a
+    placement): the case must be visible, or the record answers its own 404."""
+    try:
+        return await get_case_for(session, actor=actor, case_id=case_id)
+    except CaseNotFound as exc:
+        raise otherwise from exc
+
+
+def visible_case_ids(organization_id: uuid.UUID) -> sa.Select[tuple[uuid.UUID]]:
+    """The access rule as a subquery of case ids, for other domains' records that hang off a
+    case (alerts, placements): `col(X.case_id).in_(visible_case_ids(org))`."""
+    return sa.select(table_of(CaseInvolvement).c.case_id).where(
+        col(CaseInvolvement.organization_id) == organization_id,
+        col(CaseInvolvement.ended_at).is_(None),
+    )
+
+
+async def cases_involving(
+    session: AsyncSession, *, organization_id: uuid.UUID, case_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these cases the organization is involved in now (one query)."""
+    if not case_ids:
+        return set()
+    rows = await session.exec(
+        select(CaseInvolvement.case_id)
+        .where(
+            col(CaseInvolvement.case_id).in_(list(case_ids)),
+            CaseInvolvement.organization_id == organization_id,
+            col(CaseInvolvement.ended_at).is_(None),
+        )
+        .distinct()
+    )
+    return set(rows.all())
+
+
+async def lock_case(
+    session: AsyncSession, case_id: uuid.UUID, *, skip_locked: bool = False
+) -> CaseFile | None:
+    """Lock the case row until the transaction ends and read it as it is now. With
+    `skip_locked`, a case another transaction holds is None instead of a wait."""
+    stmt = select(CaseFile).where(CaseFile.id == case_id)
+    return (await session.exec(for_update(stmt, session, skip_locked=skip_locked))).first()

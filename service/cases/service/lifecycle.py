@@ -1,0 +1,150 @@
+"""The case's state machine in use: requested and automatic transitions, and screening."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.audit.service import record_event
+from service.cases import rules
+from service.cases.exceptions import (
+    IllegalCaseTransition,
+)
+from service.cases.models import (
+    CaseFile,
+    CaseTransition,
+    Screening,
+)
+from service.cases.rules import CaseStatus, VictimStatus
+from service.cases.schemas import (
+    ScreeningCreate,
+    TransitionRequest,
+)
+from service.core.crypto import Keyring
+from service.core.security import Actor
+from service.core.time import utcnow
+from service.persons import service as person_service
+
+
+async def _record_transition(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    case: CaseFile,
+    to: CaseStatus,
+    reason: str | None,
+    trigger: rules.TransitionTrigger,
+) -> CaseTransition:
+    transition = CaseTransition(
+        case_id=case.id,
+        from_status=case.status,
+        to_status=to.value,
+        reason=reason,
+        trigger=trigger.value,
+        actor_user_id=actor.user_id if actor else None,
+        organization_id=actor.organization_id if actor else None,
+    )
+    session.add(transition)
+    record_event(
+        session,
+        actor=actor,
+        action="case.transitioned",
+        entity_type="case",
+        entity_id=case.id,
+        changes={
+            "status": {"from": case.status, "to": to.value},
+            "reason": {"to": reason},
+            "trigger": {"to": trigger.value},
+        },
+    )
+    case.status, case.updated_at = to.value, utcnow()
+    session.add(case)
+    await session.flush()
+    return transition
+
+
+async def transition_case(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, request: TransitionRequest
+) -> CaseTransition:
+    """Close or reopen a case, as the state machine allows; 409 lists what is allowed."""
+    try:
+        rules.check_requested_transition(
+            CaseStatus(case.status),
+            request.to,
+            request.reason,
+            victim_status=VictimStatus(case.victim_status),
+        )
+    except rules.IllegalTransition as exc:
+        raise IllegalCaseTransition(str(exc), allowed=exc.allowed) from exc
+    return await _record_transition(
+        session,
+        actor=actor,
+        case=case,
+        to=request.to,
+        reason=request.reason,
+        trigger=rules.TransitionTrigger.requested,
+    )
+
+
+async def advance_case(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    case_id: uuid.UUID,
+    trigger: rules.TransitionTrigger,
+) -> None:
+    """Move a case forward because of a pathway event (a referral sent, care begun)."""
+    case = await session.get(CaseFile, case_id)
+    assert case is not None
+    to = rules.status_after(CaseStatus(case.status), trigger)
+    if to is not None:
+        await _record_transition(
+            session, actor=actor, case=case, to=to, reason=None, trigger=trigger
+        )
+
+
+async def list_transitions(session: AsyncSession, case: CaseFile) -> Sequence[CaseTransition]:
+    return (
+        await session.exec(
+            select(CaseTransition)
+            .where(CaseTransition.case_id == case.id)
+            .order_by(col(CaseTransition.at), col(CaseTransition.id))
+        )
+    ).all()
+
+
+async def screen_case(
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile, data: ScreeningCreate
+) -> Screening:
+    """Decide victim status; the deciding organization is the actor's."""
+    notes = None
+    if data.notes:
+        notes = await person_service.seal_for_person(
+            session, keyring=keyring, person_id=case.person_id, payload={"notes": data.notes}
+        )
+    screening = Screening(
+        case_id=case.id,
+        victim_status=data.victim_status,
+        organization_id=actor.organization_id,
+        screened_by=actor.user_id,
+        notes_ciphertext=notes,
+    )
+    session.add(screening)
+    record_event(
+        session,
+        actor=actor,
+        action="case.screened",
+        entity_type="case",
+        entity_id=case.id,
+        changes={
+            "victim_status": {"from": case.victim_status, "to": data.victim_status},
+            "notes": {"changed": notes is not None},
+        },
+    )
+    case.victim_status, case.updated_at = data.victim_status, utcnow()
+    session.add(case)
+    await session.flush()
+    return screening

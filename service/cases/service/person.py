@@ -1,0 +1,141 @@
+"""The case's person: identifying data for those allowed, linking duplicates, and the
+non-identifying facts other domains need (age on a date, what a bed must fit).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.audit.service import record_event
+from service.cases.exceptions import (
+    IdentifyingDataNotShared,
+)
+from service.cases.models import (
+    CaseFile,
+    Identification,
+    IdentificationExploitation,
+)
+from service.cases.schemas import (
+    PlacementProfile,
+)
+from service.consent import service as consent_service
+from service.core.crypto import Keyring
+from service.core.security import Actor
+from service.core.time import today, utcnow
+from service.persons import service as person_service
+from service.persons.rules import age_now
+from service.persons.schemas import PersonIdentifying
+
+
+async def _identified_by(
+    session: AsyncSession, case_id: uuid.UUID, organization_id: uuid.UUID
+) -> bool:
+    row = (
+        await session.exec(
+            select(Identification.id).where(
+                Identification.case_id == case_id, Identification.organization_id == organization_id
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def read_person(
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile
+) -> PersonIdentifying:
+    """The person's identifying data, for the identifying organization or one the consent
+    covers; every read is audited."""
+    if not await _identified_by(session, case.id, actor.organization_id) and not (
+        await consent_service.sharing_allowed(
+            session,
+            case_id=case.id,
+            organization_id=actor.organization_id,
+            organization_code=actor.organization_code,
+        )
+    ):
+        raise IdentifyingDataNotShared(
+            "The person has not consented to share identifying data with your organization."
+        )
+    identifying = await person_service.read_identifying(
+        session, keyring=keyring, person_id=case.person_id
+    )
+    record_event(
+        session,
+        actor=actor,
+        action="person.viewed",
+        entity_type="person",
+        entity_id=case.person_id,
+        changes={"case_id": {"to": str(case.id)}},
+    )
+    return identifying
+
+
+async def link_case_person(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, candidate_id: uuid.UUID
+) -> CaseFile:
+    """Record that this case's person is the same as an earlier record (a listed candidate)."""
+    previous = case.person_id
+    candidate = await person_service.link_person(
+        session, person_id=previous, candidate_id=candidate_id
+    )
+    case.person_id, case.updated_at = candidate.id, utcnow()
+    session.add(case)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="person.linked",
+        entity_type="case",
+        entity_id=case.id,
+        changes={"person_id": {"from": str(previous), "to": str(candidate.id)}},
+    )
+    return case
+
+
+async def person_is_minor(session: AsyncSession, case: CaseFile) -> bool:
+    """Whether the case's person is (conservatively) a child today."""
+    first_on = (
+        await session.exec(
+            select(sa.func.min(Identification.identified_on)).where(
+                Identification.case_id == case.id
+            )
+        )
+    ).one()
+    person = await person_service.get_person(session, case.person_id)
+    identified_on = first_on if isinstance(first_on, date) else date.fromisoformat(str(first_on))
+    return person_service.person_facts(person, identified_on=identified_on).minor
+
+
+async def placement_profile(session: AsyncSession, case: CaseFile) -> PlacementProfile:
+    """What a bed must fit, nothing identifying: age now, gender, forms of exploitation, and
+    the region where the person was last identified."""
+    identifications = (
+        await session.exec(
+            select(Identification)
+            .where(Identification.case_id == case.id)
+            .order_by(col(Identification.identified_on), col(Identification.created_at))
+        )
+    ).all()
+    forms = (
+        await session.exec(
+            select(IdentificationExploitation.form).where(
+                col(IdentificationExploitation.identification_id).in_(
+                    [i.id for i in identifications]
+                )
+            )
+        )
+    ).all()
+    person = await person_service.get_person(session, case.person_id)
+    age = age_now(person.age_at_identification, identifications[0].identified_on, today())
+    return PlacementProfile(
+        age=age,
+        gender=person.gender,
+        exploitation=frozenset(forms),
+        region=identifications[-1].region,
+        nationality=person.nationality,
+    )

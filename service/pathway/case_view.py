@@ -1,0 +1,25 @@
+"""The case as involved organizations see it, with the referrals the pathway still expects."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.cases import service as case_service
+from service.cases.schemas import CasePublic
+from service.referrals import service as referral_service
+
+if TYPE_CHECKING:
+    from service.cases.models import CaseFile
+
+
+async def case_view(session: AsyncSession, case: CaseFile) -> CasePublic:
+    """The case without identifying data; suggested referrals leave out those already made."""
+    view = await case_service.case_public(session, case)
+    if view.suggested_referrals:
+        made = await referral_service.live_referral_targets(session, case.id)
+        view.suggested_referrals = [
+            s for s in view.suggested_referrals if (s.to_org, s.purpose) not in made
+        ]
+    return view

@@ -1,0 +1,33 @@
+"""Withdrawing a consent, and with it the pending referrals it alone covered."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.cases import service as case_service
+from service.consent import service as consent_service
+from service.consent.exceptions import ConsentNotFound
+from service.core.security import Actor
+from service.referrals import service as referral_service
+
+if TYPE_CHECKING:
+    from service.consent.models import Consent
+
+
+async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uuid.UUID) -> Consent:
+    """Withdraw consent and cancel the pending referrals no other consent or override covers."""
+    consent = await consent_service.get_consent(session, consent_id)
+    await case_service.require_visible_case(
+        session,
+        actor=actor,
+        case_id=consent.case_id,
+        otherwise=ConsentNotFound(f"No consent {consent_id} is visible to your organization."),
+    )
+    await consent_service.revoke_consent(session, actor=actor, consent=consent)
+    await referral_service.cancel_uncovered_referrals(
+        session, actor=actor, case_id=consent.case_id, share_with=consent.share_with
+    )
+    return consent
