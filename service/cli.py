@@ -13,7 +13,6 @@ from typing import Annotated, TypeVar
 import typer
 
 from service.audit import service as audit_service
-from service.capacity import service as capacity_service
 from service.core import migrations
 from service.core.crypto import Keyring
 from service.core.db import Database
@@ -25,6 +24,7 @@ from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Role
 from service.main import audit_keys, create_app, open_database
 from service.pathway import seed as reference_seed
+from service.pathway import sweep as sweep_flow
 from service.persons import service as person_service
 from service.referrals import service as referral_service
 
@@ -242,19 +242,14 @@ def referrals_expire() -> None:
 
 @app.command()
 def sweep() -> None:
-    """Expire overdue referrals and bed holds once (what each worker does every
-    RUTA_REFERRAL_SWEEP_SECONDS); for cron when the in-process sweep is off."""
+    """Expire overdue referrals, bed holds and requests that waited too long, once (what each
+    worker does every RUTA_REFERRAL_SWEEP_SECONDS); for cron when the in-process sweep is off."""
     settings = Settings()
 
-    async def work(db: Database) -> tuple[int, int]:
-        async with db.session() as session:
-            referrals = await referral_service.expire_overdue_referrals(session)
-        async with db.session() as session:
-            holds = await capacity_service.expire_holds(session)
-        return referrals, holds
+    async def work(db: Database) -> sweep_flow.SweepReport:
+        return await sweep_flow.sweep(db, settings=settings)
 
-    referrals, holds = _run(settings, work)
-    typer.echo(f"expired {referrals} overdue referrals and {holds} bed holds")
+    typer.echo(_run(settings, work).describe())
 
 
 @app.command()

@@ -16,7 +16,6 @@ from service.alerts.router import router as alerts_router
 from service.audit import service as audit_service
 from service.audit.router import router as audit_router
 from service.audit.rules import AuditKeys
-from service.capacity import service as capacity_service
 from service.capacity.router import router as capacity_router
 from service.cases.router import router as cases_router
 from service.consent.router import router as consent_router
@@ -27,8 +26,8 @@ from service.core.requestid import RequestIdMiddleware, bind_request_id
 from service.core.security import Security
 from service.core.settings import Settings
 from service.identity.router import router as identity_router
+from service.pathway import sweep
 from service.protection.router import router as protection_router
-from service.referrals import service as referral_service
 from service.referrals.router import router as referrals_router
 from service.system.router import router as system_router
 
@@ -54,21 +53,18 @@ def audit_keys(settings: Settings) -> AuditKeys:
     return AuditKeys(active_id=settings.audit_key_id, keys=settings.audit_key_map())
 
 
-async def _expire_referrals_forever(db: Database, every_seconds: int) -> None:
-    """Expire unanswered referrals and bed holds in the background; every worker may run it
-    (rows are locked, and nothing is expired twice)."""
+async def _sweep_forever(db: Database, settings: Settings) -> None:
+    """Run the periodic sweep in the background; every worker may run it (rows are locked,
+    and nothing is expired twice)."""
     while True:
-        await asyncio.sleep(every_seconds)
+        await asyncio.sleep(settings.referral_sweep_seconds)
         try:
             bind_request_id(f"sweep-{uuid.uuid4().hex[:12]}")
-            async with db.session() as session:
-                expired = await referral_service.expire_overdue_referrals(session)
-            async with db.session() as session:
-                freed = await capacity_service.expire_holds(session)
-            if expired or freed:
-                log.info("expired %d overdue referrals and %d bed holds", expired, freed)
+            report = await sweep.sweep(db, settings=settings)
+            if any(vars(report).values()):
+                log.info("sweep: %s", report.describe())
         except Exception:  # the sweep must outlive a failed round (database restarting ...)
-            log.exception("referral expiry sweep failed")
+            log.exception("sweep failed")
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -85,9 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         sweeper = None
         if settings.referral_sweep_seconds > 0:
-            sweeper = asyncio.create_task(
-                _expire_referrals_forever(db, settings.referral_sweep_seconds)
-            )
+            sweeper = asyncio.create_task(_sweep_forever(db, settings))
         try:
             yield
         finally:

@@ -10,6 +10,7 @@ from service.capacity.models import (
     FacilityCapacityChange,
     Placement,
     PlacementRequest,
+    PlacementRequestRiskChange,
     UnmetNeed,
 )
 from service.cases.models import (
@@ -55,6 +56,7 @@ __all__ = [
     "PersonKey",
     "Placement",
     "PlacementRequest",
+    "PlacementRequestRiskChange",
     "Referral",
     "ReferralStatusChange",
     "Region",

@@ -38,3 +38,18 @@ class CapacityBelowOccupancy(Conflict):
 class FacilityCodeTaken(Conflict):
     code = "facility_code_taken"
     title = "Facility code already exists"
+
+
+class CaseClosedForPlacement(Conflict):
+    code = "case_closed"
+    title = "The case is closed"
+
+
+class RequestNotFound(NotFound):
+    code = "placement_request_not_found"
+    title = "Placement request not found"
+
+
+class RequestNotWaiting(Conflict):
+    code = "placement_request_not_waiting"
+    title = "The request is no longer waiting"

@@ -12,6 +12,10 @@ from sqlmodel import Field, SQLModel
 from service.core.time import utcnow
 from service.core.types import UTCDateTime, code_column
 
+# The partial unique indexes' conditions (the same SQL on PostgreSQL and SQLite).
+ACTIVE_PLACEMENT = "status IN ('held', 'placed')"
+WAITING_REQUEST = "status = 'waiting'"
+
 
 class Facility(SQLModel, table=True):
     """A shelter or residential centre, its beds and whom it may take.
@@ -91,6 +95,14 @@ class Placement(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_placement_facility_id_status", "facility_id", "status"),
         sa.Index("ix_placement_status_hold_expires_at", "status", "hold_expires_at"),
+        # A case holds at most one bed, placed or held: the database decides, not only code.
+        sa.Index(
+            "uq_placement_case_id_active",
+            "case_id",
+            unique=True,
+            postgresql_where=sa.text(ACTIVE_PLACEMENT),
+            sqlite_where=sa.text(ACTIVE_PLACEMENT),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -107,17 +119,26 @@ class Placement(SQLModel, table=True):
 
 
 class PlacementRequest(SQLModel, table=True):
-    """A person waiting for a bed, in priority order (children first, then risk, then time)."""
+    """A person waiting for a bed, in the order of `rules.WAITLIST_ORDER`; the request ends
+    placed, withdrawn (with a reason) or expired, and is never deleted."""
 
     __tablename__ = "placement_request"
     __table_args__ = (
         sa.Index("ix_placement_request_status_requested_at", "status", "requested_at"),
+        # A case waits at most once.
+        sa.Index(
+            "uq_placement_request_case_id_waiting",
+            "case_id",
+            unique=True,
+            postgresql_where=sa.text(WAITING_REQUEST),
+            sqlite_where=sa.text(WAITING_REQUEST),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(foreign_key="case_file.id", index=True)
     facility_id: uuid.UUID | None = Field(default=None, foreign_key="facility.id")
-    status: str = Field(sa_type=code_column())  # waiting, placed, withdrawn
+    status: str = Field(sa_type=code_column())  # rules.RequestStatus
     minor: bool
     risk_level: int
     needs: dict[str, Any] = Field(sa_type=sa.JSON)
@@ -126,6 +147,23 @@ class PlacementRequest(SQLModel, table=True):
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     placement_id: uuid.UUID | None = Field(default=None, foreign_key="placement.id")
+    # Why it was withdrawn (rules.WithdrawReason); None while waiting, placed or expired.
+    end_reason: str | None = Field(default=None, sa_type=code_column())
+
+
+class PlacementRequestRiskChange(SQLModel, table=True):
+    """A change of a waiting person's risk level, dated, with its reason: the history behind
+    `placement_request.risk_level`."""
+
+    __tablename__ = "placement_request_risk_change"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    request_id: uuid.UUID = Field(foreign_key="placement_request.id", index=True)
+    from_level: int
+    to_level: int
+    reason: str = Field(max_length=300)
+    changed_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class UnmetNeed(SQLModel, table=True):

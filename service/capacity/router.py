@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response, status
 
 from service.capacity import service
-from service.capacity.rules import FacilityKind, PlacementOutcome
+from service.capacity.rules import FacilityKind, PlacementOutcome, WithdrawReason
 from service.capacity.schemas import (
     AsOf,
     CapacityChange,
@@ -19,7 +19,10 @@ from service.capacity.schemas import (
     PlacementCreate,
     PlacementEnd,
     PlacementPublic,
+    PlacementRequestPublic,
     PlacementResult,
+    RequestWithdraw,
+    RiskChange,
 )
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
@@ -135,7 +138,7 @@ async def request_placement(
 )
 async def list_case_placements(case: CaseDep, session: SessionDep) -> list[PlacementPublic]:
     """The case's placements and holds, newest first."""
-    return await service.case_placements(session, case)
+    return await service.case_placements(session, case.id)
 
 
 @router.post(
@@ -150,7 +153,8 @@ async def end_placement(
     placement = await service.end_placement(
         session, actor=actor, placement_id=placement_id, reason=body.reason
     )
-    return await service.placement_public(session, placement)
+    [public] = await service.placements_public(session, [placement])
+    return public
 
 
 @router.post(
@@ -163,7 +167,67 @@ async def confirm_arrival(
 ) -> PlacementPublic:
     """The person a bed was held for has arrived."""
     placement = await service.confirm_arrival(session, actor=actor, placement_id=placement_id)
-    return await service.placement_public(session, placement)
+    [public] = await service.placements_public(session, [placement])
+    return public
+
+
+@router.get(
+    "/cases/{case_id}/placement-requests",
+    response_model=list[PlacementRequestPublic],
+    responses=problem_responses(401, 403, 404),
+)
+async def list_case_placement_requests(
+    case: CaseDep, session: SessionDep
+) -> list[PlacementRequestPublic]:
+    """The case's requests for a bed, newest first; a waiting one with its position."""
+    return [
+        await service.request_public(session, r)
+        for r in await service.case_requests(session, case.id)
+    ]
+
+
+@router.get(
+    "/placement-requests/{request_id}",
+    response_model=PlacementRequestPublic,
+    responses=problem_responses(401, 403, 404),
+)
+async def read_placement_request(
+    request_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep
+) -> PlacementRequestPublic:
+    """A request for a bed, with its place on the waitlist while it waits."""
+    request = await service.get_request_for(session, actor=actor, request_id=request_id)
+    return await service.request_public(session, request)
+
+
+@router.post(
+    "/placement-requests/{request_id}/risk",
+    response_model=PlacementRequestPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def change_request_risk(
+    request_id: uuid.UUID, body: RiskChange, actor: CaseWriterDep, session: SessionDep
+) -> PlacementRequestPublic:
+    """The waiting person's risk changed: re-ordered at once, dated and audited with the
+    reason; answers the new position."""
+    request = await service.change_risk(
+        session, actor=actor, request_id=request_id, risk_level=body.risk_level, reason=body.reason
+    )
+    return await service.request_public(session, request)
+
+
+@router.post(
+    "/placement-requests/{request_id}/withdraw",
+    response_model=PlacementRequestPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def withdraw_placement_request(
+    request_id: uuid.UUID, body: RequestWithdraw, actor: CaseWriterDep, session: SessionDep
+) -> PlacementRequestPublic:
+    """Take the person off the waitlist, with the reason."""
+    request = await service.withdraw_request(
+        session, actor=actor, request_id=request_id, reason=WithdrawReason(body.reason)
+    )
+    return await service.request_public(session, request)
 
 
 @router.get(

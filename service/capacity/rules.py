@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from service.persons.rules import Gender
 
-RULE_VERSION = "placement/2026-11-28"
+RULE_VERSION = "placement/2026-11-28.2"
 ADULT_AGE = 18
 SPECIALIZED_KINDS = frozenset({"specialized_shelter"})
 
@@ -53,11 +54,42 @@ class UnmetReason(StrEnum):
     no_facility_for_age = "no_facility_for_age"
     no_facility_for_exploitation_form = "no_facility_for_exploitation_form"
     no_eligible_facility = "no_eligible_facility"
+    waited_too_long = "waited_too_long"
 
 
 class EndReason(StrEnum):
     discharged = "discharged"
     transferred = "transferred"
+    case_closed = "case_closed"
+
+
+class RequestStatus(StrEnum):
+    """A waiting request's lifecycle: it waits, then is placed, withdrawn or expires."""
+
+    waiting = "waiting"
+    placed = "placed"
+    withdrawn = "withdrawn"
+    expired = "expired"
+
+
+class WithdrawReason(StrEnum):
+    # given by a caseworker
+    no_longer_needed = "no_longer_needed"
+    declined_by_person = "declined_by_person"
+    placed_elsewhere = "placed_elsewhere"
+    # decided by Ruta
+    placed_directly = "placed_directly"
+    case_closed = "case_closed"
+    already_placed = "already_placed"
+    duplicate_request = "duplicate_request"
+
+
+def available_beds(*, capacity: int, in_use: int, status: str) -> int:
+    """Beds free to place someone in now: capacity less beds placed or held; 0 unless open.
+
+    The one formula behind the facility list and detail, the capacity summary, the HSDS
+    export and the dated history (where `in_use` is occupied plus held at that moment)."""
+    return max(capacity - in_use, 0) if status == FacilityStatus.open else 0
 
 
 # Shared borders between Peru's departments (INEI ubigeo codes); Callao (07) borders Lima.
@@ -181,7 +213,7 @@ class FacilityView:
 
     @property
     def free(self) -> int:
-        return max(self.capacity - self.in_use, 0)
+        return available_beds(capacity=self.capacity, in_use=self.in_use, status=self.status)
 
 
 def ineligibility(needs: Needs, facility: FacilityView) -> list[str]:
@@ -278,6 +310,32 @@ def choose_facility(needs: Needs, facilities: Sequence[FacilityView]) -> Choice:
     )
 
 
-def priority(*, minor: bool, risk_level: int, requested_at: datetime) -> tuple[int, int, datetime]:
-    """Waitlist order: children first, then higher risk, then longest waiting."""
-    return (0 if minor else 1, -risk_level, requested_at)
+@dataclass(frozen=True)
+class WaitlistEntry:
+    """What the waitlist order looks at: nothing identifying."""
+
+    id: uuid.UUID
+    minor: bool
+    risk_level: int
+    requested_at: datetime
+
+
+# The waitlist order, the one definition: children first, then higher risk, then longest
+# waiting, then the request id (so the order is total). Each pair is (attribute, descending).
+# `priority` below and the SQL that production runs (capacity/service/waitlist.py) are both
+# built from it; a property test checks they agree on random waitlists.
+WAITLIST_ORDER: tuple[tuple[str, bool], ...] = (
+    ("minor", True),
+    ("risk_level", True),
+    ("requested_at", False),
+    ("id", False),
+)
+
+
+def priority(entry: WaitlistEntry) -> tuple[Any, ...]:
+    """The sort key of a waiting request: smaller comes first."""
+    key: list[Any] = []
+    for name, descending in WAITLIST_ORDER:
+        value = getattr(entry, name)
+        key.append(-int(value) if descending else value)
+    return tuple(key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -14,6 +14,8 @@ from service.capacity.rules import (
     FacilityStatus,
     PlacementOutcome,
     PlacementStatus,
+    RequestStatus,
+    WithdrawReason,
 )
 from service.cases.rules import ExploitationForm
 from service.persons.rules import Gender
@@ -128,7 +130,43 @@ class PlacementResult(BaseModel):
 class PlacementEnd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: EndReason
+    # case_closed is Ruta's own reason, when closing the case ends the placement.
+    reason: Literal[EndReason.discharged, EndReason.transferred]
+
+
+class PlacementRequestPublic(BaseModel):
+    """A request for a bed: waiting (with its position), placed, withdrawn or expired."""
+
+    id: uuid.UUID
+    case_id: uuid.UUID
+    facility_id: uuid.UUID | None
+    status: RequestStatus
+    minor: bool
+    risk_level: int
+    region: str
+    requested_at: datetime
+    resolved_at: datetime | None
+    placement_id: uuid.UUID | None
+    end_reason: WithdrawReason | None = Field(description="Why it was withdrawn")
+    position: int | None = Field(description="Place on the national waitlist while waiting")
+
+
+class RequestWithdraw(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The other reasons (placed_directly, case_closed, already_placed ...) are Ruta's own.
+    reason: Literal[
+        WithdrawReason.no_longer_needed,
+        WithdrawReason.declined_by_person,
+        WithdrawReason.placed_elsewhere,
+    ]
+
+
+class RiskChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    risk_level: int = Field(ge=0, le=3, description="0 low ... 3 immediate danger")
+    reason: Text
 
 
 class DecisionPublic(BaseModel):

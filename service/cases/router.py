@@ -28,6 +28,7 @@ from service.core.db import SessionDep, writes
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
 from service.identity.dependencies import SecurityDep
+from service.pathway import closing
 from service.pathway.case_view import case_view
 from service.persons.schemas import PersonIdentifying, PersonLink
 
@@ -115,7 +116,7 @@ async def transition_case(
     body: TransitionRequest, case: CaseDep, actor: CaseWriterDep, session: SessionDep
 ) -> TransitionPublic:
     """Close (with a reason allowed from the current state) or reopen a case."""
-    transition = await service.transition_case(session, actor=actor, case=case, request=body)
+    transition = await closing.transition_case(session, actor=actor, case=case, request=body)
     return TransitionPublic.model_validate(transition, from_attributes=True)
 
 

@@ -92,3 +92,18 @@ def page_of(
         return items, None
     at, last = key(items[-1])
     return items, encode_cursor(at.isoformat(), str(last))
+
+
+def lexicographic(
+    order: Sequence[tuple[Any, bool]], values: Sequence[Any], *, before: bool = False
+) -> sa.ColumnElement[bool]:
+    """Rows strictly after (or before) `values` in an order of (column, descending) pairs:
+    the keyset predicate for an order of several columns with mixed directions."""
+    # Bound as parameters of the column's type: booleans compare as values, not as IS TRUE.
+    bound = [sa.literal(v, type_=c.type) for (c, _), v in zip(order, values, strict=True)]
+    clauses = []
+    for i, (column, descending) in enumerate(order):
+        same_prefix = [c == v for (c, _), v in zip(order[:i], bound[:i], strict=True)]
+        later = column < bound[i] if descending != before else column > bound[i]
+        clauses.append(sa.and_(*same_prefix, later))
+    return sa.or_(*clauses)

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     referral_deadline_hours: dict[str, int] = Field(default_factory=dict)
     # How often each worker expires overdue referrals (0 disables the sweep in this process).
     referral_sweep_seconds: int = Field(default=60, ge=0)
+    # A request waiting longer than this expires and is counted as an unmet need.
+    waitlist_max_days: int = Field(default=30, ge=1, le=365)
 
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = Field(default=3, ge=1)

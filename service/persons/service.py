@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -284,3 +285,13 @@ async def rotate_master_key(session: AsyncSession, *, keyring: Keyring) -> int:
         session.add(row)
     await session.flush()
     return len(rows)
+
+
+async def same_person_ids(session: AsyncSession, person_id: uuid.UUID) -> list[uuid.UUID]:
+    """This person record and the records linked with it (merged into it, or it into them)."""
+    person = await get_person(session, person_id)
+    root = person.merged_into or person.id
+    rows = await session.exec(
+        select(Person.id).where(sa.or_(col(Person.id) == root, col(Person.merged_into) == root))
+    )
+    return list(rows.all())

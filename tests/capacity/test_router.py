@@ -14,6 +14,8 @@ from service.audit import service as audit_service
 from service.capacity import rules
 from service.capacity import service as capacity_service
 from service.capacity.models import Facility, Placement
+from service.capacity.service import beds
+from service.capacity.service import placements as placement_service
 from service.cases import service as case_service
 from service.core.db import Database, table_of
 from service.core.time import utcnow
@@ -408,10 +410,10 @@ async def test_a_bed_taken_meanwhile_leaves_nothing_behind(
             session, actor=police.actor, case_id=uuid.UUID(late["id"])
         )
         full = await capacity_service.get_facility(session, uuid.UUID(facility["id"]))
-        needs = await capacity_service._needs_of(session, case, lgbti_specialized=False)
+        needs = await beds.needs_of(session, case, lgbti_specialized=False)
         stale = rules.Choice(rules.PlacementOutcome.placed, facility_id=full.id)
         queued = audit_service.pending_events(session)
-        outcome = await capacity_service._place_without_waiting(
+        outcome = await placement_service._place_without_waiting(
             session,
             actor=police.actor,
             case=case,

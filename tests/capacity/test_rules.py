@@ -10,6 +10,7 @@ from service.capacity.rules import (
     Needs,
     PlacementOutcome,
     UnmetReason,
+    WaitlistEntry,
     choose_facility,
     priority,
     region_distance,
@@ -103,22 +104,28 @@ def test_lgbti_specialized_need_without_service_is_named() -> None:
     )
 
 
+def _entry(minor: bool, risk_level: int, requested_at: datetime) -> WaitlistEntry:
+    return WaitlistEntry(
+        id=uuid.uuid4(), minor=minor, risk_level=risk_level, requested_at=requested_at
+    )
+
+
 def test_priority_children_then_risk_then_time() -> None:
     t = datetime(2026, 1, 1, tzinfo=UTC)
     queue = sorted(
         [
-            ("adult low early", priority(minor=False, risk_level=1, requested_at=t)),
+            ("adult low early", priority(_entry(False, 1, t))),
             (
                 "adult high late",
-                priority(minor=False, risk_level=3, requested_at=t + timedelta(hours=2)),
+                priority(_entry(False, 3, t + timedelta(hours=2))),
             ),
             (
                 "child low latest",
-                priority(minor=True, risk_level=0, requested_at=t + timedelta(hours=5)),
+                priority(_entry(True, 0, t + timedelta(hours=5))),
             ),
             (
                 "adult low later",
-                priority(minor=False, risk_level=1, requested_at=t + timedelta(hours=1)),
+                priority(_entry(False, 1, t + timedelta(hours=1))),
             ),
         ],
         key=lambda item: item[1],

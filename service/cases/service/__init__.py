@@ -26,6 +26,7 @@ from service.cases.service.lifecycle import (
     transition_case,
 )
 from service.cases.service.person import (
+    case_ids_of_same_person,
     link_case_person,
     person_is_minor,
     placement_profile,
@@ -35,6 +36,7 @@ from service.cases.service.person import (
 __all__ = [
     "add_identification",
     "advance_case",
+    "case_ids_of_same_person",
     "case_public",
     "cases_involving",
     "correct_case",

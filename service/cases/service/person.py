@@ -26,7 +26,7 @@ from service.cases.schemas import (
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
 from service.core.security import Actor
-from service.core.time import today, utcnow
+from service.core.time import utcnow
 from service.persons import service as person_service
 from service.persons.rules import age_now
 from service.persons.schemas import PersonIdentifying
@@ -111,9 +111,9 @@ async def person_is_minor(session: AsyncSession, case: CaseFile) -> bool:
     return person_service.person_facts(person, identified_on=identified_on).minor
 
 
-async def placement_profile(session: AsyncSession, case: CaseFile) -> PlacementProfile:
-    """What a bed must fit, nothing identifying: age now, gender, forms of exploitation, and
-    the region where the person was last identified."""
+async def placement_profile(session: AsyncSession, case: CaseFile, *, on: date) -> PlacementProfile:
+    """What a bed must fit, nothing identifying: age on the day of placement `on`, gender,
+    forms of exploitation, and the region where the person was last identified."""
     identifications = (
         await session.exec(
             select(Identification)
@@ -131,7 +131,7 @@ async def placement_profile(session: AsyncSession, case: CaseFile) -> PlacementP
         )
     ).all()
     person = await person_service.get_person(session, case.person_id)
-    age = age_now(person.age_at_identification, identifications[0].identified_on, today())
+    age = age_now(person.age_at_identification, identifications[0].identified_on, on)
     return PlacementProfile(
         age=age,
         gender=person.gender,
@@ -139,3 +139,10 @@ async def placement_profile(session: AsyncSession, case: CaseFile) -> PlacementP
         region=identifications[-1].region,
         nationality=person.nationality,
     )
+
+
+async def case_ids_of_same_person(session: AsyncSession, case: CaseFile) -> list[uuid.UUID]:
+    """The ids of every case about this case's person, linked records included."""
+    person_ids = await person_service.same_person_ids(session, case.person_id)
+    rows = await session.exec(select(CaseFile.id).where(col(CaseFile.person_id).in_(person_ids)))
+    return list(rows.all())

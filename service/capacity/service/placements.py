@@ -1,0 +1,381 @@
+"""Placements: finding or taking a bed, holding one for someone in transit, arrival,
+discharge and transfer, and what closing a case releases.
+
+How a request is placed without waiting on locks: choose on the facilities as they are now,
+prepare everything in a savepoint, and take the bed last with the conditional increment of
+`beds.take_bed`. Only when that bed went meanwhile are the candidate facilities locked (in
+id order) and the choice made again. A placement that is not possible becomes a waiting
+request in priority order, or an unmet need when no facility in the country could take the
+person. Every run of the rules is stored as an allocation decision.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.audit.service import discard_events_since, pending_events, record_event
+from service.capacity import rules
+from service.capacity.exceptions import (
+    AlreadyPlaced,
+    CaseClosedForPlacement,
+    FacilityNotEligible,
+    FacilityNotFound,
+    PlacementNotActive,
+    PlacementNotFound,
+)
+from service.capacity.models import (
+    AllocationDecision,
+    Facility,
+    Placement,
+    UnmetNeed,
+)
+from service.capacity.schemas import PlacementCreate, PlacementPublic, PlacementResult
+from service.capacity.service import beds, waitlist
+from service.cases import service as case_service
+from service.cases.rules import CaseStatus
+from service.core.security import Actor
+from service.core.time import utcnow
+
+if TYPE_CHECKING:
+    from service.cases.models import CaseFile
+
+
+async def _place_without_waiting(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case: CaseFile,
+    facility: Facility,
+    needs: rules.Needs,
+    choice: rules.Choice,
+    hold_hours: int | None,
+) -> tuple[AllocationDecision, Placement] | None:
+    """Place on a choice made without locks, in a savepoint; None (and nothing written, no
+    audit event kept) when the bed was taken meanwhile."""
+    mark = pending_events(session)
+    savepoint = await session.begin_nested()
+    try:
+        decision = beds.decision_for(case.id, needs, choice)
+        session.add(decision)
+        await session.flush()
+        placement = await beds.occupy(
+            session,
+            actor=actor,
+            case_id=case.id,
+            facility=facility,
+            decision=decision,
+            hold_hours=hold_hours,
+        )
+    except beds.BedTaken:
+        await savepoint.rollback()
+        discard_events_since(session, mark)
+        await session.refresh(case)
+        return None
+    await savepoint.commit()
+    return decision, placement
+
+
+async def _placed_result(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    decision: AllocationDecision,
+    placement: Placement,
+    hold_hours: int | None,
+) -> PlacementResult:
+    """The answer for a bed taken by a request; the case leaves the waitlist if it was on it."""
+    await waitlist.withdraw_waiting_of_case(
+        session,
+        actor=actor,
+        case_id=placement.case_id,
+        reason=rules.WithdrawReason.placed_directly,
+    )
+    outcome = rules.PlacementOutcome.held if hold_hours else rules.PlacementOutcome.placed
+    decision.outcome = outcome.value
+    session.add(decision)
+    [public] = await placements_public(session, [placement])
+    return PlacementResult(outcome=outcome, decision_id=decision.id, placement=public)
+
+
+async def request_placement(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, data: PlacementCreate
+) -> PlacementResult:
+    """Find (or take the requested) bed; else wait in priority order; else an unmet need."""
+    locked = await case_service.lock_case(session, case.id)
+    assert locked is not None
+    if locked.status == CaseStatus.closed.value:
+        raise CaseClosedForPlacement("A closed case is not placed; reopen it first.")
+    if await beds.person_has_bed(session, locked):
+        raise AlreadyPlaced("The person already has a bed; end that placement first.")
+    needs = await beds.needs_of(session, locked, lgbti_specialized=data.lgbti_specialized)
+    # Read as they are now (populate_existing), without waiting for any lock.
+    current = select(Facility).execution_options(populate_existing=True)
+    if data.facility_id is not None:
+        requested = (await session.exec(current.where(Facility.id == data.facility_id))).first()
+        if requested is None:
+            raise FacilityNotFound(f"No facility {data.facility_id}.")
+        reasons = rules.ineligibility(needs, beds.view(requested))
+        if reasons:
+            raise FacilityNotEligible(
+                f"{requested.code} cannot take this person: {', '.join(reasons)}.", reasons=reasons
+            )
+        fresh = [requested]
+    else:
+        everything = (await session.exec(current)).all()
+        fresh = [f for f in everything if not rules.ineligibility(needs, beds.view(f))]
+    candidate_ids = [f.id for f in fresh]
+    # First choose on those rows, prepare, and take the bed last. Only if that bed went
+    # meanwhile, lock the candidates and decide again.
+    first = rules.choose_facility(needs, [beds.view(f) for f in fresh])
+    if first.outcome is rules.PlacementOutcome.placed:
+        target = next(f for f in fresh if f.id == first.facility_id)
+        done = await _place_without_waiting(
+            session,
+            actor=actor,
+            case=locked,
+            facility=target,
+            needs=needs,
+            choice=first,
+            hold_hours=data.hold_hours,
+        )
+        if done is not None:
+            decision, placement = done
+            return await _placed_result(
+                session,
+                actor=actor,
+                decision=decision,
+                placement=placement,
+                hold_hours=data.hold_hours,
+            )
+    facilities = await beds.lock_facilities(session, candidate_ids)
+    for facility in facilities:
+        await beds.expire_holds_at(session, facility)
+    views = [beds.view(f) for f in facilities]
+    if not views or all(rules.ineligibility(needs, v) for v in views):
+        views = [beds.view(f) for f in (await session.exec(select(Facility))).all()]
+    choice = rules.choose_facility(needs, views)
+    decision = beds.decision_for(locked.id, needs, choice)
+    session.add(decision)
+    await session.flush()
+    if choice.outcome is rules.PlacementOutcome.placed:
+        facility = next(f for f in facilities if f.id == choice.facility_id)
+        placement = await beds.occupy(
+            session,
+            actor=actor,
+            case_id=locked.id,
+            facility=facility,
+            decision=decision,
+            hold_hours=data.hold_hours,
+        )
+        return await _placed_result(
+            session, actor=actor, decision=decision, placement=placement, hold_hours=data.hold_hours
+        )
+    if choice.outcome is rules.PlacementOutcome.waitlisted:
+        request = await waitlist.enqueue(
+            session,
+            actor=actor,
+            case_id=locked.id,
+            needs=needs,
+            facility_id=data.facility_id,
+            risk_level=data.risk_level,
+        )
+        return PlacementResult(
+            outcome=choice.outcome,
+            decision_id=decision.id,
+            request_id=request.id,
+            waitlist_position=await waitlist.position(session, request),
+        )
+    assert choice.unmet_reason is not None
+    session.add(
+        UnmetNeed(
+            case_id=locked.id,
+            reason=choice.unmet_reason.value,
+            region=needs.region,
+            needs=beds.needs_json(needs),
+            decision_id=decision.id,
+        )
+    )
+    record_event(
+        session,
+        actor=actor,
+        action="placement.unmet_need",
+        entity_type="case",
+        entity_id=locked.id,
+        changes={"reason": {"to": choice.unmet_reason.value}},
+    )
+    await session.flush()
+    return PlacementResult(
+        outcome=choice.outcome, decision_id=decision.id, unmet_reason=choice.unmet_reason.value
+    )
+
+
+async def _placement_for(
+    session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID
+) -> Placement:
+    not_found = PlacementNotFound(f"No placement {placement_id} is visible to your organization.")
+    placement = await session.get(Placement, placement_id)
+    if placement is None:
+        raise not_found
+    await case_service.require_visible_case(
+        session, actor=actor, case_id=placement.case_id, otherwise=not_found
+    )
+    return placement
+
+
+async def end_placement(
+    session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID, reason: rules.EndReason
+) -> Placement:
+    """Discharge or transfer: the bed is freed and offered to the waitlist, in one transaction."""
+    placement = await _placement_for(session, actor=actor, placement_id=placement_id)
+    [facility] = await beds.lock_facilities(session, [placement.facility_id])
+    await session.refresh(placement)
+    if placement.status not in beds.ACTIVE:
+        raise PlacementNotActive(f"This placement is {placement.status}.")
+    await beds.free_bed(session, actor=actor, placement=placement, facility=facility, reason=reason)
+    await waitlist.offer_beds(session, actor=actor, facility=facility)
+    return placement
+
+
+async def confirm_arrival(
+    session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID
+) -> Placement:
+    """The person held a bed for has arrived: the hold becomes a placement."""
+    placement = await _placement_for(session, actor=actor, placement_id=placement_id)
+    [facility] = await beds.lock_facilities(session, [placement.facility_id])
+    await beds.expire_holds_at(session, facility)
+    await session.refresh(placement)
+    if placement.status != rules.PlacementStatus.held.value:
+        raise PlacementNotActive(f"This placement is {placement.status}, not held.")
+    placement.status, placement.placed_at = rules.PlacementStatus.placed.value, utcnow()
+    session.add(placement)
+    record_event(
+        session,
+        actor=actor,
+        action="placement.arrived",
+        entity_type="case",
+        entity_id=placement.case_id,
+        changes={"placement_id": {"to": str(placement.id)}},
+    )
+    await session.flush()
+    await beds.on_placed(session, actor=actor, case_id=placement.case_id)
+    return placement
+
+
+async def expire_holds(session: AsyncSession, *, limit: int = 200) -> int:
+    """Free the beds of expired holds (at most `limit` facilities per call) and offer them to
+    the waitlist (the sweeper)."""
+    ids = (
+        await session.exec(
+            select(Placement.facility_id)
+            .where(
+                Placement.status == rules.PlacementStatus.held.value,
+                col(Placement.hold_expires_at) <= utcnow(),
+            )
+            .distinct()
+            .limit(limit)
+        )
+    ).all()
+    freed = 0
+    for facility in await beds.lock_facilities(session, list(ids)):
+        freed += await beds.expire_holds_at(session, facility)
+        await waitlist.offer_beds(session, actor=None, facility=facility)
+    return freed
+
+
+@dataclass
+class Release:
+    """What closing a case released: its bed or hold, and its place on the waitlist."""
+
+    placements_ended: list[uuid.UUID] = field(default_factory=list)
+    request_withdrawn: uuid.UUID | None = None
+
+
+async def release_case(
+    session: AsyncSession, *, actor: Actor | None, case_id: uuid.UUID
+) -> Release:
+    """End the case's placement or hold (the bed goes to the next person) and withdraw its
+    waiting request: what a closing case gives back, each effect audited."""
+    release = Release()
+    active = (
+        await session.exec(
+            select(Placement).where(
+                Placement.case_id == case_id, col(Placement.status).in_(beds.ACTIVE)
+            )
+        )
+    ).all()
+    for placement in active:
+        [facility] = await beds.lock_facilities(session, [placement.facility_id])
+        await session.refresh(placement)
+        if placement.status not in beds.ACTIVE:
+            continue
+        await beds.free_bed(
+            session,
+            actor=actor,
+            placement=placement,
+            facility=facility,
+            reason=rules.EndReason.case_closed,
+        )
+        release.placements_ended.append(placement.id)
+        await waitlist.offer_beds(session, actor=actor, facility=facility)
+    request = await waitlist.withdraw_waiting_of_case(
+        session, actor=actor, case_id=case_id, reason=rules.WithdrawReason.case_closed
+    )
+    release.request_withdrawn = request.id if request else None
+    return release
+
+
+async def placements_public(
+    session: AsyncSession, placements: Sequence[Placement]
+) -> list[PlacementPublic]:
+    """Placements as the API shows them (one query for their facilities' codes)."""
+    codes = dict(
+        (
+            await session.exec(
+                select(Facility.id, Facility.code).where(
+                    col(Facility.id).in_({p.facility_id for p in placements})
+                )
+            )
+        ).all()
+    )
+    return [
+        PlacementPublic(
+            id=p.id,
+            case_id=p.case_id,
+            facility_id=p.facility_id,
+            facility_code=codes[p.facility_id],
+            status=rules.PlacementStatus(p.status),
+            started_at=p.started_at,
+            hold_expires_at=p.hold_expires_at,
+            placed_at=p.placed_at,
+            ended_at=p.ended_at,
+            end_reason=rules.EndReason(p.end_reason) if p.end_reason else None,
+        )
+        for p in placements
+    ]
+
+
+async def get_decision(
+    session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID
+) -> AllocationDecision:
+    placement = await _placement_for(session, actor=actor, placement_id=placement_id)
+    decision = await session.get(AllocationDecision, placement.decision_id)
+    assert decision is not None
+    return decision
+
+
+async def case_placements(session: AsyncSession, case_id: uuid.UUID) -> list[PlacementPublic]:
+    """Every placement of a case, newest first (two queries)."""
+    rows = (
+        await session.exec(
+            select(Placement)
+            .where(Placement.case_id == case_id)
+            .order_by(col(Placement.started_at).desc())
+        )
+    ).all()
+    return await placements_public(session, rows)

@@ -1,0 +1,123 @@
+"""Reports over the capacity domain: the national and regional capacity summary, and the
+facility directory in the Open Referral HSDS shape. Aggregates only; no addresses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.capacity import rules
+from service.capacity.models import Facility, PlacementRequest, UnmetNeed
+from service.capacity.schemas import CapacityFigures, CapacitySummary, RegionCapacity
+from service.capacity.service.facilities import placed_counts
+from service.core.time import utcnow
+from service.identity.service import get_organizations
+
+
+async def capacity_summary(session: AsyncSession) -> CapacitySummary:
+    """National and regional beds, use and waitlist; unmet needs by reason."""
+    facilities = (await session.exec(select(Facility))).all()
+    occupied = await placed_counts(session, [f.id for f in facilities])
+    waiting = dict(
+        (
+            await session.exec(
+                select(PlacementRequest.region, func.count())
+                .where(PlacementRequest.status == rules.RequestStatus.waiting.value)
+                .group_by(col(PlacementRequest.region))
+            )
+        ).all()
+    )
+    unmet = dict(
+        (
+            await session.exec(
+                select(UnmetNeed.reason, func.count()).group_by(col(UnmetNeed.reason))
+            )
+        ).all()
+    )
+    regions: dict[str, dict[str, int]] = {}
+    for f in facilities:
+        r = regions.setdefault(f.region, {"capacity": 0, "occupied": 0, "held": 0, "available": 0})
+        is_open = f.status == rules.FacilityStatus.open.value
+        placed = occupied.get(f.id, 0)
+        r["capacity"] += f.capacity if is_open else 0
+        r["occupied"] += placed
+        r["held"] += f.in_use - placed
+        r["available"] += rules.available_beds(
+            capacity=f.capacity, in_use=f.in_use, status=f.status
+        )
+    for region in waiting:
+        regions.setdefault(region, {"capacity": 0, "occupied": 0, "held": 0, "available": 0})
+    rows = [
+        RegionCapacity(region=code, waitlist=int(waiting.get(code, 0)), **figures)
+        for code, figures in sorted(regions.items())
+    ]
+    national = CapacityFigures(
+        capacity=sum(r.capacity for r in rows),
+        occupied=sum(r.occupied for r in rows),
+        held=sum(r.held for r in rows),
+        available=sum(r.available for r in rows),
+        waitlist=sum(r.waitlist for r in rows),
+    )
+    return CapacitySummary(
+        national=national, regions=rows, unmet_needs={k: int(v) for k, v in unmet.items()}
+    )
+
+
+async def hsds_directory(session: AsyncSession) -> dict[str, Any]:
+    """The facility directory in the Open Referral HSDS shape (no addresses: they are private)."""
+    facilities = (await session.exec(select(Facility).order_by(col(Facility.code)))).all()
+    orgs = await get_organizations(session, [f.organization_id for f in facilities])
+    now = utcnow().isoformat()
+    return {
+        "organizations": [
+            {
+                "id": str(o.id),
+                "name": o.name,
+                "alternate_name": o.code,
+                "description": f"{o.kind} ({o.code})",
+            }
+            for o in sorted(orgs.values(), key=lambda o: o.code)
+        ],
+        "services": [
+            {
+                "id": str(f.id),
+                "organization_id": str(f.organization_id),
+                "name": f.name,
+                "status": "active" if f.status == rules.FacilityStatus.open.value else "inactive",
+                "eligibility_description": _eligibility_text(f),
+            }
+            for f in facilities
+        ],
+        "locations": [
+            {
+                "id": str(f.id),
+                "organization_id": str(f.organization_id),
+                "name": f.name,
+                "location_type": "physical",
+                "region": f.region,
+            }
+            for f in facilities
+        ],
+        "service_capacity": [
+            {
+                "id": str(f.id),
+                "service_id": str(f.id),
+                "unit": {"name": "bed"},
+                "available": rules.available_beds(
+                    capacity=f.capacity, in_use=f.in_use, status=f.status
+                ),
+                "maximum": f.capacity,
+                "updated": now,
+            }
+            for f in facilities
+        ],
+    }
+
+
+def _eligibility_text(f: Facility) -> str:
+    genders = ", ".join(f.genders) or "any gender"
+    forms = ", ".join(f.exploitation_forms) or "any form of exploitation"
+    lgbti = "; LGBTI-specialized" if f.lgbti_specialized else ""
+    return f"ages {f.min_age}-{f.max_age}; {genders}; {forms}{lgbti}"

@@ -1,0 +1,42 @@
+"""Closing a case, in one flow: the closure and everything it ends.
+
+Closing (for any reason: reintegrated, repatriated, lost contact ...) ends the case's
+placement, so the bed goes to the next person on the waitlist; releases its hold; withdraws
+its waiting request; and cancels its referrals still waiting for an answer. Each effect is
+its own audit event, in the same transaction as the closure. Reopening restores none of it:
+a reopened case asks for a bed and sends referrals again, on the record.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.capacity import service as capacity_service
+from service.cases import service as case_service
+from service.cases.rules import CaseStatus
+from service.cases.schemas import TransitionRequest
+from service.core.security import Actor
+from service.referrals import service as referral_service
+
+if TYPE_CHECKING:
+    from service.cases.models import CaseFile, CaseTransition
+
+
+async def transition_case(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, request: TransitionRequest
+) -> CaseTransition:
+    """Close or reopen a case as the state machine allows; a closure releases what the case
+    held in other domains."""
+    locked = await case_service.lock_case(session, case.id)
+    assert locked is not None
+    transition = await case_service.transition_case(
+        session, actor=actor, case=locked, request=request
+    )
+    if request.to is CaseStatus.closed:
+        await capacity_service.release_case(session, actor=actor, case_id=locked.id)
+        await referral_service.cancel_requested_referrals(
+            session, actor=actor, case_id=locked.id, reason="case_closed"
+        )
+    return transition

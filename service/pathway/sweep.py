@@ -1,0 +1,66 @@
+"""The periodic sweep: what time alone changes, across domains, in short transactions.
+
+Each step works in batches, each batch its own transaction, so a long backlog never holds
+locks for long and a failure loses at most one batch. Every worker may run the sweep at once:
+rows are taken with SKIP LOCKED (PostgreSQL) or under the write lock (SQLite), and nothing
+is expired twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.capacity import service as capacity_service
+from service.core.db import Database
+from service.core.settings import Settings
+from service.referrals import service as referral_service
+
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    referrals_expired: int
+    holds_expired: int
+    waiting_requests_expired: int
+
+    def describe(self) -> str:
+        return (
+            f"expired {self.referrals_expired} overdue referrals, {self.holds_expired} bed"
+            f" holds and {self.waiting_requests_expired} waiting requests"
+        )
+
+
+async def _in_batches(
+    db: Database, step: Callable[[AsyncSession], Awaitable[int]], *, batch: int
+) -> int:
+    total = 0
+    while True:
+        async with db.session() as session:
+            done = await step(session)
+        total += done
+        if done < batch:
+            return total
+
+
+async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> SweepReport:
+    """Expire overdue referrals, bed holds and requests that waited too long."""
+    referrals = await _in_batches(
+        db, lambda s: referral_service.expire_overdue_referrals(s, limit=batch), batch=batch
+    )
+    holds = await _in_batches(
+        db, lambda s: capacity_service.expire_holds(s, limit=batch), batch=batch
+    )
+    waiting = await _in_batches(
+        db,
+        lambda s: capacity_service.expire_waiting_requests(
+            s, max_days=settings.waitlist_max_days, limit=batch
+        ),
+        batch=batch,
+    )
+    return SweepReport(
+        referrals_expired=referrals, holds_expired=holds, waiting_requests_expired=waiting
+    )
