@@ -1,0 +1,495 @@
+"""The waitlist from request to its end: placed, withdrawn with a reason, expired; one order;
+freed, added, new and reopened beds served at once; closed cases and people already in a bed
+passed over, and reported."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from service.capacity import service as capacity_service
+from service.capacity.models import (
+    Placement,
+    PlacementRequest,
+    PlacementRequestRiskChange,
+    UnmetNeed,
+)
+from service.cases.models import CaseFile
+from service.core.db import Database, table_of
+from service.core.time import utcnow
+from service.identity.rules import Role
+from tests.support.databases import query
+from tests.support.factories import Factory, SignedInUser, create_case, create_facility, person_body
+
+
+async def _place(
+    client: httpx.AsyncClient, user: SignedInUser, case_id: str, **body: Any
+) -> httpx.Response:
+    return await client.post(f"/v1/cases/{case_id}/placements", json=body, headers=user.headers)
+
+
+def _marriage_case(**person: Any) -> dict[str, Any]:
+    return {
+        "exploitation": [{"form": "forced_marriage"}],
+        "region": "24",
+        "person": person_body(**person),
+    }
+
+
+async def _requests(
+    client: httpx.AsyncClient, user: SignedInUser, case_id: str
+) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/cases/{case_id}/placement-requests", headers=user.headers)
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()
+    return data
+
+
+async def _placements(
+    client: httpx.AsyncClient, user: SignedInUser, case_id: str
+) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/cases/{case_id}/placements", headers=user.headers)
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()
+    return data
+
+
+async def _active(client: httpx.AsyncClient, user: SignedInUser, case_id: str) -> list[str]:
+    return [
+        p["facility_id"]
+        for p in await _placements(client, user, case_id)
+        if p["status"] in {"placed", "held"}
+    ]
+
+
+async def _end(client: httpx.AsyncClient, user: SignedInUser, placement_id: str) -> None:
+    response = await client.post(
+        f"/v1/placements/{placement_id}/end", json={"reason": "discharged"}, headers=user.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def _full_facility(
+    client: httpx.AsyncClient, admin: SignedInUser, police: SignedInUser, **overrides: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A one-bed facility and the placement that fills it."""
+    facility = await create_facility(client, admin, capacity=1, **overrides)
+    occupant = await create_case(client, police, **_marriage_case(age_estimate=40))
+    placed = await _place(client, police, occupant["id"], facility_id=facility["id"])
+    assert placed.status_code == 201, placed.text
+    return facility, placed.json()["placement"]
+
+
+async def test_a_direct_placement_takes_the_person_off_the_waitlist(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    full, occupant = await _full_facility(client, admin, police)
+    other = await create_facility(client, admin, capacity=1)
+    person = await create_case(client, police, **_marriage_case(age_estimate=22))
+    waiting = await _place(client, police, person["id"], facility_id=full["id"])
+    assert waiting.status_code == 202, waiting.text
+
+    direct = await _place(client, police, person["id"], facility_id=other["id"])
+    [request] = await _requests(client, police, person["id"])
+
+    assert direct.status_code == 201, direct.text
+    assert (request["status"], request["end_reason"]) == ("withdrawn", "placed_directly")
+    assert request["position"] is None
+    # The bed freed at the first facility does not give the person a second bed.
+    await _end(client, police, occupant["id"])
+    assert await _active(client, police, person["id"]) == [other["id"]]
+    shown = (await client.get(f"/v1/facilities/{full['id']}", headers=police.headers)).json()
+    assert (shown["occupied"], shown["available"]) == (0, 1)
+
+
+async def test_the_database_refuses_a_second_active_bed_or_a_second_waiting_request(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    full, occupant = await _full_facility(client, admin, police)
+    person = await create_case(client, police, **_marriage_case(age_estimate=23))
+    assert (await _place(client, police, person["id"], facility_id=full["id"])).status_code == 202
+    placements, requests = table_of(Placement), table_of(PlacementRequest)
+    async with db.engine.connect() as conn:
+        bed = dict(
+            (await conn.execute(sa.select(placements).where(placements.c.id == _id(occupant))))
+            .one()
+            ._mapping
+        )
+        wait = dict(
+            (await conn.execute(sa.select(requests).where(requests.c.case_id == _id(person))))
+            .one()
+            ._mapping
+        )
+
+    # Written around the application, straight into the tables: the database itself refuses.
+    with pytest.raises(IntegrityError):
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.insert(placements).values({**bed, "id": uuid.uuid4()}))
+    with pytest.raises(IntegrityError):
+        async with db.engine.begin() as conn:
+            await conn.execute(sa.insert(requests).values({**wait, "id": uuid.uuid4()}))
+
+
+async def test_a_freed_bed_passes_over_closed_cases_and_people_already_in_a_bed_and_says_so(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    full, occupant = await _full_facility(client, admin, police)
+    elsewhere = await create_facility(client, admin, capacity=1)
+    closed = await create_case(client, police, **_marriage_case(age_estimate=16))
+    in_bed = await create_case(client, police, **_marriage_case(age_estimate=17))
+    served = await create_case(client, police, **_marriage_case(age_estimate=30))
+    for case in (closed, in_bed, served):
+        response = await _place(client, police, case["id"], facility_id=full["id"])
+        assert response.status_code == 202, response.text
+    # Records written before this rule, or by hand: a waiting request of a closed case, and
+    # one of a person who has a bed elsewhere.
+    cases, requests = table_of(CaseFile), table_of(PlacementRequest)
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sa.update(cases).where(cases.c.id == _id(closed)).values(status="closed")
+        )
+    [in_bed_request] = await _requests(client, police, in_bed["id"])
+    direct = await _place(client, police, in_bed["id"], facility_id=elsewhere["id"])
+    assert direct.status_code == 201, direct.text
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sa.update(requests)
+            .where(requests.c.id == uuid.UUID(in_bed_request["id"]))
+            .values(status="waiting", end_reason=None)
+        )
+
+    await _end(client, police, occupant["id"])
+
+    assert await _active(client, police, served["id"]) == [full["id"]]
+    assert await _active(client, police, closed["id"]) == []
+    assert await _active(client, police, in_bed["id"]) == [elsewhere["id"]]
+    async with db.engine.connect() as conn:
+        closed_request = (
+            await conn.execute(
+                sa.select(requests.c.status, requests.c.end_reason).where(
+                    requests.c.case_id == _id(closed)
+                )
+            )
+        ).one()
+    assert tuple(closed_request) == ("withdrawn", "case_closed")
+    [in_bed_now] = await _requests(client, police, in_bed["id"])
+    assert (in_bed_now["status"], in_bed_now["end_reason"]) == ("withdrawn", "already_placed")
+    [(changes,)] = await query(
+        db,
+        "SELECT changes FROM audit_event WHERE action = 'waitlist.offer_skipped'"
+        " AND entity_id = :facility",
+        facility=full["id"],
+    )
+    assert "case_closed" in str(changes)
+    assert "already_placed" in str(changes)
+
+
+def _id(case: dict[str, Any]) -> uuid.UUID:
+    return uuid.UUID(case["id"])
+
+
+async def test_closing_a_case_frees_its_bed_for_the_next_person_and_ends_what_it_waited_for(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    facility = await create_facility(client, admin, capacity=1)
+    leaving = await create_case(client, police, **_marriage_case(age_estimate=24))
+    placed = await _place(client, police, leaving["id"], facility_id=facility["id"])
+    assert placed.status_code == 201, placed.text
+    next_one = await create_case(client, police, **_marriage_case(age_estimate=25))
+    assert (
+        await _place(client, police, next_one["id"], facility_id=facility["id"])
+    ).status_code == 202
+    referral = await client.post(
+        f"/v1/cases/{leaving['id']}/referrals",
+        json={
+            "to_org": "MINJUS",
+            "purpose": "legal_aid",
+            "consent_override_justification": "the person asked for a defender on the spot",
+        },
+        headers=police.headers,
+    )
+    assert referral.status_code == 201, referral.text
+    other_waiting = await create_case(client, police, **_marriage_case(age_estimate=26))
+    assert (
+        await _place(client, police, other_waiting["id"], facility_id=facility["id"])
+    ).status_code == 202
+
+    closing = await client.post(
+        f"/v1/cases/{other_waiting['id']}/transitions",
+        json={"to": "closed", "reason": "lost_contact"},
+        headers=police.headers,
+    )
+    assert closing.status_code == 201, closing.text
+    [withdrawn] = await _requests(client, police, other_waiting["id"])
+    assert (withdrawn["status"], withdrawn["end_reason"]) == ("withdrawn", "case_closed")
+
+    closed = await client.post(
+        f"/v1/cases/{leaving['id']}/transitions",
+        json={"to": "closed", "reason": "reintegrated"},
+        headers=police.headers,
+    )
+
+    assert closed.status_code == 201, closed.text
+    [ended] = await _placements(client, police, leaving["id"])
+    assert (ended["status"], ended["end_reason"]) == ("ended", "case_closed")
+    assert await _active(client, police, next_one["id"]) == [facility["id"]]
+    [ref] = (
+        await client.get(
+            "/v1/referrals",
+            params={"direction": "outgoing", "case_id": leaving["id"]},
+            headers=police.headers,
+        )
+    ).json()["items"]
+    assert (ref["status"], ref["reason"]) == ("cancelled", "case_closed")
+    actions = {
+        a
+        for (a,) in await query(
+            db, "SELECT action FROM audit_event WHERE entity_id = :id", id=leaving["id"]
+        )
+    }
+    assert {"case.transitioned", "placement.case_closed", "referral.cancelled"} <= actions
+    assert "waitlist.withdrawn" in {
+        a
+        for (a,) in await query(
+            db, "SELECT action FROM audit_event WHERE entity_id = :id", id=other_waiting["id"]
+        )
+    }
+
+    # Reopening restores none of it.
+    reopened = await client.post(
+        f"/v1/cases/{leaving['id']}/transitions",
+        json={"to": "in_care", "reason": "re_trafficked"},
+        headers=police.headers,
+    )
+    assert reopened.status_code == 201, reopened.text
+    assert await _active(client, police, leaving["id"]) == []
+    assert await _active(client, police, next_one["id"]) == [facility["id"]]
+
+
+async def test_a_closed_case_is_not_placed(client: httpx.AsyncClient, factory: Factory) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    facility = await create_facility(client, admin, capacity=1)
+    case = await create_case(client, police, **_marriage_case(age_estimate=27))
+    await client.post(
+        f"/v1/cases/{case['id']}/transitions",
+        json={"to": "closed", "reason": "declined_services"},
+        headers=police.headers,
+    )
+
+    response = await _place(client, police, case["id"], facility_id=facility["id"])
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "case_closed"
+
+
+async def test_a_new_facility_and_added_or_reopened_beds_serve_the_waitlist_at_once(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    # Only LGBTI-specialized facilities take these requests: none is seeded.
+    first = await create_facility(client, admin, capacity=1, lgbti_specialized=True)
+    cases = [
+        await create_case(client, police, **_marriage_case(age_estimate=28 + n)) for n in range(4)
+    ]
+    outcomes = [
+        (await _place(client, police, c["id"], lgbti_specialized=True)).json()["outcome"]
+        for c in cases
+    ]
+    assert outcomes == ["placed", "waitlisted", "waitlisted", "waitlisted"]
+
+    second = await create_facility(client, admin, capacity=1, lgbti_specialized=True)
+    assert await _active(client, police, cases[1]["id"]) == [second["id"]]
+
+    more_beds = await client.post(
+        f"/v1/facilities/{first['id']}/capacity-changes",
+        json={"capacity": 2, "reason": "a second bed"},
+        headers=admin.headers,
+    )
+    assert more_beds.status_code == 201, more_beds.text
+    assert await _active(client, police, cases[2]["id"]) == [first["id"]]
+
+    await client.post(
+        f"/v1/facilities/{second['id']}/capacity-changes",
+        json={"status": "temporarily_closed", "reason": "repairs"},
+        headers=admin.headers,
+    )
+    [placement] = [
+        p for p in await _placements(client, police, cases[1]["id"]) if p["status"] == "placed"
+    ]
+    await _end(client, police, placement["id"])
+    assert await _active(client, police, cases[3]["id"]) == []  # closed: nobody placed there
+    reopened = await client.post(
+        f"/v1/facilities/{second['id']}/capacity-changes",
+        json={"status": "open", "reason": "repaired"},
+        headers=admin.headers,
+    )
+    assert reopened.status_code == 201, reopened.text
+    assert await _active(client, police, cases[3]["id"]) == [second["id"]]
+
+
+async def test_a_risk_change_reorders_the_list_with_its_reason_and_position(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    full, occupant = await _full_facility(client, admin, police)
+    early = await create_case(client, police, **_marriage_case(age_estimate=33))
+    late = await create_case(client, police, **_marriage_case(age_estimate=34))
+    for case in (early, late):
+        response = await _place(client, police, case["id"], facility_id=full["id"], risk_level=1)
+        assert response.status_code == 202
+    [early_request] = await _requests(client, police, early["id"])
+    [late_request] = await _requests(client, police, late["id"])
+    assert late_request["position"] == early_request["position"] + 1
+
+    changed = await client.post(
+        f"/v1/placement-requests/{late_request['id']}/risk",
+        json={"risk_level": 3, "reason": "the exploiter found the family"},
+        headers=police.headers,
+    )
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["risk_level"] == 3
+    [early_now] = await _requests(client, police, early["id"])
+    assert changed.json()["position"] < early_now["position"]
+    [(changes,)] = await query(
+        db,
+        "SELECT changes FROM audit_event WHERE action = 'waitlist.risk_changed'"
+        " AND entity_id = :id",
+        id=late["id"],
+    )
+    assert "the exploiter found the family" in str(changes)
+    changes_table = table_of(PlacementRequestRiskChange)
+    async with db.engine.connect() as conn:
+        history = (
+            await conn.execute(
+                sa.select(
+                    changes_table.c.from_level, changes_table.c.to_level, changes_table.c.reason
+                ).where(changes_table.c.request_id == uuid.UUID(late_request["id"]))
+            )
+        ).all()
+    assert [tuple(h) for h in history] == [(1, 3, "the exploiter found the family")]
+    await _end(client, police, occupant["id"])
+    assert await _active(client, police, late["id"]) == [full["id"]]
+    assert await _active(client, police, early["id"]) == []
+
+
+async def test_withdrawing_a_request_takes_a_caller_reason_and_only_while_waiting(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    full, _ = await _full_facility(client, admin, police)
+    case = await create_case(client, police, **_marriage_case(age_estimate=35))
+    request_id = (await _place(client, police, case["id"], facility_id=full["id"])).json()[
+        "request_id"
+    ]
+    url = f"/v1/placement-requests/{request_id}/withdraw"
+
+    system_reason = await client.post(url, json={"reason": "case_closed"}, headers=police.headers)
+    done = await client.post(url, json={"reason": "declined_by_person"}, headers=police.headers)
+    again = await client.post(url, json={"reason": "declined_by_person"}, headers=police.headers)
+    stranger = await factory.user("MINEDU", Role.caseworker)
+    hidden = await client.get(f"/v1/placement-requests/{request_id}", headers=stranger.headers)
+
+    assert system_reason.status_code == 422
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["end_reason"]) == (
+        "withdrawn",
+        "declined_by_person",
+    )
+    assert again.status_code == 409
+    assert again.json()["code"] == "placement_request_not_waiting"
+    assert hidden.status_code == 404
+    assert hidden.json()["code"] == "placement_request_not_found"
+
+
+async def test_a_request_waiting_too_long_expires_as_an_unmet_need(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    full, _ = await _full_facility(client, admin, police)
+    case = await create_case(client, police, **_marriage_case(age_estimate=36))
+    assert (await _place(client, police, case["id"], facility_id=full["id"])).status_code == 202
+    requests = table_of(PlacementRequest)
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            sa.update(requests)
+            .where(requests.c.case_id == _id(case))
+            .values(requested_at=utcnow() - timedelta(days=31))
+        )
+
+    async with db.session() as session:
+        expired = await capacity_service.expire_waiting_requests(session, max_days=30)
+    async with db.session() as session:
+        again = await capacity_service.expire_waiting_requests(session, max_days=30)
+
+    assert expired >= 1
+    assert again == 0
+    [request] = await _requests(client, police, case["id"])
+    assert request["status"] == "expired"
+    unmet_table = table_of(UnmetNeed)
+    async with db.engine.connect() as conn:
+        unmet = (
+            await conn.execute(
+                sa.select(unmet_table.c.reason).where(unmet_table.c.case_id == _id(case))
+            )
+        ).all()
+    assert [tuple(u) for u in unmet] == [("waited_too_long",)]
+
+
+async def test_available_beds_are_one_formula_everywhere(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    facility = await create_facility(client, admin, capacity=2, region="23")
+    case = await create_case(client, police, **_marriage_case(age_estimate=37))
+    assert (await _place(client, police, case["id"], facility_id=facility["id"])).status_code == 201
+
+    def shown(directory: dict[str, Any]) -> int:
+        [c] = [c for c in directory["service_capacity"] if c["service_id"] == facility["id"]]
+        available: int = c["available"]
+        return available
+
+    async def everywhere() -> tuple[int, int, int, int]:
+        detail = (
+            await client.get(f"/v1/facilities/{facility['id']}", headers=police.headers)
+        ).json()
+        [listed] = [
+            f
+            for f in (
+                await client.get("/v1/facilities", params={"region": "23"}, headers=police.headers)
+            ).json()
+            if f["id"] == facility["id"]
+        ]
+        summary = (await client.get("/v1/capacity/summary", headers=police.headers)).json()
+        [region] = [r for r in summary["regions"] if r["region"] == "23"]
+        hsds = (await client.get("/v1/directory/hsds", headers=police.headers)).json()
+        return detail["available"], listed["available"], region["available"], shown(hsds)
+
+    assert await everywhere() == (1, 1, 1, 1)
+    closed = await client.post(
+        f"/v1/facilities/{facility['id']}/capacity-changes",
+        json={"status": "closed", "reason": "funding ended"},
+        headers=admin.headers,
+    )
+    assert closed.status_code == 201, closed.text
+    assert await everywhere() == (0, 0, 0, 0)
