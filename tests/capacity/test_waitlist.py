@@ -20,10 +20,19 @@ from service.capacity.models import (
     PlacementRequestRiskChange,
     UnmetNeed,
 )
+from service.capacity.rules import EndReason, FacilityKind, PlacementOutcome
+from service.capacity.schemas import FacilityCreate, PlacementCreate, PlacementResult
+from service.cases import service as case_service
 from service.cases.models import CaseFile
+from service.core.crypto import Keyring
 from service.core.db import Database, table_of
+from service.core.security import Security
+from service.core.settings import Settings
 from service.core.time import utcnow
 from service.identity.rules import Role
+from service.main import open_database
+from service.persons.schemas import PersonCreate
+from tests.support.audit import case_create, make_actor
 from tests.support.databases import query
 from tests.support.factories import Factory, SignedInUser, create_case, create_facility, person_body
 
@@ -493,3 +502,88 @@ async def test_available_beds_are_one_formula_everywhere(
     )
     assert closed.status_code == 201, closed.text
     assert await everywhere() == (0, 0, 0, 0)
+
+
+async def test_a_freed_bed_reaches_the_first_eligible_person_however_far_down_the_list(
+    fresh_settings: Settings,
+) -> None:
+    db = open_database(fresh_settings)
+    security = Security.from_settings(fresh_settings)
+    actor = await make_actor(db, security)
+    keyring = Keyring(fresh_settings)
+    async with db.session() as session:
+        adults_only = await capacity_service.create_facility(
+            session,
+            actor=None,
+            data=FacilityCreate(
+                code="ADULTS-ONLY",
+                name="Adults only",
+                operator="MIMP",
+                region="16",
+                kind=FacilityKind.ngo_shelter,
+                capacity=1,
+                min_age=18,
+            ),
+        )
+
+    async def new_case(age: int) -> CaseFile:
+        data = case_create().model_copy(
+            update={"person": PersonCreate(gender="male", age_estimate=age, nationality="PER")}  # type: ignore[arg-type]
+        )
+        async with db.session() as session:
+            case, _ = await case_service.create_case(
+                session, actor=actor, keyring=keyring, data=data
+            )
+        return case
+
+    async def place(case: CaseFile) -> PlacementResult:
+        async with db.session() as session:
+            return await capacity_service.request_placement(
+                session,
+                actor=actor,
+                case=case,
+                data=PlacementCreate(facility_id=adults_only.id),
+            )
+
+    occupant = await new_case(40)
+    placed = await place(occupant)
+    assert placed.placement is not None
+    # 250 children wait ahead of everyone, for beds this facility does not have.
+    children = [await new_case(10) for _ in range(250)]
+    needs = {"age": 10, "gender": "male", "exploitation": ["forced_labour"], "region": "16"}
+    async with db.session() as session:
+        session.add_all(
+            PlacementRequest(
+                case_id=child.id,
+                status="waiting",
+                minor=True,
+                risk_level=3,
+                needs={**needs, "lgbti_specialized": False, "nationality": "PER", "minor": True},
+                region="16",
+                requested_at=utcnow() - timedelta(hours=1),
+            )
+            for child in children
+        )
+    adult = await new_case(30)
+    assert (await place(adult)).outcome is PlacementOutcome.waitlisted
+
+    async with db.session() as session:
+        await capacity_service.end_placement(
+            session, actor=actor, placement_id=placed.placement.id, reason=EndReason.discharged
+        )
+
+    requests = table_of(PlacementRequest)
+    async with db.engine.connect() as conn:
+        status = (
+            await conn.execute(sa.select(requests.c.status).where(requests.c.case_id == adult.id))
+        ).scalar_one()
+        waiting_children = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(requests)
+                .where(requests.c.status == "waiting")
+            )
+        ).scalar_one()
+    await db.dispose()
+    assert status == "placed"
+    assert waiting_children == 250

@@ -16,7 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
+from service.core.db import Database
 from service.core.settings import Settings
 from tests.support.databases import settings_env
 
@@ -112,3 +114,18 @@ def fire_from_processes(
         answers = [answer for f in futures for answer in f.result()]
         elapsed = time.perf_counter() - started
     return answers, elapsed
+
+
+async def assert_no_case_holds_two_beds(db: Database) -> None:
+    """The invariant checked after every concurrency test: one SQL query, no case with two
+    active placements (placed or held)."""
+    async with db.engine.connect() as conn:
+        doubles = (
+            await conn.execute(
+                sa.text(
+                    "SELECT case_id, count(*) FROM placement WHERE status IN ('placed', 'held')"
+                    " GROUP BY case_id HAVING count(*) > 1"
+                )
+            )
+        ).all()
+    assert doubles == [], f"cases with two active placements: {doubles}"
