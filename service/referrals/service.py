@@ -182,7 +182,8 @@ async def act_on_referral(
     action: rules.ReferralAction,
     reason: str | None = None,
 ) -> Referral:
-    """Accept, reject, start, complete or cancel, as the actor's side may."""
+    """Accept, reject, start, complete or cancel, as the actor's side may. Accepting involves
+    the receiving organization; the case is in care only when the purpose starts care."""
     referral, side = await get_referral_for(session, actor=actor, referral_id=referral_id)
     await _change(session, actor=actor, referral=referral, action=action, side=side, reason=reason)
     if action is rules.ReferralAction.accept:
@@ -194,9 +195,13 @@ async def act_on_referral(
             basis=InvolvementBasis.referral,
             source_id=referral.id,
         )
-        await case_service.advance_case(
-            session, actor=actor, case_id=referral.case_id, trigger=TransitionTrigger.care_started
-        )
+        if rules.starts_care(rules.ReferralPurpose(referral.purpose)):
+            await case_service.advance_case(
+                session,
+                actor=actor,
+                case_id=referral.case_id,
+                trigger=TransitionTrigger.care_started,
+            )
     elif action is rules.ReferralAction.cancel:
         await case_service.end_involvement(
             session,
