@@ -21,6 +21,7 @@ from service.cases.schemas import (
     RegionCode,
     ScreeningCreate,
     ScreeningPublic,
+    ScreeningRead,
     TransitionPublic,
     TransitionRequest,
 )
@@ -156,6 +157,20 @@ async def screen_case(
         organization=actor.organization_code,
         screened_at=screening.screened_at,
     )
+
+
+@router.get(
+    "/{case_id}/screenings",
+    response_model=list[ScreeningRead],
+    responses=problem_responses(401, 403, 404),
+)
+@writes
+async def list_screenings(
+    case: CaseDep, actor: PersonReaderDep, session: SessionDep, security: SecurityDep
+) -> list[ScreeningRead]:
+    """The case's screenings; notes only for the organization that screened. Every read of
+    notes is audited."""
+    return await service.list_screenings(session, actor=actor, keyring=security.keyring, case=case)
 
 
 @router.get(

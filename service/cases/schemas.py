@@ -175,6 +175,16 @@ class ScreeningPublic(BaseModel):
     screened_at: datetime
 
 
+class ScreeningRead(ScreeningPublic):
+    """A screening as listed: its notes only for the organization that screened."""
+
+    has_notes: bool
+    notes: str | None = Field(
+        description="Decrypted for the screening organization only (each read is audited);"
+        " null for everyone else"
+    )
+
+
 class CaseSummary(BaseModel):
     id: uuid.UUID
     status: CaseStatus

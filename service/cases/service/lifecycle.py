@@ -1,4 +1,5 @@
-"""The case's state machine in use: requested and automatic transitions, and screening."""
+"""The case's state machine in use: requested and automatic transitions, and screening (its
+notes sealed under the person's data key, read back by the screening organization only)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from service.cases.models import (
 from service.cases.rules import CaseStatus, VictimStatus
 from service.cases.schemas import (
     ScreeningCreate,
+    ScreeningRead,
     TransitionRequest,
 )
 from service.core.crypto import Keyring
 from service.core.security import Actor
 from service.core.time import utcnow
+from service.identity.service import get_organizations
 from service.persons import service as person_service
 
 
@@ -148,3 +151,53 @@ async def screen_case(
     session.add(case)
     await session.flush()
     return screening
+
+
+async def list_screenings(
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile
+) -> list[ScreeningRead]:
+    """The case's screenings, oldest first; notes decrypted only for those the actor's
+    organization made, and each such read audited (without the notes)."""
+    screenings = (
+        await session.exec(
+            select(Screening)
+            .where(Screening.case_id == case.id)
+            .order_by(col(Screening.screened_at), col(Screening.id))
+        )
+    ).all()
+    orgs = await get_organizations(session, [s.organization_id for s in screenings])
+    listed = []
+    for screening in screenings:
+        notes = None
+        if (
+            screening.notes_ciphertext is not None
+            and screening.organization_id == actor.organization_id
+        ):
+            opened = await person_service.open_for_person(
+                session,
+                keyring=keyring,
+                person_id=case.person_id,
+                sealed=screening.notes_ciphertext,
+            )
+            if opened is not None:
+                notes = str(opened["notes"])
+                record_event(
+                    session,
+                    actor=actor,
+                    action="screening.notes_viewed",
+                    entity_type="screening",
+                    entity_id=screening.id,
+                    changes={"case_id": {"to": str(case.id)}},
+                )
+        listed.append(
+            ScreeningRead(
+                id=screening.id,
+                case_id=case.id,
+                victim_status=VictimStatus(screening.victim_status),
+                organization=orgs[screening.organization_id].code,
+                screened_at=screening.screened_at,
+                has_notes=screening.notes_ciphertext is not None,
+                notes=notes,
+            )
+        )
+    return listed
