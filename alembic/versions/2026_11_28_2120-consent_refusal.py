@@ -1,6 +1,7 @@
 """consent refusal
 
 A version of the consent may be the person's refusal: `consent.refused`, queryable in SQL.
+A requested case transition keeps the caller's note, sealed: `case_transition.note_ciphertext`.
 
 Revision ID: 0009
 Revises: 0005
@@ -27,6 +28,8 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("consent", schema=None) as batch_op:
         batch_op.alter_column("refused", existing_type=sa.Boolean(), server_default=None)
+    with op.batch_alter_table("case_transition", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("note_ciphertext", sa.LargeBinary(), nullable=True))
 
 
 # Without the column a refusal would read as a consent with no purposes, and the consent it
@@ -51,6 +54,8 @@ _WITHDRAWN_BY_A_REFUSAL = """
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("case_transition", schema=None) as batch_op:
+        batch_op.drop_column("note_ciphertext")
     op.execute(_WITHDRAWN_BY_A_REFUSAL)
     with op.batch_alter_table("consent", schema=None) as batch_op:
         batch_op.drop_column("refused")

@@ -113,10 +113,17 @@ async def add_identification(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def transition_case(
-    body: TransitionRequest, case: CaseDep, actor: CaseWriterDep, session: SessionDep
+    body: TransitionRequest,
+    case: CaseDep,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    security: SecurityDep,
 ) -> TransitionPublic:
-    """Close (with a reason allowed from the current state) or reopen a case."""
-    transition = await service.transition_case(session, actor=actor, case=case, request=body)
+    """Close (with a reason allowed from the current state) or reopen a case; a note is stored
+    encrypted."""
+    transition = await service.transition_case(
+        session, actor=actor, keyring=security.keyring, case=case, request=body
+    )
     return TransitionPublic.model_validate(transition, from_attributes=True)
 
 

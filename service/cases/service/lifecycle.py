@@ -40,6 +40,7 @@ async def _record_transition(
     to: CaseStatus,
     reason: str | None,
     trigger: rules.TransitionTrigger,
+    note: bytes | None = None,
 ) -> CaseTransition:
     transition = CaseTransition(
         case_id=case.id,
@@ -47,6 +48,7 @@ async def _record_transition(
         to_status=to.value,
         reason=reason,
         trigger=trigger.value,
+        note_ciphertext=note,
         actor_user_id=actor.user_id if actor else None,
         organization_id=actor.organization_id if actor else None,
     )
@@ -61,6 +63,7 @@ async def _record_transition(
             "status": {"from": case.status, "to": to.value},
             "reason": {"to": reason},
             "trigger": {"to": trigger.value},
+            "note": {"changed": note is not None},
         },
     )
     case.status, case.updated_at = to.value, utcnow()
@@ -70,9 +73,15 @@ async def _record_transition(
 
 
 async def transition_case(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, request: TransitionRequest
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    keyring: Keyring,
+    case: CaseFile,
+    request: TransitionRequest,
 ) -> CaseTransition:
-    """Close or reopen a case, as the state machine allows; 409 lists what is allowed."""
+    """Close or reopen a case, as the state machine allows; 409 lists what is allowed. The
+    note, if any, is sealed under the person's data key."""
     try:
         rules.check_requested_transition(
             CaseStatus(case.status),
@@ -82,6 +91,11 @@ async def transition_case(
         )
     except rules.IllegalTransition as exc:
         raise IllegalCaseTransition(str(exc), allowed=exc.allowed) from exc
+    note = None
+    if request.note:
+        note = await person_service.seal_for_person(
+            session, keyring=keyring, person_id=case.person_id, payload={"note": request.note}
+        )
     return await _record_transition(
         session,
         actor=actor,
@@ -89,6 +103,7 @@ async def transition_case(
         to=request.to,
         reason=request.reason,
         trigger=rules.TransitionTrigger.requested,
+        note=note,
     )
 
 
