@@ -178,3 +178,26 @@ async def test_a_refusal_with_terms_or_a_consent_without_purposes_is_422_naming_
     assert problem["code"] == "validation_error"
     assert [e["field"] for e in problem["errors"]] == [field]
     assert listed == []
+
+
+async def test_a_referral_pending_when_she_refused_can_no_longer_be_accepted(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    mimp = await factory.user("MIMP", Role.caseworker)
+    case = await create_case(client, police)
+    await _consent(client, police, case["id"], ["MIMP"])
+    referral = (await _refer(client, police, case["id"], "MIMP")).json()
+    await _refuse(client, police, case["id"])
+
+    accepted = await client.post(f"/v1/referrals/{referral['id']}/accept", headers=mimp.headers)
+
+    assert accepted.status_code == 409
+    assert accepted.json()["code"] == "consent_required"
+    inbox = (
+        await client.get("/v1/referrals", params={"case_id": case["id"]}, headers=mimp.headers)
+    ).json()["items"]
+    assert [r["status"] for r in inbox] == ["requested"]
+    hidden = await client.get(f"/v1/cases/{case['id']}", headers=mimp.headers)
+    assert hidden.status_code == 404
+    assert hidden.json()["code"] == "case_not_found"
