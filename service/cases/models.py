@@ -88,9 +88,15 @@ class CaseTransition(SQLModel, table=True):
     to_status: str = Field(sa_type=code_column(), index=True)
     reason: str | None = Field(default=None, sa_type=code_column())
     trigger: str = Field(sa_type=code_column())
+    # The caller's free-text note, which may identify the person: sealed under their data key.
+    note_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     actor_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     organization_id: uuid.UUID | None = Field(default=None, foreign_key="organization.id")
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def has_note(self) -> bool:
+        return self.note_ciphertext is not None
 
 
 class Screening(SQLModel, table=True):

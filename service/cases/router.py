@@ -21,6 +21,7 @@ from service.cases.schemas import (
     RegionCode,
     ScreeningCreate,
     ScreeningPublic,
+    ScreeningRead,
     TransitionPublic,
     TransitionRequest,
 )
@@ -113,10 +114,17 @@ async def add_identification(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def transition_case(
-    body: TransitionRequest, case: CaseDep, actor: CaseWriterDep, session: SessionDep
+    body: TransitionRequest,
+    case: CaseDep,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    security: SecurityDep,
 ) -> TransitionPublic:
-    """Close (with a reason allowed from the current state) or reopen a case."""
-    transition = await closing.transition_case(session, actor=actor, case=case, request=body)
+    """Close (with a reason allowed from the current state) or reopen a case; a note is stored
+    encrypted."""
+    transition = await closing.transition_case(
+        session, actor=actor, keyring=security.keyring, case=case, request=body
+    )
     return TransitionPublic.model_validate(transition, from_attributes=True)
 
 
@@ -157,6 +165,20 @@ async def screen_case(
         organization=actor.organization_code,
         screened_at=screening.screened_at,
     )
+
+
+@router.get(
+    "/{case_id}/screenings",
+    response_model=list[ScreeningRead],
+    responses=problem_responses(401, 403, 404),
+)
+@writes
+async def list_screenings(
+    case: CaseDep, actor: PersonReaderDep, session: SessionDep, security: SecurityDep
+) -> list[ScreeningRead]:
+    """The case's screenings; notes only for the organization that screened. Every read of
+    notes is audited."""
+    return await service.list_screenings(session, actor=actor, keyring=security.keyring, case=case)
 
 
 @router.get(

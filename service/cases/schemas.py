@@ -146,7 +146,9 @@ class TransitionRequest(BaseModel):
 
     to: CaseStatus
     reason: str = Field(min_length=1, max_length=40)
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
+        default=None, description="Stored encrypted under the person's data key"
+    )
 
 
 class TransitionPublic(BaseModel):
@@ -155,6 +157,7 @@ class TransitionPublic(BaseModel):
     to_status: CaseStatus
     reason: str | None
     trigger: str
+    has_note: bool = Field(description="A note was given; it is stored encrypted")
     at: datetime
 
 
@@ -173,6 +176,16 @@ class ScreeningPublic(BaseModel):
     victim_status: VictimStatus
     organization: str
     screened_at: datetime
+
+
+class ScreeningRead(ScreeningPublic):
+    """A screening as listed: its notes only for the organization that screened."""
+
+    has_notes: bool
+    notes: str | None = Field(
+        description="Decrypted for the screening organization only (each read is audited);"
+        " null for everyone else"
+    )
 
 
 class CaseSummary(BaseModel):

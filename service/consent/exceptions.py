@@ -13,3 +13,8 @@ class ConsentNotFound(NotFound):
 class ConsentAlreadyRevoked(Conflict):
     code = "consent_already_revoked"
     title = "Consent already revoked"
+
+
+class ConsentRefusalNotRevocable(Conflict):
+    code = "consent_refusal_not_revocable"
+    title = "A refusal cannot be revoked"

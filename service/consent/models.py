@@ -21,6 +21,9 @@ class Consent(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(foreign_key="case_file.id", index=True)
     version: int
+    # A refusal: the person said no. It has no purposes, shares with nobody, and withdraws
+    # every earlier version (consent.rules.in_force).
+    refused: bool = Field(default=False)
     purposes: list[str] = Field(sa_type=sa.JSON)
     share_with: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     language: str = Field(max_length=3)

@@ -15,13 +15,25 @@ class ConsentPurpose(StrEnum):
 
 @dataclass(frozen=True)
 class ConsentTerms:
+    """One active (not revoked) version of the consent; a refusal has no purposes."""
+
+    version: int
+    refused: bool
     purposes: frozenset[str]
     share_with: frozenset[str]
 
 
+def in_force(consents: Iterable[ConsentTerms]) -> list[ConsentTerms]:
+    """The consents that count: those recorded after the newest refusal. The person's latest
+    "no" withdraws every earlier "yes"; consent given again after it counts again."""
+    versions = list(consents)
+    refused_at = max((c.version for c in versions if c.refused), default=0)
+    return [c for c in versions if not c.refused and c.version > refused_at]
+
+
 def covers_sharing_with(consents: Iterable[ConsentTerms], organization_code: str) -> bool:
-    """Whether any active consent lets the person's data be shared with this organization."""
+    """Whether the active consents let the person's data be shared with this organization."""
     return any(
         ConsentPurpose.data_sharing in c.purposes and organization_code in c.share_with
-        for c in consents
+        for c in in_force(consents)
     )

@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from service.consent.rules import ConsentPurpose
 
@@ -14,13 +22,42 @@ OrgCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
 
 class ConsentCreate(BaseModel):
+    """A version of the consent: purposes the person agreed to, or a refusal."""
+
     model_config = ConfigDict(extra="forbid")
 
-    purposes: list[ConsentPurpose] = Field(min_length=1)
+    # Declared first: the validators of purposes and share_with read it.
+    refused: bool = Field(
+        default=False,
+        description="The person refused: no purposes, no share_with. It withdraws every"
+        " earlier version; only consent recorded after it counts. It cannot be revoked.",
+    )
+    purposes: list[ConsentPurpose] = Field(
+        default_factory=list, validate_default=True, max_length=len(ConsentPurpose)
+    )
     share_with: list[OrgCode] = Field(default_factory=list, max_length=30)
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] = Field(
         description="ISO 639 code of the language the person consented in"
     )
+
+    @field_validator("purposes")
+    @classmethod
+    def _purposes_or_refusal(
+        cls, value: list[ConsentPurpose], info: ValidationInfo
+    ) -> list[ConsentPurpose]:
+        if info.data.get("refused"):
+            if value:
+                raise ValueError("a refusal has no purposes")
+        elif not value:
+            raise ValueError("give at least one purpose, or refused: true")
+        return value
+
+    @field_validator("share_with")
+    @classmethod
+    def _refusal_shares_nothing(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("refused") and value:
+            raise ValueError("a refusal shares with no organization")
+        return value
 
     @model_validator(mode="after")
     def _share_needs_purpose(self) -> ConsentCreate:
@@ -33,6 +70,7 @@ class ConsentPublic(BaseModel):
     id: uuid.UUID
     case_id: uuid.UUID
     version: int
+    refused: bool
     purposes: list[ConsentPurpose]
     share_with: list[str]
     language: str

@@ -10,7 +10,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit.service import record_event
 from service.consent import rules
-from service.consent.exceptions import ConsentAlreadyRevoked, ConsentNotFound
+from service.consent.exceptions import (
+    ConsentAlreadyRevoked,
+    ConsentNotFound,
+    ConsentRefusalNotRevocable,
+)
 from service.consent.models import Consent, ConsentOverride
 from service.consent.schemas import ConsentCreate
 from service.core.security import Actor
@@ -22,7 +26,8 @@ from service.identity.service import get_organizations_by_code
 async def record_consent(
     session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, data: ConsentCreate
 ) -> Consent:
-    """A new version of the person's consent in this case."""
+    """A new version of the person's consent in this case, or her refusal (which withdraws
+    every earlier version)."""
     known = await get_organizations_by_code(session, data.share_with)
     unknown = sorted(set(data.share_with) - set(known))
     if unknown:
@@ -33,6 +38,7 @@ async def record_consent(
     consent = Consent(
         case_id=case_id,
         version=(latest or 0) + 1,
+        refused=data.refused,
         purposes=sorted(p.value for p in data.purposes),
         share_with=sorted(set(data.share_with)),
         language=data.language,
@@ -44,12 +50,13 @@ async def record_consent(
     record_event(
         session,
         actor=actor,
-        action="consent.recorded",
+        action="consent.refused" if consent.refused else "consent.recorded",
         entity_type="case",
         entity_id=case_id,
         changes={
             "consent_id": {"to": str(consent.id)},
             "version": {"to": consent.version},
+            "refused": {"to": consent.refused},
             "purposes": {"to": consent.purposes},
             "share_with": {"to": consent.share_with},
             "language": {"to": consent.language},
@@ -66,9 +73,15 @@ async def get_consent(session: AsyncSession, consent_id: uuid.UUID) -> Consent:
 
 
 async def revoke_consent(session: AsyncSession, *, actor: Actor, consent: Consent) -> Consent:
-    """Withdraw a consent; the record stays, dated."""
+    """Withdraw a consent; the record stays, dated. A refusal is not revoked: revoking it would
+    bring back the consent she withdrew by refusing; record her new consent instead."""
     if consent.revoked_at is not None:
         raise ConsentAlreadyRevoked("This consent was already revoked.")
+    if consent.refused:
+        raise ConsentRefusalNotRevocable(
+            "A refusal cannot be revoked; record a new version of the consent if the person"
+            " now agrees."
+        )
     consent.revoked_at, consent.revoked_by = utcnow(), actor.user_id
     session.add(consent)
     await session.flush()
@@ -105,11 +118,17 @@ async def organizations_covered(
     session: AsyncSession, *, case_id: uuid.UUID, organizations: Mapping[uuid.UUID, str]
 ) -> set[uuid.UUID]:
     """Which of these organizations (id -> code) the person's data may go to: covered by an
-    active consent or by a justified override. Two queries, however many organizations."""
+    active consent recorded after any refusal, or by a justified override. Two queries,
+    however many organizations."""
     if not organizations:
         return set()
     terms = [
-        rules.ConsentTerms(purposes=frozenset(c.purposes), share_with=frozenset(c.share_with))
+        rules.ConsentTerms(
+            version=c.version,
+            refused=c.refused,
+            purposes=frozenset(c.purposes),
+            share_with=frozenset(c.share_with),
+        )
         for c in await active_consents(session, case_id)
     ]
     covered = {

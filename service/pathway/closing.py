@@ -17,6 +17,7 @@ from service.capacity import service as capacity_service
 from service.cases import service as case_service
 from service.cases.rules import CaseStatus
 from service.cases.schemas import TransitionRequest
+from service.core.crypto import Keyring
 from service.core.security import Actor
 from service.referrals import service as referral_service
 
@@ -25,14 +26,19 @@ if TYPE_CHECKING:
 
 
 async def transition_case(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, request: TransitionRequest
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    keyring: Keyring,
+    case: CaseFile,
+    request: TransitionRequest,
 ) -> CaseTransition:
     """Close or reopen a case as the state machine allows; a closure releases what the case
     held in other domains."""
     locked = await case_service.lock_case(session, case.id)
     assert locked is not None
     transition = await case_service.transition_case(
-        session, actor=actor, case=locked, request=request
+        session, actor=actor, keyring=keyring, case=locked, request=request
     )
     if request.to is CaseStatus.closed:
         await capacity_service.release_case(session, actor=actor, case_id=locked.id)

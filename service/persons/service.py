@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -266,6 +267,29 @@ async def seal_for_person(
 ) -> bytes:
     """Encrypt sensitive free text about a person (screening notes) under their data key."""
     return seal(await _data_key(session, keyring, person_id), payload, owner=str(person_id))
+
+
+async def open_for_person(
+    session: AsyncSession, *, keyring: Keyring, person_id: uuid.UUID, sealed: bytes
+) -> dict[str, Any] | None:
+    """Decrypt what `seal_for_person` sealed for this person or for a record since linked into
+    it; None when the person was erased (the data key is gone)."""
+    linked = (await session.exec(select(Person.id).where(Person.merged_into == person_id))).all()
+    erased = False
+    for owner in (person_id, *linked):
+        try:
+            data_key = await _data_key(session, keyring, owner)
+        except LookupError:
+            erased = True  # perhaps the record it was sealed for
+            continue
+        try:
+            return open_sealed(data_key, sealed, owner=str(owner))
+        except InvalidTag:
+            continue  # sealed for another of the linked records
+    if erased:
+        return None
+    # Every key is there and none opens it: altered, or not this person's.
+    raise ValueError(f"the sealed payload belongs to no record of person {person_id}")
 
 
 async def rotate_master_key(session: AsyncSession, *, keyring: Keyring) -> int:

@@ -16,6 +16,19 @@ class ReferralPurpose(StrEnum):
     reintegration = "reintegration"
 
 
+# Services that take care of the person: accepting one of these puts the case in care. A public
+# defender (legal_aid), UNHCR (refugee_procedure), the prosecutors' programme or a repatriation
+# accepting a referral involves that institution, but does not by itself make the person served.
+CARE_PURPOSES: frozenset[ReferralPurpose] = frozenset(
+    {ReferralPurpose.protection_services, ReferralPurpose.shelter, ReferralPurpose.reintegration}
+)
+
+
+def starts_care(purpose: ReferralPurpose) -> bool:
+    """Whether accepting a referral for this purpose begins the person's care."""
+    return purpose in CARE_PURPOSES
+
+
 class ReferralStatus(StrEnum):
     requested = "requested"
     accepted = "accepted"

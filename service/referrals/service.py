@@ -174,6 +174,25 @@ async def get_referral_for(
     return referral, side
 
 
+async def _require_consent_still_covers(session: AsyncSession, referral: Referral) -> None:
+    """Accepting shares the person's data with the receiver: the consent that covered the
+    referral when it was sent must still cover it (a refusal since withdrew it), unless it
+    was sent under a justified override."""
+    if referral.consent_override_id is not None:
+        return
+    receiver = (await get_organizations(session, [referral.to_org_id]))[referral.to_org_id]
+    if not await consent_service.sharing_allowed(
+        session,
+        case_id=referral.case_id,
+        organization_id=receiver.id,
+        organization_code=receiver.code,
+    ):
+        raise ReferralNotCoveredByConsent(
+            f"The person's consent no longer lets her data go to {receiver.code}; the sender"
+            " may cancel the referral, or send it again with a justified override.",
+        )
+
+
 async def act_on_referral(
     session: AsyncSession,
     *,
@@ -182,10 +201,14 @@ async def act_on_referral(
     action: rules.ReferralAction,
     reason: str | None = None,
 ) -> Referral:
-    """Accept, reject, start, complete or cancel, as the actor's side may."""
+    """Accept, reject, start, complete or cancel, as the actor's side may. Accepting involves
+    the receiving organization; the case is in care only when the purpose starts care."""
     referral, side = await get_referral_for(session, actor=actor, referral_id=referral_id)
     await _change(session, actor=actor, referral=referral, action=action, side=side, reason=reason)
     if action is rules.ReferralAction.accept:
+        # After the status check, so a referral that cannot be accepted says why; the refusal
+        # rolls the whole request back.
+        await _require_consent_still_covers(session, referral)
         await case_service.involve(
             session,
             actor=actor,
@@ -194,9 +217,13 @@ async def act_on_referral(
             basis=InvolvementBasis.referral,
             source_id=referral.id,
         )
-        await case_service.advance_case(
-            session, actor=actor, case_id=referral.case_id, trigger=TransitionTrigger.care_started
-        )
+        if rules.starts_care(rules.ReferralPurpose(referral.purpose)):
+            await case_service.advance_case(
+                session,
+                actor=actor,
+                case_id=referral.case_id,
+                trigger=TransitionTrigger.care_started,
+            )
     elif action is rules.ReferralAction.cancel:
         await case_service.end_involvement(
             session,

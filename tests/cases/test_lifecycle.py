@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from service.core.db import Database
 from service.identity.rules import Role
+from service.persons import service as person_service
+from tests.support.databases import query
 from tests.support.factories import Factory, create_case
 
 
@@ -111,3 +118,51 @@ async def test_reopening_needs_a_reason_and_goes_back_to_identified_or_in_care(
         ("identified", "closed", "lost_contact"),
         ("closed", "identified", "re_trafficked"),
     ]
+
+
+async def test_a_transition_note_is_stored_encrypted_never_in_clear(
+    client: httpx.AsyncClient, factory: Factory, db: Database, app: FastAPI
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    auditor = await factory.user("PNP", Role.auditor)
+    case = await create_case(client, police)
+    note = f"Se fue con su tía a Juliaca {uuid.uuid4().hex}"
+
+    closed = await client.post(
+        f"/v1/cases/{case['id']}/transitions",
+        json={"to": "closed", "reason": "lost_contact", "note": note},
+        headers=police.headers,
+    )
+    assert closed.status_code == 201, closed.text
+    plain = await _transition(client, police.headers, case["id"], "identified", "new_information")
+    history = (
+        await client.get(f"/v1/cases/{case['id']}/transitions", headers=police.headers)
+    ).json()
+
+    assert [t["has_note"] for t in history] == [True, False]
+    assert plain.json()["has_note"] is False
+    [(sealed,)] = await query(
+        db,
+        "SELECT note_ciphertext FROM case_transition WHERE id = :id",
+        id=closed.json()["id"]
+        if db.dialect == "postgresql"
+        else closed.json()["id"].replace("-", ""),
+    )
+    assert note.encode() not in bytes(sealed)
+    async with db.session() as session:
+        opened = await person_service.open_for_person(
+            session,
+            keyring=app.state.security.keyring,
+            person_id=uuid.UUID(case["person_id"]),
+            sealed=bytes(sealed),
+        )
+    assert opened == {"note": note}
+    events = (
+        await client.get(
+            "/v1/audit/events",
+            params={"entity_id": case["id"], "action": "case.transitioned"},
+            headers=auditor.headers,
+        )
+    ).json()["items"]
+    assert events[-1]["changes"]["note"] == {"changed": True}
+    assert note not in json.dumps(events)

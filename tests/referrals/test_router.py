@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from service.core.db import Database
 from service.core.time import utcnow
@@ -247,3 +248,76 @@ async def test_other_organizations_cannot_touch_records_of_cases_they_are_not_in
         await client.get("/v1/alerts", params={"case_id": case["id"]}, headers=outsider.headers)
     ).json()["items"]
     assert listed == []
+
+
+async def _status(client: httpx.AsyncClient, user: SignedInUser, case_id: str) -> str:
+    response = await client.get(f"/v1/cases/{case_id}", headers=user.headers)
+    assert response.status_code == 200, response.text
+    status: str = response.json()["status"]
+    return status
+
+
+@pytest.mark.parametrize(
+    ("org", "role", "purpose"),
+    [
+        ("MINJUS", Role.legal_aid, "legal_aid"),
+        ("UNHCR", Role.caseworker, "refugee_procedure"),
+    ],
+)
+async def test_accepting_a_referral_that_is_not_care_leaves_the_case_referred(
+    client: httpx.AsyncClient, factory: Factory, org: str, role: Role, purpose: str
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    receiver = await factory.user(org, role)
+    case = await create_case(client, police)
+    await _consent(client, police, case["id"], [org])
+    referral = (await _refer(client, police, case["id"], org, purpose)).json()
+
+    accepted = await client.post(f"/v1/referrals/{referral['id']}/accept", headers=receiver.headers)
+
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "accepted"
+    # The receiver is involved (it sees the case), but the person is not "in care".
+    assert await _status(client, receiver, case["id"]) == "referred"
+    history = (
+        await client.get(f"/v1/cases/{case['id']}/transitions", headers=police.headers)
+    ).json()
+    assert [t["to_status"] for t in history] == ["referred"]
+
+
+@pytest.mark.parametrize(
+    ("org", "purpose"),
+    [("MIMP", "shelter"), ("MIMP", "protection_services"), ("NGO-SAMPLE", "reintegration")],
+)
+async def test_accepting_a_referral_that_starts_care_puts_the_case_in_care(
+    client: httpx.AsyncClient, factory: Factory, org: str, purpose: str
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    receiver = await factory.user(org, Role.caseworker)
+    case = await create_case(client, police)
+    await _consent(client, police, case["id"], [org])
+    referral = (await _refer(client, police, case["id"], org, purpose)).json()
+
+    accepted = await client.post(f"/v1/referrals/{referral['id']}/accept", headers=receiver.headers)
+
+    assert accepted.status_code == 200, accepted.text
+    assert await _status(client, police, case["id"]) == "in_care"
+
+
+async def test_care_begins_with_the_first_care_referral_after_legal_aid(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    defender = await factory.user("MINJUS", Role.legal_aid)
+    mimp = await factory.user("MIMP", Role.caseworker)
+    case = await create_case(client, police)
+    await _consent(client, police, case["id"], ["MINJUS", "MIMP"])
+    legal = (await _refer(client, police, case["id"], "MINJUS", "legal_aid")).json()
+    shelter = (await _refer(client, police, case["id"], "MIMP", "shelter")).json()
+
+    await client.post(f"/v1/referrals/{legal['id']}/accept", headers=defender.headers)
+    after_legal = await _status(client, police, case["id"])
+    await client.post(f"/v1/referrals/{shelter['id']}/accept", headers=mimp.headers)
+
+    assert after_legal == "referred"
+    assert await _status(client, police, case["id"]) == "in_care"

@@ -21,6 +21,7 @@ from service.cases.service.identifications import (
 )
 from service.cases.service.lifecycle import (
     advance_case,
+    list_screenings,
     list_transitions,
     screen_case,
     transition_case,
@@ -46,6 +47,7 @@ __all__ = [
     "involve",
     "link_case_person",
     "list_cases",
+    "list_screenings",
     "list_transitions",
     "lock_case",
     "person_is_minor",

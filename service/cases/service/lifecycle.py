@@ -1,4 +1,5 @@
-"""The case's state machine in use: requested and automatic transitions, and screening."""
+"""The case's state machine in use: requested and automatic transitions, and screening (its
+notes sealed under the person's data key, read back by the screening organization only)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from service.cases.models import (
 from service.cases.rules import CaseStatus, VictimStatus
 from service.cases.schemas import (
     ScreeningCreate,
+    ScreeningRead,
     TransitionRequest,
 )
 from service.core.crypto import Keyring
 from service.core.security import Actor
 from service.core.time import utcnow
+from service.identity.service import get_organizations
 from service.persons import service as person_service
 
 
@@ -37,6 +40,7 @@ async def _record_transition(
     to: CaseStatus,
     reason: str | None,
     trigger: rules.TransitionTrigger,
+    note: bytes | None = None,
 ) -> CaseTransition:
     transition = CaseTransition(
         case_id=case.id,
@@ -44,6 +48,7 @@ async def _record_transition(
         to_status=to.value,
         reason=reason,
         trigger=trigger.value,
+        note_ciphertext=note,
         actor_user_id=actor.user_id if actor else None,
         organization_id=actor.organization_id if actor else None,
     )
@@ -58,6 +63,7 @@ async def _record_transition(
             "status": {"from": case.status, "to": to.value},
             "reason": {"to": reason},
             "trigger": {"to": trigger.value},
+            "note": {"changed": note is not None},
         },
     )
     case.status, case.updated_at = to.value, utcnow()
@@ -67,9 +73,15 @@ async def _record_transition(
 
 
 async def transition_case(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, request: TransitionRequest
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    keyring: Keyring,
+    case: CaseFile,
+    request: TransitionRequest,
 ) -> CaseTransition:
-    """Close or reopen a case, as the state machine allows; 409 lists what is allowed."""
+    """Close or reopen a case, as the state machine allows; 409 lists what is allowed. The
+    note, if any, is sealed under the person's data key."""
     try:
         rules.check_requested_transition(
             CaseStatus(case.status),
@@ -79,6 +91,11 @@ async def transition_case(
         )
     except rules.IllegalTransition as exc:
         raise IllegalCaseTransition(str(exc), allowed=exc.allowed) from exc
+    note = None
+    if request.note:
+        note = await person_service.seal_for_person(
+            session, keyring=keyring, person_id=case.person_id, payload={"note": request.note}
+        )
     return await _record_transition(
         session,
         actor=actor,
@@ -86,6 +103,7 @@ async def transition_case(
         to=request.to,
         reason=request.reason,
         trigger=rules.TransitionTrigger.requested,
+        note=note,
     )
 
 
@@ -148,3 +166,53 @@ async def screen_case(
     session.add(case)
     await session.flush()
     return screening
+
+
+async def list_screenings(
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile
+) -> list[ScreeningRead]:
+    """The case's screenings, oldest first; notes decrypted only for those the actor's
+    organization made, and each such read audited (without the notes)."""
+    screenings = (
+        await session.exec(
+            select(Screening)
+            .where(Screening.case_id == case.id)
+            .order_by(col(Screening.screened_at), col(Screening.id))
+        )
+    ).all()
+    orgs = await get_organizations(session, [s.organization_id for s in screenings])
+    listed = []
+    for screening in screenings:
+        notes = None
+        if (
+            screening.notes_ciphertext is not None
+            and screening.organization_id == actor.organization_id
+        ):
+            opened = await person_service.open_for_person(
+                session,
+                keyring=keyring,
+                person_id=case.person_id,
+                sealed=screening.notes_ciphertext,
+            )
+            if opened is not None:
+                notes = str(opened["notes"])
+                record_event(
+                    session,
+                    actor=actor,
+                    action="screening.notes_viewed",
+                    entity_type="screening",
+                    entity_id=screening.id,
+                    changes={"case_id": {"to": str(case.id)}},
+                )
+        listed.append(
+            ScreeningRead(
+                id=screening.id,
+                case_id=case.id,
+                victim_status=VictimStatus(screening.victim_status),
+                organization=orgs[screening.organization_id].code,
+                screened_at=screening.screened_at,
+                has_notes=screening.notes_ciphertext is not None,
+                notes=notes,
+            )
+        )
+    return listed
