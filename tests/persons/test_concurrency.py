@@ -76,6 +76,7 @@ async def test_simultaneous_identifications_of_one_document_make_one_person(
         " AND p.merged_into IS NULL",
         d=digest,
     )
+    [(keys,)] = await query(db, "SELECT count(*) FROM person_key")
     await db.dispose()
     verified = await asyncio.to_thread(ruta, fresh_settings, "audit", "verify")
 
@@ -84,6 +85,8 @@ async def test_simultaneous_identifications_of_one_document_make_one_person(
     assert len(reached) == 1, f"{len(reached)} persons for one document"
     assert len(holders) == 1, f"{len(holders)} unmerged persons hold the document"
     [person_id] = reached
+    # Nothing left behind by the identifications that lost the claim: one person, one key.
+    assert (list(persons), keys) == ([person_id], 1)
     assert len(case_persons) == IDENTIFICATIONS  # 20 cases, all of this one person
     assert {a["person_id"] for _, a in answers} == {str(person_id)}
     linked = [
