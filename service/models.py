@@ -23,7 +23,13 @@ from service.cases.models import (
 )
 from service.consent.models import Consent, ConsentOverride
 from service.identity.models import AppUser, LoginAttempt, Organization
-from service.persons.models import Person, PersonBlindIndex, PersonIdentity, PersonKey
+from service.persons.models import (
+    Person,
+    PersonBlindIndex,
+    PersonIdentifierClaim,
+    PersonIdentity,
+    PersonKey,
+)
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
 from service.reference.models import Region
 from service.referrals.models import Referral, ReferralStatusChange
@@ -52,6 +58,7 @@ __all__ = [
     "Organization",
     "Person",
     "PersonBlindIndex",
+    "PersonIdentifierClaim",
     "PersonIdentity",
     "PersonKey",
     "Placement",

@@ -68,3 +68,22 @@ class PersonBlindIndex(SQLModel, table=True):
     person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
     kind: str = Field(sa_type=code_column())
     digest: str = Field(max_length=64, index=True)
+
+
+class PersonIdentifierClaim(SQLModel, table=True):
+    """The one person an identifier belongs to (the same document means the same person).
+
+    One row per (kind, digest), claimed with an insert the database arbitrates: of two
+    identifications of one document at once, the second's insert waits for the first to
+    commit and then finds the claim taken, so it never creates a second person. It always
+    names a surviving person: linking a record into another moves its claims along.
+    """
+
+    __tablename__ = "person_identifier_claim"
+    __table_args__ = (sa.UniqueConstraint("kind", "digest"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(sa_type=code_column())
+    digest: str = Field(max_length=64)
+    person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
+    claimed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -13,10 +13,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.crypto import Keyring, WrappedKey, open_sealed, seal
+from service.core.db import insert_ignoring_conflicts, table_of
 from service.core.errors import InvalidInput
 from service.core.time import today, utcnow
 from service.persons import rules
-from service.persons.models import Person, PersonBlindIndex, PersonIdentity, PersonKey
+from service.persons.models import (
+    Person,
+    PersonBlindIndex,
+    PersonIdentifierClaim,
+    PersonIdentity,
+    PersonKey,
+)
 from service.persons.schemas import (
     PersonCreate,
     PersonFacts,
@@ -82,19 +89,116 @@ async def _record_identity(
                 ciphertext=seal(data_key, payload, owner=str(person_id)),
             )
         )
-    existing = set(
-        (
-            await session.exec(
-                select(PersonBlindIndex.kind, PersonBlindIndex.digest).where(
-                    PersonBlindIndex.person_id == person_id
-                )
-            )
-        ).all()
-    )
-    for kind, digest in digests.items():
-        if (kind.value, digest) not in existing:
-            session.add(PersonBlindIndex(person_id=person_id, kind=kind.value, digest=digest))
     await session.flush()
+    # Ignoring conflicts: two identifications joining one person at once may bring the same
+    # new identifier.
+    await insert_ignoring_conflicts(
+        session,
+        table_of(PersonBlindIndex),
+        [
+            {"id": uuid.uuid4(), "person_id": person_id, "kind": kind.value, "digest": digest}
+            for kind, digest in digests.items()
+        ],
+        on=["person_id", "kind", "digest"],
+    )
+
+
+async def _claimant(session: AsyncSession, kind: rules.MatchKind, digest: str) -> uuid.UUID | None:
+    return (
+        await session.exec(
+            select(PersonIdentifierClaim.person_id).where(
+                PersonIdentifierClaim.kind == kind.value, PersonIdentifierClaim.digest == digest
+            )
+        )
+    ).first()
+
+
+async def _surviving(session: AsyncSession, person_id: uuid.UUID) -> Person:
+    person = await get_person(session, person_id)
+    while person.merged_into is not None:
+        person = await get_person(session, person.merged_into)
+    return person
+
+
+async def _claim(
+    session: AsyncSession, kind: rules.MatchKind, digest: str, person_id: uuid.UUID
+) -> bool:
+    """Whether the person now holds the identifier. The database decides: on PostgreSQL an
+    insert that collides with an uncommitted claim waits for it and then yields; on SQLite
+    the writing transaction already holds the write lock."""
+    claim = {
+        "id": uuid.uuid4(),
+        "kind": kind.value,
+        "digest": digest,
+        "person_id": person_id,
+        "claimed_at": utcnow(),
+    }
+    await insert_ignoring_conflicts(
+        session, table_of(PersonIdentifierClaim), [claim], on=["kind", "digest"]
+    )
+    return await _claimant(session, kind, digest) == person_id
+
+
+async def _new_person(
+    session: AsyncSession, *, keyring: Keyring, data: PersonCreate, identified_on: date
+) -> Person:
+    if data.birth_date is not None:
+        age, birth_year, estimate = (
+            rules.age_on(data.birth_date, identified_on),
+            data.birth_date.year,
+            False,
+        )
+    elif data.age_estimate is not None:
+        age, birth_year, estimate = data.age_estimate, None, True
+    else:
+        age, birth_year, estimate = None, None, True
+    person = Person(
+        birth_year=birth_year,
+        age_at_identification=age,
+        age_is_estimate=estimate,
+        gender=data.gender.value,
+        nationality=data.nationality,
+        indigenous_people=data.indigenous_people,
+        languages=list(data.languages),
+        lgbti=data.lgbti,
+    )
+    session.add(person)
+    await session.flush()
+    data_key = Keyring.new_data_key()
+    wrapped = keyring.wrap(data_key, owner=str(person.id))
+    session.add(
+        PersonKey(
+            person_id=person.id, master_key_id=wrapped.master_key_id, wrapped_key=wrapped.blob
+        )
+    )
+    await session.flush()
+    return person
+
+
+async def _person_of_document(
+    session: AsyncSession,
+    *,
+    keyring: Keyring,
+    data: PersonCreate,
+    identified_on: date,
+    digest: str,
+) -> tuple[Person, bool]:
+    """The person holding the document, and True; or a new person claiming it, and False."""
+    claimant = await _claimant(session, rules.MatchKind.document, digest)
+    if claimant is not None:
+        return await _surviving(session, claimant), True
+    # Create the person in a savepoint, so that losing the claim to an identification of
+    # the same document running at this moment leaves nothing of it behind.
+    savepoint = await session.begin_nested()
+    person = await _new_person(session, keyring=keyring, data=data, identified_on=identified_on)
+    if await _claim(session, rules.MatchKind.document, digest, person.id):
+        await savepoint.commit()
+        return person, False
+    await savepoint.rollback()
+    claimant = await _claimant(session, rules.MatchKind.document, digest)
+    if claimant is None:  # claims are never deleted
+        raise RuntimeError("a document claim vanished")
+    return await _surviving(session, claimant), True
 
 
 async def identify_person(
@@ -106,53 +210,26 @@ async def identify_person(
     identified_on: date,
 ) -> tuple[Person, list[PossibleDuplicate]]:
     """The person of a new identification: the same person when the document matches one
-    already recorded, otherwise a new person; candidates that share name and birth date are
-    listed for a caseworker to link."""
+    already recorded (even one recorded at this very moment), otherwise a new person;
+    candidates that share name and birth date are listed for a caseworker to link."""
     digests = _digests(keyring, data)
     duplicates: list[PossibleDuplicate] = []
-    person: Person | None = None
     if rules.MatchKind.document in digests:
-        same = await _persons_matching(
-            session, rules.MatchKind.document, digests[rules.MatchKind.document]
+        person, linked = await _person_of_document(
+            session,
+            keyring=keyring,
+            data=data,
+            identified_on=identified_on,
+            digest=digests[rules.MatchKind.document],
         )
-        if same:
-            person = await session.get(Person, same[0])
+        if linked:
             duplicates.append(
                 PossibleDuplicate(
-                    person_id=same[0], matched_on=rules.MatchKind.document, linked=True
+                    person_id=person.id, matched_on=rules.MatchKind.document, linked=True
                 )
             )
-    if person is None:
-        if data.birth_date is not None:
-            age, birth_year, estimate = (
-                rules.age_on(data.birth_date, identified_on),
-                data.birth_date.year,
-                False,
-            )
-        elif data.age_estimate is not None:
-            age, birth_year, estimate = data.age_estimate, None, True
-        else:
-            age, birth_year, estimate = None, None, True
-        person = Person(
-            birth_year=birth_year,
-            age_at_identification=age,
-            age_is_estimate=estimate,
-            gender=data.gender.value,
-            nationality=data.nationality,
-            indigenous_people=data.indigenous_people,
-            languages=list(data.languages),
-            lgbti=data.lgbti,
-        )
-        session.add(person)
-        await session.flush()
-        data_key = Keyring.new_data_key()
-        wrapped = keyring.wrap(data_key, owner=str(person.id))
-        session.add(
-            PersonKey(
-                person_id=person.id, master_key_id=wrapped.master_key_id, wrapped_key=wrapped.blob
-            )
-        )
-        await session.flush()
+    else:
+        person = await _new_person(session, keyring=keyring, data=data, identified_on=identified_on)
     if rules.MatchKind.name_and_birth_date in digests:
         for candidate in await _persons_matching(
             session,
@@ -259,6 +336,13 @@ async def link_person(
     person.merged_into = candidate_id
     session.add(person)
     await session.flush()
+    # A claim names a surviving person: the document of a linked record now leads to the
+    # record it was linked into.
+    await session.exec(
+        sa.update(PersonIdentifierClaim)
+        .where(col(PersonIdentifierClaim.person_id) == person_id)
+        .values(person_id=candidate_id)
+    )
     return candidate
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from service.cases import service as case_service
 from service.cases.rules import InvolvementBasis
+from service.core.crypto import Keyring
 from service.core.db import Database
 from service.core.settings import Settings
 from service.identity.rules import Role
 from service.main import create_app
+from service.persons.rules import normalize_document
 from tests.support.cli import ruta
 from tests.support.clients import client_from
 from tests.support.databases import make_settings, query
@@ -60,6 +63,74 @@ async def test_same_document_identified_by_two_institutions_is_one_person(
 
 def _db_uuid(db: Database, value: str) -> str:
     return value if db.dialect == "postgresql" else value.replace("-", "")
+
+
+async def _document_claims(db: Database, number: str) -> list[str]:
+    """The persons (as API ids) a DNI's claim names, found by its keyed digest."""
+    digest = Keyring(db.settings).blind_index("document", normalize_document("dni", number))
+    rows = await query(
+        db,
+        "SELECT person_id FROM person_identifier_claim WHERE kind = 'document' AND digest = :d",
+        d=digest,
+    )
+    return [str(uuid.UUID(str(p))) for (p,) in rows]
+
+
+async def test_second_identification_of_a_document_joins_the_person_holding_its_claim(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    number = f"{uuid.uuid4().int % 10**8:08d}"
+    first = await create_case(
+        client, police, person=person_body(document={"type": "dni", "number": number})
+    )
+    second = await create_case(
+        client, police, person=person_body(document={"type": "dni", "number": number})
+    )
+
+    assert second["possible_duplicates"] == [
+        {"person_id": first["person_id"], "matched_on": "document", "linked": True}
+    ]
+    assert second["person_id"] == first["person_id"]
+    assert await _document_claims(db, number) == [first["person_id"]]
+
+
+async def test_a_linked_record_s_document_leads_to_the_person_it_was_linked_into(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    ngo = await factory.user("NGO-SAMPLE", Role.caseworker)
+    who: dict[str, Any] = {
+        "given_name": "Luz",
+        "family_name": f"Mamani {uuid.uuid4().hex[:6]}",
+        "birth_date": "2008-09-30",
+        "age_estimate": None,
+    }
+    passport = f"{uuid.uuid4().int % 10**8:08d}"
+    first = await create_case(client, police, person=person_body(**who))
+    second = await create_case(
+        client,
+        ngo,
+        region="08",
+        context="ngo_outreach",
+        person=person_body(**who, document={"type": "dni", "number": passport}),
+    )
+    linked = await client.post(
+        f"/v1/cases/{second['id']}/person/link",
+        json={"person_id": first["person_id"]},
+        headers=ngo.headers,
+    )
+    # The document of the record linked away now identifies the surviving person.
+    third = await create_case(
+        client, police, person=person_body(document={"type": "dni", "number": passport})
+    )
+
+    assert linked.status_code == 200, linked.text
+    assert await _document_claims(db, passport) == [first["person_id"]]
+    assert third["person_id"] == first["person_id"]
+    assert third["possible_duplicates"] == [
+        {"person_id": first["person_id"], "matched_on": "document", "linked": True}
+    ]
 
 
 async def test_same_name_and_birth_date_is_a_candidate_a_caseworker_can_link(

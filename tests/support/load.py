@@ -73,27 +73,10 @@ def _fire(
     url: str, token: str, requests: Sequence[tuple[str, dict[str, Any]]], concurrency: int
 ) -> list[tuple[int, str]]:
     """In one process: POST every (path, body) with bounded concurrency; (status, outcome)."""
-
-    async def run() -> list[tuple[int, str]]:
-        limits = httpx.Limits(max_connections=concurrency)
-        headers = {"Authorization": f"Bearer {token}"}
-        gate = asyncio.Semaphore(concurrency)
-        async with httpx.AsyncClient(
-            base_url=url, headers=headers, timeout=180, limits=limits
-        ) as client:
-
-            async def one(path: str, body: dict[str, Any]) -> tuple[int, str]:
-                async with gate:
-                    response = await client.post(path, json=body)
-                try:
-                    outcome = str(response.json().get("outcome") or response.json().get("code"))
-                except ValueError:
-                    outcome = response.text[:200]
-                return response.status_code, outcome
-
-            return list(await asyncio.gather(*(one(p, b) for p, b in requests)))
-
-    return asyncio.run(run())
+    return [
+        (status, str(body.get("outcome") or body.get("code") or body.get("text")))
+        for status, body in _post_all(url, token, requests, concurrency)
+    ]
 
 
 def fire_from_processes(
@@ -129,3 +112,47 @@ async def assert_no_case_holds_two_beds(db: Database) -> None:
             )
         ).all()
     assert doubles == [], f"cases with two active placements: {doubles}"
+
+
+def _post_all(
+    url: str, token: str, requests: Sequence[tuple[str, dict[str, Any]]], concurrency: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """In one process: POST every (path, body) with bounded concurrency; (status, JSON body)."""
+
+    async def run() -> list[tuple[int, dict[str, Any]]]:
+        limits = httpx.Limits(max_connections=concurrency)
+        headers = {"Authorization": f"Bearer {token}"}
+        gate = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(
+            base_url=url, headers=headers, timeout=180, limits=limits
+        ) as client:
+
+            async def one(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+                async with gate:
+                    response = await client.post(path, json=body)
+                try:
+                    answer = response.json()
+                except ValueError:
+                    answer = {"text": response.text[:200]}
+                return response.status_code, answer if isinstance(answer, dict) else {}
+
+            return list(await asyncio.gather(*(one(p, b) for p, b in requests)))
+
+    return asyncio.run(run())
+
+
+def post_from_processes(
+    url: str,
+    token: str,
+    requests: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    processes: int,
+    concurrency: int,
+) -> list[tuple[int, dict[str, Any]]]:
+    """Like `fire_from_processes`, but answers each request with its status and JSON body."""
+    shares = [list(requests[i::processes]) for i in range(processes)]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
+        list(pool.map(int, range(processes)))  # every process up before the first request
+        futures = [pool.submit(_post_all, url, token, share, concurrency) for share in shares]
+        return [answer for f in futures for answer in f.result()]
