@@ -40,6 +40,10 @@ def _configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        # SQLite's DDL is transactional, though Alembic assumes not and would commit after
+        # each migration, letting the BEGIN IMMEDIATE lock go: a process waiting on it would
+        # then apply, from a stale version, a migration another process had just applied.
+        transactional_ddl=True,
         compare_type=True,
         compare_server_default=True,
         render_item=_render_item,
