@@ -168,6 +168,7 @@ async def test_an_expired_hold_frees_the_bed(
     assert held.json()["outcome"] == "held"
     assert held.json()["placement"]["hold_expires_at"] is not None
     assert blocked.status_code == 202
+    assert blocked.json()["outcome"] == "waitlisted"
     shown = (await client.get(f"/v1/facilities/{facility['id']}", headers=police.headers)).json()
     assert (shown["held"], shown["available"]) == (1, 0)
 
@@ -192,6 +193,7 @@ async def test_an_expired_hold_frees_the_bed(
     assert waiting["facility_id"] == facility["id"]
     late = await client.post(f"/v1/placements/{hold['id']}/arrive", headers=police.headers)
     assert late.status_code == 409
+    assert late.json()["code"] == "placement_not_active"
 
 
 async def test_arrival_turns_a_hold_into_a_placement(
@@ -287,6 +289,7 @@ async def test_capacity_cannot_drop_below_the_beds_in_use(
     assert refused.status_code == 409
     assert refused.json()["code"] == "capacity_below_occupancy"
     assert caseworker.status_code == 403
+    assert caseworker.json()["code"] == "forbidden"
 
 
 async def test_the_address_is_shown_only_to_the_operator_and_to_those_with_a_resident(

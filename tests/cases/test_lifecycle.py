@@ -52,6 +52,7 @@ async def test_outcomes_of_care_cannot_close_a_case_never_in_care(
     response = await _transition(client, police.headers, case["id"], "closed", reason)
 
     assert response.status_code == 409
+    assert response.json()["code"] == "illegal_transition"
     assert response.json()["allowed"] == [
         {
             "to": "closed",
@@ -84,6 +85,7 @@ async def test_not_a_victim_needs_the_screening_that_found_so(
     after = await _transition(client, police.headers, case["id"], "closed", "not_a_victim")
 
     assert early.status_code == 409
+    assert early.json()["code"] == "illegal_transition"
     assert after.status_code == 201
 
 
@@ -94,6 +96,7 @@ async def test_moves_to_referred_or_in_care_are_not_requested_by_hand(
     case = await create_case(client, police)
     response = await _transition(client, police.headers, case["id"], "in_care", "reintegrated")
     assert response.status_code == 409
+    assert response.json()["code"] == "illegal_transition"
 
 
 async def test_reopening_needs_a_reason_and_goes_back_to_identified_or_in_care(
@@ -109,6 +112,7 @@ async def test_reopening_needs_a_reason_and_goes_back_to_identified_or_in_care(
     view = (await client.get(f"/v1/cases/{case['id']}", headers=police.headers)).json()
 
     assert no_reason.status_code == to_referred.status_code == 409
+    assert no_reason.json()["code"] == to_referred.json()["code"] == "illegal_transition"
     assert reopened.status_code == 201
     assert view["status"] == "identified"
     history = (

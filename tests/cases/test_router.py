@@ -77,6 +77,7 @@ async def test_unknown_and_hidden_cases_answer_alike(
     )
 
     assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["code"] == "case_not_found"
     assert {
         k: v for k, v in hidden.json().items() if k not in {"instance", "request_id", "detail"}
     } == {k: v for k, v in missing.json().items() if k not in {"instance", "request_id", "detail"}}
@@ -94,7 +95,7 @@ async def test_roles_without_case_work_get_403(
     read = await client.get(f"/v1/cases/{case['id']}", headers=outsider.headers)
 
     assert listed.status_code == read.status_code == 403
-    assert read.json()["code"] == "forbidden"
+    assert listed.json()["code"] == read.json()["code"] == "forbidden"
 
 
 async def test_second_identification_adds_the_organization(
@@ -212,27 +213,35 @@ async def test_ended_involvement_hides_the_case_again(
             basis=InvolvementBasis.referral,
         )
 
-    assert (await client.get(f"/v1/cases/{case_id}", headers=mimp.headers)).status_code == 404
+    hidden = await client.get(f"/v1/cases/{case_id}", headers=mimp.headers)
+    assert hidden.status_code == 404
+    assert hidden.json()["code"] == "case_not_found"
 
 
 @pytest.mark.parametrize(
-    ("override", "field"),
+    ("override", "field", "code"),
     [
-        ({"region": "99"}, "region"),
-        ({"region": "Lima"}, "region"),
-        ({"identified_on": "2999-01-01"}, "body"),
-        ({"context": "raid"}, "context"),
-        ({"exploitation": []}, "exploitation"),
-        ({"exploitation": [{"form": "forced_labour"}]}, "exploitation.0"),
+        ({"region": "99"}, "region", "unknown_region"),
+        ({"region": "Lima"}, "region", "validation_error"),
+        ({"identified_on": "2999-01-01"}, "body", "validation_error"),
+        ({"context": "raid"}, "context", "validation_error"),
+        ({"exploitation": []}, "exploitation", "validation_error"),
+        ({"exploitation": [{"form": "forced_labour"}]}, "exploitation.0", "validation_error"),
         (
             {"exploitation": [{"form": "sexual_exploitation", "sector": "logging"}]},
             "exploitation.0",
+            "validation_error",
         ),
-        ({"unexpected": 1}, "unexpected"),
+        ({"unexpected": 1}, "unexpected", "validation_error"),
     ],
 )
 async def test_invalid_identification_is_refused_naming_the_field_and_writes_nothing(
-    client: httpx.AsyncClient, factory: Factory, db: Database, override: dict[str, Any], field: str
+    client: httpx.AsyncClient,
+    factory: Factory,
+    db: Database,
+    override: dict[str, Any],
+    field: str,
+    code: str,
 ) -> None:
     police = await factory.user("PNP", Role.identifier)
     body = case_body(**override)
@@ -246,6 +255,7 @@ async def test_invalid_identification_is_refused_naming_the_field_and_writes_not
     problem = response.json()
     assert response.headers["content-type"] == "application/problem+json"
     assert problem["status"] == 422
+    assert problem["code"] == code
     assert any(e["field"] == field for e in problem["errors"]), problem
     assert after == before
 
@@ -291,4 +301,5 @@ async def test_garbage_cursor_is_a_422_naming_cursor(
         "/v1/cases", params={"cursor": "not-a-cursor"}, headers=police.headers
     )
     assert response.status_code == 422
+    assert response.json()["code"] == "invalid_input"
     assert response.json()["errors"][0]["field"] == "cursor"

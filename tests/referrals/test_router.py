@@ -82,6 +82,7 @@ async def test_revoking_consent_cancels_the_pending_referrals_it_covered(
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] is not None
     assert again.status_code == 409
+    assert again.json()["code"] == "consent_already_revoked"
     statuses = {
         r["id"]: (r["status"], r["reason"])
         for r in (
@@ -98,6 +99,7 @@ async def test_revoking_consent_cancels_the_pending_referrals_it_covered(
     # MIMP can no longer accept it.
     late = await client.post(f"/v1/referrals/{pending['id']}/accept", headers=mimp.headers)
     assert late.status_code == 409
+    assert late.json()["code"] == "illegal_referral_action"
     assert late.json()["allowed_actions"] == []
 
 
@@ -142,6 +144,7 @@ async def test_unanswered_referral_expires_and_alerts_the_sender(
     assert [a["kind"] for a in alerts] == ["referral_overdue"]
     assert mimp_alerts == []
     assert late_accept.status_code == 409
+    assert late_accept.json()["code"] == "illegal_referral_action"
 
     acknowledged = await client.post(
         f"/v1/alerts/{alerts[0]['id']}/acknowledge", headers=police.headers
@@ -158,6 +161,7 @@ async def test_unanswered_referral_expires_and_alerts_the_sender(
     assert acknowledged.json()["status"] == "acknowledged"
     assert resolved.json()["status"] == "resolved"
     assert twice.status_code == 409
+    assert twice.json()["code"] == "illegal_alert_change"
     assert [a["id"] for a in kept] == [alerts[0]["id"]]
 
 
@@ -177,13 +181,17 @@ async def test_only_the_receiver_answers_and_only_the_sender_cancels(
     rejected = await client.post(f"{url}/reject", json={"reason": "no beds"}, headers=mimp.headers)
 
     assert self_accept.status_code == receiver_cancel.status_code == 409
+    assert self_accept.json()["code"] == receiver_cancel.json()["code"] == "illegal_referral_action"
     assert self_accept.json()["allowed_actions"] == ["cancel"]
     assert no_reason.status_code == 422
+    assert no_reason.json()["code"] == "validation_error"
     assert rejected.status_code == 200
     assert rejected.json()["status"] == "rejected"
     assert rejected.json()["reason"] == "no beds"
     # A rejected referral gives MIMP no access to the case.
-    assert (await client.get(f"/v1/cases/{case['id']}", headers=mimp.headers)).status_code == 404
+    hidden = await client.get(f"/v1/cases/{case['id']}", headers=mimp.headers)
+    assert hidden.status_code == 404
+    assert hidden.json()["code"] == "case_not_found"
 
 
 async def test_sender_cancels_an_accepted_referral_and_the_receiver_loses_access(
@@ -203,7 +211,9 @@ async def test_sender_cancels_an_accepted_referral_and_the_receiver_loses_access
 
     assert started.json()["status"] == "in_progress"
     assert cancelled.json()["status"] == "cancelled"
-    assert (await client.get(f"/v1/cases/{case['id']}", headers=ngo.headers)).status_code == 404
+    hidden = await client.get(f"/v1/cases/{case['id']}", headers=ngo.headers)
+    assert hidden.status_code == 404
+    assert hidden.json()["code"] == "case_not_found"
 
 
 async def test_other_organizations_cannot_touch_records_of_cases_they_are_not_in(

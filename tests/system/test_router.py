@@ -41,6 +41,7 @@ async def test_readyz_is_503_behind_the_migration_head(var_dir: Path) -> None:
 
     assert empty.status_code == 503
     assert empty.headers["content-type"] == "application/problem+json"
+    assert empty.json()["code"] == "service_unavailable"
     assert "ruta migrate" in empty.json()["detail"]
     assert migrated.status_code == 200
 
@@ -67,4 +68,5 @@ async def test_unknown_route_and_method_are_problem_documents(
     assert missing.status_code == 404
     assert missing.json()["code"] == "not_found"
     assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"
     assert wrong_method.headers["content-type"] == "application/problem+json"

@@ -77,7 +77,9 @@ async def test_girl_found_in_a_mazuko_raid_reaches_care_and_reintegration(
         {"to_org": "MIMP", "purpose": "protection_services"},
     )
     assert referral["status"] == "requested"
-    assert (await client.get(f"/v1/cases/{case_id}", headers=mimp.headers)).status_code == 404
+    before_accepting = await client.get(f"/v1/cases/{case_id}", headers=mimp.headers)
+    assert before_accepting.status_code == 404
+    assert before_accepting.json()["code"] == "case_not_found"
     inbox = (await client.get("/v1/referrals", headers=mimp.headers)).json()["items"]
     assert referral["id"] in {r["id"] for r in inbox}
     accepted = await _post(client, mimp, f"/v1/referrals/{referral['id']}/accept", expect=200)
@@ -127,8 +129,12 @@ async def test_girl_found_in_a_mazuko_raid_reaches_care_and_reintegration(
     ]
 
     # A public defender not involved gets 404; an analyst gets 403.
-    assert (await client.get(f"/v1/cases/{case_id}", headers=defender.headers)).status_code == 404
-    assert (await client.get(f"/v1/cases/{case_id}", headers=analyst.headers)).status_code == 403
+    by_defender = await client.get(f"/v1/cases/{case_id}", headers=defender.headers)
+    by_analyst = await client.get(f"/v1/cases/{case_id}", headers=analyst.headers)
+    assert by_defender.status_code == 404
+    assert by_defender.json()["code"] == "case_not_found"
+    assert by_analyst.status_code == 403
+    assert by_analyst.json()["code"] == "forbidden"
 
 
 async def test_venezuelan_adult_is_suggested_unhcr_and_hidden_from_others(
@@ -153,7 +159,9 @@ async def test_venezuelan_adult_is_suggested_unhcr_and_hidden_from_others(
     assert case["person"]["minor"] is False
     assert case["suggested_referrals"][0] == {"to_org": "UNHCR", "purpose": "refugee_procedure"}
     assert {"to_org": "MIMP", "purpose": "protection_services"} not in case["suggested_referrals"]
-    assert (
-        await client.get(f"/v1/cases/{case['id']}", headers=defender.headers)
-    ).status_code == 404
-    assert (await client.get(f"/v1/cases/{case['id']}", headers=analyst.headers)).status_code == 403
+    by_defender = await client.get(f"/v1/cases/{case['id']}", headers=defender.headers)
+    by_analyst = await client.get(f"/v1/cases/{case['id']}", headers=analyst.headers)
+    assert by_defender.status_code == 404
+    assert by_defender.json()["code"] == "case_not_found"
+    assert by_analyst.status_code == 403
+    assert by_analyst.json()["code"] == "forbidden"
