@@ -82,7 +82,9 @@ async def record_custody(
     session: AsyncSession, *, actor: Actor, case: CaseFile, data: CustodyCreate
 ) -> CustodyPeriod:
     """Where the person is held; a child in a police station opens an alert at once."""
-    minor = await case_service.person_is_minor(session, case)
+    # A child on the day the custody began, however late it is entered; the day as the
+    # caller dated it (Peru's day for a Peruvian institution).
+    minor = await case_service.person_minor_on(session, case, data.start.date())
     period = CustodyPeriod(
         case_id=case.id,
         place_kind=data.place_kind.value,

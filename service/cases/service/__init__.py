@@ -27,7 +27,8 @@ from service.cases.service.lifecycle import (
 )
 from service.cases.service.person import (
     link_case_person,
-    person_is_minor,
+    person_age_on,
+    person_minor_on,
     placement_profile,
     read_person,
 )
@@ -46,7 +47,8 @@ __all__ = [
     "list_cases",
     "list_transitions",
     "lock_case",
-    "person_is_minor",
+    "person_age_on",
+    "person_minor_on",
     "placement_profile",
     "read_person",
     "require_visible_case",
