@@ -126,7 +126,7 @@ async def record_custody(
 async def end_custody(
     session: AsyncSession, *, actor: Actor, custody_id: uuid.UUID, end: datetime
 ) -> CustodyPeriod:
-    """The person left custody; its alert is resolved."""
+    """The person left custody; its alerts are resolved (a child's once she has a bed)."""
     not_found = CustodyNotFound(f"No custody period {custody_id} is visible to your organization.")
     period = await session.get(CustodyPeriod, custody_id)
     if period is None:
@@ -148,6 +148,9 @@ async def end_custody(
         entity_type="case",
         entity_id=period.case_id,
         changes={"custody_id": {"to": str(period.id)}, "end": {"to": period.end_at}},
+    )
+    await alert_service.resolve_alerts_of(
+        session, actor=actor, kind=AlertKind.long_custody, source_id=period.id
     )
     # A child still waiting for a bed keeps the alert open until placed.
     if not await capacity_service.is_waiting(session, period.case_id):

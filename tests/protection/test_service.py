@@ -201,3 +201,21 @@ async def test_a_custody_that_has_ended_is_not_escalated(
     assert await _alerts(client, police, recorded_ended) == []
     assert await _alerts(client, police, adult_ended) == []
     assert (released_alert["status"], released_alert["escalation_level"]) == ("resolved", 0)
+
+
+async def test_ending_a_long_custody_resolves_its_alert(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    case, custody = await _held(client, police, age=40, hours=80)
+    await _escalate(db)
+
+    ended = await client.post(
+        f"/v1/custody-periods/{custody['id']}/end",
+        json={"end": utcnow().isoformat()},
+        headers=police.headers,
+    )
+    [alert] = await _alerts(client, police, case)
+
+    assert ended.status_code == 200, ended.text
+    assert (alert["kind"], alert["status"]) == ("long_custody", "resolved")
