@@ -31,3 +31,7 @@ class Alert(SQLModel, table=True):
     acknowledged_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    # Raised again while the situation lasts (custody held past its limits): how many times,
+    # and when last.
+    escalation_level: int = 0
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

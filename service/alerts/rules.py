@@ -9,6 +9,7 @@ class AlertKind(StrEnum):
     minor_in_custody = "minor_in_custody"
     referral_overdue = "referral_overdue"
     non_punishment = "non_punishment"
+    long_custody = "long_custody"
 
 
 class AlertStatus(StrEnum):

@@ -19,3 +19,5 @@ class AlertPublic(BaseModel):
     opened_at: datetime
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+    escalation_level: int
+    escalated_at: datetime | None

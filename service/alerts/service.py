@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -113,6 +114,58 @@ async def resolve_case_alerts(
                 session, actor=actor, kind=kind, source_id=source_id
             )
     return resolved
+
+
+async def escalate_alert(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    case_id: uuid.UUID,
+    kind: AlertKind,
+    source_id: uuid.UUID,
+    level: int,
+    at: datetime,
+    open_if_missing: bool,
+) -> Alert | None:
+    """Raise the unresolved alert of a source to `level` (an acknowledged one is open again);
+    with `open_if_missing`, open it first when the source has none. None when there is none
+    to raise or it is already at that level."""
+    alert = (
+        await session.exec(
+            select(Alert).where(
+                Alert.case_id == case_id,
+                Alert.kind == kind.value,
+                Alert.source_id == source_id,
+                Alert.status != AlertStatus.resolved.value,
+            )
+        )
+    ).first()
+    if alert is None and open_if_missing:
+        alert = await open_alert(
+            session, actor=actor, case_id=case_id, kind=kind, source_id=source_id
+        )
+    if alert is None or alert.escalation_level >= level:
+        return None
+    changes: dict[str, object] = {
+        "alert_id": {"to": str(alert.id)},
+        "kind": {"to": alert.kind},
+        "escalation_level": {"from": alert.escalation_level, "to": level},
+    }
+    if alert.status == AlertStatus.acknowledged.value:
+        changes["status"] = {"from": alert.status, "to": AlertStatus.open.value}
+        alert.status = AlertStatus.open.value
+    alert.escalation_level, alert.escalated_at = level, at
+    session.add(alert)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="alert.escalated",
+        entity_type="case",
+        entity_id=case_id,
+        changes=changes,
+    )
+    return alert
 
 
 def _visible(actor: Actor) -> sa.ColumnElement[bool]:

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # A request waiting longer than this expires and is counted as an unmet need.
     waitlist_max_days: int = Field(default=30, ge=1, le=365)
 
+    # Custody held past these hours raises its alert again (service/protection/rules.py): a
+    # child in a police station past the first, anyone held anywhere past the second.
+    custody_minor_escalation_hours: int = Field(default=24, ge=1)
+    custody_escalation_hours: int = Field(default=72, ge=1)
+
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)

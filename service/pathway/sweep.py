@@ -16,6 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.capacity import service as capacity_service
 from service.core.db import Database
 from service.core.settings import Settings
+from service.core.time import utcnow
+from service.protection import service as protection_service
 from service.referrals import service as referral_service
 
 BATCH = 200
@@ -26,11 +28,13 @@ class SweepReport:
     referrals_expired: int
     holds_expired: int
     waiting_requests_expired: int
+    custody_escalated: int
 
     def describe(self) -> str:
         return (
             f"expired {self.referrals_expired} overdue referrals, {self.holds_expired} bed"
-            f" holds and {self.waiting_requests_expired} waiting requests"
+            f" holds and {self.waiting_requests_expired} waiting requests;"
+            f" escalated {self.custody_escalated} long custody alerts"
         )
 
 
@@ -47,7 +51,8 @@ async def _in_batches(
 
 
 async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> SweepReport:
-    """Expire overdue referrals, bed holds and requests that waited too long."""
+    """Expire overdue referrals, bed holds and requests that waited too long; escalate the
+    alerts of people held too long."""
     referrals = await _in_batches(
         db, lambda s: referral_service.expire_overdue_referrals(s, limit=batch), batch=batch
     )
@@ -61,6 +66,20 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         ),
         batch=batch,
     )
+    escalated = await _in_batches(
+        db,
+        lambda s: protection_service.escalate_long_custody(
+            s,
+            now=utcnow(),
+            minor_hours=settings.custody_minor_escalation_hours,
+            adult_hours=settings.custody_escalation_hours,
+            limit=batch,
+        ),
+        batch=batch,
+    )
     return SweepReport(
-        referrals_expired=referrals, holds_expired=holds, waiting_requests_expired=waiting
+        referrals_expired=referrals,
+        holds_expired=holds,
+        waiting_requests_expired=waiting,
+        custody_escalated=escalated,
     )

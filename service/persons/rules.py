@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
@@ -54,17 +55,50 @@ def age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
-def age_now(age_at_identification: int | None, identified_on: date, today: date) -> int | None:
-    """Age today, from the age at identification (whole years elapsed since); None if unknown."""
-    if age_at_identification is None:
+def _years_before(day: date, years: int) -> date:
+    """The same day `years` earlier (28 February for a 29th in a common year)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+@dataclass(frozen=True)
+class StoredAge:
+    """What is kept of a person's age: the age at the identification that first recorded
+    them, whether it was estimated, the birth year when a birth date was given, and the day
+    of that identification."""
+
+    age_at_identification: int | None
+    age_is_estimate: bool
+    birth_year: int | None
+    identified_on: date
+
+
+def age_on_date(stored: StoredAge, on: date) -> int | None:
+    """The person's age in completed years on a day. Where the records leave the birthday
+    open, the youngest age they allow, so that nobody who may have been a child is taken for
+    an adult. None when the age is unknown."""
+    if stored.age_at_identification is None:
         return None
-    return age_at_identification + (today - identified_on).days // 365
+    # The latest birth date that gives this age on the identification day.
+    latest_birth = _years_before(stored.identified_on, stored.age_at_identification)
+    if stored.birth_year is not None and not stored.age_is_estimate:
+        latest_birth = min(latest_birth, date(stored.birth_year, 12, 31))
+    return max(0, age_on(latest_birth, on))
+
+
+def minor_on_date(stored: StoredAge, on: date) -> bool:
+    """Whether the person was (or may have been) under 18 on a day; unknown age counts as a
+    child."""
+    age = age_on_date(stored, on)
+    return age is None or age < ADULT_AGE
 
 
 def is_minor(age_at_identification: int | None, identified_on: date, today: date) -> bool:
-    """Whether the person is (conservatively) still under 18 today; unknown age counts as minor."""
-    age = age_now(age_at_identification, identified_on, today)
-    return age is None or age < ADULT_AGE
+    """Whether a person of this age at identification may still be under 18 on `today`.
+    Kept for persons.service.person_facts; cases decide on the event's day (minor_on_date)."""
+    return minor_on_date(StoredAge(age_at_identification, True, None, identified_on), today)
 
 
 def is_foreign(nationality: str | None) -> bool:

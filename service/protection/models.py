@@ -44,6 +44,9 @@ class CustodyPeriod(SQLModel, table=True):
     minor: bool
     recorded_by: uuid.UUID = Field(foreign_key="app_user.id")
     organization_id: uuid.UUID = Field(foreign_key="organization.id")
+    # How many of its time limits the escalation sweep has acted on
+    # (rules.custody_escalation_level).
+    escalation_level: int = 0
 
 
 class NonPunishmentRecord(SQLModel, table=True):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+
+from service.alerts.rules import AlertKind
 
 
 class AssistanceKind(StrEnum):
@@ -45,3 +47,26 @@ def custody_alerts(place: CustodyPlace, *, minor: bool) -> bool:
 def custody_hours(start: datetime, end: datetime | None, now: datetime) -> float:
     """How long a custody period lasted, or has lasted so far."""
     return ((end or now) - start).total_seconds() / 3600
+
+
+def custody_escalation_level(
+    place: CustodyPlace,
+    *,
+    minor: bool,
+    held: timedelta,
+    minor_hours: int,
+    adult_hours: int,
+) -> int:
+    """How many of its limits a custody still running has passed, each one raising its alert
+    again: a child in a police station has two (`minor_hours`, then `adult_hours`), anyone
+    else held anywhere one (`adult_hours`)."""
+    limits = [minor_hours, adult_hours] if custody_alerts(place, minor=minor) else [adult_hours]
+    return sum(held > timedelta(hours=limit) for limit in limits)
+
+
+def custody_alert_kind(place: CustodyPlace, *, minor: bool) -> AlertKind:
+    """The alert a custody period raises: a child's in a police station from the first
+    minute, anyone else's once held past the long limit."""
+    return (
+        AlertKind.minor_in_custody if custody_alerts(place, minor=minor) else AlertKind.long_custody
+    )

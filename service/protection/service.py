@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +16,7 @@ from service.audit.service import record_event
 from service.capacity import service as capacity_service
 from service.cases import service as case_service
 from service.cases.rules import TransitionTrigger
+from service.core.db import for_update
 from service.core.errors import InvalidInput
 from service.core.security import Actor
 from service.core.time import utcnow
@@ -82,7 +84,9 @@ async def record_custody(
     session: AsyncSession, *, actor: Actor, case: CaseFile, data: CustodyCreate
 ) -> CustodyPeriod:
     """Where the person is held; a child in a police station opens an alert at once."""
-    minor = await case_service.person_is_minor(session, case)
+    # A child on the day the custody began, however late it is entered; the day as the
+    # caller dated it (Peru's day for a Peruvian institution).
+    minor = await case_service.person_minor_on(session, case, data.start.date())
     period = CustodyPeriod(
         case_id=case.id,
         place_kind=data.place_kind.value,
@@ -122,7 +126,7 @@ async def record_custody(
 async def end_custody(
     session: AsyncSession, *, actor: Actor, custody_id: uuid.UUID, end: datetime
 ) -> CustodyPeriod:
-    """The person left custody; its alert is resolved."""
+    """The person left custody; its alerts are resolved (a child's once she has a bed)."""
     not_found = CustodyNotFound(f"No custody period {custody_id} is visible to your organization.")
     period = await session.get(CustodyPeriod, custody_id)
     if period is None:
@@ -145,12 +149,88 @@ async def end_custody(
         entity_id=period.case_id,
         changes={"custody_id": {"to": str(period.id)}, "end": {"to": period.end_at}},
     )
+    await alert_service.resolve_alerts_of(
+        session, actor=actor, kind=AlertKind.long_custody, source_id=period.id
+    )
     # A child still waiting for a bed keeps the alert open until placed.
     if not await capacity_service.is_waiting(session, period.case_id):
         await alert_service.resolve_alerts_of(
             session, actor=actor, kind=AlertKind.minor_in_custody, source_id=period.id
         )
     return period
+
+
+def _below_target(*, now: datetime, minor_hours: int, adult_hours: int) -> sa.ColumnElement[bool]:
+    """Custody still running that has passed a limit its escalation level does not yet
+    reflect (the SQL shape of rules.custody_escalation_level, to select only those)."""
+    child_held = sa.and_(
+        col(CustodyPeriod.minor).is_(True),
+        col(CustodyPeriod.place_kind) == rules.CustodyPlace.police_station.value,
+    )
+    past_minor = col(CustodyPeriod.start_at) < now - timedelta(hours=minor_hours)
+    past_adult = col(CustodyPeriod.start_at) < now - timedelta(hours=adult_hours)
+    level = col(CustodyPeriod.escalation_level)
+    return sa.and_(
+        col(CustodyPeriod.end_at).is_(None),
+        sa.or_(
+            sa.and_(
+                child_held, sa.or_(sa.and_(past_minor, level < 1), sa.and_(past_adult, level < 2))
+            ),
+            sa.and_(sa.not_(child_held), past_adult, level < 1),
+        ),
+    )
+
+
+async def escalate_long_custody(
+    session: AsyncSession, *, now: datetime, minor_hours: int, adult_hours: int, limit: int = 200
+) -> int:
+    """Raise again the alert of up to `limit` custody periods held past a limit they had not
+    passed before, longest held first: a child past `minor_hours` and again past
+    `adult_hours`; anyone else past `adult_hours` opens a long_custody alert. Returns how
+    many periods escalated (the sweep repeats while it is `limit`); running it again at the
+    same moment escalates nothing."""
+    periods = (
+        await session.exec(
+            for_update(
+                select(CustodyPeriod)
+                .where(_below_target(now=now, minor_hours=minor_hours, adult_hours=adult_hours))
+                .order_by(col(CustodyPeriod.start_at), col(CustodyPeriod.id))
+                .limit(limit),
+                session,
+                skip_locked=True,
+            )
+        )
+    ).all()
+    escalated = 0
+    for period in periods:
+        place = rules.CustodyPlace(period.place_kind)
+        level = rules.custody_escalation_level(
+            place,
+            minor=period.minor,
+            held=now - period.start_at,
+            minor_hours=minor_hours,
+            adult_hours=adult_hours,
+        )
+        if level <= period.escalation_level:
+            continue
+        kind = rules.custody_alert_kind(place, minor=period.minor)
+        # A child's alert resolved meanwhile (placed in a bed, or by hand) is not reopened;
+        # any other person's long custody opens its alert.
+        await alert_service.escalate_alert(
+            session,
+            actor=None,
+            case_id=period.case_id,
+            kind=kind,
+            source_id=period.id,
+            level=level,
+            at=now,
+            open_if_missing=kind is AlertKind.long_custody,
+        )
+        period.escalation_level = level
+        session.add(period)
+        escalated += 1
+    await session.flush()
+    return escalated
 
 
 async def list_custody(session: AsyncSession, case: CaseFile) -> list[CustodyPeriod]:

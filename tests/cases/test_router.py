@@ -16,7 +16,7 @@ from service.cases.rules import InvolvementBasis
 from service.core.db import Database
 from service.identity.rules import Role
 from tests.support.databases import query
-from tests.support.factories import Factory, case_body, create_case
+from tests.support.factories import Factory, case_body, create_case, person_body
 
 
 async def test_identification_opens_a_case_seen_by_the_identifier(
@@ -303,3 +303,34 @@ async def test_garbage_cursor_is_a_422_naming_cursor(
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_input"
     assert response.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_a_case_identified_years_ago_shows_the_child_she_was_then(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    # Entered today, identified on 2016-06-14 at an estimated 15: she is 25 now.
+    police = await factory.user("PNP", Role.identifier)
+    created = await create_case(
+        client, police, identified_on="2016-06-14", person=person_body(age_estimate=15)
+    )
+    view = (await client.get(f"/v1/cases/{created['id']}", headers=police.headers)).json()
+
+    assert view["person"]["age_at_identification"] == 15
+    assert view["person"]["minor"] is True
+
+
+async def test_a_back_dated_identification_of_a_known_person_judges_her_age_on_its_date(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    # First recorded this year at 25 (born 2001-01-10); another institution then enters its
+    # identification of the same document, made on 2016-06-14, when she was 15.
+    police = await factory.user("PNP", Role.identifier)
+    ministry = await factory.user("MIMP", Role.caseworker)
+    person = person_body(age_estimate=None, birth_date="2001-01-10")
+    first = await create_case(client, police, identified_on="2026-03-14", person=person)
+    second = await create_case(client, ministry, identified_on="2016-06-14", person=person)
+    view = (await client.get(f"/v1/cases/{second['id']}", headers=ministry.headers)).json()
+
+    assert second["person_id"] == first["person_id"]
+    assert first["person"]["minor"] is False
+    assert view["person"]["minor"] is True

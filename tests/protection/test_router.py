@@ -137,3 +137,33 @@ async def test_alerts_come_oldest_first_a_page_at_a_time(
 
     assert sources == opened
     assert pages == 2
+
+
+async def test_a_back_dated_custody_of_a_girl_then_15_is_a_child_in_custody(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    # Identified this year, 25 today; on 2016-06-14 she was 15.
+    police = await factory.user("PNP", Role.identifier)
+    case = await create_case(
+        client,
+        police,
+        identified_on="2026-03-14",
+        person=person_body(age_estimate=None, birth_date="2001-01-10"),
+    )
+
+    custody = await client.post(
+        f"/v1/cases/{case['id']}/custody-periods",
+        json={"place_kind": "police_station", "start": "2016-06-14T09:00:00-05:00"},
+        headers=police.headers,
+    )
+    alerts = (
+        await client.get("/v1/alerts", params={"case_id": case["id"]}, headers=police.headers)
+    ).json()["items"]
+
+    assert case["person"]["age_at_identification"] == 25
+    assert case["person"]["minor"] is False
+    assert custody.status_code == 201
+    assert custody.json()["minor"] is True
+    assert [(a["kind"], a["source_id"]) for a in alerts] == [
+        ("minor_in_custody", custody.json()["id"])
+    ]

@@ -65,6 +65,7 @@ async def test_sqlite_connections_are_hardened(settings: Settings) -> None:
 async def test_sweep_runs_against_the_database(fresh_settings: Settings) -> None:
     result = ruta(fresh_settings, "sweep")
     assert result.returncode == 0, result.stderr
-    assert (
-        result.stdout.strip() == "expired 0 overdue referrals, 0 bed holds and 0 waiting requests"
+    assert result.stdout.strip() == (
+        "expired 0 overdue referrals, 0 bed holds and 0 waiting requests;"
+        " escalated 0 long custody alerts"
     )

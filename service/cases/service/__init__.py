@@ -29,7 +29,8 @@ from service.cases.service.lifecycle import (
 from service.cases.service.person import (
     case_ids_of_same_person,
     link_case_person,
-    person_is_minor,
+    person_age_on,
+    person_minor_on,
     placement_profile,
     read_person,
 )
@@ -50,7 +51,8 @@ __all__ = [
     "list_screenings",
     "list_transitions",
     "lock_case",
-    "person_is_minor",
+    "person_age_on",
+    "person_minor_on",
     "placement_profile",
     "read_person",
     "require_visible_case",

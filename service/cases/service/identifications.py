@@ -39,6 +39,7 @@ from service.cases.schemas import (
     SuggestedReferral,
 )
 from service.cases.service.access import involve, visible_to
+from service.cases.service.person import person_minor_on
 from service.core.crypto import Keyring
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
@@ -321,8 +322,10 @@ async def case_public(session: AsyncSession, case: CaseFile) -> CasePublic:
     )
     exploitation = await _exploitation_of(session, [i.id for i in identifications])
     person = await person_service.get_person(session, case.person_id)
-    facts = person_service.person_facts(
-        person, identified_on=min(i.identified_on for i in identifications)
+    first_on = min(i.identified_on for i in identifications)
+    # A child when identified is counted and screened as one, however late the entry.
+    facts = person_service.person_facts(person, identified_on=first_on).model_copy(
+        update={"minor": await person_minor_on(session, case, first_on)}
     )
     status = CaseStatus(case.status)
     return CasePublic(

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,8 +28,11 @@ from service.core.crypto import Keyring
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.persons import service as person_service
-from service.persons.rules import age_now
+from service.persons.rules import StoredAge, age_on_date, minor_on_date
 from service.persons.schemas import PersonIdentifying
+
+if TYPE_CHECKING:
+    from service.persons.models import Person
 
 
 async def _identified_by(
@@ -97,18 +100,39 @@ async def link_case_person(
     return case
 
 
-async def person_is_minor(session: AsyncSession, case: CaseFile) -> bool:
-    """Whether the case's person is (conservatively) a child today."""
-    first_on = (
+async def _stored_age(session: AsyncSession, person: Person) -> StoredAge:
+    """What is kept of the person's age. The day it refers to is that of the identification
+    that first recorded the person (in whichever case), not the earliest date a later entry
+    claims."""
+    first = (
         await session.exec(
-            select(sa.func.min(Identification.identified_on)).where(
-                Identification.case_id == case.id
-            )
+            select(Identification)
+            .join(CaseFile, col(CaseFile.id) == col(Identification.case_id))
+            .where(CaseFile.person_id == person.id)
+            .order_by(col(Identification.created_at), col(Identification.id))
+            .limit(1)
         )
     ).one()
+    return StoredAge(
+        age_at_identification=person.age_at_identification,
+        age_is_estimate=person.age_is_estimate,
+        birth_year=person.birth_year,
+        identified_on=first.identified_on,
+    )
+
+
+async def person_age_on(session: AsyncSession, case: CaseFile, on: date) -> int | None:
+    """The age the case's person had on a day (the youngest the records allow); None if
+    unknown."""
     person = await person_service.get_person(session, case.person_id)
-    identified_on = first_on if isinstance(first_on, date) else date.fromisoformat(str(first_on))
-    return person_service.person_facts(person, identified_on=identified_on).minor
+    return age_on_date(await _stored_age(session, person), on)
+
+
+async def person_minor_on(session: AsyncSession, case: CaseFile, on: date) -> bool:
+    """Whether the case's person was (or may have been) a child on the day of an event: a
+    custody's start, an identification, a placement. Unknown age counts as a child."""
+    person = await person_service.get_person(session, case.person_id)
+    return minor_on_date(await _stored_age(session, person), on)
 
 
 async def placement_profile(session: AsyncSession, case: CaseFile, *, on: date) -> PlacementProfile:
@@ -131,7 +155,7 @@ async def placement_profile(session: AsyncSession, case: CaseFile, *, on: date) 
         )
     ).all()
     person = await person_service.get_person(session, case.person_id)
-    age = age_now(person.age_at_identification, identifications[0].identified_on, on)
+    age = age_on_date(await _stored_age(session, person), on)
     return PlacementProfile(
         age=age,
         gender=person.gender,
