@@ -247,19 +247,23 @@ def referrals_expire() -> None:
 
 @app.command()
 def sweep() -> None:
-    """Expire overdue referrals and bed holds once (what each worker does every
-    RUTA_REFERRAL_SWEEP_SECONDS); for cron when the in-process sweep is off."""
+    """Expire overdue referrals and bed holds, and prune old login attempts, once (what each
+    worker does every RUTA_REFERRAL_SWEEP_SECONDS); for cron when the in-process sweep is off."""
     settings = Settings()
 
-    async def work(db: Database) -> tuple[int, int]:
+    async def work(db: Database) -> tuple[int, int, int]:
         async with db.session() as session:
             referrals = await referral_service.expire_overdue_referrals(session)
         async with db.session() as session:
             holds = await capacity_service.expire_holds(session)
-        return referrals, holds
+        attempts = await identity_service.prune_login_attempts(db, settings=settings)
+        return referrals, holds, attempts
 
-    referrals, holds = _run(settings, work)
-    typer.echo(f"expired {referrals} overdue referrals and {holds} bed holds")
+    referrals, holds, attempts = _run(settings, work)
+    typer.echo(
+        f"expired {referrals} overdue referrals and {holds} bed holds;"
+        f" pruned {attempts} old login attempts"
+    )
 
 
 @app.command()

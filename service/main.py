@@ -26,6 +26,7 @@ from service.core.migrations import head_revisions
 from service.core.requestid import RequestIdMiddleware, bind_request_id
 from service.core.security import Security
 from service.core.settings import Settings
+from service.identity import service as identity_service
 from service.identity.router import router as identity_router
 from service.protection.router import router as protection_router
 from service.referrals import service as referral_service
@@ -54,9 +55,9 @@ def audit_keys(settings: Settings) -> AuditKeys:
     return AuditKeys(active_id=settings.audit_key_id, keys=settings.audit_key_map())
 
 
-async def _expire_referrals_forever(db: Database, every_seconds: int) -> None:
-    """Expire unanswered referrals and bed holds in the background; every worker may run it
-    (rows are locked, and nothing is expired twice)."""
+async def _expire_referrals_forever(db: Database, settings: Settings, every_seconds: int) -> None:
+    """Expire unanswered referrals and bed holds, and prune old login attempts, in the
+    background; every worker may run it (rows are locked, and nothing is expired twice)."""
     while True:
         await asyncio.sleep(every_seconds)
         try:
@@ -65,6 +66,7 @@ async def _expire_referrals_forever(db: Database, every_seconds: int) -> None:
                 expired = await referral_service.expire_overdue_referrals(session)
             async with db.session() as session:
                 freed = await capacity_service.expire_holds(session)
+            await identity_service.prune_login_attempts(db, settings=settings)
             if expired or freed:
                 log.info("expired %d overdue referrals and %d bed holds", expired, freed)
         except Exception:  # the sweep must outlive a failed round (database restarting ...)
@@ -86,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper = None
         if settings.referral_sweep_seconds > 0:
             sweeper = asyncio.create_task(
-                _expire_referrals_forever(db, settings.referral_sweep_seconds)
+                _expire_referrals_forever(db, settings, settings.referral_sweep_seconds)
             )
         try:
             yield
