@@ -23,7 +23,7 @@ from service.core.settings import Settings
 from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Role
-from service.main import audit_keys, create_app, open_database
+from service.main import audit_keys, create_app, open_database, prune_login_attempts
 from service.persons import service as person_service
 from service.reference import seed as reference_seed
 from service.referrals import service as referral_service
@@ -256,7 +256,7 @@ def sweep() -> None:
             referrals = await referral_service.expire_overdue_referrals(session)
         async with db.session() as session:
             holds = await capacity_service.expire_holds(session)
-        attempts = await identity_service.prune_login_attempts(db, settings=settings)
+        attempts = await prune_login_attempts(db, settings)
         return referrals, holds, attempts
 
     referrals, holds, attempts = _run(settings, work)

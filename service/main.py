@@ -55,6 +55,22 @@ def audit_keys(settings: Settings) -> AuditKeys:
     return AuditKeys(active_id=settings.audit_key_id, keys=settings.audit_key_map())
 
 
+LOGIN_ATTEMPT_BATCH = 1000
+
+
+async def prune_login_attempts(db: Database, settings: Settings) -> int:
+    """Prune old login attempts in batches, each batch its own short transaction."""
+    pruned = 0
+    while True:
+        async with db.session() as session:
+            done = await identity_service.prune_login_attempts(
+                session, settings=settings, limit=LOGIN_ATTEMPT_BATCH
+            )
+        pruned += done
+        if done < LOGIN_ATTEMPT_BATCH:
+            return pruned
+
+
 async def _expire_referrals_forever(db: Database, settings: Settings, every_seconds: int) -> None:
     """Expire unanswered referrals and bed holds, and prune old login attempts, in the
     background; every worker may run it (rows are locked, and nothing is expired twice)."""
@@ -66,7 +82,7 @@ async def _expire_referrals_forever(db: Database, settings: Settings, every_seco
                 expired = await referral_service.expire_overdue_referrals(session)
             async with db.session() as session:
                 freed = await capacity_service.expire_holds(session)
-            await identity_service.prune_login_attempts(db, settings=settings)
+            await prune_login_attempts(db, settings)
             if expired or freed:
                 log.info("expired %d overdue referrals and %d bed holds", expired, freed)
         except Exception:  # the sweep must outlive a failed round (database restarting ...)

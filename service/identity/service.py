@@ -302,30 +302,17 @@ async def log_in(
     return Token(access_token=token, expires_in=security.tokens.ttl_seconds)
 
 
-async def prune_login_attempts(db: Database, *, settings: Settings, batch_size: int = 1000) -> int:
-    """Delete the login attempts older than the rate-limit window, one short transaction per
-    batch; returns how many. They no longer count for any limit."""
-    pruned = 0
-    while True:
-        async with db.session() as session:
-            deleted = await _prune_login_attempt_batch(
-                session, settings=settings, batch_size=batch_size
-            )
-        pruned += deleted
-        if deleted < batch_size:
-            return pruned
-
-
-async def _prune_login_attempt_batch(
-    session: AsyncSession, *, settings: Settings, batch_size: int
-) -> int:
+async def prune_login_attempts(session: AsyncSession, *, settings: Settings, limit: int) -> int:
+    """Delete up to `limit` login attempts older than the rate-limit window (they no longer
+    count for any limit), oldest first; returns how many. Run it in batches until it
+    returns less than `limit`."""
     cutoff = utcnow() - timedelta(seconds=settings.login_window_seconds)
     table = table_of(LoginAttempt)
     batch = (
         sa.select(table.c.id)
         .where(table.c.attempted_at < cutoff)
         .order_by(table.c.attempted_at)
-        .limit(batch_size)
+        .limit(limit)
     )
     result = await session.exec(sa.delete(table).where(table.c.id.in_(batch.scalar_subquery())))
     return int(result.rowcount)
