@@ -9,7 +9,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from threading import Barrier
 
+import pytest
+
 from service.core.settings import _load_or_create_local_secrets
+
+pytestmark = pytest.mark.slow
 
 _WORKERS = 8
 _ROUNDS = 12
