@@ -195,6 +195,11 @@ def audit_verify() -> None:
             return await audit_service.verify_chains(session, keys=audit_keys(settings))
 
     report = _run(settings, work)
+    if report.first_break is not None and report.first_break.key_mismatch:
+        typer.echo(
+            f"audit trail NOT VERIFIED, wrong audit key: {report.first_break.describe()}", err=True
+        )
+        raise typer.Exit(1)
     if report.first_break is not None:
         typer.echo(f"audit trail BROKEN: {report.first_break.describe()}", err=True)
         raise typer.Exit(1)

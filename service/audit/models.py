@@ -37,6 +37,9 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(max_length=64)
     # Which audit key sealed it, so keys can rotate and older events still verify.
     key_id: str = Field(max_length=32)
+    # A non-secret fingerprint of that key (rules.key_fingerprint), so verifying with another
+    # key under the same id says so; None for events sealed before it was stored.
+    key_fingerprint: str | None = Field(default=None, max_length=16)
 
 
 class AuditChainHead(SQLModel, table=True):

@@ -15,10 +15,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any
 
 CHAIN_COUNT = 32
 GENESIS_HASH = "0" * 64
+_FINGERPRINT_LABEL = b"ruta-audit-key-fingerprint"
 REDACTED = "[redacted]"
 
 
@@ -47,6 +49,13 @@ class Link:
     prev_hash: str
     hash: str
     key_id: str
+    # None for events sealed before fingerprints were stored.
+    key_fingerprint: str | None
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A non-secret name of a key, to tell keys apart: it does not reveal the key."""
+    return hmac.new(key, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,11 @@ class AuditKeys:
     def active(self) -> bytes:
         return self.keys[self.active_id]
 
+    @cached_property
+    def fingerprints(self) -> dict[str, str]:
+        """The fingerprint of every configured key, by id."""
+        return {key_id: key_fingerprint(key) for key_id, key in self.keys.items()}
+
 
 @dataclass(frozen=True)
 class Break:
@@ -69,6 +83,9 @@ class Break:
     seq: int
     event_id: uuid.UUID | None
     reason: str
+    # The events were sealed with another key than the configured one of the same id: the
+    # chain cannot be checked with this configuration, which says nothing of tampering.
+    key_mismatch: bool = False
 
     def describe(self) -> str:
         where = f"event {self.event_id}" if self.event_id else "chain head"
@@ -125,6 +142,7 @@ def link(
                 prev_hash=head,
                 hash=digest,
                 key_id=keys.active_id,
+                key_fingerprint=keys.fingerprints[keys.active_id],
             )
         )
         head = digest
@@ -153,13 +171,28 @@ def verify_chain(
                 cid,
                 f"sealed with audit key {item.key_id!r}, which is not configured",
             )
+        configured = keys.fingerprints[item.key_id]
+        sealed_with = item.key_fingerprint
         if not hmac.compare_digest(
             event_hash(key, item.content, chain=chain, seq=item.seq, prev_hash=item.prev_hash),
             item.hash,
         ):
-            return Break(
-                chain, item.seq, cid, "content does not match its hash: the event was altered"
-            )
+            if sealed_with is not None and sealed_with != configured:
+                reason = (
+                    f"these events were sealed with key {item.key_id} of fingerprint"
+                    f" {sealed_with}; the configured key has fingerprint {configured}"
+                )
+                return Break(chain, item.seq, cid, reason, key_mismatch=True)
+            reason = "content does not match its hash: the event was altered"
+            if sealed_with is None:
+                reason += (
+                    f" (or sealed with another key {item.key_id!r} than the configured one:"
+                    " the event predates key fingerprints)"
+                )
+            return Break(chain, item.seq, cid, reason)
+        if sealed_with is not None and sealed_with != configured:
+            reason = "key fingerprint does not match its key: the event was altered"
+            return Break(chain, item.seq, cid, reason)
         expected_seq, expected_prev, last_id = item.seq + 1, item.hash, cid
     if head_seq != expected_seq - 1 or head_hash != expected_prev:
         reason = (

@@ -123,6 +123,7 @@ def _append_pending(session: Session) -> None:
                 "prev_hash": item.prev_hash,
                 "hash": item.hash,
                 "key_id": item.key_id,
+                "key_fingerprint": item.key_fingerprint,
             }
             for item in links
         ],
@@ -174,6 +175,7 @@ def _link_of(row: AuditEvent) -> rules.Link:
         prev_hash=row.prev_hash,
         hash=row.hash,
         key_id=row.key_id,
+        key_fingerprint=row.key_fingerprint,
     )
 
 

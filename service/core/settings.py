@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import secrets
+import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -132,7 +133,12 @@ class Settings(BaseSettings):
 
 
 def _load_or_create_local_secrets(path: Path) -> dict[str, str]:
-    """Create the local secrets file atomically (O_EXCL) so concurrent workers agree on it."""
+    """Load the local secrets file, creating it first if it does not exist.
+
+    The secrets are written whole to a private temporary file in the same directory, flushed
+    to disk, then linked to their final name: the link fails if another process got there
+    first, so the first writer wins and nobody ever reads a half-written file.
+    """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         generated = {
@@ -141,13 +147,30 @@ def _load_or_create_local_secrets(path: Path) -> dict[str, str]:
             "master_key": base64.b64encode(secrets.token_bytes(32)).decode(),
             "blind_index_key": secrets.token_urlsafe(48),
         }
+        # mkstemp creates the file with mode 0600.
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
             with os.fdopen(fd, "w") as fh:
                 json.dump(generated, fh)
-            return generated
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process published its secrets first: use theirs
+            else:
+                _fsync_directory(path.parent)
+                return generated
+        finally:
+            os.unlink(temporary)
     data: dict[str, str] = json.loads(path.read_text())
     return data
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a new name in `directory` survive a crash."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.core.db import SessionDep
+from service.core.db import Database, SessionDep
 from service.core.errors import Forbidden
 from service.core.security import Actor, InvalidToken, Security
 from service.core.settings import Settings
@@ -28,7 +28,14 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_database(request: Request) -> Database:
+    """The database itself, for the one endpoint that runs its own short transactions."""
+    db: Database = request.app.state.db
+    return db
+
+
 SecurityDep = Annotated[Security, Depends(get_security)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from service.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
 
 
 class LoginFailed(Unauthorized):
     code = "invalid_credentials"
     title = "Invalid username or password"
-    # The failed attempt and its audit event are kept although the request is refused.
-    commit_before_raising: ClassVar[bool] = True
 
 
 class LoginRateLimited(TooManyRequests):
     code = "login_rate_limited"
     title = "Too many failed logins"
-    commit_before_raising: ClassVar[bool] = True
 
 
 class InvalidCredentialsToken(Unauthorized):

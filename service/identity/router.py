@@ -11,7 +11,7 @@ from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.security import Actor
 from service.identity import service
-from service.identity.dependencies import ActorDep, SecurityDep, SettingsDep
+from service.identity.dependencies import ActorDep, DatabaseDep, SecurityDep, SettingsDep
 from service.identity.rules import Role
 from service.identity.schemas import Me, OrganizationPublic, Token
 
@@ -22,14 +22,15 @@ router = APIRouter(prefix="/v1", tags=["auth"])
 async def issue_token(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     security: SecurityDep,
 ) -> Token:
     """Exchange a username and password for a short-lived bearer token."""
     client = request.client.host if request.client else "unknown"
+    # No request transaction: the password check must not run inside one (see log_in).
     return await service.log_in(
-        session,
+        db,
         settings=settings,
         security=security,
         username=form.username,

@@ -1,15 +1,26 @@
-"""Organizations, users, logins and turning a verified token into an actor."""
+"""Organizations, users, logins and turning a verified token into an actor.
+
+A password login is three steps, so that the costly argon2 check never runs on the event
+loop nor inside a transaction: a short writing transaction claims the attempt (the account's
+row is locked, the failures counted and the attempt recorded as a failure until proven
+otherwise, so concurrent guesses cannot all slip under the limit); the hash is checked in a
+thread with no transaction open; a second short transaction records the outcome.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit.service import record_event
+from service.core.db import Database, for_update, table_of
 from service.core.errors import InvalidInput
 from service.core.security import Actor, Security, TokenClaims
 from service.core.settings import Settings
@@ -60,6 +71,8 @@ async def create_user(
     password: str | None,
 ) -> AppUser:
     """Create a user of an organization; audited, the password never recorded."""
+    # Hashed in a thread, before the first statement: no write lock is held meanwhile.
+    password_hash = await _hash(security, password) if password is not None else None
     org = (
         await session.exec(select(Organization).where(Organization.code == organization_code))
     ).first()
@@ -73,7 +86,7 @@ async def create_user(
         username=username,
         organization_id=org.id,
         role=rules.Role(role).value,
-        password_hash=security.passwords.hash(password) if password is not None else None,
+        password_hash=password_hash,
     )
     session.add(user)
     await session.flush()
@@ -97,10 +110,11 @@ async def set_password(
     session: AsyncSession, *, security: Security, actor: Actor | None, username: str, password: str
 ) -> AppUser:
     """Replace a user's password; audited without the password."""
+    password_hash = await _hash(security, password)
     user = (await session.exec(select(AppUser).where(AppUser.username == username))).first()
     if user is None:
         raise InvalidInput("username", f"no user is named {username!r}")
-    user.password_hash = security.passwords.hash(password)
+    user.password_hash = password_hash
     session.add(user)
     record_event(
         session,
@@ -111,6 +125,10 @@ async def set_password(
         changes={"password": {"changed": True}},
     )
     return user
+
+
+async def _hash(security: Security, password: str) -> str:
+    return await asyncio.to_thread(security.passwords.hash, password)
 
 
 async def _recent_failures(
@@ -165,51 +183,66 @@ def _audit_login(
     )
 
 
-async def log_in(
-    session: AsyncSession,
-    *,
-    settings: Settings,
-    security: Security,
-    username: str,
-    password: str,
-    client_address: str,
-) -> Token:
-    """Check a password login and issue an access token; failures are rate limited and kept."""
+@dataclass(frozen=True)
+class _Claim:
+    """A login attempt recorded (as a failure) and allowed to check its password."""
+
+    attempt_id: uuid.UUID
+    user: AppUser | None
+    organization: Organization | None
+
+
+async def _claim_attempt(
+    session: AsyncSession, *, settings: Settings, username: str, client_address: str
+) -> _Claim | None:
+    """Record the attempt, as a failure until the password proves otherwise; None when the
+    failed-login limit refuses it before its password is checked."""
+    # Locking the account's row first serializes the attempts on one account: each counts
+    # the failures every earlier attempt already recorded (on SQLite, BEGIN IMMEDIATE does).
+    # An unknown username has no row to lock, but its attempts only ever meet the dummy
+    # hash. On PostgreSQL the per-address count is not serialized across accounts, so
+    # concurrent attempts on several accounts may pass that limit by their number.
+    user = (
+        await session.exec(for_update(select(AppUser).where(AppUser.username == username), session))
+    ).first()
     by_user, by_address = await _recent_failures(
         session, settings=settings, username=username, client_address=client_address
     )
-    user = (await session.exec(select(AppUser).where(AppUser.username == username))).first()
     blocked = rules.login_blocked(
         failures_for_username=by_user,
         failures_for_address=by_address,
         max_per_username=settings.login_max_failures_per_username,
         max_per_address=settings.login_max_failures_per_address,
     )
-    # A refused attempt has no authenticated actor; its subject is the account tried.
-    subject: uuid.UUID | str = user.id if user else username
+    attempt = LoginAttempt(username=username, client_address=client_address, succeeded=False)
+    session.add(attempt)
     if blocked:
-        session.add(LoginAttempt(username=username, client_address=client_address, succeeded=False))
+        # A refused attempt has no authenticated actor; its subject is the account tried.
         _audit_login(
             session,
             actor=None,
-            subject=subject,
+            subject=user.id if user else username,
             client_address=client_address,
             outcome="rate_limited",
         )
-        raise LoginRateLimited(
-            "Too many failed logins for this account or address; try again later.",
-            retry_after=settings.login_window_seconds,
-        )
-    valid = security.passwords.verify(user.password_hash if user else None, password)
-    if user is None or not valid or not user.is_active:
-        session.add(LoginAttempt(username=username, client_address=client_address, succeeded=False))
-        _audit_login(
-            session, actor=None, subject=subject, client_address=client_address, outcome="failed"
-        )
-        raise LoginFailed("The username or password is wrong, or the account is disabled.")
-    org = await session.get(Organization, user.organization_id)
-    assert org is not None
-    session.add(LoginAttempt(username=username, client_address=client_address, succeeded=True))
+        return None
+    org = await session.get(Organization, user.organization_id) if user else None
+    return _Claim(attempt_id=attempt.id, user=user, organization=org)
+
+
+async def _record_success(
+    session: AsyncSession,
+    *,
+    claim: _Claim,
+    user: AppUser,
+    org: Organization,
+    client_address: str,
+) -> Actor:
+    await session.exec(
+        sa.update(table_of(LoginAttempt))
+        .where(table_of(LoginAttempt).c.id == claim.attempt_id)
+        .values(succeeded=True)
+    )
     actor = Actor(
         user_id=user.id,
         username=user.username,
@@ -220,8 +253,69 @@ async def log_in(
     _audit_login(
         session, actor=actor, subject=user.id, client_address=client_address, outcome="succeeded"
     )
+    return actor
+
+
+async def log_in(
+    db: Database,
+    *,
+    settings: Settings,
+    security: Security,
+    username: str,
+    password: str,
+    client_address: str,
+) -> Token:
+    """Check a password login and issue an access token; failures are rate limited and kept.
+
+    Runs its own two short transactions (see the module's docstring), never one around the
+    password check; a refused attempt and its audit event are committed before the error.
+    """
+    async with db.session() as session:
+        claim = await _claim_attempt(
+            session, settings=settings, username=username, client_address=client_address
+        )
+    if claim is None:
+        raise LoginRateLimited(
+            "Too many failed logins for this account or address; try again later.",
+            retry_after=settings.login_window_seconds,
+        )
+    user, org = claim.user, claim.organization
+    # An unknown account spends the same work on a dummy hash: timing does not tell.
+    valid = await asyncio.to_thread(
+        security.passwords.verify, user.password_hash if user else None, password
+    )
+    if user is None or org is None or not valid or not user.is_active:
+        async with db.session() as session:
+            _audit_login(
+                session,
+                actor=None,
+                subject=user.id if user else username,
+                client_address=client_address,
+                outcome="failed",
+            )
+        raise LoginFailed("The username or password is wrong, or the account is disabled.")
+    async with db.session() as session:
+        await _record_success(
+            session, claim=claim, user=user, org=org, client_address=client_address
+        )
     token = security.tokens.issue(user_id=user.id, organization_code=org.code, role=user.role)
     return Token(access_token=token, expires_in=security.tokens.ttl_seconds)
+
+
+async def prune_login_attempts(session: AsyncSession, *, settings: Settings, limit: int) -> int:
+    """Delete up to `limit` login attempts older than the rate-limit window (they no longer
+    count for any limit), oldest first; returns how many. Run it in batches until it
+    returns less than `limit`."""
+    cutoff = utcnow() - timedelta(seconds=settings.login_window_seconds)
+    table = table_of(LoginAttempt)
+    batch = (
+        sa.select(table.c.id)
+        .where(table.c.attempted_at < cutoff)
+        .order_by(table.c.attempted_at)
+        .limit(limit)
+    )
+    result = await session.exec(sa.delete(table).where(table.c.id.in_(batch.scalar_subquery())))
+    return int(result.rowcount)
 
 
 async def actor_for_claims(session: AsyncSession, claims: TokenClaims) -> Actor:

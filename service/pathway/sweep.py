@@ -17,6 +17,7 @@ from service.capacity import service as capacity_service
 from service.core.db import Database
 from service.core.settings import Settings
 from service.core.time import utcnow
+from service.identity import service as identity_service
 from service.protection import service as protection_service
 from service.referrals import service as referral_service
 
@@ -29,12 +30,14 @@ class SweepReport:
     holds_expired: int
     waiting_requests_expired: int
     custody_escalated: int
+    login_attempts_pruned: int
 
     def describe(self) -> str:
         return (
             f"expired {self.referrals_expired} overdue referrals, {self.holds_expired} bed"
             f" holds and {self.waiting_requests_expired} waiting requests;"
-            f" escalated {self.custody_escalated} long custody alerts"
+            f" escalated {self.custody_escalated} long custody alerts;"
+            f" pruned {self.login_attempts_pruned} old login attempts"
         )
 
 
@@ -52,7 +55,7 @@ async def _in_batches(
 
 async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> SweepReport:
     """Expire overdue referrals, bed holds and requests that waited too long; escalate the
-    alerts of people held too long."""
+    alerts of people held too long; prune login attempts older than the rate-limit window."""
     referrals = await _in_batches(
         db, lambda s: referral_service.expire_overdue_referrals(s, limit=batch), batch=batch
     )
@@ -77,9 +80,15 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         ),
         batch=batch,
     )
+    pruned = await _in_batches(
+        db,
+        lambda s: identity_service.prune_login_attempts(s, settings=settings, limit=batch),
+        batch=batch,
+    )
     return SweepReport(
         referrals_expired=referrals,
         holds_expired=holds,
         waiting_requests_expired=waiting,
         custody_escalated=escalated,
+        login_attempts_pruned=pruned,
     )

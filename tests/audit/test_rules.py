@@ -116,3 +116,45 @@ def test_events_verify_across_a_key_rotation_while_the_old_key_is_kept() -> None
     found = rules.verify_chain(only_new, 3, chain, head_seq=4, head_hash=chain[-1].hash)
     assert found is not None
     assert "'a1'" in found.reason
+
+
+def test_a_chain_checked_with_another_key_of_the_same_id_names_both_fingerprints() -> None:
+    other = rules.AuditKeys(active_id="a1", keys={"a1": b"another key"})
+    links = _chain(3)
+
+    found = rules.verify_chain(other, 3, links, head_seq=3, head_hash=links[-1].hash)
+
+    assert found is not None
+    assert found.key_mismatch
+    assert found.seq == 1
+    assert found.reason == (
+        f"these events were sealed with key a1 of fingerprint {rules.key_fingerprint(KEY)};"
+        f" the configured key has fingerprint {rules.key_fingerprint(b'another key')}"
+    )
+
+
+def test_a_fingerprint_reveals_nothing_of_the_key_and_tells_keys_apart() -> None:
+    fingerprint = rules.key_fingerprint(b"secret audit key")
+
+    assert len(fingerprint) == 16
+    assert fingerprint == rules.key_fingerprint(b"secret audit key")
+    assert fingerprint != rules.key_fingerprint(b"secret audit kez")
+    assert "secret" not in fingerprint
+
+
+def test_an_altered_fingerprint_is_an_altered_event_not_a_key_mismatch() -> None:
+    links = _chain(3)
+    altered = dataclasses.replace(links[1], key_fingerprint="0" * 16)
+
+    found = _verify([links[0], altered, links[2]])
+
+    assert found is not None
+    assert not found.key_mismatch
+    assert found.seq == 2
+    assert "altered" in found.reason
+
+
+def test_events_from_before_fingerprints_still_verify() -> None:
+    links = [dataclasses.replace(item, key_fingerprint=None) for item in _chain(3)]
+
+    assert _verify(links) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -186,3 +188,28 @@ async def test_verifies_across_an_audit_key_rotation(
     assert with_both.returncode == 0, with_both.stderr
     assert without_old.returncode == 1
     assert "'a1'" in without_old.stderr
+
+
+def _fingerprint(key: str) -> str:
+    """What Ruta stores about a key: a keyed digest of a fixed label, never the key."""
+    return hmac.new(key.encode(), b"ruta-audit-key-fingerprint", hashlib.sha256).hexdigest()[:16]
+
+
+async def test_verify_with_another_key_names_the_key_mismatch_not_altered_events(
+    trail: Database, fresh_settings: Settings, var_dir: Path
+) -> None:
+    other_key = make_settings(
+        fresh_settings.database_url, var_dir, audit_key="not-the-key-that-sealed-them"
+    )
+    stored = {f for (f,) in await query(trail, "SELECT DISTINCT key_fingerprint FROM audit_event")}
+
+    result = run_verify(other_key)
+
+    assert stored == {_fingerprint("test-audit-key")}
+    assert result.returncode == 1
+    assert (
+        f"these events were sealed with key a1 of fingerprint {_fingerprint('test-audit-key')};"
+        f" the configured key has fingerprint {_fingerprint('not-the-key-that-sealed-them')}"
+    ) in result.stderr
+    assert "altered" not in result.stderr
+    assert "test-audit-key" not in result.stderr + result.stdout

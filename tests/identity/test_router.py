@@ -120,6 +120,7 @@ async def test_repeated_failures_from_an_address_are_rate_limited(
             "/v1/auth/token", data={"username": user.actor.username, "password": user.password}
         )
     assert limited.status_code == 429
+    assert limited.json()["code"] == "login_rate_limited"
 
 
 def _unsigned(claims: dict[str, object]) -> str:
@@ -180,6 +181,7 @@ async def test_expired_tampered_foreign_and_orphan_tokens_get_401(
 
     missing = await client.get("/v1/cases")
     assert missing.status_code == 401
+    assert missing.json()["code"] == "invalid_token"
     assert (await client.get("/v1/cases", headers=user.headers)).status_code == 200
 
 
@@ -253,4 +255,6 @@ async def test_tokens_of_the_configured_oidc_issuer_are_accepted(
 
     assert ok.status_code == 200, ok.text
     assert ok.json()["username"] == user.actor.username
-    assert wrong_aud.status_code == expired.status_code == stranger.status_code == 401
+    for refused in (wrong_aud, expired, stranger):
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "invalid_token"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from service.core.settings import Settings
+from service.core.time import utcnow
+from service.identity.models import LoginAttempt
 from service.main import open_database
 from tests.support.cli import ruta
 from tests.support.databases import query
@@ -67,5 +71,33 @@ async def test_sweep_runs_against_the_database(fresh_settings: Settings) -> None
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         "expired 0 overdue referrals, 0 bed holds and 0 waiting requests;"
-        " escalated 0 long custody alerts"
+        " escalated 0 long custody alerts; pruned 0 old login attempts"
     )
+
+
+async def test_sweep_prunes_login_attempts_older_than_the_window(
+    fresh_settings: Settings,
+) -> None:
+    db = open_database(fresh_settings)
+    window = timedelta(seconds=fresh_settings.login_window_seconds)
+    ages = {"old": [window * 2, window + timedelta(seconds=1)], "recent": [timedelta(seconds=1)]}
+    now = utcnow()
+    async with db.session() as session:
+        for who, when in ages.items():
+            for age in when:
+                session.add(
+                    LoginAttempt(
+                        username=who,
+                        client_address="192.0.2.9",
+                        succeeded=False,
+                        attempted_at=now - age,
+                    )
+                )
+
+    result = ruta(fresh_settings, "sweep")
+    left = await query(db, "SELECT username FROM login_attempt")
+    await db.dispose()
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("; pruned 2 old login attempts")
+    assert left == [("recent",)]

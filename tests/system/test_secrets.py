@@ -1,0 +1,65 @@
+"""Generated local secrets: every worker starting at once reads the same complete file."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from threading import Barrier
+
+import pytest
+
+from service.core.settings import _load_or_create_local_secrets
+
+pytestmark = pytest.mark.slow
+
+_WORKERS = 8
+_ROUNDS = 12
+
+_barrier: Barrier | None = None
+
+
+def _start(barrier: Barrier) -> None:
+    global _barrier  # the pool initializer hands each process the barrier
+    _barrier = barrier
+
+
+def _create_or_read(path: str) -> str:
+    """In a worker process: wait for the others, then load or create the secrets."""
+    assert _barrier is not None
+    _barrier.wait(timeout=60)
+    try:
+        return json.dumps(_load_or_create_local_secrets(Path(path)), sort_keys=True)
+    except Exception as exc:  # a half-written file shows up here: report it, don't hide it
+        return f"error: {type(exc).__name__}: {exc}"
+
+
+def test_workers_creating_secrets_at_once_all_read_the_same_complete_file(
+    tmp_path: Path,
+) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Manager().Barrier(_WORKERS)
+    outcomes: list[list[str]] = []
+    with ProcessPoolExecutor(
+        _WORKERS, mp_context=spawn, initializer=_start, initargs=(barrier,)
+    ) as pool:
+        for round_ in range(_ROUNDS):
+            path = tmp_path / f"round-{round_}" / "secrets.json"
+            outcomes.append(list(pool.map(_create_or_read, [str(path)] * _WORKERS)))
+
+    for round_, answers in enumerate(outcomes):
+        assert len(set(answers)) == 1, (round_, sorted(set(answers)))
+        [answer] = set(answers)
+        stored = (tmp_path / f"round-{round_}" / "secrets.json").read_text()
+        assert json.loads(answer) == json.loads(stored)
+        assert set(json.loads(stored)) == {
+            "secret_key",
+            "audit_key",
+            "master_key",
+            "blind_index_key",
+        }
+        # Nothing but the secrets file is left behind, and it is private.
+        assert os.listdir(tmp_path / f"round-{round_}") == ["secrets.json"]
+        assert (tmp_path / f"round-{round_}" / "secrets.json").stat().st_mode & 0o777 == 0o600
