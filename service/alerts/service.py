@@ -62,22 +62,12 @@ async def open_alert(
     return alert
 
 
-async def resolve_alerts_of(
-    session: AsyncSession,
-    *,
-    actor: Actor | None,
-    kind: AlertKind,
-    source_id: uuid.UUID,
+async def _resolve(
+    session: AsyncSession, *, actor: Actor | None, where: sa.ColumnElement[bool]
 ) -> int:
-    """Resolve the unresolved alerts a source raised (the custody ended, the referral answered)."""
+    """Resolve every unresolved alert matching `where`, read in one query; each audited."""
     rows = (
-        await session.exec(
-            select(Alert).where(
-                Alert.kind == kind.value,
-                Alert.source_id == source_id,
-                Alert.status != AlertStatus.resolved.value,
-            )
-        )
+        await session.exec(select(Alert).where(where, Alert.status != AlertStatus.resolved.value))
     ).all()
     for alert in rows:
         _move(alert, AlertStatus.resolved, actor)
@@ -94,26 +84,28 @@ async def resolve_alerts_of(
     return len(rows)
 
 
+async def resolve_alerts_of(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    kind: AlertKind,
+    source_id: uuid.UUID,
+) -> int:
+    """Resolve the unresolved alerts a source raised (the custody ended, the referral answered)."""
+    where = sa.and_(col(Alert.kind) == kind.value, col(Alert.source_id) == source_id)
+    return await _resolve(session, actor=actor, where=where)
+
+
 async def resolve_case_alerts(
     session: AsyncSession, *, actor: Actor | None, case_id: uuid.UUID, kind: AlertKind
 ) -> int:
     """Resolve a case's unresolved alerts of one kind (a child in custody has been placed)."""
-    sources = (
-        await session.exec(
-            select(Alert.source_id).where(
-                Alert.case_id == case_id,
-                Alert.kind == kind.value,
-                Alert.status != AlertStatus.resolved.value,
-            )
-        )
-    ).all()
-    resolved = 0
-    for source_id in set(sources):
-        if source_id is not None:
-            resolved += await resolve_alerts_of(
-                session, actor=actor, kind=kind, source_id=source_id
-            )
-    return resolved
+    where = sa.and_(
+        col(Alert.case_id) == case_id,
+        col(Alert.kind) == kind.value,
+        col(Alert.source_id).is_not(None),
+    )
+    return await _resolve(session, actor=actor, where=where)
 
 
 async def escalate_alert(

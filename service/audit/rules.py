@@ -21,7 +21,6 @@ from typing import Any
 CHAIN_COUNT = 32
 GENESIS_HASH = "0" * 64
 _FINGERPRINT_LABEL = b"ruta-audit-key-fingerprint"
-REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -203,22 +202,15 @@ def verify_chain(
     return None
 
 
-def change_set(
-    before: Mapping[str, Any] | None,
-    after: Mapping[str, Any] | None,
-    *,
-    redact: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """Field-level changes; fields in `redact` say only that they changed, never their values."""
+def change_set(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Field-level changes: from and to, for the fields whose values differ."""
     before, after = before or {}, after or {}
     changes: dict[str, Any] = {}
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
         if old == new:
             continue
-        if name in redact:
-            changes[name] = {"changed": True}
-        elif name not in before:
+        if name not in before:
             changes[name] = {"to": new}
         else:
             changes[name] = {"from": old, "to": new}

@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit import rules
 from service.audit.models import AuditChainHead, AuditEvent
-from service.core.db import table_of
+from service.core.db import lock_any_of, table_of
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.requestid import current_request_id
 from service.core.security import Actor
@@ -76,22 +76,15 @@ def discard_events_since(session: AsyncSession, mark: int) -> None:
 
 
 def _lock_a_chain_head(session: Session) -> AuditChainHead:
+    """A chain head no other writer holds, locked: concurrent writers append to different
+    chains instead of queueing on one."""
     table = table_of(AuditChainHead)
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        free = conn.execute(
-            sa.select(table).order_by(sa.func.random()).limit(1).with_for_update(skip_locked=True)
-        ).first()
-        if free is None:  # every chain is busy: wait for one, chosen at random
-            free = conn.execute(
-                sa.select(table)
-                .where(table.c.chain == random.randrange(rules.CHAIN_COUNT))  # noqa: S311
-                .with_for_update()
-            ).one()
-    else:
-        free = conn.execute(
-            sa.select(table).where(table.c.chain == random.randrange(rules.CHAIN_COUNT))  # noqa: S311
-        ).one()
+    free = lock_any_of(
+        session.connection(),
+        table,
+        key=table.c.chain,
+        pick=lambda: random.randrange(rules.CHAIN_COUNT),  # noqa: S311
+    )
     return AuditChainHead(chain=free.chain, seq=free.seq, hash=free.hash)
 
 

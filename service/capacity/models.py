@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from service.core.db import partial_unique_index
 from service.core.time import utcnow
 from service.core.types import UTCDateTime, code_column
 
@@ -96,13 +97,7 @@ class Placement(SQLModel, table=True):
         sa.Index("ix_placement_facility_id_status", "facility_id", "status"),
         sa.Index("ix_placement_status_hold_expires_at", "status", "hold_expires_at"),
         # A case holds at most one bed, placed or held: the database decides, not only code.
-        sa.Index(
-            "uq_placement_case_id_active",
-            "case_id",
-            unique=True,
-            postgresql_where=sa.text(ACTIVE_PLACEMENT),
-            sqlite_where=sa.text(ACTIVE_PLACEMENT),
-        ),
+        partial_unique_index("uq_placement_case_id_active", "case_id", where=ACTIVE_PLACEMENT),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -126,12 +121,8 @@ class PlacementRequest(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_placement_request_status_requested_at", "status", "requested_at"),
         # A case waits at most once.
-        sa.Index(
-            "uq_placement_request_case_id_waiting",
-            "case_id",
-            unique=True,
-            postgresql_where=sa.text(WAITING_REQUEST),
-            sqlite_where=sa.text(WAITING_REQUEST),
+        partial_unique_index(
+            "uq_placement_request_case_id_waiting", "case_id", where=WAITING_REQUEST
         ),
     )
 

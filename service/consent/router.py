@@ -25,8 +25,9 @@ router = APIRouter(prefix="/v1", tags=["consent"])
 async def record_consent(
     body: ConsentCreate, case: CaseDep, actor: CaseWriterDep, session: SessionDep
 ) -> ConsentPublic:
-    """Record a new version of the person's informed consent."""
-    consent = await service.record_consent(session, actor=actor, case_id=case.id, data=body)
+    """Record a new version of the person's informed consent, or her refusal (which cancels
+    the pending referrals nothing covers any more)."""
+    consent = await consent_flow.record_consent(session, actor=actor, case_id=case.id, data=body)
     return ConsentPublic.model_validate(consent, from_attributes=True)
 
 

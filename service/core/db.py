@@ -8,7 +8,7 @@ nowhere else.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -75,12 +75,8 @@ class Database:
         async with maker() as session:
             try:
                 yield session
-            except BaseException as exc:
-                # Some refusals must still leave a trace (a failed login and its audit event).
-                if getattr(exc, "commit_before_raising", False):
-                    await session.commit()
-                else:
-                    await session.rollback()
+            except BaseException:
+                await session.rollback()
                 raise
             else:
                 await session.commit()
@@ -142,6 +138,29 @@ def for_update(stmt: S, session: AsyncSession, *, skip_locked: bool = False) -> 
         # inserting rows that reference the locked one (their FOR KEY SHARE does not wait).
         return stmt.with_for_update(skip_locked=skip_locked, key_share=True)
     return stmt
+
+
+def lock_any_of(
+    conn: sa.Connection, table: sa.Table, *, key: sa.Column[Any], pick: Callable[[], Any]
+) -> sa.Row[Any]:
+    """Lock one row of a small pool of interchangeable rows (the audit chain heads) and read
+    it as it is now. PostgreSQL: any row no other transaction holds (SKIP LOCKED), or, when
+    all are busy, wait for the row `pick()` names. SQLite: the writing transaction already
+    holds the database's write lock, so the row `pick()` names will do."""
+    if conn.dialect.name == "postgresql":
+        free = conn.execute(
+            sa.select(table).order_by(sa.func.random()).limit(1).with_for_update(skip_locked=True)
+        ).first()
+        if free is not None:
+            return free
+        return conn.execute(sa.select(table).where(key == pick()).with_for_update()).one()
+    return conn.execute(sa.select(table).where(key == pick())).one()
+
+
+def partial_unique_index(name: str, *columns: str, where: str) -> sa.Index:
+    """A unique index over the rows that satisfy `where` (the same SQL on both databases)."""
+    condition = sa.text(where)
+    return sa.Index(name, *columns, unique=True, postgresql_where=condition, sqlite_where=condition)
 
 
 async def insert_ignoring_conflicts(

@@ -56,10 +56,6 @@ async def get_organizations(
     return {org.id: org for org in rows.all()}
 
 
-async def list_organizations(session: AsyncSession) -> Sequence[Organization]:
-    return (await session.exec(select(Organization).order_by(col(Organization.code)))).all()
-
-
 async def create_user(
     session: AsyncSession,
     *,

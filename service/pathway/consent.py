@@ -1,4 +1,5 @@
-"""Withdrawing a consent, and with it the pending referrals it alone covered."""
+"""Consent across domains: withdrawing a consent cancels the pending referrals it alone
+covered; a refusal cancels those nothing covers any more."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.cases import service as case_service
 from service.consent import service as consent_service
 from service.consent.exceptions import ConsentNotFound
+from service.consent.schemas import ConsentCreate
 from service.core.security import Actor
 from service.referrals import service as referral_service
 
@@ -28,6 +30,23 @@ async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uui
     )
     await consent_service.revoke_consent(session, actor=actor, consent=consent)
     await referral_service.cancel_uncovered_referrals(
-        session, actor=actor, case_id=consent.case_id, share_with=consent.share_with
+        session,
+        actor=actor,
+        case_id=consent.case_id,
+        share_with=consent.share_with,
+        reason="consent_revoked",
     )
+    return consent
+
+
+async def record_consent(
+    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, data: ConsentCreate
+) -> Consent:
+    """Record a consent, or a refusal: the person's "no" also cancels the pending referrals
+    no longer covered (an override still covers its own)."""
+    consent = await consent_service.record_consent(session, actor=actor, case_id=case_id, data=data)
+    if consent.refused:
+        await referral_service.cancel_uncovered_referrals(
+            session, actor=actor, case_id=case_id, share_with=None, reason="consent_refused"
+        )
     return consent

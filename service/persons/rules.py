@@ -95,11 +95,5 @@ def minor_on_date(stored: StoredAge, on: date) -> bool:
     return age is None or age < ADULT_AGE
 
 
-def is_minor(age_at_identification: int | None, identified_on: date, today: date) -> bool:
-    """Whether a person of this age at identification may still be under 18 on `today`.
-    Kept for persons.service.person_facts; cases decide on the event's day (minor_on_date)."""
-    return minor_on_date(StoredAge(age_at_identification, True, None, identified_on), today)
-
-
 def is_foreign(nationality: str | None) -> bool:
     return nationality is not None and nationality != PERU

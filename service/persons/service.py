@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.core.crypto import Keyring, WrappedKey, open_sealed, seal
 from service.core.db import insert_ignoring_conflicts, table_of
 from service.core.errors import InvalidInput
-from service.core.time import today, utcnow
+from service.core.time import utcnow
 from service.persons import rules
 from service.persons.models import (
     Person,
@@ -262,13 +262,14 @@ async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
     return person
 
 
-def person_facts(person: Person, *, identified_on: date) -> PersonFacts:
-    """What the case shows of the person: nothing identifying."""
+def person_facts(person: Person, *, minor: bool) -> PersonFacts:
+    """What the case shows of the person: nothing identifying. Whether the person is a minor
+    is decided by the caller, on the day of the event it qualifies."""
     return PersonFacts(
         id=person.id,
         age_at_identification=person.age_at_identification,
         age_is_estimate=person.age_is_estimate,
-        minor=rules.is_minor(person.age_at_identification, identified_on, today()),
+        minor=minor,
         gender=rules.Gender(person.gender),
         nationality=person.nationality,
         indigenous_people=person.indigenous_people,

@@ -237,30 +237,33 @@ async def act_on_referral(
 
 
 async def cancel_uncovered_referrals(
-    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, share_with: Sequence[str]
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case_id: uuid.UUID,
+    share_with: Sequence[str] | None,
+    reason: str,
 ) -> int:
-    """Cancel the case's pending referrals to these organizations that no active consent or
-    override covers any more (after a consent was revoked); returns how many."""
-    named = await get_organizations_by_code(session, share_with)
+    """Cancel the case's pending referrals (to these organizations; None: to any) that no
+    consent in force or override covers any more; returns how many."""
+    stmt = select(Referral).where(
+        Referral.case_id == case_id,
+        Referral.status == rules.ReferralStatus.requested.value,
+        col(Referral.consent_override_id).is_(None),
+    )
+    if share_with is not None:
+        named = await get_organizations_by_code(session, share_with)
+        stmt = stmt.where(col(Referral.to_org_id).in_([o.id for o in named.values()]))
     pending = (
         await session.exec(
-            for_update(
-                select(Referral)
-                .where(
-                    Referral.case_id == case_id,
-                    Referral.status == rules.ReferralStatus.requested.value,
-                    col(Referral.consent_override_id).is_(None),
-                    col(Referral.to_org_id).in_([o.id for o in named.values()]),
-                )
-                .order_by(col(Referral.created_at), col(Referral.id)),
-                session,
-            )
+            for_update(stmt.order_by(col(Referral.created_at), col(Referral.id)), session)
         )
     ).all()
     if not pending:
         return 0
+    orgs = await get_organizations(session, [r.to_org_id for r in pending])
     covered = await consent_service.organizations_covered(
-        session, case_id=case_id, organizations={o.id: o.code for o in named.values()}
+        session, case_id=case_id, organizations={o.id: o.code for o in orgs.values()}
     )
     cancelled = 0
     for referral in pending:
@@ -272,7 +275,7 @@ async def cancel_uncovered_referrals(
             referral=referral,
             action=rules.ReferralAction.cancel,
             side=rules.Side.sender,
-            reason="consent_revoked",
+            reason=reason,
         )
         cancelled += 1
     return cancelled

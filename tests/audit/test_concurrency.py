@@ -14,6 +14,7 @@ from service.core.settings import Settings
 from service.main import audit_keys, open_database
 from tests.support.audit import make_actor
 from tests.support.databases import query, settings_to_json
+from tests.support.load import assert_no_case_holds_two_beds
 from tests.support.writers import write_cases
 
 pytestmark = pytest.mark.slow
@@ -56,6 +57,7 @@ async def test_concurrent_writers_in_several_processes_keep_every_chain_valid(
     chains_used = await query(db, "SELECT count(DISTINCT chain) FROM audit_event")
     async with db.session(write=False) as session:
         report = await audit_service.verify_chains(session, keys=audit_keys(fresh_settings))
+    await assert_no_case_holds_two_beds(db)
     await db.dispose()
 
     assert cases == processes * tasks * per_task

@@ -180,24 +180,39 @@ async def test_a_refusal_with_terms_or_a_consent_without_purposes_is_422_naming_
     assert listed == []
 
 
-async def test_a_referral_pending_when_she_refused_can_no_longer_be_accepted(
+async def test_a_refusal_cancels_the_pending_referrals_nothing_covers_any_more(
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
-    police = await factory.user("PNP", Role.identifier)
+    police = await factory.user("PNP", Role.caseworker)
     mimp = await factory.user("MIMP", Role.caseworker)
     case = await create_case(client, police)
     await _consent(client, police, case["id"], ["MIMP"])
     referral = (await _refer(client, police, case["id"], "MIMP")).json()
+    overridden = await _refer(
+        client,
+        police,
+        case["id"],
+        "MP",
+        consent_override_justification="a prosecutor must act on the raid today",
+    )
+    assert overridden.status_code == 201, overridden.text
     await _refuse(client, police, case["id"])
 
     accepted = await client.post(f"/v1/referrals/{referral['id']}/accept", headers=mimp.headers)
 
     assert accepted.status_code == 409
-    assert accepted.json()["code"] == "consent_required"
-    inbox = (
-        await client.get("/v1/referrals", params={"case_id": case["id"]}, headers=mimp.headers)
+    assert accepted.json()["code"] == "illegal_referral_action"
+    outbox = (
+        await client.get(
+            "/v1/referrals",
+            params={"direction": "outgoing", "case_id": case["id"]},
+            headers=police.headers,
+        )
     ).json()["items"]
-    assert [r["status"] for r in inbox] == ["requested"]
+    assert {r["to_org"]: (r["status"], r["reason"]) for r in outbox} == {
+        "MIMP": ("cancelled", "consent_refused"),
+        "MP": ("requested", None),
+    }
     hidden = await client.get(f"/v1/cases/{case['id']}", headers=mimp.headers)
     assert hidden.status_code == 404
     assert hidden.json()["code"] == "case_not_found"

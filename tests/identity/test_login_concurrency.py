@@ -15,7 +15,7 @@ from service.core.settings import Settings
 from service.main import audit_keys, open_database
 from tests.support.databases import make_settings, query
 from tests.support.factories import Factory
-from tests.support.load import running_server
+from tests.support.load import assert_no_case_holds_two_beds, running_server
 from tests.support.logins import guess_from_processes
 
 pytestmark = pytest.mark.slow
@@ -51,6 +51,7 @@ async def test_guesses_from_four_processes_meet_the_hash_at_most_the_limit(
     )
     async with db.session(write=False) as session:
         report = await audit_service.verify_chains(session, keys=audit_keys(settings))
+    await assert_no_case_holds_two_beds(db)
     await db.dispose()
 
     limit = settings.login_max_failures_per_username

@@ -18,7 +18,11 @@ from tests.support.audit import make_actor
 from tests.support.cli import ruta
 from tests.support.databases import query
 from tests.support.factories import case_body, person_body
-from tests.support.load import post_from_processes, running_server
+from tests.support.load import (
+    assert_no_case_holds_two_beds,
+    post_from_processes,
+    running_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +81,7 @@ async def test_simultaneous_identifications_of_one_document_make_one_person(
         d=digest,
     )
     [(keys,)] = await query(db, "SELECT count(*) FROM person_key")
+    await assert_no_case_holds_two_beds(db)
     await db.dispose()
     verified = await asyncio.to_thread(ruta, fresh_settings, "audit", "verify")
 

@@ -324,8 +324,8 @@ async def case_public(session: AsyncSession, case: CaseFile) -> CasePublic:
     person = await person_service.get_person(session, case.person_id)
     first_on = min(i.identified_on for i in identifications)
     # A child when identified is counted and screened as one, however late the entry.
-    facts = person_service.person_facts(person, identified_on=first_on).model_copy(
-        update={"minor": await person_minor_on(session, case, first_on)}
+    facts = person_service.person_facts(
+        person, minor=await person_minor_on(session, case, first_on)
     )
     status = CaseStatus(case.status)
     return CasePublic(
