@@ -34,21 +34,14 @@ from service.main import open_database
 from service.persons.schemas import PersonCreate
 from tests.support.audit import case_create, make_actor
 from tests.support.databases import query
-from tests.support.factories import Factory, SignedInUser, create_case, create_facility, person_body
-
-
-async def _place(
-    client: httpx.AsyncClient, user: SignedInUser, case_id: str, **body: Any
-) -> httpx.Response:
-    return await client.post(f"/v1/cases/{case_id}/placements", json=body, headers=user.headers)
-
-
-def _marriage_case(**person: Any) -> dict[str, Any]:
-    return {
-        "exploitation": [{"form": "forced_marriage"}],
-        "region": "24",
-        "person": person_body(**person),
-    }
+from tests.support.factories import (
+    Factory,
+    SignedInUser,
+    create_case,
+    create_facility,
+    marriage_case,
+    request_placement,
+)
 
 
 async def _requests(
@@ -89,8 +82,8 @@ async def _full_facility(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A one-bed facility and the placement that fills it."""
     facility = await create_facility(client, admin, capacity=1, **overrides)
-    occupant = await create_case(client, police, **_marriage_case(age_estimate=40))
-    placed = await _place(client, police, occupant["id"], facility_id=facility["id"])
+    occupant = await create_case(client, police, **marriage_case(age_estimate=40))
+    placed = await request_placement(client, police, occupant["id"], facility_id=facility["id"])
     assert placed.status_code == 201, placed.text
     return facility, placed.json()["placement"]
 
@@ -102,11 +95,11 @@ async def test_a_direct_placement_takes_the_person_off_the_waitlist(
     police = await factory.user("PNP", Role.caseworker)
     full, occupant = await _full_facility(client, admin, police)
     other = await create_facility(client, admin, capacity=1)
-    person = await create_case(client, police, **_marriage_case(age_estimate=22))
-    waiting = await _place(client, police, person["id"], facility_id=full["id"])
+    person = await create_case(client, police, **marriage_case(age_estimate=22))
+    waiting = await request_placement(client, police, person["id"], facility_id=full["id"])
     assert waiting.status_code == 202, waiting.text
 
-    direct = await _place(client, police, person["id"], facility_id=other["id"])
+    direct = await request_placement(client, police, person["id"], facility_id=other["id"])
     [request] = await _requests(client, police, person["id"])
 
     assert direct.status_code == 201, direct.text
@@ -125,8 +118,10 @@ async def test_the_database_refuses_a_second_active_bed_or_a_second_waiting_requ
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     full, occupant = await _full_facility(client, admin, police)
-    person = await create_case(client, police, **_marriage_case(age_estimate=23))
-    assert (await _place(client, police, person["id"], facility_id=full["id"])).status_code == 202
+    person = await create_case(client, police, **marriage_case(age_estimate=23))
+    assert (
+        await request_placement(client, police, person["id"], facility_id=full["id"])
+    ).status_code == 202
     placements, requests = table_of(Placement), table_of(PlacementRequest)
     async with db.engine.connect() as conn:
         bed = dict(
@@ -156,11 +151,11 @@ async def test_a_freed_bed_passes_over_closed_cases_and_people_already_in_a_bed_
     police = await factory.user("PNP", Role.caseworker)
     full, occupant = await _full_facility(client, admin, police)
     elsewhere = await create_facility(client, admin, capacity=1)
-    closed = await create_case(client, police, **_marriage_case(age_estimate=16))
-    in_bed = await create_case(client, police, **_marriage_case(age_estimate=17))
-    served = await create_case(client, police, **_marriage_case(age_estimate=30))
+    closed = await create_case(client, police, **marriage_case(age_estimate=16))
+    in_bed = await create_case(client, police, **marriage_case(age_estimate=17))
+    served = await create_case(client, police, **marriage_case(age_estimate=30))
     for case in (closed, in_bed, served):
-        response = await _place(client, police, case["id"], facility_id=full["id"])
+        response = await request_placement(client, police, case["id"], facility_id=full["id"])
         assert response.status_code == 202, response.text
     # Records written before this rule, or by hand: a waiting request of a closed case, and
     # one of a person who has a bed elsewhere.
@@ -170,7 +165,7 @@ async def test_a_freed_bed_passes_over_closed_cases_and_people_already_in_a_bed_
             sa.update(cases).where(cases.c.id == _id(closed)).values(status="closed")
         )
     [in_bed_request] = await _requests(client, police, in_bed["id"])
-    direct = await _place(client, police, in_bed["id"], facility_id=elsewhere["id"])
+    direct = await request_placement(client, police, in_bed["id"], facility_id=elsewhere["id"])
     assert direct.status_code == 201, direct.text
     async with db.engine.begin() as conn:
         await conn.execute(
@@ -215,12 +210,12 @@ async def test_closing_a_case_frees_its_bed_for_the_next_person_and_ends_what_it
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=1)
-    leaving = await create_case(client, police, **_marriage_case(age_estimate=24))
-    placed = await _place(client, police, leaving["id"], facility_id=facility["id"])
+    leaving = await create_case(client, police, **marriage_case(age_estimate=24))
+    placed = await request_placement(client, police, leaving["id"], facility_id=facility["id"])
     assert placed.status_code == 201, placed.text
-    next_one = await create_case(client, police, **_marriage_case(age_estimate=25))
+    next_one = await create_case(client, police, **marriage_case(age_estimate=25))
     assert (
-        await _place(client, police, next_one["id"], facility_id=facility["id"])
+        await request_placement(client, police, next_one["id"], facility_id=facility["id"])
     ).status_code == 202
     referral = await client.post(
         f"/v1/cases/{leaving['id']}/referrals",
@@ -232,9 +227,9 @@ async def test_closing_a_case_frees_its_bed_for_the_next_person_and_ends_what_it
         headers=police.headers,
     )
     assert referral.status_code == 201, referral.text
-    other_waiting = await create_case(client, police, **_marriage_case(age_estimate=26))
+    other_waiting = await create_case(client, police, **marriage_case(age_estimate=26))
     assert (
-        await _place(client, police, other_waiting["id"], facility_id=facility["id"])
+        await request_placement(client, police, other_waiting["id"], facility_id=facility["id"])
     ).status_code == 202
 
     closing = await client.post(
@@ -293,14 +288,14 @@ async def test_a_closed_case_is_not_placed(client: httpx.AsyncClient, factory: F
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=1)
-    case = await create_case(client, police, **_marriage_case(age_estimate=27))
+    case = await create_case(client, police, **marriage_case(age_estimate=27))
     await client.post(
         f"/v1/cases/{case['id']}/transitions",
         json={"to": "closed", "reason": "declined_services"},
         headers=police.headers,
     )
 
-    response = await _place(client, police, case["id"], facility_id=facility["id"])
+    response = await request_placement(client, police, case["id"], facility_id=facility["id"])
 
     assert response.status_code == 409
     assert response.json()["code"] == "case_closed"
@@ -314,10 +309,10 @@ async def test_a_new_facility_and_added_or_reopened_beds_serve_the_waitlist_at_o
     # Only LGBTI-specialized facilities take these requests: none is seeded.
     first = await create_facility(client, admin, capacity=1, lgbti_specialized=True)
     cases = [
-        await create_case(client, police, **_marriage_case(age_estimate=28 + n)) for n in range(4)
+        await create_case(client, police, **marriage_case(age_estimate=28 + n)) for n in range(4)
     ]
     outcomes = [
-        (await _place(client, police, c["id"], lgbti_specialized=True)).json()["outcome"]
+        (await request_placement(client, police, c["id"], lgbti_specialized=True)).json()["outcome"]
         for c in cases
     ]
     assert outcomes == ["placed", "waitlisted", "waitlisted", "waitlisted"]
@@ -358,10 +353,12 @@ async def test_a_risk_change_reorders_the_list_with_its_reason_and_position(
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     full, occupant = await _full_facility(client, admin, police)
-    early = await create_case(client, police, **_marriage_case(age_estimate=33))
-    late = await create_case(client, police, **_marriage_case(age_estimate=34))
+    early = await create_case(client, police, **marriage_case(age_estimate=33))
+    late = await create_case(client, police, **marriage_case(age_estimate=34))
     for case in (early, late):
-        response = await _place(client, police, case["id"], facility_id=full["id"], risk_level=1)
+        response = await request_placement(
+            client, police, case["id"], facility_id=full["id"], risk_level=1
+        )
         assert response.status_code == 202
     [early_request] = await _requests(client, police, early["id"])
     [late_request] = await _requests(client, police, late["id"])
@@ -405,10 +402,10 @@ async def test_withdrawing_a_request_takes_a_caller_reason_and_only_while_waitin
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     full, _ = await _full_facility(client, admin, police)
-    case = await create_case(client, police, **_marriage_case(age_estimate=35))
-    request_id = (await _place(client, police, case["id"], facility_id=full["id"])).json()[
-        "request_id"
-    ]
+    case = await create_case(client, police, **marriage_case(age_estimate=35))
+    request_id = (
+        await request_placement(client, police, case["id"], facility_id=full["id"])
+    ).json()["request_id"]
     url = f"/v1/placement-requests/{request_id}/withdraw"
 
     system_reason = await client.post(url, json={"reason": "case_closed"}, headers=police.headers)
@@ -435,8 +432,10 @@ async def test_a_request_waiting_too_long_expires_as_an_unmet_need(
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     full, _ = await _full_facility(client, admin, police)
-    case = await create_case(client, police, **_marriage_case(age_estimate=36))
-    assert (await _place(client, police, case["id"], facility_id=full["id"])).status_code == 202
+    case = await create_case(client, police, **marriage_case(age_estimate=36))
+    assert (
+        await request_placement(client, police, case["id"], facility_id=full["id"])
+    ).status_code == 202
     requests = table_of(PlacementRequest)
     async with db.engine.begin() as conn:
         await conn.execute(
@@ -470,8 +469,10 @@ async def test_available_beds_are_one_formula_everywhere(
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=2, region="23")
-    case = await create_case(client, police, **_marriage_case(age_estimate=37))
-    assert (await _place(client, police, case["id"], facility_id=facility["id"])).status_code == 201
+    case = await create_case(client, police, **marriage_case(age_estimate=37))
+    assert (
+        await request_placement(client, police, case["id"], facility_id=facility["id"])
+    ).status_code == 201
 
     def shown(directory: dict[str, Any]) -> int:
         [c] = [c for c in directory["service_capacity"] if c["service_id"] == facility["id"]]

@@ -124,3 +124,19 @@ async def create_facility(
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+async def request_placement(
+    client: httpx.AsyncClient, user: SignedInUser, case_id: str, **body: Any
+) -> httpx.Response:
+    """POST /v1/cases/{id}/placements with the given body."""
+    return await client.post(f"/v1/cases/{case_id}/placements", json=body, headers=user.headers)
+
+
+def marriage_case(**person: Any) -> dict[str, Any]:
+    """Case fields of a forced marriage in Tumbes: only the tests' own facilities take it."""
+    return {
+        "exploitation": [{"form": "forced_marriage"}],
+        "region": "24",
+        "person": person_body(**person),
+    }

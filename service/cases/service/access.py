@@ -49,6 +49,27 @@ async def get_case_for(session: AsyncSession, *, actor: Actor, case_id: uuid.UUI
     return case
 
 
+async def _open_involvements(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    basis: InvolvementBasis,
+    source_id: uuid.UUID | None,
+) -> Sequence[CaseInvolvement]:
+    """The open involvements of one organization in a case, for one basis and source."""
+    return (
+        await session.exec(
+            select(CaseInvolvement).where(
+                CaseInvolvement.case_id == case_id,
+                CaseInvolvement.organization_id == organization_id,
+                CaseInvolvement.basis == basis.value,
+                CaseInvolvement.source_id == source_id,
+                col(CaseInvolvement.ended_at).is_(None),
+            )
+        )
+    ).all()
+
+
 async def involve(
     session: AsyncSession,
     *,
@@ -59,17 +80,9 @@ async def involve(
     source_id: uuid.UUID | None = None,
 ) -> CaseInvolvement:
     """Make an organization involved in a case (idempotent per basis and source)."""
-    existing = (
-        await session.exec(
-            select(CaseInvolvement).where(
-                CaseInvolvement.case_id == case_id,
-                CaseInvolvement.organization_id == organization_id,
-                CaseInvolvement.basis == basis.value,
-                CaseInvolvement.source_id == source_id,
-                col(CaseInvolvement.ended_at).is_(None),
-            )
-        )
-    ).first()
+    existing = next(
+        iter(await _open_involvements(session, case_id, organization_id, basis, source_id)), None
+    )
     if existing is not None:
         return existing
     involvement = CaseInvolvement(
@@ -102,17 +115,7 @@ async def end_involvement(
     source_id: uuid.UUID | None = None,
 ) -> None:
     """End an organization's involvement of one basis and source; history is kept."""
-    rows = (
-        await session.exec(
-            select(CaseInvolvement).where(
-                CaseInvolvement.case_id == case_id,
-                CaseInvolvement.organization_id == organization_id,
-                CaseInvolvement.basis == basis.value,
-                CaseInvolvement.source_id == source_id,
-                col(CaseInvolvement.ended_at).is_(None),
-            )
-        )
-    ).all()
+    rows = await _open_involvements(session, case_id, organization_id, basis, source_id)
     now = utcnow()
     for row in rows:
         row.ended_at = now
