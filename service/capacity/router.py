@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response, status
 
 from service.capacity import service
-from service.capacity.rules import FacilityKind, PlacementOutcome, WithdrawReason
+from service.capacity.rules import EndReason, FacilityKind, PlacementOutcome, WithdrawReason
 from service.capacity.schemas import (
     AsOf,
     CapacityChange,
@@ -151,7 +151,7 @@ async def end_placement(
 ) -> PlacementPublic:
     """Discharge or transfer; the bed goes to the first eligible person on the waitlist."""
     placement = await service.end_placement(
-        session, actor=actor, placement_id=placement_id, reason=body.reason
+        session, actor=actor, placement_id=placement_id, reason=EndReason(body.reason)
     )
     [public] = await service.placements_public(session, [placement])
     return public

@@ -131,7 +131,7 @@ class PlacementEnd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # case_closed is Ruta's own reason, when closing the case ends the placement.
-    reason: Literal[EndReason.discharged, EndReason.transferred]
+    reason: Literal["discharged", "transferred"]
 
 
 class PlacementRequestPublic(BaseModel):
@@ -155,11 +155,7 @@ class RequestWithdraw(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # The other reasons (placed_directly, case_closed, already_placed ...) are Ruta's own.
-    reason: Literal[
-        WithdrawReason.no_longer_needed,
-        WithdrawReason.declined_by_person,
-        WithdrawReason.placed_elsewhere,
-    ]
+    reason: Literal["no_longer_needed", "declined_by_person", "placed_elsewhere"]
 
 
 class RiskChange(BaseModel):
