@@ -1,4 +1,4 @@
-"""Opening, listing, acknowledging and resolving alerts."""
+"""Opening, listing, acknowledging, escalating and resolving alerts."""
 
 from __future__ import annotations
 

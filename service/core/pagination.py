@@ -1,4 +1,4 @@
-"""Opaque cursor pagination over a (sort key, id) pair."""
+"""Cursor pagination over a (sort key, id) pair, and keyset predicates over longer orders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Referral statuses (FHIR Task convention) and deadlines: pure, no I/O."""
+"""Referral statuses (FHIR Task convention), which purposes start care, and deadlines: pure,
+no I/O."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Referrals: sending, answering, cancelling, expiring; the case view with what is missing."""
+"""Referrals: sending, answering (accepting starts care only for care purposes), cancelling
+by the sender or by the system (a case closed, consent withdrawn or refused), expiring."""
 
 from __future__ import annotations
 
