@@ -396,11 +396,12 @@ async def rotate_master_key(session: AsyncSession, *, keyring: Keyring) -> int:
     return len(rows)
 
 
-async def same_person_ids(session: AsyncSession, person_id: uuid.UUID) -> list[uuid.UUID]:
-    """This person record and the records linked with it (merged into it, or it into them)."""
-    person = await get_person(session, person_id)
-    root = person.merged_into or person.id
-    rows = await session.exec(
-        select(Person.id).where(sa.or_(col(Person.id) == root, col(Person.merged_into) == root))
+def same_person_ids(person_id: uuid.UUID) -> sa.Select[tuple[uuid.UUID]]:
+    """The ids of this person record and of the records linked with it (merged into it, or
+    it into them), as a subquery for `in_`: other domains ask in the same statement."""
+    person = table_of(Person)
+    root = sa.func.coalesce(
+        sa.select(person.c.merged_into).where(person.c.id == person_id).scalar_subquery(),
+        person_id,
     )
-    return list(rows.all())
+    return sa.select(person.c.id).where(sa.or_(person.c.id == root, person.c.merged_into == root))

@@ -282,7 +282,7 @@ async def free_bed(
 
 async def person_has_bed(session: AsyncSession, case: CaseFile) -> bool:
     """Whether the person of this case (through any of their cases) is placed or held now."""
-    case_ids = await case_service.case_ids_of_same_person(session, case)
+    case_ids = case_service.case_ids_of_same_person(case)
     row = (
         await session.exec(
             select(Placement.id).where(

@@ -87,6 +87,7 @@ async def _placed_result(
     actor: Actor,
     decision: AllocationDecision,
     placement: Placement,
+    facility: Facility,
     hold_hours: int | None,
 ) -> PlacementResult:
     """The answer for a bed taken by a request; the case leaves the waitlist if it was on it."""
@@ -99,7 +100,7 @@ async def _placed_result(
     outcome = rules.PlacementOutcome.held if hold_hours else rules.PlacementOutcome.placed
     decision.outcome = outcome.value
     session.add(decision)
-    [public] = await placements_public(session, [placement])
+    [public] = await placements_public(session, [placement], known=[facility])
     return PlacementResult(outcome=outcome, decision_id=decision.id, placement=public)
 
 
@@ -151,6 +152,7 @@ async def request_placement(
                 actor=actor,
                 decision=decision,
                 placement=placement,
+                facility=target,
                 hold_hours=data.hold_hours,
             )
     facilities = await beds.lock_facilities(session, candidate_ids)
@@ -174,7 +176,12 @@ async def request_placement(
             hold_hours=data.hold_hours,
         )
         return await _placed_result(
-            session, actor=actor, decision=decision, placement=placement, hold_hours=data.hold_hours
+            session,
+            actor=actor,
+            decision=decision,
+            placement=placement,
+            facility=facility,
+            hold_hours=data.hold_hours,
         )
     if choice.outcome is rules.PlacementOutcome.waitlisted:
         request = await waitlist.enqueue(
@@ -331,18 +338,17 @@ async def release_case(
 
 
 async def placements_public(
-    session: AsyncSession, placements: Sequence[Placement]
+    session: AsyncSession, placements: Sequence[Placement], *, known: Sequence[Facility] = ()
 ) -> list[PlacementPublic]:
-    """Placements as the API shows them (one query for their facilities' codes)."""
-    codes = dict(
-        (
-            await session.exec(
-                select(Facility.id, Facility.code).where(
-                    col(Facility.id).in_({p.facility_id for p in placements})
-                )
-            )
-        ).all()
-    )
+    """Placements as the API shows them (at most one query, for the facilities' codes not
+    `known` already)."""
+    codes = {f.id: f.code for f in known}
+    missing = {p.facility_id for p in placements} - set(codes)
+    if missing:
+        rows = await session.exec(
+            select(Facility.id, Facility.code).where(col(Facility.id).in_(missing))
+        )
+        codes.update(rows.all())
     return [
         PlacementPublic(
             id=p.id,
