@@ -26,6 +26,7 @@ from service.core.requestid import RequestIdMiddleware, bind_request_id
 from service.core.security import Security
 from service.core.settings import Settings
 from service.identity.router import router as identity_router
+from service.legal.router import router as legal_router
 from service.pathway import sweep
 from service.protection.router import router as protection_router
 from service.referrals.router import router as referrals_router
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consent_router,
         referrals_router,
         protection_router,
+        legal_router,
         capacity_router,
         alerts_router,
         audit_router,

@@ -23,6 +23,7 @@ from service.cases.models import (
 )
 from service.consent.models import Consent, ConsentOverride
 from service.identity.models import AppUser, LoginAttempt, Organization
+from service.legal.models import Interview, LegalAidAssignment
 from service.persons.models import (
     Person,
     PersonBlindIndex,
@@ -53,6 +54,8 @@ __all__ = [
     "FacilityCapacityChange",
     "Identification",
     "IdentificationExploitation",
+    "Interview",
+    "LegalAidAssignment",
     "LoginAttempt",
     "NonPunishmentRecord",
     "Organization",

@@ -10,6 +10,8 @@ class AlertKind(StrEnum):
     referral_overdue = "referral_overdue"
     non_punishment = "non_punishment"
     long_custody = "long_custody"
+    no_defender = "no_defender"
+    repeated_interview = "repeated_interview"
 
 
 class AlertStatus(StrEnum):

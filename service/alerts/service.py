@@ -15,6 +15,7 @@ from service.alerts.models import Alert
 from service.alerts.rules import AlertKind, AlertStatus, can_move
 from service.audit.service import record_event
 from service.cases.service import visible_case_ids
+from service.core.db import table_of
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.security import Actor
 from service.core.time import utcnow
@@ -158,6 +159,15 @@ async def escalate_alert(
         changes=changes,
     )
     return alert
+
+
+def alert_sources(kind: AlertKind) -> sa.Select[tuple[uuid.UUID]]:
+    """The sources that ever raised an alert of this kind, whatever its status (as SQL, for
+    a sweep to skip what it has already alerted on)."""
+    alerts = table_of(Alert)
+    return sa.select(alerts.c.source_id).where(
+        alerts.c.kind == kind.value, alerts.c.source_id.is_not(None)
+    )
 
 
 def _visible(actor: Actor) -> sa.ColumnElement[bool]:

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # child in a police station past the first, anyone held anywhere past the second.
     custody_minor_escalation_hours: int = Field(default=24, ge=1)
     custody_escalation_hours: int = Field(default=72, ge=1)
+    # A case in care this many days without a public defender opens a no_defender alert.
+    legal_aid_alert_days: int = Field(default=7, ge=1, le=365)
 
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = Field(default=3, ge=1)

@@ -46,6 +46,11 @@ async def get_organization_by_code(session: AsyncSession, code: str) -> Organiza
     return org
 
 
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> AppUser | None:
+    """The user with this id, or None."""
+    return await session.get(AppUser, user_id)
+
+
 async def get_organizations(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Organization]:

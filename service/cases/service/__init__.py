@@ -21,6 +21,7 @@ from service.cases.service.identifications import (
 )
 from service.cases.service.lifecycle import (
     advance_case,
+    in_care_since,
     list_screenings,
     list_transitions,
     screen_case,
@@ -45,6 +46,7 @@ __all__ = [
     "create_case",
     "end_involvement",
     "get_case_for",
+    "in_care_since",
     "involve",
     "link_case_person",
     "list_cases",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +28,7 @@ from service.cases.schemas import (
     TransitionRequest,
 )
 from service.core.crypto import Keyring
+from service.core.db import table_of
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.service import get_organizations
@@ -216,3 +219,24 @@ async def list_screenings(
             )
         )
     return listed
+
+
+def in_care_since(before: datetime) -> sa.Select[tuple[uuid.UUID, uuid.UUID, datetime]]:
+    """Cases in care whose care began at or before `before`, as SQL: `case_id`, and the id
+    (`transition_id`) and time (`at`) of the transition that last put the case in care."""
+    cases, moves = table_of(CaseFile), table_of(CaseTransition)
+    later = moves.alias("later")
+    return (
+        sa.select(
+            cases.c.id.label("case_id"),
+            moves.c.id.label("transition_id"),
+            moves.c.at.label("at"),
+        )
+        .join(moves, moves.c.case_id == cases.c.id)
+        .where(
+            cases.c.status == CaseStatus.in_care.value,
+            moves.c.to_status == CaseStatus.in_care.value,
+            moves.c.at <= before,
+            ~sa.exists().where(later.c.case_id == moves.c.case_id, later.c.at > moves.c.at),
+        )
+    )
