@@ -18,6 +18,7 @@ from service.core.db import Database
 from service.core.settings import Settings
 from service.core.time import utcnow
 from service.identity import service as identity_service
+from service.legal import service as legal_service
 from service.protection import service as protection_service
 from service.referrals import service as referral_service
 
@@ -30,6 +31,7 @@ class SweepReport:
     holds_expired: int
     waiting_requests_expired: int
     custody_escalated: int
+    cases_without_defender: int
     login_attempts_pruned: int
 
     def describe(self) -> str:
@@ -37,6 +39,7 @@ class SweepReport:
             f"expired {self.referrals_expired} overdue referrals, {self.holds_expired} bed"
             f" holds and {self.waiting_requests_expired} waiting requests;"
             f" escalated {self.custody_escalated} long custody alerts;"
+            f" alerted {self.cases_without_defender} cases without a defender;"
             f" pruned {self.login_attempts_pruned} old login attempts"
         )
 
@@ -55,7 +58,8 @@ async def _in_batches(
 
 async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> SweepReport:
     """Expire overdue referrals, bed holds and requests that waited too long; escalate the
-    alerts of people held too long; prune login attempts older than the rate-limit window."""
+    alerts of people held too long; alert on cases in care too long without a public
+    defender; prune login attempts older than the rate-limit window."""
     referrals = await _in_batches(
         db, lambda s: referral_service.expire_overdue_referrals(s, limit=batch), batch=batch
     )
@@ -80,6 +84,13 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         ),
         batch=batch,
     )
+    without_defender = await _in_batches(
+        db,
+        lambda s: legal_service.alert_cases_without_defender(
+            s, now=utcnow(), days=settings.legal_aid_alert_days, limit=batch
+        ),
+        batch=batch,
+    )
     pruned = await _in_batches(
         db,
         lambda s: identity_service.prune_login_attempts(s, settings=settings, limit=batch),
@@ -90,5 +101,6 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         holds_expired=holds,
         waiting_requests_expired=waiting,
         custody_escalated=escalated,
+        cases_without_defender=without_defender,
         login_attempts_pruned=pruned,
     )
