@@ -3,6 +3,7 @@ the single interview."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -120,6 +121,27 @@ async def test_the_database_refuses_a_second_active_defender(
 
     with pytest.raises(sa.exc.IntegrityError):
         await assign_behind_the_api()
+
+
+async def test_two_defenders_assigned_at_once_one_wins(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    first = await factory.user("MINJUS", Role.legal_aid)
+    second = await factory.user("MINJUS", Role.legal_aid)
+    case = await create_case(client, police)
+
+    answers = await asyncio.gather(
+        _assign(client, police.headers, case["id"], first.actor.user_id),
+        _assign(client, police.headers, case["id"], second.actor.user_id),
+    )
+    history = await client.get(f"/v1/cases/{case['id']}/legal-aid", headers=police.headers)
+
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    assert [a.json()["code"] for a in answers if a.status_code == 409] == [
+        "legal_aid_already_assigned"
+    ]
+    assert [a["active"] for a in history.json()] == [True]
 
 
 async def test_only_a_public_defender_can_be_assigned(
