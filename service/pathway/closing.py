@@ -3,7 +3,9 @@
 Closing (for any reason: reintegrated, repatriated, lost contact ...) ends the case's
 placement, so the bed goes to the next person on the waitlist; releases its hold; withdraws
 its waiting request; and cancels its referrals still waiting for an answer. Each effect is
-its own audit event, in the same transaction as the closure. Reopening restores none of it:
+its own audit event, in the same transaction as the closure. A public defender's assignment
+is not ended: the criminal proceeding and restitution outlive care, and the defender ends it
+(reason `case_closed`) when their work is done. Reopening restores none of it:
 a reopened case asks for a bed and sends referrals again, on the record.
 """
 
