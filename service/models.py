@@ -19,6 +19,7 @@ from service.cases.models import (
     CaseTransition,
     Identification,
     IdentificationExploitation,
+    IdentificationRoute,
     Screening,
 )
 from service.consent.models import Consent, ConsentOverride
@@ -54,6 +55,7 @@ __all__ = [
     "FacilityCapacityChange",
     "Identification",
     "IdentificationExploitation",
+    "IdentificationRoute",
     "Interview",
     "LegalAidAssignment",
     "LoginAttempt",

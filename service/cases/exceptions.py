@@ -16,6 +16,10 @@ class UnknownRegion(InvalidInput):
     code = "unknown_region"
 
 
+class InvalidPlaceOfExploitation(InvalidInput):
+    code = "invalid_place_of_exploitation"
+
+
 class NotAnIdentifier(Conflict):
     code = "not_an_identifier"
     title = "Only an identifying organization may correct an identification"

@@ -31,14 +31,24 @@ class Identification(SQLModel, table=True):
     """An institution meeting a person it suspects is a victim."""
 
     __tablename__ = "identification"
-    __table_args__ = (sa.Index("ix_identification_case_id_created_at", "case_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_identification_case_id_created_at", "case_id", "created_at"),
+        # A Peruvian region or a foreign country, never both, never neither.
+        sa.CheckConstraint(
+            "(region IS NOT NULL AND exploitation_country IS NULL)"
+            " OR (region IS NULL AND exploitation_country IS NOT NULL"
+            " AND exploitation_country <> 'PER')",
+            name="one_place_of_exploitation",
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(foreign_key="case_file.id")
     organization_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
     identified_by: uuid.UUID = Field(foreign_key="app_user.id")
     identified_on: date = Field(index=True)
-    region: str = Field(foreign_key="region.code", max_length=2, index=True)
+    region: str | None = Field(default=None, foreign_key="region.code", max_length=2, index=True)
+    exploitation_country: str | None = Field(default=None, max_length=3, index=True)
     place: str = Field(max_length=200)
     context: str = Field(sa_type=code_column())
     operation_ref: str | None = Field(default=None, max_length=100)
@@ -56,6 +66,19 @@ class IdentificationExploitation(SQLModel, table=True):
     identification_id: uuid.UUID = Field(foreign_key="identification.id", index=True)
     form: str = Field(sa_type=code_column(), index=True)
     sector: str | None = Field(default=None, sa_type=code_column())
+
+
+class IdentificationRoute(SQLModel, table=True):
+    """One country of the migration path of an identification (a row each, for statistics)."""
+
+    __tablename__ = "identification_route"
+    __table_args__ = (sa.UniqueConstraint("identification_id", "position"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    identification_id: uuid.UUID = Field(foreign_key="identification.id", index=True)
+    position: int
+    country: str = Field(max_length=3, index=True)
+    role: str = Field(sa_type=code_column())
 
 
 class CaseInvolvement(SQLModel, table=True):

@@ -31,7 +31,7 @@ from service.core.pagination import Page, PageParams, page_params
 from service.identity.dependencies import SecurityDep
 from service.pathway import closing
 from service.pathway.case_view import case_view
-from service.persons.schemas import PersonIdentifying, PersonLink
+from service.persons.schemas import CountryCode, PersonIdentifying, PersonLink
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
@@ -60,6 +60,7 @@ async def list_cases(
     page: Annotated[PageParams, Depends(page_params)],
     status: CaseStatus | None = None,
     region: RegionCode | None = None,
+    exploitation_country: CountryCode | None = None,
     identified_from: date | None = None,
     identified_to: date | None = None,
     exploitation: ExploitationForm | None = None,
@@ -68,6 +69,7 @@ async def list_cases(
     filters = CaseFilters(
         status=status,
         region=region,
+        exploitation_country=exploitation_country,
         identified_from=identified_from,
         identified_to=identified_to,
         exploitation=exploitation,

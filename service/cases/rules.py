@@ -73,6 +73,66 @@ def exploitation_error(form: ExploitationForm, sector: LabourSector | None) -> s
     return None
 
 
+PERU = "PER"
+# Where a person exploited abroad is offered a bed when no identification names a Peruvian
+# region and the identifying organization has none either: Lima, where most repatriated
+# victims arrive (Jorge Chávez airport). A repatriation record will later name the real one.
+ARRIVAL_REGION = "15"
+
+
+class RouteRole(StrEnum):
+    """A country's place on the migration path."""
+
+    origin = "origin"
+    transit = "transit"
+    destination = "destination"
+
+
+def place_of_exploitation_error(
+    *, region: str | None, country: str | None, context: IdentificationContext
+) -> tuple[str, str] | None:
+    """Why the place of exploitation is wrong, as (field, reason), or None when it is fine:
+    exactly one of a Peruvian region or a foreign country; a consulate names the country."""
+    if region is None and country is None:
+        return (
+            "region",
+            "give the region of Peru where the exploitation took place,"
+            " or exploitation_country when it was abroad",
+        )
+    if region is not None and country is not None:
+        return "exploitation_country", "give region or exploitation_country, not both"
+    if country == PERU:
+        return "exploitation_country", "exploitation in Peru is recorded by its region"
+    if context is IdentificationContext.consulate_abroad and country is None:
+        return "exploitation_country", "an identification by a consulate abroad names the country"
+    return None
+
+
+def route_legs(
+    *, origin: str | None, transit: list[str], destination: str | None
+) -> list[tuple[str, RouteRole]]:
+    """The migration path in order, one (country, role) per leg."""
+    legs: list[tuple[str, RouteRole]] = []
+    if origin is not None:
+        legs.append((origin, RouteRole.origin))
+    legs.extend((country, RouteRole.transit) for country in transit)
+    if destination is not None:
+        legs.append((destination, RouteRole.destination))
+    return legs
+
+
+def placement_region(
+    regions_oldest_first: list[str | None], *, identifier_region: str | None
+) -> str:
+    """The region where a bed is sought: the latest identification that names a Peruvian
+    region; for a person exploited abroad, the region of the organization that identified
+    them, else the arrival region (ARRIVAL_REGION)."""
+    for region in reversed(regions_oldest_first):
+        if region is not None:
+            return region
+    return identifier_region or ARRIVAL_REGION
+
+
 class ClosingReason(StrEnum):
     reintegrated = "reintegrated"
     repatriated = "repatriated"

@@ -17,7 +17,7 @@ from service.cases.rules import (
     exploitation_error,
 )
 from service.core.time import today
-from service.persons.schemas import PersonCreate, PersonFacts, PossibleDuplicate
+from service.persons.schemas import CountryCode, PersonCreate, PersonFacts, PossibleDuplicate
 
 RegionCode = Annotated[
     str, StringConstraints(pattern=r"^\d{2}$"), Field(description="INEI ubigeo department code")
@@ -42,6 +42,16 @@ class Exploitation(BaseModel):
         return self
 
 
+class MigrationRoute(BaseModel):
+    """The countries a person was moved through, for statistics (ISO 3166-1 alpha-3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    origin: CountryCode | None = None
+    transit: list[CountryCode] = Field(default_factory=list, max_length=10)
+    destination: CountryCode | None = None
+
+
 def _not_in_future(value: date) -> date:
     if value > today():
         raise ValueError("must not be in the future")
@@ -52,7 +62,19 @@ class IdentificationFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     identified_on: date
-    region: RegionCode
+    region: RegionCode | None = Field(
+        default=None,
+        description="Where in Peru the exploitation took place (INEI ubigeo department code);"
+        " exactly one of region and exploitation_country",
+    )
+    exploitation_country: CountryCode | None = Field(
+        default=None,
+        description="The country where a Peruvian was exploited abroad (ISO 3166-1 alpha-3,"
+        " not PER); required with the context consulate_abroad",
+    )
+    route: MigrationRoute | None = Field(
+        default=None, description="Origin, transit and destination countries, if known"
+    )
     place: ShortText
     context: IdentificationContext
     operation_ref: Annotated[str, StringConstraints(max_length=100)] | None = None
@@ -97,7 +119,9 @@ class IdentificationPublic(BaseModel):
     id: uuid.UUID
     organization: str = Field(description="Code of the identifying organization")
     identified_on: date
-    region: str
+    region: str | None
+    exploitation_country: str | None
+    route: MigrationRoute | None
     place: str
     context: IdentificationContext
     operation_ref: str | None
@@ -193,13 +217,17 @@ class CaseSummary(BaseModel):
     status: CaseStatus
     victim_status: VictimStatus
     first_identified_on: date
-    region: str
+    region: str | None = Field(description="Region of the first identification; null abroad")
+    exploitation_country: str | None = Field(
+        description="Country of exploitation of the first identification, when abroad"
+    )
     created_at: datetime
 
 
 class CaseFilters(BaseModel):
     status: CaseStatus | None = None
     region: RegionCode | None = None
+    exploitation_country: CountryCode | None = None
     identified_from: date | None = None
     identified_to: date | None = None
     exploitation: ExploitationForm | None = None
@@ -211,5 +239,8 @@ class PlacementProfile(BaseModel):
     age: int | None = Field(description="Age now (from age at identification), if known")
     gender: str
     exploitation: frozenset[str]
-    region: str = Field(description="Where the person was last identified")
+    region: str = Field(
+        description="Where a bed is sought: the latest identification's region; for a person"
+        " exploited abroad, the identifying organization's region, else Lima (arrival)"
+    )
     nationality: str | None

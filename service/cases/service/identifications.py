@@ -16,6 +16,7 @@ from service.audit.rules import change_set
 from service.audit.service import record_event
 from service.cases import rules
 from service.cases.exceptions import (
+    InvalidPlaceOfExploitation,
     NotAnIdentifier,
     UnknownRegion,
 )
@@ -24,6 +25,7 @@ from service.cases.models import (
     CaseInvolvement,
     Identification,
     IdentificationExploitation,
+    IdentificationRoute,
 )
 from service.cases.rules import CaseStatus, InvolvementBasis, VictimStatus
 from service.cases.schemas import (
@@ -36,6 +38,7 @@ from service.cases.schemas import (
     Exploitation,
     IdentificationFields,
     IdentificationPublic,
+    MigrationRoute,
     SuggestedReferral,
 )
 from service.cases.service.access import involve, visible_to
@@ -52,9 +55,60 @@ from service.persons.schemas import PossibleDuplicate
 from service.reference.service import region_exists
 
 
-async def _require_region(session: AsyncSession, code: str) -> None:
-    if not await region_exists(session, code):
-        raise UnknownRegion("region", f"{code!r} is not an INEI ubigeo department code")
+async def _require_place(session: AsyncSession, data: IdentificationFields) -> None:
+    """Exactly one place of exploitation: a known Peruvian region or a foreign country."""
+    error = rules.place_of_exploitation_error(
+        region=data.region, country=data.exploitation_country, context=data.context
+    )
+    if error is not None:
+        raise InvalidPlaceOfExploitation(*error)
+    if data.region is not None and not await region_exists(session, data.region):
+        raise UnknownRegion("region", f"{data.region!r} is not an INEI ubigeo department code")
+
+
+def _route_legs(route: MigrationRoute | None) -> list[tuple[str, rules.RouteRole]]:
+    if route is None:
+        return []
+    return rules.route_legs(
+        origin=route.origin, transit=list(route.transit), destination=route.destination
+    )
+
+
+def _route_rows(
+    identification_id: uuid.UUID, route: MigrationRoute | None
+) -> list[IdentificationRoute]:
+    return [
+        IdentificationRoute(
+            identification_id=identification_id, position=position, country=country, role=role
+        )
+        for position, (country, role) in enumerate(_route_legs(route))
+    ]
+
+
+async def _routes_of(
+    session: AsyncSession, identification_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, MigrationRoute | None]:
+    legs: dict[uuid.UUID, list[IdentificationRoute]] = {i: [] for i in identification_ids}
+    if identification_ids:
+        rows = await session.exec(
+            select(IdentificationRoute)
+            .where(col(IdentificationRoute.identification_id).in_(identification_ids))
+            .order_by(col(IdentificationRoute.position))
+        )
+        for row in rows.all():
+            legs[row.identification_id].append(row)
+    return {
+        i: MigrationRoute(
+            origin=next((r.country for r in rows_ if r.role == rules.RouteRole.origin), None),
+            transit=[r.country for r in rows_ if r.role == rules.RouteRole.transit],
+            destination=next(
+                (r.country for r in rows_ if r.role == rules.RouteRole.destination), None
+            ),
+        )
+        if rows_
+        else None
+        for i, rows_ in legs.items()
+    }
 
 
 def _exploitation_rows(
@@ -74,6 +128,8 @@ def _identification_facts(data: IdentificationFields) -> dict[str, object]:
     return {
         "identified_on": data.identified_on,
         "region": data.region,
+        "exploitation_country": data.exploitation_country,
+        "route": [{"country": c, "role": r.value} for c, r in _route_legs(data.route)],
         "context": data.context.value,
         "place": data.place,
         "operation_ref": data.operation_ref,
@@ -85,13 +141,14 @@ def _identification_facts(data: IdentificationFields) -> dict[str, object]:
 async def _add_identification(
     session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, data: IdentificationFields
 ) -> Identification:
-    await _require_region(session, data.region)
+    await _require_place(session, data)
     identification = Identification(
         case_id=case_id,
         organization_id=actor.organization_id,
         identified_by=actor.user_id,
         identified_on=data.identified_on,
         region=data.region,
+        exploitation_country=data.exploitation_country,
         place=data.place,
         context=data.context.value,
         operation_ref=data.operation_ref,
@@ -100,6 +157,7 @@ async def _add_identification(
     session.add(identification)
     await session.flush()
     session.add_all(_exploitation_rows(identification.id, data.exploitation))
+    session.add_all(_route_rows(identification.id, data.route))
     await involve(
         session,
         actor=actor,
@@ -125,7 +183,7 @@ async def create_case(
     session: AsyncSession, *, actor: Actor, keyring: Keyring, data: CaseCreate
 ) -> tuple[CaseFile, list[PossibleDuplicate]]:
     """Open a case with its first identification; report records of the same person."""
-    await _require_region(session, data.region)
+    await _require_place(session, data)
     person, duplicates = await person_service.identify_person(
         session,
         keyring=keyring,
@@ -321,6 +379,7 @@ async def case_public(session: AsyncSession, case: CaseFile) -> CasePublic:
         session, [i.organization_id for i in identifications] + list(involvements)
     )
     exploitation = await _exploitation_of(session, [i.id for i in identifications])
+    routes = await _routes_of(session, [i.id for i in identifications])
     person = await person_service.get_person(session, case.person_id)
     first_on = min(i.identified_on for i in identifications)
     # A child when identified is counted and screened as one, however late the entry.
@@ -354,6 +413,8 @@ async def case_public(session: AsyncSession, case: CaseFile) -> CasePublic:
                 organization=orgs[i.organization_id].code,
                 identified_on=i.identified_on,
                 region=i.region,
+                exploitation_country=i.exploitation_country,
+                route=routes[i.id],
                 place=i.place,
                 context=i.context,  # type: ignore[arg-type]
                 operation_ref=i.operation_ref,
@@ -391,6 +452,11 @@ async def list_cases(
     constrained = False
     if filters.region is not None:
         matching, constrained = matching.where(Identification.region == filters.region), True
+    if filters.exploitation_country is not None:
+        matching = matching.where(
+            Identification.exploitation_country == filters.exploitation_country
+        )
+        constrained = True
     if filters.identified_from is not None:
         matching = matching.where(col(Identification.identified_on) >= filters.identified_from)
         constrained = True
@@ -411,7 +477,7 @@ async def list_cases(
     rows, next_cursor = page_of(
         (await session.exec(stmt)).all(), page, lambda r: (r[0].created_at, r[0].id)
     )
-    regions = await _first_regions(session, [case.id for case, _ in rows])
+    places = await _first_places(session, [case.id for case, _ in rows])
     return [
         CaseSummary(
             id=case.id,
@@ -420,24 +486,26 @@ async def list_cases(
             first_identified_on=first_on
             if isinstance(first_on, date)
             else date.fromisoformat(str(first_on)),
-            region=regions[case.id],
+            region=places[case.id][0],
+            exploitation_country=places[case.id][1],
             created_at=case.created_at,
         )
         for case, first_on in rows
     ], next_cursor
 
 
-async def _first_regions(
+async def _first_places(
     session: AsyncSession, case_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, str]:
+) -> dict[uuid.UUID, tuple[str | None, str | None]]:
+    """(region, exploitation_country) of each case's first identification."""
     if not case_ids:
         return {}
     rows = await session.exec(
-        select(Identification.case_id, Identification.region)
+        select(Identification.case_id, Identification.region, Identification.exploitation_country)
         .where(col(Identification.case_id).in_(case_ids))
         .order_by(col(Identification.identified_on).desc(), col(Identification.created_at).desc())
     )
-    result: dict[uuid.UUID, str] = {}
-    for case_id, region in rows.all():
-        result[case_id] = region  # ascending overwrite leaves the earliest
+    result: dict[uuid.UUID, tuple[str | None, str | None]] = {}
+    for case_id, region, country in rows.all():
+        result[case_id] = (region, country)  # overwriting newest first leaves the earliest
     return result

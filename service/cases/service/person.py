@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit.service import record_event
+from service.cases import rules
 from service.cases.exceptions import (
     IdentifyingDataNotShared,
 )
@@ -29,6 +30,7 @@ from service.core.crypto import Keyring
 from service.core.db import table_of
 from service.core.security import Actor
 from service.core.time import utcnow
+from service.identity.service import get_organizations
 from service.persons import service as person_service
 from service.persons.rules import StoredAge, age_on_date, minor_on_date
 from service.persons.schemas import PersonIdentifying
@@ -139,7 +141,7 @@ async def person_minor_on(session: AsyncSession, case: CaseFile, on: date) -> bo
 
 async def placement_profile(session: AsyncSession, case: CaseFile, *, on: date) -> PlacementProfile:
     """What a bed must fit, nothing identifying: age on the day of placement `on`, gender,
-    forms of exploitation, and the region where the person was last identified."""
+    forms of exploitation, and the region where a bed is sought (`rules.placement_region`)."""
     identifications = (
         await session.exec(
             select(Identification)
@@ -158,11 +160,18 @@ async def placement_profile(session: AsyncSession, case: CaseFile, *, on: date) 
     ).all()
     person = await person_service.get_person(session, case.person_id)
     age = age_on_date(await _stored_age(session, person), on)
+    identifier = (await get_organizations(session, [identifications[-1].organization_id])).get(
+        identifications[-1].organization_id
+    )
+    region = rules.placement_region(
+        [i.region for i in identifications],
+        identifier_region=identifier.region if identifier is not None else None,
+    )
     return PlacementProfile(
         age=age,
         gender=person.gender,
         exploitation=frozenset(forms),
-        region=identifications[-1].region,
+        region=region,
         nationality=person.nationality,
     )
 
