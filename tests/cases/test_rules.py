@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from service.cases import rules
 from service.cases.rules import (
     CLOSING_REASONS,
     CaseStatus,
@@ -52,3 +53,43 @@ def test_suggestions_follow_the_pathway() -> None:
     assert foreign_child[0] == ("UNHCR", "refugee_procedure")
     assert ("MIMP", "protection_services") in foreign_child
     assert ("MP", "victim_witness_programme") in foreign_child
+
+
+def test_place_of_exploitation_is_one_region_or_one_foreign_country() -> None:
+    check = rules.place_of_exploitation_error
+    ctx = rules.IdentificationContext
+    assert check(region="17", country=None, context=ctx.police_operation) is None
+    assert check(region=None, country="ARG", context=ctx.consulate_abroad) is None
+    assert check(region=None, country="CHL", context=ctx.police_operation) is None
+    assert check(region=None, country=None, context=ctx.other) == (
+        "region",
+        "give the region of Peru where the exploitation took place,"
+        " or exploitation_country when it was abroad",
+    )
+    for region, country, context in [
+        ("17", "ARG", ctx.consulate_abroad),
+        (None, "PER", ctx.consulate_abroad),
+        ("15", None, ctx.consulate_abroad),
+    ]:
+        error = check(region=region, country=country, context=context)
+        assert error is not None
+        assert error[0] == "exploitation_country"
+
+
+def test_route_legs_keep_the_order_and_the_roles() -> None:
+    legs = rules.route_legs(origin="PER", transit=["BOL", "PRY"], destination="ARG")
+    assert legs == [
+        ("PER", rules.RouteRole.origin),
+        ("BOL", rules.RouteRole.transit),
+        ("PRY", rules.RouteRole.transit),
+        ("ARG", rules.RouteRole.destination),
+    ]
+    assert rules.route_legs(origin=None, transit=[], destination=None) == []
+
+
+def test_placement_region_is_the_latest_region_else_the_identifiers_else_lima() -> None:
+    assert rules.placement_region(["17", None, "08"], identifier_region="15") == "08"
+    assert rules.placement_region(["17", None], identifier_region="15") == "17"
+    assert rules.placement_region([None], identifier_region="21") == "21"
+    assert rules.placement_region([None, None], identifier_region=None) == "15"
+    assert rules.ARRIVAL_REGION == "15"
