@@ -12,7 +12,6 @@ from service.capacity.service.facilities import (
     upsert_facilities,
 )
 from service.capacity.service.placements import (
-    Release,
     case_placements,
     confirm_arrival,
     end_placement,
@@ -36,7 +35,6 @@ from service.capacity.service.waitlist import (
 
 __all__ = [
     "OfferReport",
-    "Release",
     "capacity_summary",
     "case_placements",
     "case_requests",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
@@ -295,20 +294,9 @@ async def expire_holds(session: AsyncSession, *, limit: int = 200) -> int:
     return freed
 
 
-@dataclass
-class Release:
-    """What closing a case released: its bed or hold, and its place on the waitlist."""
-
-    placements_ended: list[uuid.UUID] = field(default_factory=list)
-    request_withdrawn: uuid.UUID | None = None
-
-
-async def release_case(
-    session: AsyncSession, *, actor: Actor | None, case_id: uuid.UUID
-) -> Release:
+async def release_case(session: AsyncSession, *, actor: Actor | None, case_id: uuid.UUID) -> None:
     """End the case's placement or hold (the bed goes to the next person) and withdraw its
     waiting request: what a closing case gives back, each effect audited."""
-    release = Release()
     active = (
         await session.exec(
             select(Placement).where(
@@ -328,13 +316,10 @@ async def release_case(
             facility=facility,
             reason=rules.EndReason.case_closed,
         )
-        release.placements_ended.append(placement.id)
         await waitlist.offer_beds(session, actor=actor, facility=facility)
-    request = await waitlist.withdraw_waiting_of_case(
+    await waitlist.withdraw_waiting_of_case(
         session, actor=actor, case_id=case_id, reason=rules.WithdrawReason.case_closed
     )
-    release.request_withdrawn = request.id if request else None
-    return release
 
 
 async def placements_public(

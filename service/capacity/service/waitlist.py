@@ -318,10 +318,9 @@ async def expire_waiting_requests(
 
 @dataclass
 class OfferReport:
-    """What an offer of free beds did: who was placed, and the requests it passed over
-    because they could never be served (withdrawn with that reason)."""
+    """The requests an offer of free beds passed over because they could never be served
+    (withdrawn with that reason)."""
 
-    placed: list[uuid.UUID] = field(default_factory=list)
     skipped: list[tuple[uuid.UUID, rules.WithdrawReason]] = field(default_factory=list)
 
 
@@ -402,7 +401,6 @@ async def _offer_one(
         status=rules.RequestStatus.placed,
         placement_id=placement.id,
     )
-    report.placed.append(case.id)
     return True
 
 
