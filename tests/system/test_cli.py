@@ -44,7 +44,7 @@ async def test_seed_is_idempotent_and_user_add_reads_the_password_from_stdin(
     await db.dispose()
 
     assert again.returncode == 0, again.stderr
-    assert "0 new organizations, 0 new facilities" in again.stdout
+    assert "0 new organizations, 0 new prosecutor offices, 0 new facilities" in again.stdout
     assert (regions, orgs, beds) == (25, 13, 28)
     assert facilities >= 3
     assert added.returncode == 0, added.stderr
