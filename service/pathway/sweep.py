@@ -61,7 +61,8 @@ async def _in_batches(
 async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> SweepReport:
     """Expire overdue referrals, bed holds and requests that waited too long; escalate the
     alerts of people held too long; alert on cases in care too long without a public
-    defender and on court-ordered restitution left unpaid; prune login attempts older than the rate-limit window."""
+    defender and on court-ordered restitution left unpaid; prune login attempts older than
+    the rate-limit window."""
     referrals = await _in_batches(
         db, lambda s: referral_service.expire_overdue_referrals(s, limit=batch), batch=batch
     )
