@@ -179,7 +179,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("proceeding_status_change", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_proceeding_status_change_proceeding_id",
+            "ix_proceeding_status_change_proceeding_id_effective_on",
             ["proceeding_id", "effective_on"],
             unique=False,
         )
@@ -306,7 +306,7 @@ def downgrade() -> None:
 
     op.drop_table("restitution_order")
     with op.batch_alter_table("proceeding_status_change", schema=None) as batch_op:
-        batch_op.drop_index("ix_proceeding_status_change_proceeding_id")
+        batch_op.drop_index("ix_proceeding_status_change_proceeding_id_effective_on")
 
     op.drop_table("proceeding_status_change")
     with op.batch_alter_table("proceeding_case", schema=None) as batch_op:

@@ -92,7 +92,11 @@ class ProceedingStatusChange(SQLModel, table=True):
 
     __tablename__ = "proceeding_status_change"
     __table_args__ = (
-        sa.Index("ix_proceeding_status_change_proceeding_id", "proceeding_id", "effective_on"),
+        sa.Index(
+            "ix_proceeding_status_change_proceeding_id_effective_on",
+            "proceeding_id",
+            "effective_on",
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -1,7 +1,9 @@
 """The legal domain's use cases, by room: public defenders, the single interview, criminal
-proceedings with their defendants, and court-ordered restitution. Other domains and the
+proceedings, their defendants, and court-ordered restitution (proceedings is the floor the
+last two stand on). Other domains and the
 router import from here."""
 
+from service.legal.service.defendants import add_defendant, record_outcome
 from service.legal.service.interviews import interview_public, list_interviews, record_interview
 from service.legal.service.legal_aid import (
     alert_cases_without_defender,
@@ -12,7 +14,6 @@ from service.legal.service.legal_aid import (
 )
 from service.legal.service.proceedings import (
     add_case,
-    add_defendant,
     change_status,
     create_proceeding,
     defendant_public,
@@ -20,7 +21,6 @@ from service.legal.service.proceedings import (
     list_case_proceedings,
     list_proceedings,
     proceeding_public,
-    record_outcome,
 )
 from service.legal.service.restitution import (
     alert_unpaid_restitution,
