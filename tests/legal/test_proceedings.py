@@ -3,6 +3,7 @@ charges, who records each step, and the access rule."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -391,3 +392,18 @@ async def test_a_proceeding_is_read_through_its_cases_and_hidden_from_everyone_e
     case_hidden = await client.get(f"/v1/cases/{other['id']}/proceedings", headers=outsider.headers)
     assert case_hidden.status_code == 404
     assert case_hidden.json()["code"] == "case_not_found"
+
+
+async def test_defendants_added_at_once_get_distinct_labels_in_order(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    prosecutor = await factory.user("MP", Role.caseworker)
+    case = await create_case(client, prosecutor)
+    proceeding = await open_proceeding(client, prosecutor, [(case["id"], "2026-01-10")])
+
+    answers = await asyncio.gather(
+        *(add_defendant_response(client, prosecutor, proceeding["id"]) for _ in range(4))
+    )
+
+    assert [a.status_code for a in answers] == [201] * 4
+    assert sorted(a.json()["label"] for a in answers) == ["D1", "D2", "D3", "D4"]
