@@ -179,4 +179,3 @@ async def test_restitution_is_hidden_from_organizations_not_involved_and_from_an
     assert (await _pay(client, analyst, ordered.json()["id"], "10.00")).status_code == 403
     analyst_list = await client.get(f"/v1/cases/{case['id']}/restitution", headers=analyst.headers)
     assert analyst_list.status_code == 403
-
