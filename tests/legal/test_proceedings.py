@@ -49,6 +49,9 @@ def _sentence(months: int) -> dict[str, int]:
         ("2008-03-14", "2026-03-13", 17, 12 * 12),  # the day before the 18th birthday
         ("2008-03-14", "2026-03-14", 18, 8 * 12),  # the 18th birthday
         ("2008-03-14", "2026-03-15", 18, 8 * 12),  # the day after
+        # Only the age at identification and the birth year are kept: the records allow a
+        # birthday as late as 14 March, so on 1 February she may still have been 13.
+        ("2012-01-10", "2026-02-01", 13, 15 * 12),
     ],
 )
 async def test_a_trafficking_sentence_below_the_minimum_for_the_victims_age_is_flagged(
