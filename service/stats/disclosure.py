@@ -189,6 +189,17 @@ def _published(
 def _check_shared_cells_agree(
     tables: Sequence[TableCounts], keyed: Sequence[Mapping[SharedKey, int]]
 ) -> None:
+    categories: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+    for t in tables:
+        for d in t.spec.dimensions:
+            first_spec, split = categories.setdefault(
+                (t.spec.measure, d.name), (t.spec.name, d.categories)
+            )
+            if split != d.categories:
+                # Margins over different categories are different sums: not one release's.
+                raise ValueError(
+                    f"tables {first_spec!r} and {t.spec.name!r} split {d.name!r} differently"
+                )
     seen: dict[SharedKey, tuple[str, int]] = {}
     for t, cells in zip(tables, keyed, strict=True):
         for key, n in cells.items():

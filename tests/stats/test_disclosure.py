@@ -384,3 +384,11 @@ def test_noisy_release_hides_what_is_small_after_noise_never_before() -> None:
     assert any(not protected.cells[(c,)].suppressed for c in REGION.categories if c < "13")
     assert all(p.value in (None, noisy[c]) for c, p in protected.cells.items())
     assert narrow_cells([protected]) == []
+
+
+def test_tables_that_split_a_dimension_differently_are_refused() -> None:
+    r1 = TableSpec("R1", MEASURE, (Dimension("region", ("15", "16")),), about_persons=False)
+    r2 = TableSpec("R2", MEASURE, (Dimension("region", ("15", "17")),), about_persons=False)
+
+    with pytest.raises(ValueError, match="split 'region' differently"):
+        protect_release([TableCounts(r1, {("15",): 30}), TableCounts(r2, {("15",): 30})])
