@@ -273,7 +273,8 @@ def _cheapest_hypercube(
     partners = [[v for v in d.values if v != p] for d, p in zip(spec.dimensions, cell, strict=True)]
     best: _Hypercube | None = None
     for partner in itertools.product(*partners):
-        cube = _hypercube(table, cell, partner, hidden, cost=cost)
+        bound = math.inf if best is None else best.cost
+        cube = _hypercube(table, cell, partner, hidden, cost=cost, bound=bound)
         if cube is None or cube.width < k:
             continue
         if best is None or (cube.cost, cube.new, -cube.width) < (best.cost, best.new, -best.width):
@@ -290,7 +291,9 @@ def _hypercube(
     hidden: set[Cell],
     *,
     cost: Callable[[Cell], int],
+    bound: float,
 ) -> _Hypercube | None:
+    """The hypercube of `cell` and `partner`; None if a corner is zero or it costs over `bound`."""
     # In a dimension where cell and partner are both categories, the partner's corners move
     # against the cell; where one of them is the total, with it.
     trades = [p != TOTAL and q != TOTAL for p, q in zip(cell, partner, strict=True)]
@@ -312,6 +315,8 @@ def _hypercube(
         if corner not in hidden:
             new_cost += cost(corner)
             new += 1
+            if new_cost > bound:
+                return None
         corners.append(corner)
     return _Hypercube(tuple(corners), with_cell + against_cell, new_cost, new)
 
