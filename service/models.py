@@ -35,6 +35,11 @@ from service.persons.models import (
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
 from service.reference.models import Region
 from service.referrals.models import Referral, ReferralStatusChange
+from service.repatriation.models import (
+    AsylumClaimStatusRecord,
+    Repatriation,
+    ResidencyStatusRecord,
+)
 
 metadata = SQLModel.metadata
 
@@ -43,6 +48,7 @@ __all__ = [
     "AllocationDecision",
     "AppUser",
     "Assistance",
+    "AsylumClaimStatusRecord",
     "AuditChainHead",
     "AuditEvent",
     "CaseFile",
@@ -72,6 +78,8 @@ __all__ = [
     "Referral",
     "ReferralStatusChange",
     "Region",
+    "Repatriation",
+    "ResidencyStatusRecord",
     "Screening",
     "UnmetNeed",
     "metadata",
