@@ -2,10 +2,11 @@
 
 Closing (for any reason: reintegrated, repatriated, lost contact ...) ends the case's
 placement, so the bed goes to the next person on the waitlist; releases its hold; withdraws
-its waiting request; and cancels its referrals still waiting for an answer. A case closes
+its waiting request; cancels its referrals still waiting for an answer and its planned
+repatriation (the receiving organization stops being involved through it). A case closes
 as repatriated only here, when the arrival of a return to the country of origin is recorded
-(pathway.repatriation), never at a caller's request. Each effect is
-its own audit event, in the same transaction as the closure. A public defender's assignment
+(pathway.repatriation), never at a caller's request. Each effect is its own audit event, in
+the same transaction as the closure. A public defender's assignment
 is not ended: the criminal proceeding and restitution outlive care, and the defender ends it
 (reason `case_closed`) when their work is done. Reopening restores none of it:
 a reopened case asks for a bed and sends referrals again, on the record.
@@ -25,6 +26,8 @@ from service.cases.schemas import TransitionRequest
 from service.core.crypto import Keyring
 from service.core.security import Actor
 from service.referrals import service as referral_service
+from service.repatriation import service as repatriation_service
+from service.repatriation.rules import CancelReason
 
 if TYPE_CHECKING:
     from service.cases.models import CaseFile, CaseTransition
@@ -63,8 +66,12 @@ async def close_repatriated(session: AsyncSession, *, actor: Actor, case_id: uui
 
 
 async def _release(session: AsyncSession, *, actor: Actor, case_id: uuid.UUID) -> None:
-    """What a closed case lets go: its bed, hold and waiting request, its pending referrals."""
+    """What a closed case lets go: its bed, hold and waiting request, its pending referrals,
+    its planned repatriation."""
     await capacity_service.release_case(session, actor=actor, case_id=case_id)
     await referral_service.cancel_requested_referrals(
         session, actor=actor, case_id=case_id, reason="case_closed"
+    )
+    await repatriation_service.cancel_planned_of_case(
+        session, actor=actor, case_id=case_id, reason=CancelReason.case_closed
     )

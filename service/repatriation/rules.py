@@ -42,13 +42,15 @@ class RepatriationStatus(StrEnum):
 
 
 class CancelReason(StrEnum):
-    """Why a planned repatriation did not happen. `asylum_claim` is set by Ruta itself when
-    a pending or recognized claim is recorded while a return is planned."""
+    """Why a planned repatriation did not happen. Ruta sets the last two itself:
+    `asylum_claim` when a pending or recognized claim is recorded while a return is planned,
+    `case_closed` when the case closes before the journey."""
 
     person_declined = "person_declined"
     travel_not_possible = "travel_not_possible"
     recorded_in_error = "recorded_in_error"
     asylum_claim = "asylum_claim"
+    case_closed = "case_closed"
 
 
 # While the latest claim is one of these, a return to the country of origin is refoulement.

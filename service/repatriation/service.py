@@ -558,6 +558,16 @@ async def cancel_repatriation(
     return fresh
 
 
+async def cancel_planned_of_case(
+    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, reason: CancelReason
+) -> None:
+    """Cancel the case's planned repatriation, if any (the closing flow: a closed case
+    travels nowhere)."""
+    planned = await _planned(session, case_id)
+    if planned is not None:
+        await _cancel(session, actor=actor, repatriation=planned, reason=reason)
+
+
 async def list_repatriations(session: AsyncSession, case_id: uuid.UUID) -> list[Repatriation]:
     """The case's repatriations, oldest first."""
     rows = await session.exec(

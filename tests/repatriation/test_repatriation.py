@@ -466,3 +466,24 @@ async def test_a_return_names_nothing_of_perus_side(
 
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_closing_the_case_cancels_its_planned_repatriation(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    consulate = await factory.user("RREE", Role.identifier)
+    mimp = await factory.user("MIMP", Role.caseworker)
+    case = await abroad_case(client, consulate)
+    planned = (await plan(client, consulate, case["id"], **home_body())).json()
+
+    closed = await client.post(
+        f"/v1/cases/{case['id']}/transitions",
+        json={"to": "closed", "reason": "lost_contact"},
+        headers=consulate.headers,
+    )
+
+    assert closed.status_code == 201, closed.text
+    after = await client.get(f"/v1/repatriations/{planned['id']}", headers=consulate.headers)
+    assert (after.json()["status"], after.json()["cancel_reason"]) == ("cancelled", "case_closed")
+    assert (await client.get(f"/v1/cases/{case['id']}", headers=mimp.headers)).status_code == 404
+    assert "repatriation.cancelled" in await audit_actions(db, case["id"])
