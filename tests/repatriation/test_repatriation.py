@@ -333,9 +333,16 @@ async def test_the_arrival_home_closes_the_case_frees_the_bed_and_cancels_referr
     police = await factory.user("PNP", Role.identifier)
     admin = await factory.user("MIMP", Role.admin)
     facility = await create_facility(
-        client, admin, region="15", exploitation_forms=[], nationalities=["VEN"], capacity=1
+        client,
+        admin,
+        region="15",
+        genders=["female"],
+        exploitation_forms=["forced_marriage"],
+        nationalities=["VEN"],
+        capacity=1,
     )
-    case = await foreign_case(client, police)
+    marriage = [{"form": "forced_marriage"}]
+    case = await create_case(client, police, **foreign_body(exploitation=marriage))
     await consent(
         client, police, case["id"], ["services", "data_sharing", "repatriation"], ["MIMP"]
     )
