@@ -96,7 +96,8 @@ async def plan_repatriation(
     receiving organization (it becomes involved in the case) and the arrival region (a bed
     is sought there). `to_country_of_origin`: a foreign national, with her consent in force
     naming `repatriation` (409 `consent_required`); 409 `non_refoulement` while her asylum
-    claim is pending or recognized. One planned repatriation per case (409)."""
+    claim is pending or recognized (the problem names it in `asylum_claim`). One planned
+    repatriation per case (409 `repatriation_already_planned`)."""
     repatriation = await service.plan_repatriation(session, actor=actor, case=case, data=body)
     return (await service.repatriations_public(session, [repatriation]))[0]
 
