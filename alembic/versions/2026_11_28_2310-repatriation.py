@@ -1,7 +1,7 @@
 """asylum claims, residency and repatriation
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-28 23:10:00
 
 A foreign victim's asylum claim and residency as dated history (asylum_claim_status,
@@ -18,7 +18,7 @@ import service.core.types
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0012"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

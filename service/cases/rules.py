@@ -62,6 +62,7 @@ class InvolvementBasis(StrEnum):
     referral = "referral"
     placement = "placement"
     legal_aid = "legal_aid"
+    proceeding = "proceeding"
     # The organization receiving a Peruvian repatriated from abroad (source: the repatriation).
     repatriation = "repatriation"
 
