@@ -45,6 +45,11 @@ from service.persons.models import (
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
 from service.reference.models import ProsecutorOffice, Region
 from service.referrals.models import Referral, ReferralStatusChange
+from service.repatriation.models import (
+    AsylumClaimStatusRecord,
+    Repatriation,
+    ResidencyStatusRecord,
+)
 
 metadata = SQLModel.metadata
 
@@ -53,6 +58,7 @@ __all__ = [
     "AllocationDecision",
     "AppUser",
     "Assistance",
+    "AsylumClaimStatusRecord",
     "AuditChainHead",
     "AuditEvent",
     "CaseFile",
@@ -88,6 +94,8 @@ __all__ = [
     "Referral",
     "ReferralStatusChange",
     "Region",
+    "Repatriation",
+    "ResidencyStatusRecord",
     "RestitutionOrder",
     "RestitutionPayment",
     "Screening",

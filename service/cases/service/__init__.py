@@ -17,6 +17,7 @@ from service.cases.service.identifications import (
     case_public,
     correct_case,
     create_case,
+    exploitation_countries,
     list_cases,
 )
 from service.cases.service.lifecycle import (
@@ -45,6 +46,7 @@ __all__ = [
     "correct_case",
     "create_case",
     "end_involvement",
+    "exploitation_countries",
     "get_case_for",
     "in_care_since",
     "involve",
