@@ -247,17 +247,25 @@ class Scenario(Strict):
         return self.model_copy(update={"facilities": facilities})
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    # Pydantic names union branches in the location ("Singles", "function-after[...]"):
-    # a planner wants the path through their file only.
+def _where(loc: tuple[int | str, ...], data: Any) -> str:
+    """The path of a field through the planner's file: Pydantic also names the branch of a
+    union it tried ("raids", "pareto", "function-after[...]"); those are not in the file."""
     parts: list[str] = []
+    here = data
     for part in loc:
         if isinstance(part, int):
             parts.append(f"[{part}]")
-        elif part[:1].isupper() or "[" in part or part in {"int", "tuple[int,int]"}:
-            continue
-        else:
+            here = here[part] if isinstance(here, list) and part < len(here) else None
+        elif isinstance(here, dict) and part in here:
             parts.append(f".{part}" if parts else part)
+            here = here[part]
+        elif isinstance(here, dict) and part in here.values():
+            continue  # the branch of a tagged union, named by the tag the file gives
+        elif "[" in part or part in {"int", "tuple[int,int]", "none"}:
+            continue  # the branch of a plain union
+        else:
+            parts.append(f".{part}" if parts else part)  # a missing field
+            here = None
     return "".join(parts) or "scenario"
 
 
@@ -268,7 +276,7 @@ def parse(data: Any) -> Scenario:
     except ValidationError as exc:
         problems: dict[str, str] = {}
         for error in exc.errors():
-            problems.setdefault(_where(error["loc"]), error["msg"])
+            problems.setdefault(_where(error["loc"], data), error["msg"])
         raise ScenarioError(sorted(problems.items())) from None
 
 
