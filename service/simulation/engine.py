@@ -7,9 +7,9 @@ stay distribution, then transfers. A replication's numbers depend only on (seed,
 same whatever the number of workers, and common to scenarios that share the seed and the
 stream (common random numbers: changing beds changes no random number).
 
-The loop holds the departures, the ends of patience and the openings of facilities in one
-heap, and takes arrivals from a sorted list. A freed bed goes to the first eligible person
-on the waitlist in `rules.priority` order, as `capacity/service/waitlist.py` does.
+The loop takes arrivals from a sorted list; each facility keeps a heap of the times its beds
+free (see `run`). A freed bed goes to the first eligible person on the waitlist in
+`rules.priority` order, as `capacity/service/waitlist.py` does.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from service.simulation.scenario import (
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# Events on the heap: (time, what, who); at equal times departures come first.
-DEPART, OPEN, END = 0, 1, 2
-# Outcomes of a person.
-WAITING, PLACED, UNMET, LOST_WAITING = 0, 1, 2, 3
+# Dated events: (time, what, which); at equal times a transfer comes before an opening.
+TRANSFER, OPEN, END = 0, 1, 2
+# What became of a person who found every eligible bed full (NONE: never waited).
+NONE, WAITING, PLACED, LOST_WAITING = 0, 1, 2, 3
 MONTH = DAYS_PER_YEAR / 12
 
 
@@ -83,14 +83,13 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 
 def _times(rng: np.random.Generator, stream: Stream, end: float) -> FloatArray:
-    """Poisson event times on [0, end), thinned by the monthly multipliers."""
+    """Poisson event times on [0, end), thinned by the monthly multipliers; unsorted."""
     if stream.seasonality is None:
-        n = rng.poisson(stream.rate_per_day * end)
-        return np.sort(rng.uniform(0.0, end, n))
+        return rng.uniform(0.0, end, rng.poisson(stream.rate_per_day * end))
     season = np.asarray(stream.seasonality) / np.mean(stream.seasonality)
     peak = float(season.max())
     n = rng.poisson(stream.rate_per_day * peak * end)
-    times = np.sort(rng.uniform(0.0, end, n))
+    times = rng.uniform(0.0, end, n)
     month = ((times % DAYS_PER_YEAR) // MONTH).astype(np.int64).clip(0, 11)
     keep = rng.uniform(0.0, peak, n) < season[month]
     return times[keep]
@@ -121,8 +120,9 @@ def draw(model: Model, replication: int) -> Draws:
     """Every arrival of one replication, with its kind and its possible stays.
 
     Streams: (replication, 0, stream) for the arrivals of each stream (times, raid sizes,
-    profiles, ages); (replication, 1, distribution) for one stay per person of each stay
-    distribution; (replication, 2) for transfers."""
+    then one uniform per person that picks the kind, profile and age at once);
+    (replication, 1) for one stay per person of each stay distribution, in order;
+    (replication, 2) for transfers."""
     seed, end = model.scenario.seed, model.end
     times, kinds = [], []
     for stream in model.streams:
@@ -130,19 +130,14 @@ def draw(model: Model, replication: int) -> Draws:
         t = _times(rng, stream, end)
         if stream.raid_size is not None:
             t = np.repeat(t, _raid_sizes(rng, stream.raid_size, len(t)))
-        n = len(t)
-        profile = np.searchsorted(stream.cumulative_weights, rng.uniform(0.0, 1.0, n), "right")
-        profile = np.minimum(profile, len(stream.cumulative_weights) - 1)
-        first, low = stream.first_kind[profile], stream.low_age[profile]
-        spread = stream.high_age[profile] - low + 1
+        pick = np.searchsorted(stream.cumulative_kinds, rng.uniform(0.0, 1.0, len(t)), "right")
         times.append(t)
-        kinds.append(first + np.floor(rng.uniform(0.0, 1.0, n) * spread).astype(np.int64))
+        kinds.append(np.minimum(pick, len(stream.cumulative_kinds) - 1) + stream.first)
     all_times = np.concatenate(times)
     order = np.argsort(all_times, kind="stable")
     n = len(all_times)
-    stays = np.stack(
-        [_stays(_rng(seed, replication, 1, d), s, n) for d, s in enumerate(model.stays)]
-    )
+    rng = _rng(seed, replication, 1)
+    stays = np.stack([_stays(rng, s, n) for s in model.stays])
     moves = None
     if model.scenario.transfer_probability > 0:
         rng = _rng(seed, replication, 2)
@@ -157,7 +152,14 @@ def draw(model: Model, replication: int) -> Draws:
 
 
 def run(model: Model, replication: int, *, occupancy_every: float | None = None) -> Replication:
-    """Simulate one replication; `occupancy_every` (days) samples beds in use for charts."""
+    """Simulate one replication; `occupancy_every` (days) samples beds in use for charts.
+
+    Each facility keeps a heap of the times its beds free. While nobody waits, a departure
+    changes nothing but the count of free beds, so it is taken off the heap only when an
+    arrival looks at that facility (a bed that freed before now is free now). While someone
+    waits, departures are taken strictly in time order and each freed bed is offered to the
+    waitlist at the moment it frees. Openings and transfers are dated events in a small heap.
+    """
     draws = draw(model, replication)
     n = len(draws.times)
     times: list[float] = draws.times.tolist()
@@ -166,41 +168,44 @@ def run(model: Model, replication: int, *, occupancy_every: float | None = None)
     unmet = model.unmet_table[period_of, draws.kinds]
     eligible = np.flatnonzero(unmet < 0)
     queue: list[int] = eligible.tolist()
-    queue_times: list[float] = draws.times[eligible].tolist()
-    queue_times.append(math.inf)
     kinds: list[int] = draws.kinds.tolist()
     stays: list[list[float]] = draws.stays.tolist()
+    stay_at = [stays[d] for d in model.stay_of_facility]
     moves: list[float] | None = (
         draws.transfer_stays.tolist() if draws.transfer_stays is not None else None
     )
-    stay_of = model.stay_of_facility
     patience = model.patience
     prefix = model.waitlist_prefix
-    free = list(model.beds)
+    beds = model.beds
+    end = model.end
     periods = model.periods
     prefs = periods[0].preferences
     group_of = periods[0].group_of_kind
     serves = periods[0].groups_of_facility
 
-    outcome = [WAITING] * n
-    first = [PLACED] * n  # PLACED, or WAITING when every eligible facility was full
+    outcome = [NONE] * n  # NONE unless the person ever waited
     wait = [0.0] * n
-    facility = [-1] * n
-    segments: list[tuple[int, float, float]] = []  # (facility, from, to) of every stay
-    transfers = 0
-
-    heap: list[tuple[float, int, int]] = [(model.end, END, -1)]
-    heap.extend((p.begins, OPEN, n_p) for n_p, p in enumerate(periods) if n_p)
-    heapq.heapify(heap)
+    facility = [-1] * n  # where the person was placed first
+    placed_at = [0.0] * n
+    moved: list[tuple[int, float, float]] = []  # (facility, from, to) of stays after a transfer
+    busy: list[list[float]] = [[] for _ in beds]  # per facility, when its occupied beds free
+    dated: list[tuple[float, int, int]] = [(math.inf, END, -1)]  # openings and transfers
+    dated.extend((p.begins, OPEN, n_p) for n_p, p in enumerate(periods) if n_p)
     push, pop = heapq.heappush, heapq.heappop
+    heapq.heapify(dated)
     # The waitlist: a heap of (priority key, person) per set of eligible facilities. A person
     # whose patience ran out is found lost when met (nothing else depends on when).
     groups: list[list[tuple[tuple[object, ...], int]]] = [[] for _ in periods[0].group_sets]
     waiting = 0
+    soonest_free = math.inf  # never later than the earliest time a bed frees, anywhere
+    full = 0  # bit f set when facility f is full; exact while someone waits
+    reach = periods[0].reach
 
     def offer(f: int, now: float) -> None:
-        nonlocal waiting
-        while free[f] > 0 and waiting:
+        """Give facility f's free beds to the first eligible people on the waitlist."""
+        nonlocal waiting, soonest_free, full
+        b = busy[f]
+        while len(b) < beds[f] and waiting:
             best: list[tuple[tuple[object, ...], int]] | None = None
             for g in serves[f]:
                 group = groups[g]
@@ -221,87 +226,133 @@ def run(model: Model, replication: int, *, occupancy_every: float | None = None)
                 return
             person = pop(best)[1]
             waiting -= 1
-            wait[person] = now - times[person]
-            free[f] -= 1
-            leave = now + stays[stay_of[f]][person]
-            facility[person] = f
             outcome[person] = PLACED
-            segments.append((f, now, leave))
-            push(heap, (leave, DEPART, person))
-
-    q, events = 0, len(queue)
-    t = queue_times[0]
-    while True:
-        if t < heap[0][0]:
-            i = queue[q]
-            kind = kinds[i]
-            for f in prefs[kind]:
-                if free[f]:
-                    free[f] -= 1
-                    leave = t + stays[stay_of[f]][i]
-                    facility[i] = f
-                    outcome[i] = PLACED
-                    segments.append((f, t, leave))
-                    push(heap, (leave, DEPART, i))
-                    break
-            else:
-                first[i] = WAITING
-                if patience[kind]:
-                    waiting += 1
-                    push(groups[group_of[kind]], (prefix[kind] + (t, i), i))
-                else:
-                    outcome[i] = LOST_WAITING
-            q += 1
-            t = queue_times[q]
-            continue
-        now, what, person = pop(heap)
-        events += 1
-        if what == DEPART:
-            f = facility[person]
-            free[f] += 1
+            wait[person] = now - times[person]
+            facility[person] = f
+            placed_at[person] = now
+            leave = now + stay_at[f][person]
+            push(b, leave)
+            if len(b) == beds[f]:
+                full |= 1 << f
+            if leave < soonest_free:
+                soonest_free = leave
             if moves is not None and moves[person]:
-                stay, moves[person] = moves[person], 0.0
-                for g in prefs[kinds[person]]:
-                    if g != f and free[g]:
-                        free[g] -= 1
-                        facility[person] = g
-                        segments.append((g, now, now + stay))
-                        push(heap, (now + stay, DEPART, person))
-                        transfers += 1
-                        break
-            if waiting:
-                offer(f, now)
-        elif what == OPEN:
-            period = periods[person]
-            prefs, group_of, serves = (
-                period.preferences,
-                period.group_of_kind,
-                period.groups_of_facility,
-            )
-            still = [entry for group in groups for entry in group if outcome[entry[1]] == WAITING]
-            groups = [[] for _ in period.group_sets]
-            for entry in still:
-                push(groups[group_of[kinds[entry[1]]]], entry)
-            for f in period.opened:
-                offer(f, now)
+                push(dated, (leave, TRANSFER, person))
+
+    def transfer(person: int, now: float) -> None:
+        """The person leaves for another eligible facility with a free bed, if one has."""
+        nonlocal soonest_free, full
+        assert moves is not None
+        stay = moves[person]
+        leaving = facility[person]
+        for g in prefs[kinds[person]]:
+            b = busy[g]
+            while b and b[0] <= now:
+                pop(b)
+                full &= ~(1 << g)
+            if g != leaving and len(b) < beds[g]:
+                push(b, now + stay)
+                if len(b) == beds[g]:
+                    full |= 1 << g
+                soonest_free = min(soonest_free, now + stay)
+                moved.append((g, now, now + stay))
+                return
+
+    def advance(until: float) -> None:
+        """Everything dated before `until`, in time order: freed beds offered to the waiting
+        (only while someone waits), facilities opening, transfers."""
+        nonlocal prefs, group_of, serves, groups, soonest_free, full, reach
+        while True:
+            soonest, f = until, -1
+            if waiting and soonest_free <= until:
+                soonest_free = math.inf
+                for g, b in enumerate(busy):
+                    if b and b[0] < soonest_free:
+                        soonest_free, f = b[0], g
+                if soonest_free <= until:
+                    soonest = soonest_free
+                else:
+                    f = -1
+            if dated[0][0] < soonest or (f < 0 and dated[0][0] <= until):
+                now, what, which = pop(dated)
+                if what == TRANSFER:
+                    transfer(which, now)
+                    continue
+                period = periods[which]
+                prefs, group_of = period.preferences, period.group_of_kind
+                serves = period.groups_of_facility
+                reach = period.reach
+                still = [e for group in groups for e in group if outcome[e[1]] == WAITING]
+                groups = [[] for _ in period.group_sets]
+                for entry in still:
+                    push(groups[group_of[kinds[entry[1]]]], entry)
+                for g in period.opened:
+                    offer(g, now)
+                continue
+            if f < 0:
+                return
+            pop(busy[f])
+            full &= ~(1 << f)
+            offer(f, soonest)
+
+    for i in queue:
+        t = times[i]
+        kind = kinds[i]
+        if waiting:
+            # Someone waits, so every bed freed up to now has been taken in time order: the
+            # bit mask of full facilities is exact and most arrivals need only it.
+            if soonest_free <= t or dated[0][0] <= t:
+                advance(t)
+            if waiting and not reach[kind] & ~full:
+                outcome[i] = WAITING
+                waiting += 1
+                push(groups[group_of[kind]], (prefix[kind] + (t, i), i))
+                continue
+        elif dated[0][0] <= t:
+            advance(t)
+        for f in prefs[kind]:
+            b = busy[f]
+            while b and b[0] <= t:
+                pop(b)
+            if len(b) < beds[f]:
+                facility[i] = f
+                placed_at[i] = t
+                leave = t + stay_at[f][i]
+                push(b, leave)
+                if len(b) == beds[f]:
+                    full |= 1 << f
+                if leave < soonest_free:
+                    soonest_free = leave
+                if moves is not None and moves[i]:
+                    push(dated, (leave, TRANSFER, i))
+                break
         else:
-            break
-    unmet_list: list[int] = unmet.tolist()
-    return _totals(
-        model, draws, events, outcome, first, unmet_list, wait, segments, transfers, occupancy_every
-    )
+            if not patience[kind]:
+                outcome[i] = LOST_WAITING
+                continue
+            if not waiting:  # from now on beds free in time order: none may be stale
+                full = 0
+                for f, b in enumerate(busy):
+                    while b and b[0] <= t:
+                        pop(b)
+                    if len(b) >= beds[f]:
+                        full |= 1 << f
+            waiting += 1
+            outcome[i] = WAITING
+            push(groups[group_of[kind]], (prefix[kind] + (t, i), i))
+    advance(end)
+    return _totals(model, draws, unmet, outcome, wait, facility, placed_at, moved, occupancy_every)
 
 
 def _totals(
     model: Model,
     draws: Draws,
-    events: int,
+    unmet: IntArray,
     outcome_list: list[int],
-    first_list: list[int],
-    unmet_list: list[int],
     wait_list: list[float],
-    segments: list[tuple[int, float, float]],
-    transfers: int,
+    facility_list: list[int],
+    placed_list: list[float],
+    moved: list[tuple[int, float, float]],
     occupancy_every: float | None,
 ) -> Replication:
     start, end = model.warmup, model.end
@@ -310,46 +361,54 @@ def _totals(
     cls = model.class_of_kind[draws.kinds][measured]
     outcome = np.asarray(outcome_list, dtype=np.int64)
     wait = np.asarray(wait_list)
+    facility = np.asarray(facility_list, dtype=np.int64)
     # Waiters whose patience ran out before the end, never met again, were lost then.
     patience = model.patience_array[draws.kinds]
     expired = (outcome == WAITING) & (times + patience < end)
     outcome[expired] = LOST_WAITING
     wait[expired] = patience[expired]
-    unmet = np.asarray(unmet_list, dtype=np.int64)
-    outcome[unmet >= 0] = UNMET
-    reason = np.where(outcome == LOST_WAITING, LOST, unmet)[measured]
-    first = np.asarray(first_list, dtype=np.int64)
-    first[unmet >= 0] = UNMET
-    first, outcome, wait = first[measured], outcome[measured], wait[measured]
+
+    # Every stay, as (facility, from, to): first placements, then stays after a transfer.
+    who = np.flatnonzero(facility >= 0)
+    first_at = facility[who]
+    began = np.asarray(placed_list)[who]
+    left = began + draws.stays[np.asarray(model.stay_of_facility)[first_at], who]
+    later = np.asarray(moved, dtype=np.float64).reshape(-1, 3)
+    seg_f = np.concatenate([first_at, later[:, 0].astype(np.int64)])
+    seg_from = np.concatenate([began, later[:, 1]])
+    seg_to = np.concatenate([left, later[:, 2]])
+    used = np.clip(seg_to, start, end) - np.clip(seg_from, start, end)
+    bed_days = np.bincount(seg_f, weights=used, minlength=len(model.beds))
+    events = len(times) + int(np.count_nonzero(seg_to < end)) + len(later)
+
+    placed = (facility >= 0)[measured]
+    waitlisted = (outcome != NONE)[measured]
+    outcome, wait, unmet_m = outcome[measured], wait[measured], unmet[measured]
+    lost = outcome == LOST_WAITING
+    ended_wait = waitlisted & (placed | lost)
+    reason = np.where(lost, LOST, unmet_m)
 
     def by_class(mask: npt.NDArray[np.bool_]) -> IntArray:
         return np.bincount(cls[mask], minlength=2).astype(np.int64)
 
-    ended_wait = (first == WAITING) & ((outcome == PLACED) | (outcome == LOST_WAITING))
-    lost = outcome == LOST_WAITING
-    placed = outcome == PLACED
     years = model.years
     year = np.minimum(((times[measured] - start) // DAYS_PER_YEAR).astype(np.int64), years - 1)
-
-    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 3)
-    used = np.clip(seg[:, 2], start, end) - np.clip(seg[:, 1], start, end)
-    bed_days = np.bincount(seg[:, 0].astype(np.int64), weights=used, minlength=len(model.beds))
 
     occupancy = None
     if occupancy_every:
         samples = np.arange(start, end, occupancy_every)
         occupancy = np.zeros((len(model.beds), len(samples)), dtype=np.int64)
         for f in range(len(model.beds)):
-            mine = seg[seg[:, 0] == f]
-            begun = np.searchsorted(np.sort(mine[:, 1]), samples, side="right")
-            ended = np.searchsorted(np.sort(mine[:, 2]), samples, side="right")
+            mine = seg_f == f
+            begun = np.searchsorted(np.sort(seg_from[mine]), samples, side="right")
+            ended = np.searchsorted(np.sort(seg_to[mine]), samples, side="right")
             occupancy[f] = begun - ended
 
     return Replication(
         arrivals=by_class(np.ones_like(placed)),
         placed=by_class(placed),
-        no_bed=by_class(first != PLACED),
-        full=by_class(first == WAITING),
+        no_bed=by_class(waitlisted | (unmet_m >= 0)),
+        full=by_class(waitlisted),
         lost=by_class(lost),
         still_waiting=by_class(outcome == WAITING),
         waited=by_class(ended_wait),
@@ -360,7 +419,7 @@ def _totals(
         bed_days=bed_days,
         year_arrivals=np.bincount(year, minlength=years).astype(np.int64),
         year_without_bed=np.bincount(year[~placed], minlength=years).astype(np.int64),
-        transfers=transfers,
+        transfers=len(later),
         events=events,
         occupancy=occupancy,
     )

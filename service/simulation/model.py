@@ -62,6 +62,7 @@ class Period:
     group_sets: tuple[tuple[int, ...], ...]
     group_of_kind: tuple[int, ...]
     groups_of_facility: tuple[tuple[int, ...], ...]
+    reach: tuple[int, ...]  # per kind, a bit per eligible facility
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,10 @@ class Stream:
     )  # ("pareto", alpha, min, max) | ("fixed", v, v, v)
     profile_weights: tuple[float, ...]
     profile_first_kind: tuple[int, ...]
-    # Per profile, for drawing: cumulative weights, first kind, lowest and highest age
-    # (unknown age: one kind, 0 to 0).
-    cumulative_weights: FloatArray
-    first_kind: IntArray
-    low_age: IntArray
-    high_age: IntArray
+    # The stream's kinds are numbered first, first + 1, ...; a uniform draw picks one by
+    # these cumulative probabilities (a profile's weight shared equally among its ages).
+    first: int
+    cumulative_kinds: FloatArray
 
 
 @dataclass(frozen=True)
@@ -202,6 +201,7 @@ def _period(scenario: Scenario, kinds: list[PersonKind], begins: float) -> Perio
         groups_of_facility=tuple(
             tuple(g for g, members in enumerate(sets) if f in members) for f in range(len(views))
         ),
+        reach=tuple(sum(1 << f for f in p) for p in preferences),
     )
 
 
@@ -274,10 +274,14 @@ def compile_scenario(scenario: Scenario) -> Model:
                 raid_size=raid_size,
                 profile_weights=tuple(p.weight / total for p in profiles),
                 profile_first_kind=tuple(firsts),
-                cumulative_weights=np.cumsum([p.weight / total for p in profiles]),
-                first_kind=np.asarray(firsts, dtype=np.int64),
-                low_age=np.asarray([a[0] if a else 0 for a in ages], dtype=np.int64),
-                high_age=np.asarray([a[1] if a else 0 for a in ages], dtype=np.int64),
+                first=firsts[0],
+                cumulative_kinds=np.cumsum(
+                    [
+                        p.weight / total / (1 if age is None else age[1] - age[0] + 1)
+                        for p, age in zip(profiles, ages, strict=True)
+                        for _ in range(1 if age is None else age[1] - age[0] + 1)
+                    ]
+                ),
             )
         )
 

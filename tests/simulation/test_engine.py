@@ -132,7 +132,7 @@ def test_a_freed_bed_goes_to_a_waiting_child_before_an_adult_who_waited_longer()
         beds=1,
         load=3.0,
         max_wait=None,
-        horizon_days=2000,
+        horizon_days=20000,
         warmup_days=0,
         mix=[
             {"weight": 0.2, "age": 16, "gender": "female", "exploitation": ["forced_labour"]},
