@@ -27,6 +27,7 @@ from service.pathway import seed as reference_seed
 from service.pathway import sweep as sweep_flow
 from service.persons import service as person_service
 from service.referrals import service as referral_service
+from service.simulation import model as simulation_model
 from service.simulation import report as simulation_report
 from service.simulation import runner as simulation_runner
 from service.simulation import scenario as simulation_scenario
@@ -355,7 +356,7 @@ def simulate(
         typer.echo(simulation_report.render_search(search))
         points = search.tried
     if plot is not None:
-        model = simulation_runner.compile_scenario(first)
+        model = simulation_model.compile_scenario(first)
         plots.occupancy_fan(summary, model.beds, model.codes, plot)
         if not points:
             beds = next(f.beds for f in first.facilities if f.code == code)

@@ -22,13 +22,12 @@ import numpy as np
 import numpy.typing as npt
 
 from service.simulation.model import LOST, UNMET_REASONS, Model, Stream
-from service.simulation.scenario import Stay
 from service.simulation.scenario import (
     DAYS_PER_YEAR,
     Exponential,
-    Fixed,
     Gamma,
     Lognormal,
+    Stay,
     lognormal_parameters,
 )
 
@@ -92,7 +91,8 @@ def _times(rng: np.random.Generator, stream: Stream, end: float) -> FloatArray:
     times = rng.uniform(0.0, end, n)
     month = ((times % DAYS_PER_YEAR) // MONTH).astype(np.int64).clip(0, 11)
     keep = rng.uniform(0.0, peak, n) < season[month]
-    return times[keep]
+    kept: FloatArray = times[keep]
+    return kept
 
 
 def _raid_sizes(rng: np.random.Generator, size: tuple[str, float, int, int], n: int) -> IntArray:
@@ -412,11 +412,13 @@ def _totals(
         lost=by_class(lost),
         still_waiting=by_class(outcome == WAITING),
         waited=by_class(ended_wait),
-        wait_days=np.bincount(cls[ended_wait], weights=wait[ended_wait], minlength=2),
+        wait_days=np.bincount(cls[ended_wait], weights=wait[ended_wait], minlength=2).astype(
+            np.float64
+        ),
         waits_minor=wait[ended_wait & (cls == 0)],
         waits_adult=wait[ended_wait & (cls == 1)],
         unmet=np.bincount(reason[reason >= 0], minlength=len(UNMET_REASONS)).astype(np.int64),
-        bed_days=bed_days,
+        bed_days=bed_days.astype(np.float64),
         year_arrivals=np.bincount(year, minlength=years).astype(np.int64),
         year_without_bed=np.bincount(year[~placed], minlength=years).astype(np.int64),
         transfers=len(later),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -129,7 +129,7 @@ def _waitlist_prefix(kind: PersonKind) -> tuple[object, ...]:
         id=uuid.UUID(int=0),
         minor=kind.minor,
         risk_level=kind.risk_level,
-        requested_at=datetime(2016, 1, 1, tzinfo=timezone.utc),
+        requested_at=datetime(2016, 1, 1, tzinfo=UTC),
     )
     return rules.priority(entry)[:-2]
 
@@ -179,7 +179,8 @@ def views_at(model: Model, period: int, in_use: list[int]) -> list[rules.Facilit
 def _period(scenario: Scenario, kinds: list[PersonKind], begins: float) -> Period:
     views = _views(scenario, begins, scenario.warmup_days)
     index = {v.code: n for n, v in enumerate(views)}
-    preferences, unmet = [], []
+    preferences: list[tuple[int, ...]] = []
+    unmet: list[int] = []
     for kind in kinds:
         choice = rules.choose_facility(kind.needs, views)
         if choice.outcome is rules.PlacementOutcome.unmet_need:
@@ -190,7 +191,7 @@ def _period(scenario: Scenario, kinds: list[PersonKind], begins: float) -> Perio
             preferences.append(tuple(index[code] for code in choice.eligible))
             unmet.append(-1)
     opened = tuple(n for n, v in enumerate(views) if v.status == rules.FacilityStatus.open)
-    sets = sorted({tuple(sorted(p)) for p in preferences})
+    sets: list[tuple[int, ...]] = sorted({tuple(sorted(p)) for p in preferences})
     return Period(
         begins=begins,
         opened=opened,

@@ -9,10 +9,10 @@ import matplotlib as mpl
 
 mpl.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from service.simulation.runner import Summary  # noqa: E402
+from service.simulation.runner import Summary
 
 FAN = ((0.05, 0.95), (0.25, 0.75))
 OCCUPANCY_EVERY = 7.0  # days between samples of beds in use

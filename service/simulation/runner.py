@@ -11,8 +11,10 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from service.capacity.rules import UnmetReason
 from service.simulation import stats
@@ -95,7 +97,7 @@ class Summary:
     runs: list[Replication]
 
 
-def _col(runs: list[Replication], name: str) -> np.ndarray:  # type: ignore[type-arg]
+def _col(runs: list[Replication], name: str) -> npt.NDArray[Any]:
     return np.asarray([getattr(r, name) for r in runs])
 
 

@@ -5,6 +5,8 @@ of totals across replications."""
 
 from __future__ import annotations
 
+import itertools
+
 import ciw
 import numpy as np
 import pytest
@@ -97,7 +99,8 @@ class _Stays(ciw.dists.Distribution):  # type: ignore[misc]
 
     def sample(self, t: float | None = None, ind: ciw.Individual | None = None) -> float:
         assert ind is not None
-        return self.stays[ind.id_number - 1]
+        stay: float = self.stays[ind.id_number - 1]
+        return stay
 
 
 def test_loss_system_matches_ciw_on_the_same_random_numbers() -> None:
@@ -105,7 +108,7 @@ def test_loss_system_matches_ciw_on_the_same_random_numbers() -> None:
     for replication in range(3):
         draws = draw(model, replication)
         times = draws.times.tolist()
-        gaps = [times[0]] + [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [times[0]] + [b - a for a, b in itertools.pairwise(times)]
         network = ciw.create_network(
             arrival_distributions=[ciw.dists.Sequential([*gaps, 1e9])],
             service_distributions=[_Stays(draws.stays[0].tolist())],
