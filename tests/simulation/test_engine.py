@@ -12,7 +12,7 @@ import pytest
 from service.capacity import rules
 from service.simulation import runner, scenario, stats
 from service.simulation.engine import Replication, run
-from service.simulation.model import compile_scenario, views_at
+from service.simulation.model import UNMET_REASONS, compile_scenario, views_at
 from tests.simulation.support import one_facility
 
 
@@ -190,3 +190,49 @@ def test_the_bed_search_finds_what_erlang_b_says() -> None:
     assert abs(search.beds - erlang) <= 1
     assert search.tried[search.beds].placement_rate_eligible.value >= 0.95
     assert search.tried[search.beds - 1].placement_rate_eligible.value < 0.95
+
+
+def test_every_arrival_ends_placed_unmet_lost_or_still_waiting() -> None:
+    model = compile_scenario(scenario.load("peru-2016"))
+    for replication in range(5):
+        r = run(model, replication)
+
+        ended = r.placed.sum() + r.unmet.sum() + r.still_waiting.sum()
+        assert ended == r.arrivals.sum()
+        assert r.lost.sum() == r.unmet[UNMET_REASONS.index(rules.UnmetReason.waited_too_long)]
+        assert (r.waits_minor >= 0).all()
+        assert (r.waits_minor <= 30).all()
+        assert (r.bed_days <= np.asarray(model.beds) * model.scenario.horizon_days + 1e-6).all()
+
+
+def test_the_reference_year_leaves_most_victims_without_a_bed_as_the_narrative_does() -> None:
+    summary = runner.simulate(scenario.load("peru-2016"), replications=40, workers=1)
+
+    # 1,134 suspected victims; 28 specialized beds and a sample of children's centres.
+    assert summary.arrivals_per_year == pytest.approx(1134, rel=0.05)
+    assert summary.placement_rate.high < 0.25
+    assert summary.unmet["no_facility_for_adult_men"].value > 0.2
+    assert summary.unmet["no_lgbti_specialized_service"].value > 0
+    assert summary.occupancy["MIMP-HRT-MAZUKO"].value > 0.95
+    assert summary.years_over_10pct.value == 1.0
+
+
+def test_transfers_move_people_to_another_eligible_facility_with_a_free_bed() -> None:
+    data = _two_facility_scenario(
+        facilities=[
+            {"code": "A", "region": "16", "kind": "specialized_shelter", "beds": 3},
+            {"code": "B", "region": "16", "kind": "ngo_shelter", "beds": 30},
+        ],
+        arrivals=[{"kind": "singles", "region": "16", "per_year": 30}],
+        transfer_probability=0.5,
+    )
+    with_transfers = runner.simulate(data, workers=1)
+    without = runner.simulate(data.model_copy(update={"transfer_probability": 0}), workers=1)
+
+    assert with_transfers.transfers > 0
+    assert without.transfers == 0
+    occupied = sum(
+        with_transfers.occupancy[code].value * beds for code, beds in (("A", 3), ("B", 30))
+    )
+    alone = sum(without.occupancy[code].value * beds for code, beds in (("A", 3), ("B", 30)))
+    assert occupied > alone  # a transferred person stays on, elsewhere
