@@ -338,9 +338,13 @@ def simulate(
     if compare is None:
         typer.echo(simulation_report.render(summary))
     else:
+        # Common random numbers: the second scenario runs on the first one's seed and count.
         second = _load_scenario(compare, seed if seed is not None else first.seed)
         other = _simulate_with_progress(
-            second, replications=replications, workers=workers, occupancy_every=None
+            second,
+            replications=replications or first.replications,
+            workers=workers,
+            occupancy_every=None,
         )
         typer.echo(simulation_report.render_comparison(summary, other))
     code = facility or first.facilities[0].code

@@ -1,11 +1,11 @@
 """One replication: draw every arrival up front (numpy), then run the event loop.
 
-Random numbers: replication r of seed s uses, for arrival stream j, the stream
-`SeedSequence(s, spawn_key=(r, j))` (what `SeedSequence(s).spawn` would hand out), drawing in a
-fixed order: arrival times, raid sizes, profiles, ages, then one stay per person for each
-stay distribution, then transfers. A replication's numbers depend only on (seed, r, j): the
-same whatever the number of workers, and common to scenarios that share the seed and the
-stream (common random numbers: changing beds changes no random number).
+Random numbers: replication r of seed s draws from independent streams
+`SeedSequence(s, spawn_key=(r, ...))` (the children `SeedSequence(s).spawn` would hand out,
+and theirs): one per arrival stream, one for stays, one for transfers (see `draw`). They
+depend only on (seed, r): the same whatever the number of workers, and common to scenarios
+that share the seed (common random numbers: changing beds or facilities changes no random
+number; changing one arrival stream changes only that stream's arrivals and the stays).
 
 The loop takes arrivals from a sorted list; each facility keeps a heap of the times its beds
 free (see `run`). A freed bed goes to the first eligible person on the waitlist in

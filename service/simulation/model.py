@@ -113,15 +113,11 @@ class Model:
     def years(self) -> int:
         return max(1, round(self.scenario.horizon_days / DAYS_PER_YEAR))
 
-    def waitlist_key(self, kind: int, person: int, arrived: float) -> tuple[object, ...]:
-        """The person's place on the waitlist: `rules.priority` of the person, with the
-        request time in days and the person's number standing for the request id."""
-        return self.waitlist_prefix[kind] + (arrived, person)
-
 
 def _waitlist_prefix(kind: PersonKind) -> tuple[object, ...]:
-    """`rules.priority` without its last two fields (request time, request id), which the
-    loop supplies as days and numbers: computed once per kind of person, by the live rule."""
+    """`rules.priority` without its last two fields (request time, request id): computed once
+    per kind of person by the live rule; the loop appends the arrival day and the person's
+    number, which order the same way as the request's time and id."""
     assert rules.WAITLIST_ORDER[-2:] == (("requested_at", False), ("id", False)), (
         "the waitlist order changed: teach the simulation its new tie-breakers"
     )
