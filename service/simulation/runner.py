@@ -7,6 +7,7 @@ replication order, so a result is bit-identical whatever the number of workers.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -56,7 +57,11 @@ def replicate(
             if progress:
                 progress(b - a)
         return results
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # forkserver: workers fork from a clean process with this module loaded, never from a
+    # caller that may hold threads (a server, a test's event loop) mid-lock.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(_chunk, model, a, b, occupancy_every) for a, b in bounds]
         for (a, b), future in zip(bounds, futures, strict=True):
             results.extend(future.result())
