@@ -11,7 +11,7 @@ import pytest
 
 from service.capacity import rules
 from service.simulation import runner, scenario, stats
-from service.simulation.engine import Replication, run
+from service.simulation.engine import Replication, draw, run
 from service.simulation.model import UNMET_REASONS, compile_scenario, views_at
 from tests.simulation.support import one_facility
 
@@ -236,3 +236,37 @@ def test_transfers_move_people_to_another_eligible_facility_with_a_free_bed() ->
     )
     alone = sum(without.occupancy[code].value * beds for code, beds in (("A", 3), ("B", 30)))
     assert occupied > alone  # a transferred person stays on, elsewhere
+
+
+def test_people_waiting_when_a_facility_opens_are_placed_there_that_day() -> None:
+    data = _two_facility_scenario(
+        horizon_days=200,
+        replications=3,
+        facilities=[
+            {"code": "FULL", "region": "16", "kind": "specialized_shelter", "beds": 0},
+            {
+                "code": "NEW",
+                "region": "16",
+                "kind": "ngo_shelter",
+                "beds": 500,
+                "opens_on": "2016-04-10",
+            },  # day 100
+        ],
+        mixes={
+            "default": [
+                {"weight": 1, "age": 30, "gender": "female", "exploitation": ["forced_labour"]}
+            ]
+        },
+        waiting={"max_wait_days": {"minor": None, "adult": None}},
+    )
+    model = compile_scenario(data)
+
+    assert [p.begins for p in model.periods] == [0, 100]
+    for replication in range(3):
+        draws_before = int((draw(model, replication).times < 100).sum())
+        r = run(model, replication)
+
+        assert r.placed.sum() == r.arrivals.sum()
+        assert r.waited.sum() == draws_before  # everyone before day 100 waited, no one after
+        assert r.waits_adult.max() <= 100
+        assert 35 < r.waits_adult.mean() < 65  # about 100 - (arrival day), arrivals uniform
