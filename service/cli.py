@@ -331,6 +331,10 @@ def simulate(
     from service.simulation import plots  # matplotlib only when charts are asked for
 
     first = _load_scenario(scenario, seed)
+    code = facility or first.facilities[0].code
+    if code not in {f.code for f in first.facilities}:
+        typer.echo(f"{scenario}: facility: no facility {code!r} in the scenario", err=True)
+        raise typer.Exit(2)
     every = plots.OCCUPANCY_EVERY if plot else None
     summary = _simulate_with_progress(
         first, replications=replications, workers=workers, occupancy_every=every
@@ -347,16 +351,11 @@ def simulate(
             occupancy_every=None,
         )
         typer.echo(simulation_report.render_comparison(summary, other))
-    code = facility or first.facilities[0].code
     points: dict[int, simulation_runner.Summary] = {}
     if beds_for is not None:
-        try:
-            search = simulation_runner.beds_for_target(
-                first, facility=code, target=beds_for, replications=replications, workers=workers
-            )
-        except simulation_scenario.ScenarioError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2) from None
+        search = simulation_runner.beds_for_target(
+            first, facility=code, target=beds_for, replications=replications, workers=workers
+        )
         typer.echo(simulation_report.render_search(search))
         points = search.tried
     if plot is not None:
