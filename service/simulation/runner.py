@@ -57,10 +57,11 @@ def replicate(
             if progress:
                 progress(b - a)
         return results
-    # forkserver: workers fork from a clean process with this module loaded, never from a
-    # caller that may hold threads (a server, a test's event loop) mid-lock.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    # fork where there is one: workers start at once with everything imported (spawn and
+    # forkserver re-import the caller's main module: the whole app for `ruta`). Callers are
+    # the single-threaded CLI and benchmarks; workers only compute, taking no lock.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(_chunk, model, a, b, occupancy_every) for a, b in bounds]
         for (a, b), future in zip(bounds, futures, strict=True):
