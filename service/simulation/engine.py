@@ -186,7 +186,6 @@ def run(model: Model, replication: int, *, occupancy_every: float | None = None)
     outcome = [NONE] * n  # NONE unless the person ever waited
     wait = [0.0] * n
     facility = [-1] * n  # where the person was placed first
-    placed_at = [0.0] * n
     moved: list[tuple[int, float, float]] = []  # (facility, from, to) of stays after a transfer
     busy: list[list[float]] = [[] for _ in beds]  # per facility, when its occupied beds free
     dated: list[tuple[float, int, int]] = [(math.inf, END, -1)]  # openings and transfers
@@ -229,7 +228,6 @@ def run(model: Model, replication: int, *, occupancy_every: float | None = None)
             outcome[person] = PLACED
             wait[person] = now - times[person]
             facility[person] = f
-            placed_at[person] = now
             leave = now + stay_at[f][person]
             push(b, leave)
             if len(b) == beds[f]:
@@ -316,10 +314,9 @@ def run(model: Model, replication: int, *, occupancy_every: float | None = None)
                 pop(b)
             if len(b) < beds[f]:
                 facility[i] = f
-                placed_at[i] = t
                 leave = t + stay_at[f][i]
                 push(b, leave)
-                if len(b) == beds[f]:
+                if waiting and len(b) == beds[f]:  # (recomputed when someone starts waiting)
                     full |= 1 << f
                 if leave < soonest_free:
                     soonest_free = leave
@@ -341,7 +338,7 @@ def run(model: Model, replication: int, *, occupancy_every: float | None = None)
             outcome[i] = WAITING
             push(groups[group_of[kind]], (prefix[kind] + (t, i), i))
     advance(end)
-    return _totals(model, draws, unmet, outcome, wait, facility, placed_at, moved, occupancy_every)
+    return _totals(model, draws, unmet, outcome, wait, facility, moved, occupancy_every)
 
 
 def _totals(
@@ -351,7 +348,6 @@ def _totals(
     outcome_list: list[int],
     wait_list: list[float],
     facility_list: list[int],
-    placed_list: list[float],
     moved: list[tuple[int, float, float]],
     occupancy_every: float | None,
 ) -> Replication:
@@ -371,7 +367,7 @@ def _totals(
     # Every stay, as (facility, from, to): first placements, then stays after a transfer.
     who = np.flatnonzero(facility >= 0)
     first_at = facility[who]
-    began = np.asarray(placed_list)[who]
+    began = times[who] + wait[who]  # placed on arrival, or when the wait ended
     left = began + draws.stays[np.asarray(model.stay_of_facility)[first_at], who]
     later = np.asarray(moved, dtype=np.float64).reshape(-1, 3)
     seg_f = np.concatenate([first_at, later[:, 0].astype(np.int64)])
