@@ -20,9 +20,8 @@ import numpy.typing as npt
 from service.capacity import rules
 from service.simulation.scenario import (
     DAYS_PER_YEAR,
+    Exponential,
     Fixed,
-    Gamma,
-    Lognormal,
     Profile,
     Raids,
     Scenario,
@@ -324,4 +323,5 @@ def stay_mean(stay: Stay) -> float:
 
 
 def stay_is_exponential(stay: Stay) -> bool:
-    return not isinstance(stay, Fixed | Lognormal | Gamma)
+    """Whether stays are exponential (what Erlang C and the priority formula assume)."""
+    return isinstance(stay, Exponential)
