@@ -1,4 +1,5 @@
-"""Reference data: Peru's regions (departments and Callao) by INEI ubigeo code."""
+"""Reference data: Peru's regions (departments and Callao) by INEI ubigeo code, and the
+specialized prosecutor offices."""
 
 from __future__ import annotations
 
@@ -15,3 +16,14 @@ class Region(SQLModel, table=True):
     code: str = Field(primary_key=True, min_length=2, max_length=2)
     name: str = Field(max_length=80)
     capital: str = Field(max_length=80)
+
+
+class ProsecutorOffice(SQLModel, table=True):
+    """A prosecutor's office specialized in trafficking (fiscalía especializada), where
+    criminal proceedings are filed; named by a stable code."""
+
+    __tablename__ = "prosecutor_office"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    region: str = Field(foreign_key="region.code", max_length=2)

@@ -125,6 +125,16 @@ async def _stored_age(session: AsyncSession, person: Person) -> StoredAge:
     )
 
 
+async def person_age_on(session: AsyncSession, case_id: uuid.UUID, on: date) -> int | None:
+    """The age in completed years the case's person had on a day: the youngest the records
+    allow (an open birthday counts as the latest one possible); None when unknown."""
+    case = await session.get(CaseFile, case_id)
+    if case is None:
+        return None
+    person = await person_service.get_person(session, case.person_id)
+    return age_on_date(await _stored_age(session, person), on)
+
+
 async def person_minor_on(session: AsyncSession, case: CaseFile, on: date) -> bool:
     """Whether the case's person was (or may have been) a child on the day of an event: a
     custody's start, an identification, a placement. Unknown age counts as a child."""
