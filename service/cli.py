@@ -1,4 +1,4 @@
-"""The `ruta` command: serve, migrate, seed, user, audit, openapi."""
+"""The `ruta` command: serve, migrate, seed, user, audit, openapi, simulate."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ from service.pathway import seed as reference_seed
 from service.pathway import sweep as sweep_flow
 from service.persons import service as person_service
 from service.referrals import service as referral_service
+from service.simulation import model as simulation_model
+from service.simulation import report as simulation_report
+from service.simulation import runner as simulation_runner
+from service.simulation import scenario as simulation_scenario
 
 app = typer.Typer(
     help="Ruta: case management for Peru's victim-referral pathway.", no_args_is_help=True
@@ -271,6 +275,104 @@ def openapi(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(spec, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     typer.echo(f"wrote {output}")
+
+
+def _load_scenario(source: str, seed: int | None) -> simulation_scenario.Scenario:
+    try:
+        loaded = simulation_scenario.load(source)
+    except simulation_scenario.ScenarioError as exc:
+        for name, reason in exc.problems:
+            typer.echo(f"{source}: {name}: {reason}", err=True)
+        raise typer.Exit(2) from None
+    return loaded if seed is None else loaded.model_copy(update={"seed": seed})
+
+
+def _simulate_with_progress(
+    scenario: simulation_scenario.Scenario,
+    *,
+    replications: int | None,
+    workers: int | None,
+    occupancy_every: float | None,
+) -> simulation_runner.Summary:
+    total = replications or scenario.replications
+    with typer.progressbar(length=total, label=scenario.name, file=sys.stderr) as bar:
+        return simulation_runner.simulate(
+            scenario,
+            replications=total,
+            workers=workers,
+            progress=bar.update,
+            occupancy_every=occupancy_every,
+        )
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[
+        str, typer.Argument(help="A scenario file (YAML or JSON) or a built-in: peru-2016")
+    ],
+    compare: Annotated[
+        str | None, typer.Option(help="A second scenario, side by side on the same random numbers")
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Write charts: PATH (occupancy fan) and PATH-beds.png (beds curve)"),
+    ] = None,
+    replications: Annotated[int | None, typer.Option(min=2, help="Override the scenario's")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Processes (default: cores)")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Override the scenario's seed")] = None,
+    beds_for: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Search the beds at --facility for this placement rate"
+        ),
+    ] = None,
+    facility: Annotated[
+        str | None, typer.Option(help="The facility the bed search and chart vary (default: first)")
+    ] = None,
+) -> None:
+    """Simulate referral capacity: placement, unmet needs, waits and occupancy, with 95% CIs."""
+    from service.simulation import plots  # matplotlib only when charts are asked for
+
+    first = _load_scenario(scenario, seed)
+    code = facility or first.facilities[0].code
+    if code not in {f.code for f in first.facilities}:
+        typer.echo(f"{scenario}: facility: no facility {code!r} in the scenario", err=True)
+        raise typer.Exit(2)
+    every = plots.OCCUPANCY_EVERY if plot else None
+    summary = _simulate_with_progress(
+        first, replications=replications, workers=workers, occupancy_every=every
+    )
+    if compare is None:
+        typer.echo(simulation_report.render(summary))
+    else:
+        # Common random numbers: the second scenario runs on the first one's seed and count.
+        second = _load_scenario(compare, seed if seed is not None else first.seed)
+        other = _simulate_with_progress(
+            second,
+            replications=replications or first.replications,
+            workers=workers,
+            occupancy_every=None,
+        )
+        typer.echo(simulation_report.render_comparison(summary, other))
+    points: dict[int, simulation_runner.Summary] = {}
+    if beds_for is not None:
+        search = simulation_runner.beds_for_target(
+            first, facility=code, target=beds_for, replications=replications, workers=workers
+        )
+        typer.echo(simulation_report.render_search(search))
+        points = search.tried
+    if plot is not None:
+        model = simulation_model.compile_scenario(first)
+        plots.occupancy_fan(summary, model.beds, model.codes, plot)
+        if not points:
+            beds = next(f.beds for f in first.facilities if f.code == code)
+            for more in sorted({max(0, round(beds * k)) for k in (0.5, 1, 1.5, 2, 3, 4)}):
+                points[more] = simulation_runner.simulate(
+                    first.with_beds(code, more), replications=replications, workers=workers
+                )
+        curve = plot.with_name(f"{plot.stem}-beds.png")
+        plots.beds_curve(points, code, curve)
+        typer.echo(f"wrote {plot} and {curve}")
 
 
 def main() -> None:
