@@ -22,7 +22,7 @@ from service.cases.models import (
     IdentificationRoute,
     Screening,
 )
-from service.consent.models import Consent, ConsentOverride
+from service.consent.models import Consent, ConsentOverride, StatisticsBasis
 from service.identity.models import AppUser, LoginAttempt, Organization
 from service.legal.models import Interview, LegalAidAssignment
 from service.persons.models import (
@@ -73,6 +73,7 @@ __all__ = [
     "ReferralStatusChange",
     "Region",
     "Screening",
+    "StatisticsBasis",
     "UnmetNeed",
     "metadata",
 ]

@@ -371,3 +371,9 @@ async def get_organizations_by_code(
         return {}
     rows = await session.exec(select(Organization).where(col(Organization.code).in_(set(codes))))
     return {org.code: org for org in rows.all()}
+
+
+def organization_codes() -> sa.Select[tuple[uuid.UUID, str]]:
+    """Every organization's `id` and `code`, as SQL for other domains' statements."""
+    org = table_of(Organization)
+    return sa.select(org.c.id.label("organization_id"), org.c.code)
