@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -63,6 +64,11 @@ class TrueTable:
     # the cells add up to more).
     persons: int
     excluded: Mapping[ExclusionReason, int]
+
+
+async def _run(session: AsyncSession, stmt: sa.Select[Any]) -> sa.Result[Any]:
+    """Run a Core select on the session's connection (SQLModel's `exec` types ORM selects)."""
+    return await (await session.connection()).execute(stmt)
 
 
 def _scoped(scope: Scope) -> sa.Subquery:
@@ -195,8 +201,9 @@ async def _excluded(session: AsyncSession, scoped: sa.Subquery) -> dict[Exclusio
         else_=ExclusionReason.not_a_victim.value,
     ).label("reason")
     rows = (
-        await session.exec(
-            sa.select(reason, sa.func.count()).where(per_person.c.counted == 0).group_by(reason)
+        await _run(
+            session,
+            sa.select(reason, sa.func.count()).where(per_person.c.counted == 0).group_by(reason),
         )
     ).all()
     found = {ExclusionReason(r): n for r, n in rows}
@@ -227,12 +234,12 @@ async def count_table(
             columns.append(_dimension(person, d))
     labelled = [c.label(d.value) for c, d in zip(columns, dimensions, strict=True)]
     rows = (
-        await session.exec(
-            sa.select(*labelled, sa.func.count()).select_from(source).group_by(*labelled)
+        await _run(
+            session, sa.select(*labelled, sa.func.count()).select_from(source).group_by(*labelled)
         )
     ).all()
     cells = {tuple(str(v) for v in row[:-1]): int(row[-1]) for row in rows}
-    persons = (await session.exec(sa.select(sa.func.count()).select_from(person))).scalar_one()
+    persons = (await _run(session, sa.select(sa.func.count()).select_from(person))).scalar_one()
     return TrueTable(
         code=spec.code,
         dimensions=dimensions,
