@@ -66,9 +66,11 @@ class TrueTable:
     excluded: Mapping[ExclusionReason, int]
 
 
-async def _run(session: AsyncSession, stmt: sa.Select[Any]) -> sa.Result[Any]:
+async def _run(session: AsyncSession, stmt: sa.Executable) -> sa.CursorResult[Any]:
     """Run a Core select on the session's connection (SQLModel's `exec` types ORM selects)."""
-    return await (await session.connection()).execute(stmt)
+    connection = await session.connection()
+    result: sa.CursorResult[Any] = await connection.execute(stmt)
+    return result
 
 
 def _scoped(scope: Scope) -> sa.Subquery:
@@ -206,7 +208,7 @@ async def _excluded(session: AsyncSession, scoped: sa.Subquery) -> dict[Exclusio
             sa.select(reason, sa.func.count()).where(per_person.c.counted == 0).group_by(reason),
         )
     ).all()
-    found = {ExclusionReason(r): n for r, n in rows}
+    found = {ExclusionReason(row[0]): int(row[1]) for row in rows}
     return {r: found.get(r, 0) for r in ExclusionReason}
 
 
@@ -238,7 +240,7 @@ async def count_table(
             session, sa.select(*labelled, sa.func.count()).select_from(source).group_by(*labelled)
         )
     ).all()
-    cells = {tuple(str(v) for v in row[:-1]): int(row[-1]) for row in rows}
+    cells = {tuple(str(row[i]) for i in range(len(dimensions))): int(row[-1]) for row in rows}
     persons = (await _run(session, sa.select(sa.func.count()).select_from(person))).scalar_one()
     return TrueTable(
         code=spec.code,
