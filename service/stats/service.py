@@ -202,13 +202,15 @@ async def _excluded(session: AsyncSession, scoped: sa.Subquery) -> dict[Exclusio
         (per_person.c.no_basis == 1, ExclusionReason.no_consent_or_basis.value),
         else_=ExclusionReason.not_a_victim.value,
     ).label("reason")
-    rows = (
-        await _run(
-            session,
-            sa.select(reason, sa.func.count()).where(per_person.c.counted == 0).group_by(reason),
-        )
-    ).all()
-    found = {ExclusionReason(row[0]): int(row[1]) for row in rows}
+    rows = await _run(
+        session,
+        sa.select(reason, sa.func.count().label("count"))
+        .where(per_person.c.counted == 0)
+        .group_by(reason),
+    )
+    found: dict[ExclusionReason, int] = {}
+    for row in rows:
+        found[ExclusionReason(row.reason)] = int(row.count)
     return {r: found.get(r, 0) for r in ExclusionReason}
 
 
