@@ -204,13 +204,13 @@ async def _excluded(session: AsyncSession, scoped: sa.Subquery) -> dict[Exclusio
     ).label("reason")
     rows = await _run(
         session,
-        sa.select(reason, sa.func.count().label("count"))
+        sa.select(reason, sa.func.count().label("persons"))
         .where(per_person.c.counted == 0)
         .group_by(reason),
     )
     found: dict[ExclusionReason, int] = {}
     for row in rows:
-        found[ExclusionReason(row.reason)] = int(row.count)
+        found[ExclusionReason(row.reason)] = int(row.persons)
     return {r: found.get(r, 0) for r in ExclusionReason}
 
 
