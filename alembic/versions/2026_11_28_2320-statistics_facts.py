@@ -16,6 +16,8 @@ Create Date: 2026-11-28 23:20:00
 - `consent.covers_statistics`: whether the purposes name statistics, a column of its own
   for SQL on both databases (backfilled from the JSON purposes).
 - `statistics_basis`: a legal basis, other than consent, for counting a case.
+- `custody_period.recorded_at` / `end_recorded_at`: when Ruta learnt of the period and of
+  its end (backfilled with the start and the end: the best there is).
 """
 
 import json
@@ -186,6 +188,19 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("merged_at", service.core.types.UTCDateTime(), nullable=True))
     op.execute("UPDATE person SET merged_at = CURRENT_TIMESTAMP WHERE merged_into IS NOT NULL")
 
+    with op.batch_alter_table("custody_period", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("recorded_at", service.core.types.UTCDateTime(), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("end_recorded_at", service.core.types.UTCDateTime(), nullable=True)
+        )
+    op.execute("UPDATE custody_period SET recorded_at = start_at, end_recorded_at = end_at")
+    with op.batch_alter_table("custody_period", schema=None) as batch_op:
+        batch_op.alter_column(
+            "recorded_at", existing_type=service.core.types.UTCDateTime(), nullable=False
+        )
+
 
 def downgrade() -> None:
     superseded = (
@@ -200,6 +215,10 @@ def downgrade() -> None:
     if superseded:
         # Before 0015 a correction deleted the forms it replaced: do the same.
         op.execute("DELETE FROM identification_exploitation WHERE superseded_at IS NOT NULL")
+    with op.batch_alter_table("custody_period", schema=None) as batch_op:
+        batch_op.drop_column("end_recorded_at")
+        batch_op.drop_column("recorded_at")
+
     with op.batch_alter_table("person", schema=None) as batch_op:
         batch_op.drop_column("merged_at")
 

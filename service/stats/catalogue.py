@@ -24,6 +24,37 @@ class Dimension(StrEnum):
     form = "form"  # sexual, labour, both, other
     sector = "sector"  # the labour sector, "none" for persons not in forced labour
     institution = "institution"  # identifying institution: several per person (multi-response)
+    receiving_institution = "receiving_institution"  # the institution a person was referred to
+    referral_outcome = "referral_outcome"  # pending, accepted, rejected, cancelled, expired
+    purpose = "purpose"  # what the referral was for
+    service = "service"  # the kind of assistance given
+    facility_kind = "facility_kind"  # specialized shelter, children's centre, NGO shelter ...
+    unmet_reason = "unmet_reason"  # why no facility could take the person
+
+
+class Population(StrEnum):
+    """Whom a table counts: persons with at least one such event in the period."""
+
+    identified = "identified"
+    referred = "referred"
+    assisted = "assisted"
+    sheltered = "sheltered"
+    unmet_need = "unmet_need"
+    # Children held in police stations (a custody that began in the period while a minor).
+    held = "held"
+
+
+# A referral's status grouped as published: the service began (accepted, in progress or
+# completed), was refused, never answered (pending or expired), or was withdrawn.
+REFERRAL_OUTCOMES: dict[str, str] = {
+    "requested": "pending",
+    "accepted": "accepted",
+    "in_progress": "accepted",
+    "completed": "accepted",
+    "rejected": "rejected",
+    "cancelled": "cancelled",
+    "expired": "expired",
+}
 
 
 # Always among a person table's dimensions. An age band implies minor/adult, so a table by
@@ -51,6 +82,16 @@ def age_band(age: int | None) -> str:
     raise ValueError(f"negative age {age}")
 
 
+class Measure(StrEnum):
+    """A figure published beside a table's counts (only when enough persons stand behind
+    it)."""
+
+    bed_nights = "bed_nights"  # nights spent in a bed within the period
+    hours_median = "hours_median"  # of the custody periods that had ended
+    hours_p90 = "hours_p90"
+    periods_ended = "periods_ended"
+
+
 @dataclass(frozen=True)
 class TableSpec:
     code: str
@@ -59,6 +100,10 @@ class TableSpec:
     dimensions: tuple[Dimension, ...]
     # The breakdown when the analyst names none.
     default_by: tuple[Dimension, ...]
+    population: Population = Population.identified
+    # Dimensions always present besides the chosen ones.
+    always: tuple[Dimension, ...] = ALWAYS
+    measures: tuple[Measure, ...] = ()
 
 
 MAX_CHOSEN = 2
@@ -107,6 +152,46 @@ CATALOGUE: dict[str, TableSpec] = {
             (Dimension.institution,),
         ),
         TableSpec(
+            "V6",
+            "Persons referred, by receiving institution and outcome (a person referred to"
+            " several institutions is counted under each)",
+            (Dimension.receiving_institution, Dimension.referral_outcome, Dimension.purpose),
+            (Dimension.receiving_institution, Dimension.referral_outcome),
+            population=Population.referred,
+        ),
+        TableSpec(
+            "V7",
+            "Persons assisted, by service (a person given several services is counted under each)",
+            (Dimension.service,),
+            (Dimension.service,),
+            population=Population.assisted,
+        ),
+        TableSpec(
+            "V8",
+            "Persons sheltered, by kind of facility, and the bed-nights they spent there in"
+            " the period",
+            (Dimension.facility_kind,),
+            (Dimension.facility_kind,),
+            population=Population.sheltered,
+            measures=(Measure.bed_nights,),
+        ),
+        TableSpec(
+            "V8U",
+            "Persons for whom no facility had a bed they could take (unmet needs), by reason",
+            (Dimension.unmet_reason,),
+            (Dimension.unmet_reason,),
+            population=Population.unmet_need,
+        ),
+        TableSpec(
+            "V9",
+            "Children held in police stations, and the hours they were held",
+            (),
+            (),
+            population=Population.held,
+            always=(Dimension.gender,),
+            measures=(Measure.periods_ended, Measure.hours_median, Measure.hours_p90),
+        ),
+        TableSpec(
             "V10",
             "Persons identified, by age band at identification and gender",
             (Dimension.age_band, Dimension.form),
@@ -133,7 +218,9 @@ def breakdown(spec: TableSpec, chosen: tuple[Dimension, ...] | None) -> tuple[Di
         allowed = ", ".join(d.value for d in spec.dimensions)
         raise ChoiceError(f"{spec.code} has no dimension {', '.join(unknown)} (it has {allowed})")
     always = [
-        d for d in ALWAYS if d not in by and not (d is Dimension.minor and Dimension.age_band in by)
+        d
+        for d in spec.always
+        if d not in by and not (d is Dimension.minor and Dimension.age_band in by)
     ]
     return (*by, *always)
 

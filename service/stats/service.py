@@ -1,12 +1,13 @@
 """The true counts of the published tables, computed in the database as known on a day.
 
 Each person is counted once: identifications name the person record of their day, and
-records linked later are followed only when the link was known on `known_on`. A person's
-traits come from their first counted identification in the period (its region, country and
-age on that day) and from the surviving person record (gender, nationality); the forms of
-exploitation are those of all their counted identifications; institutions are a
-multi-response breakdown. Cases that neither a consent nor a legal basis lets statistics
-count, and cases screened as not a victim, are left out and counted as excluded.
+records linked later are followed only when the link was known on `known_on`. A table's
+population is the persons with at least one event of its kind in the period (an
+identification, a referral sent, a service given ...); their traits come from their first
+counted identification (in the period for the identification tables; up to the period's end
+for the others: age at identification, region, country) and from the surviving person record
+(gender, nationality). Cases that neither a consent nor a legal basis lets statistics count,
+and cases screened as not a victim, are left out and counted as excluded.
 
 These are TRUE counts: they are never returned to anyone before disclosure control.
 """
@@ -15,24 +16,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.capacity import service as capacity_service
 from service.cases import service as case_service
 from service.cases.rules import ExploitationForm, VictimStatus
 from service.consent import service as consent_service
+from service.core.db import hours_between
+from service.core.types import UTCDateTime
 from service.identity import service as identity_service
 from service.persons import service as person_service
 from service.persons.rules import PERU
+from service.protection import service as protection_service
+from service.protection.rules import CustodyPlace
+from service.referrals import service as referral_service
 from service.stats.catalogue import (
     ADULT_AGE,
     AGE_BANDS,
+    REFERRAL_OUTCOMES,
     UNKNOWN,
     Dimension,
     ExclusionReason,
+    Measure,
+    Population,
     TableSpec,
 )
 
@@ -42,15 +52,35 @@ SEXUAL_FORMS = (
     ExploitationForm.child_sex_tourism.value,
 )
 LABOUR_FORMS = (ExploitationForm.forced_labour.value,)
+# Peru's days: UTC-5 all year (no daylight saving since 1994). A period's days are Peru's.
+PERU_TIME = timezone(timedelta(hours=-5))
+# Dimensions read from the population's event rather than from the person.
+EVENT_DIMENSIONS = {
+    Dimension.institution: "institution",
+    Dimension.receiving_institution: "receiving_institution",
+    Dimension.referral_outcome: "referral_outcome",
+    Dimension.purpose: "purpose",
+    Dimension.service: "service",
+    Dimension.facility_kind: "facility_kind",
+    Dimension.unmet_reason: "unmet_reason",
+}
 
 
 @dataclass(frozen=True)
 class Scope:
-    """Which identifications a table counts, and as known on which moment."""
+    """The period a table covers (Peru's days, inclusive) and the moment it is known on."""
 
-    identified_from: date
-    identified_to: date
+    start: date
+    end: date
     known_on: datetime
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.start, time(), PERU_TIME)
+
+    @property
+    def ends_before(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(), PERU_TIME)
 
 
 @dataclass(frozen=True)
@@ -64,6 +94,7 @@ class TrueTable:
     # the cells add up to more).
     persons: int
     excluded: Mapping[ExclusionReason, int]
+    measures: Mapping[Measure, float | None]
 
 
 async def _run(session: AsyncSession, stmt: sa.Executable) -> sa.CursorResult[Any]:
@@ -73,11 +104,18 @@ async def _run(session: AsyncSession, stmt: sa.Executable) -> sa.CursorResult[An
     return result
 
 
-def _scoped(scope: Scope) -> sa.Subquery:
-    """Every identification in scope with the person it counts as and its standing:
-    counted, not_a_victim or no_consent_or_basis."""
+def _moment(value: datetime) -> sa.BindParameter[datetime]:
+    return sa.literal(value, UTCDateTime())
+
+
+def _scoped(scope: Scope, *, from_start: bool) -> sa.Subquery:
+    """Identifications recorded by `known_on`, made in the period (`from_start`) or up to its
+    end, with the person they count as (`root_id`) and their case's standing: counted,
+    not_a_victim or no_consent_or_basis."""
     ids = case_service.identifications_known_on(
-        scope.known_on, identified_from=scope.identified_from, identified_to=scope.identified_to
+        scope.known_on,
+        identified_from=scope.start if from_start else date.min,
+        identified_to=scope.end,
     ).subquery("ident")
     roots = person_service.person_roots_on(scope.known_on)
     countable = consent_service.cases_countable_on(scope.known_on)
@@ -95,25 +133,19 @@ def _scoped(scope: Scope) -> sa.Subquery:
 
 
 def _persons(scoped: sa.Subquery, scope: Scope) -> sa.Subquery:
-    """One row per counted person with the raw traits the dimensions are built from."""
+    """One row per counted person with the raw traits the person dimensions are built from."""
     counted = sa.select(scoped).where(scoped.c.standing == COUNTED).subquery("counted")
-    first = (
-        sa.select(
-            counted.c.root_id,
-            counted.c.region,
-            counted.c.exploitation_country,
-            counted.c.person_age,
-            sa.func.row_number()
-            .over(
-                partition_by=counted.c.root_id,
-                order_by=(
-                    counted.c.identified_on,
-                    counted.c.created_at,
-                    counted.c.identification_id,
-                ),
-            )
-            .label("n"),
+    first = sa.select(
+        counted.c.root_id,
+        counted.c.region,
+        counted.c.exploitation_country,
+        counted.c.person_age,
+        sa.func.row_number()
+        .over(
+            partition_by=counted.c.root_id,
+            order_by=(counted.c.identified_on, counted.c.created_at, counted.c.identification_id),
         )
+        .label("n"),
     ).subquery("first")
     forms = case_service.exploitation_known_on(scope.known_on).subquery("forms")
     kinds = (
@@ -146,8 +178,120 @@ def _persons(scoped: sa.Subquery, scope: Scope) -> sa.Subquery:
     )
 
 
+def _case_standing(scoped: sa.Subquery) -> sa.Subquery:
+    """Each case with the person it counts as and its standing."""
+    return (sa.select(scoped.c.case_id, scoped.c.root_id, scoped.c.standing).distinct()).subquery(
+        "case_standing"
+    )
+
+
+def _events(spec: TableSpec, scope: Scope, scoped: sa.Subquery) -> sa.Subquery:
+    """The population's events: `root_id`, `standing` and the event's own dimensions."""
+    if spec.population is Population.identified:
+        codes = identity_service.organization_codes().subquery("org")
+        return (
+            sa.select(scoped.c.root_id, scoped.c.standing, codes.c.code.label("institution"))
+            .join(codes, codes.c.organization_id == scoped.c.organization_id)
+            .subquery("events")
+        )
+    cases = _case_standing(scoped)
+    start, before = scope.starts_at, scope.ends_before
+    match spec.population:
+        case Population.referred:
+            sent = referral_service.referrals_known_on(
+                scope.known_on, sent_from=start, sent_before=before
+            ).subquery("sent")
+            codes = identity_service.organization_codes().subquery("org")
+            outcome = sa.case(
+                *((sent.c.status == status, group) for status, group in REFERRAL_OUTCOMES.items()),
+                else_=UNKNOWN,
+            )
+            stmt = (
+                sa.select(
+                    cases.c.root_id,
+                    cases.c.standing,
+                    codes.c.code.label("receiving_institution"),
+                    outcome.label("referral_outcome"),
+                    sent.c.purpose.label("purpose"),
+                )
+                .join(cases, cases.c.case_id == sent.c.case_id)
+                .join(codes, codes.c.organization_id == sent.c.to_org_id)
+            )
+        case Population.assisted:
+            given = protection_service.assistance_known_on(
+                scope.known_on, provided_from=scope.start, provided_to=scope.end
+            ).subquery("given")
+            stmt = sa.select(cases.c.root_id, cases.c.standing, given.c.kind.label("service")).join(
+                cases, cases.c.case_id == given.c.case_id
+            )
+        case Population.sheltered:
+            stays = _stays(scope)
+            stmt = sa.select(
+                cases.c.root_id,
+                cases.c.standing,
+                stays.c.facility_kind,
+                stays.c.nights,
+            ).join(cases, cases.c.case_id == stays.c.case_id)
+        case Population.unmet_need:
+            needs = capacity_service.unmet_needs_known_on(
+                scope.known_on, recorded_from=start, recorded_before=before
+            ).subquery("needs")
+            stmt = sa.select(
+                cases.c.root_id, cases.c.standing, needs.c.reason.label("unmet_reason")
+            ).join(cases, cases.c.case_id == needs.c.case_id)
+        case Population.held:
+            held = _held(scope)
+            stmt = sa.select(cases.c.root_id, cases.c.standing, held.c.hours).join(
+                cases, cases.c.case_id == held.c.case_id
+            )
+        case _:
+            raise ValueError(f"no population {spec.population}")
+    return stmt.subquery("events")
+
+
+def _stays(scope: Scope) -> sa.Subquery:
+    """Stays in a bed overlapping the period, with the nights spent in it within the period
+    (a stay still going on is counted up to `known_on` or the period's end)."""
+    stays = capacity_service.placements_known_on(
+        scope.known_on, during_from=scope.starts_at, during_before=scope.ends_before
+    ).subquery("stays")
+    start, before = _moment(scope.starts_at), _moment(scope.ends_before)
+    horizon = _moment(min(scope.known_on, scope.ends_before))
+    begins = sa.case((stays.c.placed_at < start, start), else_=stays.c.placed_at)
+    ends = sa.case(
+        (stays.c.ended_at.is_(None), horizon),
+        (stays.c.ended_at > before, before),
+        else_=stays.c.ended_at,
+    )
+    nights = hours_between(begins, ends) / 24.0
+    return sa.select(
+        stays.c.case_id,
+        stays.c.facility_kind,
+        sa.case((nights > 0, nights), else_=0).label("nights"),
+    ).subquery("stays_in_period")
+
+
+def _held(scope: Scope) -> sa.Subquery:
+    """Children's custody periods in police stations that began in the period, with the
+    hours held when the period had ended (NULL while still held, as then known)."""
+    custody = protection_service.custody_known_on(
+        scope.known_on, started_from=scope.starts_at, started_before=scope.ends_before
+    ).subquery("custody")
+    return (
+        sa.select(
+            custody.c.case_id,
+            hours_between(custody.c.start_at, custody.c.end_at).label("hours"),
+        )
+        .where(
+            custody.c.minor.is_(True),
+            custody.c.place_kind == CustodyPlace.police_station.value,
+        )
+        .subquery("held")
+    )
+
+
 def _dimension(person: sa.Subquery, dimension: Dimension) -> sa.ColumnElement[str]:
-    """The SQL of a dimension's category for a person row."""
+    """The SQL of a person dimension's category for a person row."""
     age = person.c.person_age
     match dimension:
         case Dimension.region:
@@ -180,23 +324,22 @@ def _dimension(person: sa.Subquery, dimension: Dimension) -> sa.ColumnElement[st
             )
         case Dimension.sector:
             return sa.func.coalesce(person.c.sector, "none")
-        case Dimension.institution:
-            raise ValueError("institution is a multi-response dimension")
+    raise ValueError(f"{dimension} is not a person dimension")
 
 
-async def _excluded(session: AsyncSession, scoped: sa.Subquery) -> dict[ExclusionReason, int]:
-    """How many persons in scope no table counts, by reason: not a victim when every case of
-    theirs in scope was screened so, no consent or basis otherwise."""
+async def _excluded(session: AsyncSession, events: sa.Subquery) -> dict[ExclusionReason, int]:
+    """How many persons of the population no table counts, by reason: not a victim when every
+    case of theirs in it was screened so, no consent or basis otherwise."""
     per_person = (
         sa.select(
-            scoped.c.root_id,
-            sa.func.max(sa.case((scoped.c.standing == COUNTED, 1), else_=0)).label("counted"),
+            events.c.root_id,
+            sa.func.max(sa.case((events.c.standing == COUNTED, 1), else_=0)).label("counted"),
             sa.func.max(
                 sa.case(
-                    (scoped.c.standing == ExclusionReason.no_consent_or_basis.value, 1), else_=0
+                    (events.c.standing == ExclusionReason.no_consent_or_basis.value, 1), else_=0
                 )
             ).label("no_basis"),
-        ).group_by(scoped.c.root_id)
+        ).group_by(events.c.root_id)
     ).subquery("per_person")
     reason = sa.case(
         (per_person.c.no_basis == 1, ExclusionReason.no_consent_or_basis.value),
@@ -214,40 +357,71 @@ async def _excluded(session: AsyncSession, scoped: sa.Subquery) -> dict[Exclusio
     return {r: found.get(r, 0) for r in ExclusionReason}
 
 
+async def _measures(
+    session: AsyncSession, spec: TableSpec, counted: sa.Subquery
+) -> dict[Measure, float | None]:
+    """The table's measures over its counted events."""
+    measures: dict[Measure, float | None] = {}
+    if Measure.bed_nights in spec.measures:
+        total = (await _run(session, sa.select(sa.func.sum(counted.c.nights)))).scalar_one()
+        measures[Measure.bed_nights] = round(float(total or 0), 1)
+    if Measure.hours_median in spec.measures or Measure.hours_p90 in spec.measures:
+        ended = sa.select(counted.c.hours).where(counted.c.hours.is_not(None)).subquery("ended")
+        ranked = sa.select(
+            ended.c.hours,
+            sa.func.row_number().over(order_by=ended.c.hours).label("rank"),
+            sa.func.count().over().label("n"),
+        ).subquery("ranked")
+        rows = (await _run(session, sa.select(ranked.c.hours, ranked.c.rank, ranked.c.n))).all()
+        n = int(rows[0].n) if rows else 0
+        by_rank = {int(r.rank): float(r.hours) for r in rows}
+        measures[Measure.periods_ended] = float(n)
+        measures[Measure.hours_median] = _nearest_rank(by_rank, n, 0.5)
+        measures[Measure.hours_p90] = _nearest_rank(by_rank, n, 0.9)
+    return measures
+
+
+def _nearest_rank(by_rank: Mapping[int, float], n: int, p: float) -> float | None:
+    """The nearest-rank percentile (the smallest value with at least p of them at or below)."""
+    if n == 0:
+        return None
+    rank = max(1, -(-int(p * 1000) * n // 1000))  # ceil(p * n) without float error
+    return round(by_rank[rank], 1)
+
+
 async def count_table(
     session: AsyncSession, *, spec: TableSpec, dimensions: tuple[Dimension, ...], scope: Scope
 ) -> TrueTable:
-    """The true counts of one table broken down by `dimensions` (catalogue.breakdown), one
-    GROUP BY in the database."""
-    scoped = _scoped(scope)
+    """The true counts of one table broken down by `dimensions` (catalogue.breakdown): one
+    GROUP BY in the database, persons counted distinct in every cell."""
+    scoped = _scoped(scope, from_start=spec.population is Population.identified)
     person = _persons(scoped, scope)
-    columns: list[sa.ColumnElement[str]] = []
-    source: sa.FromClause = person
-    for d in dimensions:
-        if d is Dimension.institution:
-            codes = identity_service.organization_codes().subquery("org")
-            by_org = (
-                sa.select(scoped.c.root_id, codes.c.code)
-                .join(codes, codes.c.organization_id == scoped.c.organization_id)
-                .where(scoped.c.standing == COUNTED)
-                .distinct()
-            ).subquery("by_org")
-            source = source.join(by_org, by_org.c.root_id == person.c.root_id)
-            columns.append(by_org.c.code)
-        else:
-            columns.append(_dimension(person, d))
+    events = _events(spec, scope, scoped)
+    counted = sa.select(events).where(events.c.standing == COUNTED).subquery("counted_events")
+    columns = [
+        counted.c[EVENT_DIMENSIONS[d]] if d in EVENT_DIMENSIONS else _dimension(person, d)
+        for d in dimensions
+    ]
     labelled = [c.label(d.value) for c, d in zip(columns, dimensions, strict=True)]
-    rows = (
-        await _run(
-            session, sa.select(*labelled, sa.func.count()).select_from(source).group_by(*labelled)
-        )
-    ).all()
+    source = counted.join(person, person.c.root_id == counted.c.root_id)
+    rows = await _run(
+        session,
+        sa.select(*labelled, sa.func.count(sa.distinct(counted.c.root_id)).label("persons"))
+        .select_from(source)
+        .group_by(*labelled),
+    )
     cells = {tuple(str(row[i]) for i in range(len(dimensions))): int(row[-1]) for row in rows}
-    persons = (await _run(session, sa.select(sa.func.count()).select_from(person))).scalar_one()
+    persons = (
+        await _run(
+            session,
+            sa.select(sa.func.count(sa.distinct(counted.c.root_id))).select_from(source),
+        )
+    ).scalar_one()
     return TrueTable(
         code=spec.code,
         dimensions=dimensions,
         cells=cells,
         persons=int(persons),
-        excluded=await _excluded(session, scoped),
+        excluded=await _excluded(session, events),
+        measures=await _measures(session, spec, counted),
     )

@@ -31,7 +31,7 @@ async def _count(
             session,
             spec=spec,
             dimensions=breakdown(spec, by),
-            scope=Scope(identified_from=day, identified_to=day, known_on=known_on or utcnow()),
+            scope=Scope(start=day, end=day, known_on=known_on or utcnow()),
         )
 
 
