@@ -33,7 +33,7 @@ from service.persons.models import (
     PersonKey,
 )
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
-from service.reference.models import Region
+from service.reference.models import Region, RegionPopulation
 from service.referrals.models import Referral, ReferralStatusChange
 
 metadata = SQLModel.metadata
@@ -72,6 +72,7 @@ __all__ = [
     "Referral",
     "ReferralStatusChange",
     "Region",
+    "RegionPopulation",
     "Screening",
     "StatisticsBasis",
     "UnmetNeed",

@@ -16,6 +16,8 @@ Create Date: 2026-11-28 23:20:00
 - `consent.covers_statistics`: whether the purposes name statistics, a column of its own
   for SQL on both databases (backfilled from the JSON purposes).
 - `statistics_basis`: a legal basis, other than consent, for counting a case.
+- `region_population`: each region's censused population per census year, with its source
+  (the 2017 census is loaded by the seed): the denominators of the rates per 100,000.
 - `custody_period.recorded_at` / `end_recorded_at`: when Ruta learnt of the period and of
   its end (backfilled with the start and the end: the best there is).
 """
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from datetime import date
 
 import sqlalchemy as sa
+import sqlmodel
 
 import service.core.types
 from alembic import op
@@ -103,6 +106,18 @@ def _backfill_consents(bind: sa.engine.Connection) -> None:
 
 def upgrade() -> None:
     bind = op.get_bind()
+    op.create_table(
+        "region_population",
+        sa.Column("region", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("population", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.CheckConstraint("population > 0", name=op.f("ck_region_population_population_positive")),
+        sa.ForeignKeyConstraint(
+            ["region"], ["region.code"], name=op.f("fk_region_population_region_region")
+        ),
+        sa.PrimaryKeyConstraint("region", "year", name=op.f("pk_region_population")),
+    )
     op.create_table(
         "statistics_basis",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -248,3 +263,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_statistics_basis_case_id"))
 
     op.drop_table("statistics_basis")
+    op.drop_table("region_population")

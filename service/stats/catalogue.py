@@ -104,6 +104,9 @@ class TableSpec:
     # Dimensions always present besides the chosen ones.
     always: tuple[Dimension, ...] = ALWAYS
     measures: tuple[Measure, ...] = ()
+    # Published with a rate per 100,000 inhabitants of each region (the census figure is not
+    # broken down by age or gender, so such a table is by region alone).
+    rates: bool = False
 
 
 MAX_CHOSEN = 2
@@ -190,6 +193,15 @@ CATALOGUE: dict[str, TableSpec] = {
             population=Population.held,
             always=(Dimension.gender,),
             measures=(Measure.periods_ended, Measure.hours_median, Measure.hours_p90),
+        ),
+        TableSpec(
+            "R1",
+            "Persons identified per 100,000 inhabitants, by region of exploitation (INEI"
+            " census population; persons exploited abroad are not in any region's rate)",
+            (Dimension.region,),
+            (Dimension.region,),
+            always=(),
+            rates=True,
         ),
         TableSpec(
             "V10",

@@ -33,6 +33,7 @@ from service.persons import service as person_service
 from service.persons.rules import PERU
 from service.protection import service as protection_service
 from service.protection.rules import CustodyPlace
+from service.reference import service as reference_service
 from service.referrals import service as referral_service
 from service.stats.catalogue import (
     ADULT_AGE,
@@ -95,6 +96,9 @@ class TrueTable:
     persons: int
     excluded: Mapping[ExclusionReason, int]
     measures: Mapping[Measure, float | None]
+    # For a table of rates: each cell's population (its region's, in `census_year`).
+    denominators: Mapping[tuple[str, ...], int] | None = None
+    census_year: int | None = None
 
 
 async def _run(session: AsyncSession, stmt: sa.Executable) -> sa.CursorResult[Any]:
@@ -417,6 +421,16 @@ async def count_table(
             sa.select(sa.func.count(sa.distinct(counted.c.root_id))).select_from(source),
         )
     ).scalar_one()
+    denominators: dict[tuple[str, ...], int] | None = None
+    census_year: int | None = None
+    if spec.rates:
+        # Every region has a rate, zero included; persons exploited abroad have none.
+        populations = (
+            await _run(session, reference_service.populations_for(scope.start.year))
+        ).all()
+        denominators = {(str(row.region),): int(row.population) for row in populations}
+        census_year = max((int(row.census_year) for row in populations), default=None)
+        cells = {cell: cells.get(cell, 0) for cell in denominators}
     return TrueTable(
         code=spec.code,
         dimensions=dimensions,
@@ -424,4 +438,6 @@ async def count_table(
         persons=int(persons),
         excluded=await _excluded(session, events),
         measures=await _measures(session, spec, counted),
+        denominators=denominators,
+        census_year=census_year,
     )

@@ -197,3 +197,24 @@ async def test_a_past_day_counts_the_same_after_corrections_links_and_late_entri
     # and the girl entered late.
     assert now.cells == {("both", "adult", "female"): 1, ("sexual", "minor", "female"): 1}
     assert now.persons == 2
+
+
+async def test_rates_per_100000_use_the_census_of_each_region(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    day = date(2017, 4, 10)
+    police = await factory.user("PNP", Role.identifier)
+    for _ in range(2):
+        case = await create_case(client, police, identified_on=day.isoformat(), region="17")
+        await _consent(client, police, case["id"], "statistics")
+
+    table = await _count(db, "R1", day)
+
+    assert table.dimensions == (Dimension.region,)
+    assert table.census_year == 2017
+    assert table.denominators is not None
+    assert len(table.denominators) == 25  # every region, with its population
+    assert table.denominators[("17",)] == 141070  # Madre de Dios, INEI 2017
+    assert table.cells[("17",)] == 2
+    assert table.cells[("15",)] == 0  # zero is a rate too
+    assert set(table.cells) == set(table.denominators)
