@@ -75,13 +75,16 @@ def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 @app.command()
 def seed(dataset: Annotated[str, typer.Argument(help="Dataset name")] = "peru-2017") -> None:
-    """Load reference data: regions, institutions and facilities (idempotent)."""
+    """Load reference data: regions, institutions, prosecutor offices and facilities
+    (idempotent)."""
     settings = Settings()
     migrations.upgrade(settings)
     report = _run(settings, lambda db: _seed(db, dataset))
     typer.echo(
         f"seeded {dataset}: {report.regions} regions,"
-        f" {report.organizations} new organizations, {report.facilities} new facilities"
+        f" {report.organizations} new organizations,"
+        f" {report.prosecutor_offices} new prosecutor offices,"
+        f" {report.facilities} new facilities"
     )
 
 

@@ -24,7 +24,17 @@ from service.cases.models import (
 )
 from service.consent.models import Consent, ConsentOverride, StatisticsBasis
 from service.identity.models import AppUser, LoginAttempt, Organization
-from service.legal.models import Interview, LegalAidAssignment
+from service.legal.models import (
+    Defendant,
+    DefendantOutcome,
+    Interview,
+    LegalAidAssignment,
+    Proceeding,
+    ProceedingCase,
+    ProceedingStatusChange,
+    RestitutionOrder,
+    RestitutionPayment,
+)
 from service.persons.models import (
     Person,
     PersonBlindIndex,
@@ -33,7 +43,7 @@ from service.persons.models import (
     PersonKey,
 )
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
-from service.reference.models import Region, RegionPopulation
+from service.reference.models import ProsecutorOffice, Region, RegionPopulation
 from service.referrals.models import Referral, ReferralStatusChange
 
 metadata = SQLModel.metadata
@@ -51,6 +61,8 @@ __all__ = [
     "Consent",
     "ConsentOverride",
     "CustodyPeriod",
+    "Defendant",
+    "DefendantOutcome",
     "Facility",
     "FacilityCapacityChange",
     "Identification",
@@ -69,10 +81,16 @@ __all__ = [
     "Placement",
     "PlacementRequest",
     "PlacementRequestRiskChange",
+    "Proceeding",
+    "ProceedingCase",
+    "ProceedingStatusChange",
+    "ProsecutorOffice",
     "Referral",
     "ReferralStatusChange",
     "Region",
     "RegionPopulation",
+    "RestitutionOrder",
+    "RestitutionPayment",
     "Screening",
     "StatisticsBasis",
     "UnmetNeed",

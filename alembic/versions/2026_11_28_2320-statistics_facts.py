@@ -1,7 +1,7 @@
 """the facts statistics count, dated so a past release can be recomputed
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-28 23:20:00
 
 - `identification.person_id`: the person record the identification named when it was made
@@ -33,7 +33,7 @@ import service.core.types
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0012"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -12,6 +12,7 @@ class AlertKind(StrEnum):
     long_custody = "long_custody"
     no_defender = "no_defender"
     repeated_interview = "repeated_interview"
+    restitution_unpaid = "restitution_unpaid"
 
 
 class AlertStatus(StrEnum):

@@ -62,6 +62,7 @@ class InvolvementBasis(StrEnum):
     referral = "referral"
     placement = "placement"
     legal_aid = "legal_aid"
+    proceeding = "proceeding"
 
 
 def exploitation_error(form: ExploitationForm, sector: LabourSector | None) -> str | None:

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     custody_escalation_hours: int = Field(default=72, ge=1)
     # A case in care this many days without a public defender opens a no_defender alert.
     legal_aid_alert_days: int = Field(default=7, ge=1, le=365)
+    # Court-ordered restitution still unpaid this many days after the order opens a
+    # restitution_unpaid alert.
+    restitution_alert_days: int = Field(default=90, ge=1, le=3650)
 
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = Field(default=3, ge=1)

@@ -61,6 +61,13 @@ async def get_organizations(
     return {org.id: org for org in rows.all()}
 
 
+async def organization_codes(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Organizations' codes by id, as the API names them."""
+    return {org_id: org.code for org_id, org in (await get_organizations(session, ids)).items()}
+
+
 async def create_user(
     session: AsyncSession,
     *,
@@ -373,7 +380,7 @@ async def get_organizations_by_code(
     return {org.code: org for org in rows.all()}
 
 
-def organization_codes() -> sa.Select[tuple[uuid.UUID, str]]:
+def organization_code_rows() -> sa.Select[tuple[uuid.UUID, str]]:
     """Every organization's `id` and `code`, as SQL for other domains' statements."""
     org = table_of(Organization)
     return sa.select(org.c.id.label("organization_id"), org.c.code)

@@ -1,4 +1,5 @@
-"""Loading a named reference dataset: regions, institutions, and facilities through capacity."""
+"""Loading a named reference dataset: regions, institutions, prosecutor offices, and
+facilities through capacity."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ __all__ = ["DATASETS", "SeedReport", "seed"]
 class SeedReport:
     regions: int
     organizations: int
+    prosecutor_offices: int
     facilities: int
 
 
 async def seed(session: AsyncSession, *, dataset: str = "peru-2017") -> SeedReport:
-    """Load regions, institutions and facilities; running it again changes nothing."""
+    """Load regions, institutions, prosecutor offices and facilities; running it again changes
+    nothing."""
     data = reference_service.load_dataset(dataset)
     regions = reference_service.regions()
     await reference_service.upsert_regions(session, regions)
@@ -33,7 +36,13 @@ async def seed(session: AsyncSession, *, dataset: str = "peru-2017") -> SeedRepo
         {k: org.get(k) for k in ("code", "name", "kind", "region")} for org in data["organization"]
     ]
     created_orgs = await identity_service.upsert_organizations(session, orgs)
+    created_offices = await reference_service.upsert_prosecutor_offices(
+        session, data.get("prosecutor_office", [])
+    )
     created_facilities = await capacity_service.upsert_facilities(session, data["facility"])
     return SeedReport(
-        regions=len(regions), organizations=created_orgs, facilities=created_facilities
+        regions=len(regions),
+        organizations=created_orgs,
+        prosecutor_offices=created_offices,
+        facilities=created_facilities,
     )

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.capacity import service as capacity_service
 from service.core.db import Database
 from service.core.settings import Settings
-from service.core.time import utcnow
+from service.core.time import today, utcnow
 from service.identity import service as identity_service
 from service.legal import service as legal_service
 from service.protection import service as protection_service
@@ -32,6 +32,7 @@ class SweepReport:
     waiting_requests_expired: int
     custody_escalated: int
     cases_without_defender: int
+    restitution_unpaid: int
     login_attempts_pruned: int
 
     def describe(self) -> str:
@@ -39,7 +40,8 @@ class SweepReport:
             f"expired {self.referrals_expired} overdue referrals, {self.holds_expired} bed"
             f" holds and {self.waiting_requests_expired} waiting requests;"
             f" escalated {self.custody_escalated} long custody alerts;"
-            f" alerted {self.cases_without_defender} cases without a defender;"
+            f" alerted {self.cases_without_defender} cases without a defender"
+            f" and {self.restitution_unpaid} unpaid restitution orders;"
             f" pruned {self.login_attempts_pruned} old login attempts"
         )
 
@@ -59,7 +61,8 @@ async def _in_batches(
 async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> SweepReport:
     """Expire overdue referrals, bed holds and requests that waited too long; escalate the
     alerts of people held too long; alert on cases in care too long without a public
-    defender; prune login attempts older than the rate-limit window."""
+    defender and on court-ordered restitution left unpaid; prune login attempts older than
+    the rate-limit window."""
     referrals = await _in_batches(
         db, lambda s: referral_service.expire_overdue_referrals(s, limit=batch), batch=batch
     )
@@ -91,6 +94,13 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         ),
         batch=batch,
     )
+    unpaid = await _in_batches(
+        db,
+        lambda s: legal_service.alert_unpaid_restitution(
+            s, today=today(), days=settings.restitution_alert_days, limit=batch
+        ),
+        batch=batch,
+    )
     pruned = await _in_batches(
         db,
         lambda s: identity_service.prune_login_attempts(s, settings=settings, limit=batch),
@@ -102,5 +112,6 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         waiting_requests_expired=waiting,
         custody_escalated=escalated,
         cases_without_defender=without_defender,
+        restitution_unpaid=unpaid,
         login_attempts_pruned=pruned,
     )

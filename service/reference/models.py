@@ -1,5 +1,5 @@
-"""Reference data: Peru's regions (departments and Callao) by INEI ubigeo code, and their
-censused population."""
+"""Reference data: Peru's regions (departments and Callao) by INEI ubigeo code, their
+censused population, and the specialized prosecutor offices."""
 
 from __future__ import annotations
 
@@ -30,3 +30,14 @@ class RegionPopulation(SQLModel, table=True):
     year: int = Field(primary_key=True)
     population: int
     source: str = Field(max_length=300)
+
+
+class ProsecutorOffice(SQLModel, table=True):
+    """A prosecutor's office specialized in trafficking (fiscalía especializada), where
+    criminal proceedings are filed; named by a stable code."""
+
+    __tablename__ = "prosecutor_office"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    region: str = Field(foreign_key="region.code", max_length=2)

@@ -1,5 +1,5 @@
-"""Reference data: Peru's regions and their population, and the named datasets shipped with
-Ruta."""
+"""Reference data: Peru's regions and their population, the specialized prosecutor offices,
+and the named datasets shipped with Ruta."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.db import insert_ignoring_conflicts, table_of
-from service.reference.models import Region, RegionPopulation
+from service.reference.models import ProsecutorOffice, Region, RegionPopulation
 
 DATASETS = ("peru-2017",)
 
@@ -78,6 +79,23 @@ def populations_for(year: int) -> sa.Select[tuple[str, int, int]]:
     return sa.select(pop.c.region, pop.c.population, pop.c.year.label("census_year")).where(
         pop.c.year == census
     )
+
+
+async def prosecutor_office_exists(session: AsyncSession, code: str) -> bool:
+    return (await session.get(ProsecutorOffice, code)) is not None
+
+
+async def upsert_prosecutor_offices(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """Insert the prosecutor offices whose codes are new (name and region of a dataset's
+    entries); returns how many were created."""
+    before = await _count_offices(session)
+    offices = [{k: row[k] for k in ("code", "name", "region")} for row in rows]
+    await insert_ignoring_conflicts(session, table_of(ProsecutorOffice), offices, on=["code"])
+    return await _count_offices(session) - before
+
+
+async def _count_offices(session: AsyncSession) -> int:
+    return (await session.exec(select(sa.func.count()).select_from(ProsecutorOffice))).one()
 
 
 def load_dataset(name: str) -> dict[str, Any]:

@@ -192,7 +192,7 @@ def _case_standing(scoped: sa.Subquery) -> sa.Subquery:
 def _events(spec: TableSpec, scope: Scope, scoped: sa.Subquery) -> sa.Subquery:
     """The population's events: `root_id`, `standing` and the event's own dimensions."""
     if spec.population is Population.identified:
-        codes = identity_service.organization_codes().subquery("org")
+        codes = identity_service.organization_code_rows().subquery("org")
         return (
             sa.select(scoped.c.root_id, scoped.c.standing, codes.c.code.label("institution"))
             .join(codes, codes.c.organization_id == scoped.c.organization_id)
@@ -205,7 +205,7 @@ def _events(spec: TableSpec, scope: Scope, scoped: sa.Subquery) -> sa.Subquery:
             sent = referral_service.referrals_known_on(
                 scope.known_on, sent_from=start, sent_before=before
             ).subquery("sent")
-            codes = identity_service.organization_codes().subquery("org")
+            codes = identity_service.organization_code_rows().subquery("org")
             outcome = sa.case(
                 *((sent.c.status == status, group) for status, group in REFERRAL_OUTCOMES.items()),
                 else_=UNKNOWN,

@@ -44,7 +44,7 @@ async def test_seed_is_idempotent_and_user_add_reads_the_password_from_stdin(
     await db.dispose()
 
     assert again.returncode == 0, again.stderr
-    assert "0 new organizations, 0 new facilities" in again.stdout
+    assert "0 new organizations, 0 new prosecutor offices, 0 new facilities" in again.stdout
     assert (regions, orgs, beds) == (25, 13, 28)
     assert facilities >= 3
     assert added.returncode == 0, added.stderr
@@ -71,8 +71,8 @@ async def test_sweep_runs_against_the_database(fresh_settings: Settings) -> None
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         "expired 0 overdue referrals, 0 bed holds and 0 waiting requests;"
-        " escalated 0 long custody alerts; alerted 0 cases without a defender;"
-        " pruned 0 old login attempts"
+        " escalated 0 long custody alerts; alerted 0 cases without a defender"
+        " and 0 unpaid restitution orders; pruned 0 old login attempts"
     )
 
 

@@ -35,6 +35,7 @@ from service.cases.service.lifecycle import (
 from service.cases.service.person import (
     case_ids_of_same_person,
     link_case_person,
+    person_age_on,
     person_minor_on,
     placement_profile,
     read_person,
@@ -59,6 +60,7 @@ __all__ = [
     "list_screenings",
     "list_transitions",
     "lock_case",
+    "person_age_on",
     "person_minor_on",
     "placement_profile",
     "read_person",

@@ -42,7 +42,7 @@ from service.cases.schemas import (
     SuggestedReferral,
 )
 from service.cases.service.access import involve, visible_to
-from service.cases.service.person import person_age_on, person_minor_on
+from service.cases.service.person import age_of_person_on, person_minor_on
 from service.core.crypto import Keyring
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
@@ -146,7 +146,7 @@ async def _add_identification(
     identification = Identification(
         case_id=case_id,
         person_id=case.person_id,
-        person_age=await person_age_on(session, case.person_id, data.identified_on),
+        person_age=await age_of_person_on(session, case.person_id, data.identified_on),
         organization_id=actor.organization_id,
         identified_by=actor.user_id,
         identified_on=data.identified_on,

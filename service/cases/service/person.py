@@ -130,12 +130,22 @@ async def _stored_age(
     )
 
 
-async def person_age_on(session: AsyncSession, person_id: uuid.UUID, on: date) -> int | None:
+async def age_of_person_on(session: AsyncSession, person_id: uuid.UUID, on: date) -> int | None:
     """The person's age in completed years on a day (the youngest the records allow), None
     when unknown. While the person's first identification is being recorded, `on` is its
     day."""
     person = await person_service.get_person(session, person_id)
     return age_on_date(await _stored_age(session, person, first_identified_on=on), on)
+
+
+async def person_age_on(session: AsyncSession, case_id: uuid.UUID, on: date) -> int | None:
+    """The age in completed years the case's person had on a day: the youngest the records
+    allow (an open birthday counts as the latest one possible); None when unknown."""
+    case = await session.get(CaseFile, case_id)
+    if case is None:
+        return None
+    person = await person_service.get_person(session, case.person_id)
+    return age_on_date(await _stored_age(session, person), on)
 
 
 async def person_minor_on(session: AsyncSession, case: CaseFile, on: date) -> bool:
