@@ -30,6 +30,13 @@ class Dimension(StrEnum):
     service = "service"  # the kind of assistance given
     facility_kind = "facility_kind"  # specialized shelter, children's centre, NGO shelter ...
     unmet_reason = "unmet_reason"  # why no facility could take the person
+    charge = "charge"  # a defendant's charge: the one decided, else the one filed
+    outcome = "outcome"  # a defendant's outcome at the end of the period
+    public_official = "public_official"  # whether the defendant was a public official
+    sentence_band = "sentence_band"  # prison term in years, banded at the law's minimums
+    below_legal_minimum = "below_legal_minimum"  # yes / no
+    charge_reduced = "charge_reduced"  # yes / no
+    restitution_paid = "restitution_paid"  # unpaid, partly_paid, paid
 
 
 class Population(StrEnum):
@@ -42,6 +49,24 @@ class Population(StrEnum):
     unmet_need = "unmet_need"
     # Children held in police stations (a custody that began in the period while a minor).
     held = "held"
+    # Defendants (not persons: they carry no identity) whose outcome was decided in the
+    # period or was still pending at its end.
+    defendants = "defendants"
+    # Defendants convicted in the period.
+    convicted = "convicted"
+    # Victims with restitution ordered in the period.
+    restitution = "restitution"
+
+
+# Prison terms in months, banded at the minimums of the law (6 years forced labour, 8 years
+# art. 153, 12 years a victim aged 14 to 17, 15 years under 14).
+SENTENCE_BANDS: tuple[tuple[str, int], ...] = (
+    ("under 6", 0),
+    ("6-7", 72),
+    ("8-11", 96),
+    ("12-14", 144),
+    ("15+", 180),
+)
 
 
 # A referral's status grouped as published: the service began (accepted, in progress or
@@ -90,6 +115,9 @@ class Measure(StrEnum):
     hours_median = "hours_median"  # of the custody periods that had ended
     hours_p90 = "hours_p90"
     periods_ended = "periods_ended"
+    proceedings = "proceedings"  # distinct proceedings of the defendants counted
+    ordered_soles = "ordered_soles"  # restitution ordered
+    paid_soles = "paid_soles"  # of which paid
 
 
 @dataclass(frozen=True)
@@ -107,6 +135,8 @@ class TableSpec:
     # Published with a rate per 100,000 inhabitants of each region (the census figure is not
     # broken down by age or gender, so such a table is by region alone).
     rates: bool = False
+    # What a cell counts.
+    unit: str = "persons"
 
 
 MAX_CHOSEN = 2
@@ -202,6 +232,40 @@ CATALOGUE: dict[str, TableSpec] = {
             (Dimension.region,),
             always=(),
             rates=True,
+        ),
+        TableSpec(
+            "P1",
+            "Defendants by charge and outcome: decided in the period, or still pending at its"
+            " end (defendants carry no identity; a proceeding may have several)",
+            (Dimension.charge, Dimension.outcome, Dimension.public_official),
+            (Dimension.charge, Dimension.outcome),
+            population=Population.defendants,
+            always=(),
+            measures=(Measure.proceedings,),
+            unit="defendants",
+        ),
+        TableSpec(
+            "P2",
+            "Defendants convicted in the period, by prison term, with the sentences below the"
+            " legal minimum and the trafficking charges reduced to lesser ones",
+            (
+                Dimension.sentence_band,
+                Dimension.below_legal_minimum,
+                Dimension.charge_reduced,
+                Dimension.charge,
+            ),
+            (Dimension.sentence_band, Dimension.below_legal_minimum),
+            population=Population.convicted,
+            always=(),
+            unit="defendants",
+        ),
+        TableSpec(
+            "P3",
+            "Victims with restitution ordered in the period, and what was paid",
+            (Dimension.restitution_paid,),
+            (Dimension.restitution_paid,),
+            population=Population.restitution,
+            measures=(Measure.ordered_soles, Measure.paid_soles),
         ),
         TableSpec(
             "V10",

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +30,8 @@ from service.consent import service as consent_service
 from service.core.db import hours_between
 from service.core.types import UTCDateTime
 from service.identity import service as identity_service
+from service.legal import service as legal_service
+from service.legal.rules import Outcome
 from service.persons import service as person_service
 from service.persons.rules import PERU
 from service.protection import service as protection_service
@@ -39,6 +42,7 @@ from service.stats.catalogue import (
     ADULT_AGE,
     AGE_BANDS,
     REFERRAL_OUTCOMES,
+    SENTENCE_BANDS,
     UNKNOWN,
     Dimension,
     ExclusionReason,
@@ -64,7 +68,9 @@ EVENT_DIMENSIONS = {
     Dimension.service: "service",
     Dimension.facility_kind: "facility_kind",
     Dimension.unmet_reason: "unmet_reason",
+    Dimension.restitution_paid: "restitution_paid",
 }
+DEFENDANT_POPULATIONS = (Population.defendants, Population.convicted)
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,10 @@ class TrueTable:
     code: str
     dimensions: tuple[Dimension, ...]
     cells: Mapping[tuple[str, ...], int]
-    # The de-duplicated number of persons the table is about (for a multi-response table
-    # the cells add up to more).
-    persons: int
+    # The de-duplicated number of units (persons, or defendants) the table is about: for a
+    # multi-response table the cells add up to more.
+    total: int
+    unit: str
     excluded: Mapping[ExclusionReason, int]
     measures: Mapping[Measure, float | None]
     # For a table of rates: each cell's population (its region's, in `census_year`).
@@ -243,6 +250,22 @@ def _events(spec: TableSpec, scope: Scope, scoped: sa.Subquery) -> sa.Subquery:
             stmt = sa.select(
                 cases.c.root_id, cases.c.standing, needs.c.reason.label("unmet_reason")
             ).join(cases, cases.c.case_id == needs.c.case_id)
+        case Population.restitution:
+            orders = legal_service.restitution_known_on(
+                scope.known_on, ordered_from=scope.start, ordered_to=scope.end
+            ).subquery("orders")
+            status = sa.case(
+                (orders.c.paid >= orders.c.ordered, "paid"),
+                (orders.c.paid > 0, "partly_paid"),
+                else_="unpaid",
+            )
+            stmt = sa.select(
+                cases.c.root_id,
+                cases.c.standing,
+                status.label("restitution_paid"),
+                orders.c.ordered,
+                orders.c.paid,
+            ).join(cases, cases.c.case_id == orders.c.case_id)
         case Population.held:
             held = _held(scope)
             stmt = sa.select(cases.c.root_id, cases.c.standing, held.c.hours).join(
@@ -369,6 +392,18 @@ async def _measures(
     if Measure.bed_nights in spec.measures:
         total = (await _run(session, sa.select(sa.func.sum(counted.c.nights)))).scalar_one()
         measures[Measure.bed_nights] = round(float(total or 0), 1)
+    if Measure.ordered_soles in spec.measures:
+        sums = (
+            await _run(
+                session,
+                sa.select(
+                    sa.func.sum(counted.c.ordered).label("ordered"),
+                    sa.func.sum(counted.c.paid).label("paid"),
+                ),
+            )
+        ).one()
+        measures[Measure.ordered_soles] = round(float(sums.ordered or 0), 2)
+        measures[Measure.paid_soles] = round(float(sums.paid or 0), 2)
     if Measure.hours_median in spec.measures or Measure.hours_p90 in spec.measures:
         ended = sa.select(counted.c.hours).where(counted.c.hours.is_not(None)).subquery("ended")
         ranked = sa.select(
@@ -398,6 +433,8 @@ async def count_table(
 ) -> TrueTable:
     """The true counts of one table broken down by `dimensions` (catalogue.breakdown): one
     GROUP BY in the database, persons counted distinct in every cell."""
+    if spec.population in DEFENDANT_POPULATIONS:
+        return await _count_defendants(session, spec=spec, dimensions=dimensions, scope=scope)
     scoped = _scoped(scope, from_start=spec.population is Population.identified)
     person = _persons(scoped, scope)
     events = _events(spec, scope, scoped)
@@ -435,9 +472,67 @@ async def count_table(
         code=spec.code,
         dimensions=dimensions,
         cells=cells,
-        persons=int(persons),
+        total=int(persons),
+        unit=spec.unit,
         excluded=await _excluded(session, events),
         measures=await _measures(session, spec, counted),
         denominators=denominators,
         census_year=census_year,
+    )
+
+
+def _yes_no(flag: sa.ColumnElement[bool]) -> sa.ColumnElement[str]:
+    return sa.case((flag.is_(True), "yes"), else_="no")
+
+
+def _sentence_band(months: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
+    whens = [(months < floor, label) for (label, _), (_, floor) in pairwise(SENTENCE_BANDS)]
+    return sa.case((months.is_(None), UNKNOWN), *whens, else_=SENTENCE_BANDS[-1][0])
+
+
+async def _count_defendants(
+    session: AsyncSession, *, spec: TableSpec, dimensions: tuple[Dimension, ...], scope: Scope
+) -> TrueTable:
+    """Defendants by their outcome at the end of the period: not persons, so no consent
+    applies (court decisions are public) and nobody is excluded."""
+    d = legal_service.defendants_known_on(scope.known_on, as_of=scope.end).subquery("d")
+    decided_in_period = sa.and_(d.c.outcome_on >= scope.start, d.c.outcome_on <= scope.end)
+    if spec.population is Population.convicted:
+        where = sa.and_(d.c.outcome == Outcome.convicted.value, decided_in_period)
+    else:
+        where = sa.or_(d.c.outcome == Outcome.ongoing.value, decided_in_period)
+    columns: dict[Dimension, sa.ColumnElement[str]] = {
+        Dimension.charge: d.c.charge,
+        Dimension.outcome: d.c.outcome,
+        Dimension.public_official: _yes_no(d.c.public_official),
+        Dimension.sentence_band: _sentence_band(d.c.sentence_months),
+        Dimension.below_legal_minimum: _yes_no(d.c.below_legal_minimum),
+        Dimension.charge_reduced: _yes_no(d.c.charge_reduced),
+    }
+    labelled = [columns[dim].label(dim.value) for dim in dimensions]
+    rows = await _run(
+        session,
+        sa.select(*labelled, sa.func.count().label("units")).where(where).group_by(*labelled),
+    )
+    cells = {tuple(str(row[i]) for i in range(len(dimensions))): int(row[-1]) for row in rows}
+    totals = (
+        await _run(
+            session,
+            sa.select(
+                sa.func.count().label("defendants"),
+                sa.func.count(sa.distinct(d.c.proceeding_id)).label("proceedings"),
+            ).where(where),
+        )
+    ).one()
+    measures: dict[Measure, float | None] = {}
+    if Measure.proceedings in spec.measures:
+        measures[Measure.proceedings] = float(totals.proceedings)
+    return TrueTable(
+        code=spec.code,
+        dimensions=dimensions,
+        cells=cells,
+        total=int(totals.defendants),
+        unit=spec.unit,
+        excluded=dict.fromkeys(ExclusionReason, 0),
+        measures=measures,
     )

@@ -70,13 +70,13 @@ async def test_one_person_identified_by_three_institutions_counts_once_and_thric
 
     assert len({c["person_id"] for c in cases}) == 1  # the same document: the same person
     assert v1.cells == {("minor", "female"): 1}
-    assert v1.persons == 1
+    assert v1.total == 1
     assert v5.cells == {
         ("PNP", "minor", "female"): 1,
         ("MIMP", "minor", "female"): 1,
         ("NGO-SAMPLE", "minor", "female"): 1,
     }
-    assert v5.persons == 1
+    assert v5.total == 1
 
 
 async def test_only_cases_that_consent_or_a_legal_basis_covers_are_counted(
@@ -130,7 +130,7 @@ async def test_only_cases_that_consent_or_a_legal_basis_covers_are_counted(
     assert refused_basis.status_code == 403
     assert basis.status_code == 201, basis.text
     assert table.cells == {("adult", "male"): 2}  # consented, and by_law
-    assert table.persons == 2
+    assert table.total == 2
     assert table.excluded == {
         # services only, refused after consenting, revoked, and silent
         ExclusionReason.no_consent_or_basis: 4,
@@ -196,7 +196,7 @@ async def test_a_past_day_counts_the_same_after_corrections_links_and_late_entri
     # Now: one person (linked) whose forms are sexual (police, corrected) and labour (NGO),
     # and the girl entered late.
     assert now.cells == {("both", "adult", "female"): 1, ("sexual", "minor", "female"): 1}
-    assert now.persons == 2
+    assert now.total == 2
 
 
 async def test_rates_per_100000_use_the_census_of_each_region(

@@ -133,7 +133,7 @@ async def test_referred_persons_by_institution_and_outcome(
         ("MIMP", "accepted", "minor", "female"): 1,
         ("MIMP", "rejected", "adult", "female"): 1,
     }
-    assert table.persons == 2
+    assert table.total == 2
     assert table.excluded[ExclusionReason.no_consent_or_basis] == 1  # the silent girl
 
 
