@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from service.stats.rules import UNKNOWN_AGE_BAND
 
-class Dimension(StrEnum):
+
+class By(StrEnum):
     """What a published table may be broken down by."""
 
     region = "region"  # the region of Peru where the exploitation took place, or "abroad"
@@ -84,27 +86,10 @@ REFERRAL_OUTCOMES: dict[str, str] = {
 
 # Always among a person table's dimensions. An age band implies minor/adult, so a table by
 # age band carries gender alone beside it.
-ALWAYS = (Dimension.minor, Dimension.gender)
+ALWAYS = (By.minor, By.gender)
 
-# The Peruvian law's thresholds (art. 153: under 14, 14 to 17) and adulthood split at 30.
-AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
-    ("0-13", 0, 13),
-    ("14-17", 14, 17),
-    ("18-29", 18, 29),
-    ("30+", 30, None),
-)
-UNKNOWN = "unknown"
-ADULT_AGE = 18
-
-
-def age_band(age: int | None) -> str:
-    """The published band of an age in completed years."""
-    if age is None:
-        return UNKNOWN
-    for label, low, high in AGE_BANDS:
-        if age >= low and (high is None or age <= high):
-            return label
-    raise ValueError(f"negative age {age}")
+# Published categories of what is not known (an age, a nationality ...).
+UNKNOWN = UNKNOWN_AGE_BAND
 
 
 class Measure(StrEnum):
@@ -121,16 +106,16 @@ class Measure(StrEnum):
 
 
 @dataclass(frozen=True)
-class TableSpec:
+class CatalogueTable:
     code: str
     title: str
     # The dimensions an analyst may choose (at most two at once).
-    dimensions: tuple[Dimension, ...]
+    dimensions: tuple[By, ...]
     # The breakdown when the analyst names none.
-    default_by: tuple[Dimension, ...]
+    default_by: tuple[By, ...]
     population: Population = Population.identified
     # Dimensions always present besides the chosen ones.
-    always: tuple[Dimension, ...] = ALWAYS
+    always: tuple[By, ...] = ALWAYS
     measures: tuple[Measure, ...] = ()
     # Published with a rate per 100,000 inhabitants of each region (the census figure is not
     # broken down by age or gender, so such a table is by region alone).
@@ -141,137 +126,137 @@ class TableSpec:
 
 MAX_CHOSEN = 2
 
-CATALOGUE: dict[str, TableSpec] = {
+CATALOGUE: dict[str, CatalogueTable] = {
     spec.code: spec
     for spec in (
-        TableSpec(
+        CatalogueTable(
             "V1",
             "Persons identified as suspected victims, each counted once",
             (
-                Dimension.region,
-                Dimension.nationality_group,
-                Dimension.form,
-                Dimension.age_band,
+                By.region,
+                By.nationality_group,
+                By.form,
+                By.age_band,
             ),
             (),
         ),
-        TableSpec(
+        CatalogueTable(
             "V2",
             "Persons identified, by form of exploitation and labour sector",
-            (Dimension.form, Dimension.sector),
-            (Dimension.form,),
+            (By.form, By.sector),
+            (By.form,),
         ),
-        TableSpec(
+        CatalogueTable(
             "V3",
             "Persons identified, by nationality and country of exploitation",
             (
-                Dimension.nationality_group,
-                Dimension.nationality,
-                Dimension.country_of_exploitation,
+                By.nationality_group,
+                By.nationality,
+                By.country_of_exploitation,
             ),
-            (Dimension.nationality_group,),
+            (By.nationality_group,),
         ),
-        TableSpec(
+        CatalogueTable(
             "V4",
             "Persons identified, by region of exploitation",
-            (Dimension.region, Dimension.form),
-            (Dimension.region,),
+            (By.region, By.form),
+            (By.region,),
         ),
-        TableSpec(
+        CatalogueTable(
             "V5",
             "Persons identified, by identifying institution (one person may be identified by"
             " several: the rows add up to more than the persons, whose total is given apart)",
-            (Dimension.institution, Dimension.form),
-            (Dimension.institution,),
+            (By.institution, By.form),
+            (By.institution,),
         ),
-        TableSpec(
+        CatalogueTable(
             "V6",
             "Persons referred, by receiving institution and outcome (a person referred to"
             " several institutions is counted under each)",
-            (Dimension.receiving_institution, Dimension.referral_outcome, Dimension.purpose),
-            (Dimension.receiving_institution, Dimension.referral_outcome),
+            (By.receiving_institution, By.referral_outcome, By.purpose),
+            (By.receiving_institution, By.referral_outcome),
             population=Population.referred,
         ),
-        TableSpec(
+        CatalogueTable(
             "V7",
             "Persons assisted, by service (a person given several services is counted under each)",
-            (Dimension.service,),
-            (Dimension.service,),
+            (By.service,),
+            (By.service,),
             population=Population.assisted,
         ),
-        TableSpec(
+        CatalogueTable(
             "V8",
             "Persons sheltered, by kind of facility, and the bed-nights they spent there in"
             " the period",
-            (Dimension.facility_kind,),
-            (Dimension.facility_kind,),
+            (By.facility_kind,),
+            (By.facility_kind,),
             population=Population.sheltered,
             measures=(Measure.bed_nights,),
         ),
-        TableSpec(
+        CatalogueTable(
             "V8U",
             "Persons for whom no facility had a bed they could take (unmet needs), by reason",
-            (Dimension.unmet_reason,),
-            (Dimension.unmet_reason,),
+            (By.unmet_reason,),
+            (By.unmet_reason,),
             population=Population.unmet_need,
         ),
-        TableSpec(
+        CatalogueTable(
             "V9",
             "Children held in police stations, and the hours they were held",
             (),
             (),
             population=Population.held,
-            always=(Dimension.gender,),
+            always=(By.gender,),
             measures=(Measure.periods_ended, Measure.hours_median, Measure.hours_p90),
         ),
-        TableSpec(
+        CatalogueTable(
             "R1",
             "Persons identified per 100,000 inhabitants, by region of exploitation (INEI"
             " census population; persons exploited abroad are not in any region's rate)",
-            (Dimension.region,),
-            (Dimension.region,),
+            (By.region,),
+            (By.region,),
             always=(),
             rates=True,
         ),
-        TableSpec(
+        CatalogueTable(
             "P1",
             "Defendants by charge and outcome: decided in the period, or still pending at its"
             " end (defendants carry no identity; a proceeding may have several)",
-            (Dimension.charge, Dimension.outcome, Dimension.public_official),
-            (Dimension.charge, Dimension.outcome),
+            (By.charge, By.outcome, By.public_official),
+            (By.charge, By.outcome),
             population=Population.defendants,
             always=(),
             measures=(Measure.proceedings,),
             unit="defendants",
         ),
-        TableSpec(
+        CatalogueTable(
             "P2",
             "Defendants convicted in the period, by prison term, with the sentences below the"
             " legal minimum and the trafficking charges reduced to lesser ones",
             (
-                Dimension.sentence_band,
-                Dimension.below_legal_minimum,
-                Dimension.charge_reduced,
-                Dimension.charge,
+                By.sentence_band,
+                By.below_legal_minimum,
+                By.charge_reduced,
+                By.charge,
             ),
-            (Dimension.sentence_band, Dimension.below_legal_minimum),
+            (By.sentence_band, By.below_legal_minimum),
             population=Population.convicted,
             always=(),
             unit="defendants",
         ),
-        TableSpec(
+        CatalogueTable(
             "P3",
             "Victims with restitution ordered in the period, and what was paid",
-            (Dimension.restitution_paid,),
-            (Dimension.restitution_paid,),
+            (By.restitution_paid,),
+            (By.restitution_paid,),
             population=Population.restitution,
             measures=(Measure.ordered_soles, Measure.paid_soles),
         ),
-        TableSpec(
+        CatalogueTable(
             "V10",
             "Persons identified, by age band at identification and gender",
-            (Dimension.age_band, Dimension.form),
-            (Dimension.age_band,),
+            (By.age_band, By.form),
+            (By.age_band,),
         ),
     )
 }
@@ -281,7 +266,7 @@ class ChoiceError(ValueError):
     """The analyst's choice of dimensions is not allowed for the table."""
 
 
-def breakdown(spec: TableSpec, chosen: tuple[Dimension, ...] | None) -> tuple[Dimension, ...]:
+def breakdown(spec: CatalogueTable, chosen: tuple[By, ...] | None) -> tuple[By, ...]:
     """The full list of dimensions of a table: the analyst's choice (or the default), then
     those always present. An age band stands in for minor/adult."""
     by = spec.default_by if chosen is None else chosen
@@ -293,11 +278,7 @@ def breakdown(spec: TableSpec, chosen: tuple[Dimension, ...] | None) -> tuple[Di
     if unknown:
         allowed = ", ".join(d.value for d in spec.dimensions)
         raise ChoiceError(f"{spec.code} has no dimension {', '.join(unknown)} (it has {allowed})")
-    always = [
-        d
-        for d in spec.always
-        if d not in by and not (d is Dimension.minor and Dimension.age_band in by)
-    ]
+    always = [d for d in spec.always if d not in by and not (d is By.minor and By.age_band in by)]
     return (*by, *always)
 
 

@@ -33,23 +33,22 @@ from service.identity import service as identity_service
 from service.legal import service as legal_service
 from service.legal.rules import Outcome
 from service.persons import service as person_service
-from service.persons.rules import PERU
+from service.persons.rules import ADULT_AGE, PERU
 from service.protection import service as protection_service
 from service.protection.rules import CustodyPlace
 from service.reference import service as reference_service
 from service.referrals import service as referral_service
 from service.stats.catalogue import (
-    ADULT_AGE,
-    AGE_BANDS,
     REFERRAL_OUTCOMES,
     SENTENCE_BANDS,
     UNKNOWN,
-    Dimension,
+    By,
+    CatalogueTable,
     ExclusionReason,
     Measure,
     Population,
-    TableSpec,
 )
+from service.stats.rules import PERU_AGE_BANDS
 
 COUNTED = "counted"
 SEXUAL_FORMS = (
@@ -61,14 +60,14 @@ LABOUR_FORMS = (ExploitationForm.forced_labour.value,)
 PERU_TIME = timezone(timedelta(hours=-5))
 # Dimensions read from the population's event rather than from the person.
 EVENT_DIMENSIONS = {
-    Dimension.institution: "institution",
-    Dimension.receiving_institution: "receiving_institution",
-    Dimension.referral_outcome: "referral_outcome",
-    Dimension.purpose: "purpose",
-    Dimension.service: "service",
-    Dimension.facility_kind: "facility_kind",
-    Dimension.unmet_reason: "unmet_reason",
-    Dimension.restitution_paid: "restitution_paid",
+    By.institution: "institution",
+    By.receiving_institution: "receiving_institution",
+    By.referral_outcome: "referral_outcome",
+    By.purpose: "purpose",
+    By.service: "service",
+    By.facility_kind: "facility_kind",
+    By.unmet_reason: "unmet_reason",
+    By.restitution_paid: "restitution_paid",
 }
 DEFENDANT_POPULATIONS = (Population.defendants, Population.convicted)
 
@@ -95,7 +94,7 @@ class TrueTable:
     """A table's true counts: never published as such (see the disclosure rules)."""
 
     code: str
-    dimensions: tuple[Dimension, ...]
+    dimensions: tuple[By, ...]
     cells: Mapping[tuple[str, ...], int]
     # The de-duplicated number of units (persons, or defendants) the table is about: for a
     # multi-response table the cells add up to more.
@@ -196,7 +195,7 @@ def _case_standing(scoped: sa.Subquery) -> sa.Subquery:
     )
 
 
-def _events(spec: TableSpec, scope: Scope, scoped: sa.Subquery) -> sa.Subquery:
+def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subquery:
     """The population's events: `root_id`, `standing` and the event's own dimensions."""
     if spec.population is Population.identified:
         codes = identity_service.organization_code_rows().subquery("org")
@@ -317,31 +316,35 @@ def _held(scope: Scope) -> sa.Subquery:
     )
 
 
-def _dimension(person: sa.Subquery, dimension: Dimension) -> sa.ColumnElement[str]:
+def _dimension(person: sa.Subquery, dimension: By) -> sa.ColumnElement[str]:
     """The SQL of a person dimension's category for a person row."""
     age = person.c.person_age
     match dimension:
-        case Dimension.region:
+        case By.region:
             return sa.func.coalesce(person.c.region, "abroad")
-        case Dimension.country_of_exploitation:
+        case By.country_of_exploitation:
             return sa.func.coalesce(person.c.exploitation_country, PERU)
-        case Dimension.nationality_group:
+        case By.nationality_group:
             return sa.case(
                 (person.c.nationality.is_(None), UNKNOWN),
                 (person.c.nationality == PERU, "peruvian"),
                 else_="foreign",
             )
-        case Dimension.nationality:
+        case By.nationality:
             return sa.func.coalesce(person.c.nationality, UNKNOWN)
-        case Dimension.age_band:
+        case By.age_band:
             whens: list[tuple[sa.ColumnElement[bool], str]] = [(age.is_(None), UNKNOWN)]
-            whens += [(age <= high, label) for label, _low, high in AGE_BANDS if high is not None]
-            return sa.case(*whens, else_=AGE_BANDS[-1][0])
-        case Dimension.minor:
+            whens += [
+                (age <= band.highest, band.label)
+                for band in PERU_AGE_BANDS
+                if band.highest is not None
+            ]
+            return sa.case(*whens, else_=PERU_AGE_BANDS[-1].label)
+        case By.minor:
             return sa.case((age.is_(None), UNKNOWN), (age < ADULT_AGE, "minor"), else_="adult")
-        case Dimension.gender:
+        case By.gender:
             return person.c.gender
-        case Dimension.form:
+        case By.form:
             sexual, labour = person.c.sexual == 1, person.c.labour == 1
             return sa.case(
                 (sa.and_(sexual, labour), "both"),
@@ -349,7 +352,7 @@ def _dimension(person: sa.Subquery, dimension: Dimension) -> sa.ColumnElement[st
                 (labour, "labour"),
                 else_="other",
             )
-        case Dimension.sector:
+        case By.sector:
             return sa.func.coalesce(person.c.sector, "none")
     raise ValueError(f"{dimension} is not a person dimension")
 
@@ -385,7 +388,7 @@ async def _excluded(session: AsyncSession, events: sa.Subquery) -> dict[Exclusio
 
 
 async def _measures(
-    session: AsyncSession, spec: TableSpec, counted: sa.Subquery
+    session: AsyncSession, spec: CatalogueTable, counted: sa.Subquery
 ) -> dict[Measure, float | None]:
     """The table's measures over its counted events."""
     measures: dict[Measure, float | None] = {}
@@ -429,7 +432,7 @@ def _nearest_rank(by_rank: Mapping[int, float], n: int, p: float) -> float | Non
 
 
 async def count_table(
-    session: AsyncSession, *, spec: TableSpec, dimensions: tuple[Dimension, ...], scope: Scope
+    session: AsyncSession, *, spec: CatalogueTable, dimensions: tuple[By, ...], scope: Scope
 ) -> TrueTable:
     """The true counts of one table broken down by `dimensions` (catalogue.breakdown): one
     GROUP BY in the database, persons counted distinct in every cell."""
@@ -491,7 +494,7 @@ def _sentence_band(months: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
 
 
 async def _count_defendants(
-    session: AsyncSession, *, spec: TableSpec, dimensions: tuple[Dimension, ...], scope: Scope
+    session: AsyncSession, *, spec: CatalogueTable, dimensions: tuple[By, ...], scope: Scope
 ) -> TrueTable:
     """Defendants by their outcome at the end of the period: not persons, so no consent
     applies (court decisions are public) and nobody is excluded."""
@@ -501,13 +504,13 @@ async def _count_defendants(
         where = sa.and_(d.c.outcome == Outcome.convicted.value, decided_in_period)
     else:
         where = sa.or_(d.c.outcome == Outcome.ongoing.value, decided_in_period)
-    columns: dict[Dimension, sa.ColumnElement[str]] = {
-        Dimension.charge: d.c.charge,
-        Dimension.outcome: d.c.outcome,
-        Dimension.public_official: _yes_no(d.c.public_official),
-        Dimension.sentence_band: _sentence_band(d.c.sentence_months),
-        Dimension.below_legal_minimum: _yes_no(d.c.below_legal_minimum),
-        Dimension.charge_reduced: _yes_no(d.c.charge_reduced),
+    columns: dict[By, sa.ColumnElement[str]] = {
+        By.charge: d.c.charge,
+        By.outcome: d.c.outcome,
+        By.public_official: _yes_no(d.c.public_official),
+        By.sentence_band: _sentence_band(d.c.sentence_months),
+        By.below_legal_minimum: _yes_no(d.c.below_legal_minimum),
+        By.charge_reduced: _yes_no(d.c.charge_reduced),
     }
     labelled = [columns[dim].label(dim.value) for dim in dimensions]
     rows = await _run(

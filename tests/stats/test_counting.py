@@ -13,7 +13,7 @@ import httpx
 from service.core.db import Database
 from service.core.time import utcnow
 from service.identity.rules import Role
-from service.stats.catalogue import CATALOGUE, Dimension, ExclusionReason, breakdown
+from service.stats.catalogue import CATALOGUE, By, ExclusionReason, breakdown
 from service.stats.service import Scope, TrueTable, count_table
 from tests.support.factories import Factory, SignedInUser, create_case, person_body
 
@@ -22,7 +22,7 @@ async def _count(
     db: Database,
     code: str,
     day: date,
-    by: tuple[Dimension, ...] | None = None,
+    by: tuple[By, ...] | None = None,
     known_on: datetime | None = None,
 ) -> TrueTable:
     spec = CATALOGUE[code]
@@ -210,7 +210,7 @@ async def test_rates_per_100000_use_the_census_of_each_region(
 
     table = await _count(db, "R1", day)
 
-    assert table.dimensions == (Dimension.region,)
+    assert table.dimensions == (By.region,)
     assert table.census_year == 2017
     assert table.denominators is not None
     assert len(table.denominators) == 25  # every region, with its population

@@ -11,7 +11,7 @@ import pytest
 
 from service.core.time import utcnow
 from service.identity.rules import Role
-from service.stats.catalogue import CATALOGUE, Dimension, ExclusionReason, Measure, breakdown
+from service.stats.catalogue import CATALOGUE, By, ExclusionReason, Measure, breakdown
 from service.stats.service import PERU_TIME, Scope, TrueTable, count_table
 from tests.stats.conftest import World
 from tests.support.factories import SignedInUser, create_case, person_body, request_placement
@@ -156,7 +156,7 @@ async def test_children_held_with_the_hours_known_on_each_day(
     now = await _count(world, "V9")
     before = await _count(world, "V9", known_on=story["before_release"])
 
-    assert now.dimensions == (Dimension.gender,)
+    assert now.dimensions == (By.gender,)
     assert now.cells == {("female",): 1}
     assert now.measures[Measure.periods_ended] == 1
     assert now.measures[Measure.hours_median] == pytest.approx(4.0, abs=0.1)
@@ -168,4 +168,4 @@ async def test_children_held_with_the_hours_known_on_each_day(
 
 
 def test_v9_is_always_by_gender_alone() -> None:
-    assert breakdown(CATALOGUE["V9"], None) == (Dimension.gender,)
+    assert breakdown(CATALOGUE["V9"], None) == (By.gender,)
