@@ -45,6 +45,7 @@ from service.persons.models import (
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
 from service.reference.models import ProsecutorOffice, Region, RegionPopulation
 from service.referrals.models import Referral, ReferralStatusChange
+from service.stats.models import StatsRelease
 
 metadata = SQLModel.metadata
 
@@ -93,6 +94,7 @@ __all__ = [
     "RestitutionPayment",
     "Screening",
     "StatisticsBasis",
+    "StatsRelease",
     "UnmetNeed",
     "metadata",
 ]

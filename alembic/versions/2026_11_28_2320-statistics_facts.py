@@ -18,6 +18,7 @@ Create Date: 2026-11-28 23:20:00
 - `statistics_basis`: a legal basis, other than consent, for counting a case.
 - `region_population`: each region's censused population per census year, with its source
   (the 2017 census is loaded by the seed): the denominators of the rates per 100,000.
+- `stats_release`: a published release of anonymized tables, its parameters and digest.
 - `custody_period.recorded_at` / `end_recorded_at`: when Ruta learnt of the period and of
   its end (backfilled with the start and the end: the best there is).
 """
@@ -106,6 +107,28 @@ def _backfill_consents(bind: sa.engine.Connection) -> None:
 
 def upgrade() -> None:
     bind = op.get_bind()
+    op.create_table(
+        "stats_release",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        sa.Column("period_end", sa.Date(), nullable=False),
+        sa.Column("known_on", service.core.types.UTCDateTime(), nullable=False),
+        sa.Column("parameters", sa.JSON(), nullable=False),
+        sa.Column("tables", sa.JSON(), nullable=False),
+        sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_by", sa.Uuid(), nullable=False),
+        sa.Column("organization_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", service.core.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by"], ["app_user.id"], name=op.f("fk_stats_release_created_by_app_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organization.id"],
+            name=op.f("fk_stats_release_organization_id_organization"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stats_release")),
+    )
     op.create_table(
         "region_population",
         sa.Column("region", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=False),
@@ -264,3 +287,4 @@ def downgrade() -> None:
 
     op.drop_table("statistics_basis")
     op.drop_table("region_population")
+    op.drop_table("stats_release")

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from service.stats.rules import UNKNOWN_AGE_BAND
+from service.capacity.rules import FacilityKind, UnmetReason
+from service.cases.rules import LabourSector
+from service.legal.rules import Charge, Outcome
+from service.persons.rules import Gender
+from service.protection.rules import AssistanceKind
+from service.referrals.rules import ReferralPurpose
+from service.stats.rules import PERU_AGE_BANDS, UNKNOWN_AGE_BAND
 
 
 class By(StrEnum):
@@ -84,8 +90,9 @@ REFERRAL_OUTCOMES: dict[str, str] = {
 }
 
 
-# Always among a person table's dimensions. An age band implies minor/adult, so a table by
-# age band carries gender alone beside it.
+# Always among a person table's dimensions. A table by age band carries minor/adult too: its
+# bands then sum to the same minor and adult margins the other tables publish (0-13 x adult
+# is a zero everyone knows), so suppression can keep them consistent across a release.
 ALWAYS = (By.minor, By.gender)
 
 # Published categories of what is not known (an age, a nationality ...).
@@ -268,7 +275,7 @@ class ChoiceError(ValueError):
 
 def breakdown(spec: CatalogueTable, chosen: tuple[By, ...] | None) -> tuple[By, ...]:
     """The full list of dimensions of a table: the analyst's choice (or the default), then
-    those always present. An age band stands in for minor/adult."""
+    those always present."""
     by = spec.default_by if chosen is None else chosen
     if len(by) > MAX_CHOSEN:
         raise ChoiceError(f"choose at most {MAX_CHOSEN} dimensions")
@@ -278,7 +285,7 @@ def breakdown(spec: CatalogueTable, chosen: tuple[By, ...] | None) -> tuple[By, 
     if unknown:
         allowed = ", ".join(d.value for d in spec.dimensions)
         raise ChoiceError(f"{spec.code} has no dimension {', '.join(unknown)} (it has {allowed})")
-    always = [d for d in spec.always if d not in by and not (d is By.minor and By.age_band in by)]
+    always = [d for d in spec.always if d not in by]
     return (*by, *always)
 
 
@@ -289,3 +296,64 @@ class ExclusionReason(StrEnum):
     no_consent_or_basis = "no_consent_or_basis"
     # Screened as not a victim (as known on the day the table is computed).
     not_a_victim = "not_a_victim"
+
+
+OTHER = "other"
+# Nationalities and countries of exploitation published by name (the narrative's); the rest
+# are "other", so that a rare country never appears as a category of its own.
+PUBLISHED_NATIONALITIES = ("PER", "VEN", "COL", "ECU", "BOL", "CHN")
+PUBLISHED_COUNTRIES = ("PER", "ARG", "CHL", "ECU", "BOL", "BRA", "USA")
+ABROAD = "abroad"
+YES_NO = ("yes", "no")
+
+
+def static_categories(by: By) -> tuple[str, ...] | None:
+    """A dimension's published categories, in order (every one is published, zero or not,
+    so that which categories appear reveals nothing); None for the dimensions whose
+    categories come from the reference data (regions, institutions)."""
+    match by:
+        case By.minor:
+            return ("minor", "adult", UNKNOWN)
+        case By.gender:
+            return tuple(Gender)
+        case By.age_band:
+            return (*(band.label for band in PERU_AGE_BANDS), UNKNOWN)
+        case By.form:
+            return ("sexual", "labour", "both", OTHER)
+        case By.sector:
+            return (*LabourSector, "none")
+        case By.nationality_group:
+            return ("peruvian", "foreign", UNKNOWN)
+        case By.nationality:
+            return (*PUBLISHED_NATIONALITIES, OTHER, UNKNOWN)
+        case By.country_of_exploitation:
+            return (*PUBLISHED_COUNTRIES, OTHER)
+        case By.referral_outcome:
+            return tuple(dict.fromkeys(REFERRAL_OUTCOMES.values()))
+        case By.purpose:
+            return tuple(ReferralPurpose)
+        case By.service:
+            return tuple(AssistanceKind)
+        case By.facility_kind:
+            return tuple(FacilityKind)
+        case By.unmet_reason:
+            return tuple(UnmetReason)
+        case By.charge:
+            return tuple(Charge)
+        case By.outcome:
+            return tuple(Outcome)
+        case By.public_official | By.below_legal_minimum | By.charge_reduced:
+            return YES_NO
+        case By.sentence_band:
+            return (*(label for label, _ in SENTENCE_BANDS), UNKNOWN)
+        case By.restitution_paid:
+            return ("unpaid", "partly_paid", "paid")
+        case By.region | By.institution | By.receiving_institution:
+            return None
+    raise ValueError(f"no categories for {by}")
+
+
+def about_persons(table: CatalogueTable) -> bool:
+    """Whether the table's cells count persons broken down by minor/adult and gender (V9's
+    are all children; rates and defendants are not)."""
+    return set(ALWAYS) <= set(table.always)

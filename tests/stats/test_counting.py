@@ -14,7 +14,7 @@ from service.core.db import Database
 from service.core.time import utcnow
 from service.identity.rules import Role
 from service.stats.catalogue import CATALOGUE, By, ExclusionReason, breakdown
-from service.stats.service import Scope, TrueTable, count_table
+from service.stats.counting import Scope, TrueTable, count_table
 from tests.support.factories import Factory, SignedInUser, create_case, person_body
 
 

@@ -12,7 +12,7 @@ import pytest
 from service.core.time import utcnow
 from service.identity.rules import Role
 from service.stats.catalogue import CATALOGUE, By, ExclusionReason, Measure, breakdown
-from service.stats.service import PERU_TIME, Scope, TrueTable, count_table
+from service.stats.counting import PERU_TIME, Scope, TrueTable, count_table
 from tests.stats.conftest import World
 from tests.support.factories import SignedInUser, create_case, person_body, request_placement
 

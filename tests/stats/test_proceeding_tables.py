@@ -12,7 +12,7 @@ import pytest
 from service.core.time import utcnow
 from service.identity.rules import Role
 from service.stats.catalogue import CATALOGUE, ExclusionReason, Measure, breakdown
-from service.stats.service import Scope, TrueTable, count_table
+from service.stats.counting import Scope, TrueTable, count_table
 from tests.legal.helpers import add_defendant, bring_to_trial, open_proceeding, record_outcome
 from tests.stats.conftest import World
 from tests.support.factories import create_case, person_body
