@@ -30,6 +30,7 @@ from service.legal.router import router as legal_router
 from service.pathway import sweep
 from service.protection.router import router as protection_router
 from service.referrals.router import router as referrals_router
+from service.repatriation.router import router as repatriation_router
 from service.stats.router import router as stats_router
 from service.system.router import router as system_router
 
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         referrals_router,
         protection_router,
         legal_router,
+        repatriation_router,
         capacity_router,
         alerts_router,
         audit_router,

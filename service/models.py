@@ -45,6 +45,11 @@ from service.persons.models import (
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
 from service.reference.models import ProsecutorOffice, Region, RegionPopulation
 from service.referrals.models import Referral, ReferralStatusChange
+from service.repatriation.models import (
+    AsylumClaimStatusRecord,
+    Repatriation,
+    ResidencyStatusRecord,
+)
 from service.stats.models import StatsRelease
 
 metadata = SQLModel.metadata
@@ -54,6 +59,7 @@ __all__ = [
     "AllocationDecision",
     "AppUser",
     "Assistance",
+    "AsylumClaimStatusRecord",
     "AuditChainHead",
     "AuditEvent",
     "CaseFile",
@@ -90,6 +96,8 @@ __all__ = [
     "ReferralStatusChange",
     "Region",
     "RegionPopulation",
+    "Repatriation",
+    "ResidencyStatusRecord",
     "RestitutionOrder",
     "RestitutionPayment",
     "Screening",

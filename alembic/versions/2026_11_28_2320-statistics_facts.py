@@ -1,7 +1,7 @@
 """the facts statistics count, dated so a past release can be recomputed
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-11-28 23:20:00
 
 - `identification.person_id`: the person record the identification named when it was made
@@ -34,7 +34,7 @@ import service.core.types
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0013"
+down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

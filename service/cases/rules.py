@@ -63,6 +63,8 @@ class InvolvementBasis(StrEnum):
     placement = "placement"
     legal_aid = "legal_aid"
     proceeding = "proceeding"
+    # The organization receiving a Peruvian repatriated from abroad (source: the repatriation).
+    repatriation = "repatriation"
 
 
 def exploitation_error(form: ExploitationForm, sector: LabourSector | None) -> str | None:
@@ -76,8 +78,8 @@ def exploitation_error(form: ExploitationForm, sector: LabourSector | None) -> s
 
 PERU = "PER"
 # Where a person exploited abroad is offered a bed when no identification names a Peruvian
-# region and the identifying organization has none either: Lima, where most repatriated
-# victims arrive (Jorge Chávez airport). A repatriation record will later name the real one.
+# region, no repatriation names an arrival region, and the identifying organization has none
+# either: Lima, where most repatriated victims arrive (Jorge Chávez airport).
 ARRIVAL_REGION = "15"
 
 
@@ -123,11 +125,17 @@ def route_legs(
 
 
 def placement_region(
-    regions_oldest_first: list[str | None], *, identifier_region: str | None
+    regions_oldest_first: list[str | None],
+    *,
+    identifier_region: str | None,
+    repatriation_region: str | None = None,
 ) -> str:
-    """The region where a bed is sought: the latest identification that names a Peruvian
-    region; for a person exploited abroad, the region of the organization that identified
-    them, else the arrival region (ARRIVAL_REGION)."""
+    """The region where a bed is sought: where a repatriation to Peru brings the person;
+    else the latest identification that names a Peruvian region; for a person exploited
+    abroad, the region of the organization that identified them, else the arrival region
+    (ARRIVAL_REGION)."""
+    if repatriation_region is not None:
+        return repatriation_region
     for region in reversed(regions_oldest_first):
         if region is not None:
             return region
@@ -156,10 +164,15 @@ class TransitionTrigger(StrEnum):
     requested = "requested"
     referral_sent = "referral_sent"
     care_started = "care_started"
+    # The person arrived in her country of origin: the case closes as repatriated.
+    repatriated = "repatriated"
 
 
-# The reasons a case may close with, by the state it closes from. Outcomes of care
-# (reintegrated, repatriated) need care to have begun; "not a victim" is decided before it.
+# The reasons a caller may close a case with, by the state it closes from. Reintegration
+# needs care to have begun; "not a victim" is decided before it. `repatriated` is no caller's
+# reason: a case closes so when a repatriation's arrival is recorded (TransitionTrigger
+# .repatriated), after the non-refoulement and consent checks, whatever state it is in (the
+# return was itself the service).
 CLOSING_REASONS: dict[CaseStatus, frozenset[ClosingReason]] = {
     CaseStatus.identified: frozenset(
         {
@@ -182,7 +195,6 @@ CLOSING_REASONS: dict[CaseStatus, frozenset[ClosingReason]] = {
     CaseStatus.in_care: frozenset(
         {
             ClosingReason.reintegrated,
-            ClosingReason.repatriated,
             ClosingReason.declined_services,
             ClosingReason.lost_contact,
             ClosingReason.transferred,
@@ -232,6 +244,12 @@ def check_requested_transition(
         raise IllegalTransition(
             f"{status} -> {to} happens by itself when a referral is sent or care begins", allowed
         )
+    if reason == ClosingReason.repatriated:
+        raise IllegalTransition(
+            "a case closes as repatriated when the arrival of its repatriation is recorded"
+            " (POST /v1/repatriations/{id}/arrival)",
+            allowed,
+        )
     if reason not in {r.value for r in CLOSING_REASONS[status]}:
         raise IllegalTransition(f"a case cannot close as {reason!r} from {status}", allowed)
     if reason == ClosingReason.not_a_victim and victim_status is not VictimStatus.not_a_victim:
@@ -247,7 +265,15 @@ def status_after(status: CaseStatus, trigger: TransitionTrigger) -> CaseStatus |
         CaseStatus.referred,
     }:
         return CaseStatus.in_care
+    if trigger is TransitionTrigger.repatriated and status is not CaseStatus.closed:
+        return CaseStatus.closed
     return None
+
+
+# The reason a pathway event records on the transition it causes.
+TRIGGER_REASONS: dict[TransitionTrigger, ClosingReason] = {
+    TransitionTrigger.repatriated: ClosingReason.repatriated,
+}
 
 
 def suggested_referrals(*, foreign: bool, minor: bool, witness: bool) -> list[tuple[str, str]]:

@@ -11,6 +11,8 @@ class ConsentPurpose(StrEnum):
     services = "services"
     data_sharing = "data_sharing"
     statistics = "statistics"
+    # Returning to her country of origin: a foreign national is only repatriated with it.
+    repatriation = "repatriation"
 
 
 class StatisticsBasisKind(StrEnum):
@@ -54,3 +56,8 @@ def covers_sharing_with(consents: Iterable[ConsentTerms], organization_code: str
         ConsentPurpose.data_sharing in c.purposes and organization_code in c.share_with
         for c in in_force(consents)
     )
+
+
+def covers_purpose(consents: Iterable[ConsentTerms], purpose: ConsentPurpose) -> bool:
+    """Whether a consent in force names this purpose."""
+    return any(purpose in c.purposes for c in in_force(consents))

@@ -121,6 +121,25 @@ async def list_consents(session: AsyncSession, case_id: uuid.UUID) -> Sequence[C
     ).all()
 
 
+def _terms(consents: Sequence[Consent]) -> list[rules.ConsentTerms]:
+    return [
+        rules.ConsentTerms(
+            version=c.version,
+            refused=c.refused,
+            purposes=frozenset(c.purposes),
+            share_with=frozenset(c.share_with),
+        )
+        for c in consents
+    ]
+
+
+async def consented_to(
+    session: AsyncSession, *, case_id: uuid.UUID, purpose: rules.ConsentPurpose
+) -> bool:
+    """Whether a consent in force (not revoked, recorded after any refusal) names the purpose."""
+    return rules.covers_purpose(_terms(await active_consents(session, case_id)), purpose)
+
+
 async def organizations_covered(
     session: AsyncSession, *, case_id: uuid.UUID, organizations: Mapping[uuid.UUID, str]
 ) -> set[uuid.UUID]:
@@ -129,15 +148,7 @@ async def organizations_covered(
     however many organizations."""
     if not organizations:
         return set()
-    terms = [
-        rules.ConsentTerms(
-            version=c.version,
-            refused=c.refused,
-            purposes=frozenset(c.purposes),
-            share_with=frozenset(c.share_with),
-        )
-        for c in await active_consents(session, case_id)
-    ]
+    terms = _terms(await active_consents(session, case_id))
     covered = {
         org_id for org_id, code in organizations.items() if rules.covers_sharing_with(terms, code)
     }

@@ -18,10 +18,27 @@ from service.cases.rules import (
 )
 
 
-def test_reintegration_and_repatriation_only_close_cases_in_care() -> None:
+def test_reintegration_only_closes_cases_in_care() -> None:
     for status, reasons in CLOSING_REASONS.items():
-        has_outcomes = {ClosingReason.reintegrated, ClosingReason.repatriated} <= reasons
-        assert has_outcomes == (status is CaseStatus.in_care)
+        assert (ClosingReason.reintegrated in reasons) == (status is CaseStatus.in_care)
+
+
+@pytest.mark.parametrize("status", [CaseStatus.identified, CaseStatus.referred, CaseStatus.in_care])
+def test_no_caller_closes_a_case_as_repatriated(status: CaseStatus) -> None:
+    with pytest.raises(IllegalTransition, match="arrival of its repatriation"):
+        check_requested_transition(
+            status, CaseStatus.closed, "repatriated", victim_status=VictimStatus.confirmed
+        )
+
+
+@pytest.mark.parametrize("status", [CaseStatus.identified, CaseStatus.referred, CaseStatus.in_care])
+def test_an_arrival_home_closes_an_open_case_as_repatriated(status: CaseStatus) -> None:
+    assert status_after(status, TransitionTrigger.repatriated) is CaseStatus.closed
+    assert rules.TRIGGER_REASONS[TransitionTrigger.repatriated] is ClosingReason.repatriated
+
+
+def test_an_arrival_home_leaves_a_closed_case_alone() -> None:
+    assert status_after(CaseStatus.closed, TransitionTrigger.repatriated) is None
 
 
 def test_a_closed_case_only_reopens() -> None:
@@ -93,3 +110,8 @@ def test_placement_region_is_the_latest_region_else_the_identifiers_else_lima() 
     assert rules.placement_region([None], identifier_region="21") == "21"
     assert rules.placement_region([None, None], identifier_region=None) == "15"
     assert rules.ARRIVAL_REGION == "15"
+
+
+def test_placement_region_is_first_where_a_repatriation_to_peru_arrives() -> None:
+    assert rules.placement_region([None], identifier_region="15", repatriation_region="20") == "20"
+    assert rules.placement_region(["17"], identifier_region=None, repatriation_region="04") == "04"

@@ -32,6 +32,7 @@ from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.core.db import for_update, table_of
 from service.core.security import Actor
 from service.core.time import today, utcnow
+from service.repatriation import service as repatriation_service
 
 if TYPE_CHECKING:
     from service.cases.models import CaseFile
@@ -80,7 +81,12 @@ async def needs_of(
     session: AsyncSession, case: CaseFile, *, lgbti_specialized: bool, on: date | None = None
 ) -> rules.Needs:
     """What a bed must fit for this case, with the person's age on the day of placement."""
-    profile = await case_service.placement_profile(session, case, on=on or today())
+    profile = await case_service.placement_profile(
+        session,
+        case,
+        on=on or today(),
+        repatriation_region=await repatriation_service.arrival_region(session, case.id),
+    )
     return rules.Needs(
         age=profile.age,
         gender=profile.gender,

@@ -22,6 +22,7 @@ from service.cases.service.identifications import (
     case_public,
     correct_case,
     create_case,
+    exploitation_countries,
     list_cases,
 )
 from service.cases.service.lifecycle import (
@@ -50,6 +51,7 @@ __all__ = [
     "correct_case",
     "create_case",
     "end_involvement",
+    "exploitation_countries",
     "exploitation_known_on",
     "get_case_for",
     "identifications_known_on",

@@ -246,6 +246,20 @@ async def add_identification(
     return identification
 
 
+async def exploitation_countries(session: AsyncSession, case_id: uuid.UUID) -> list[str]:
+    """The foreign countries where the case's identifications place the exploitation, in
+    the order the identifications happened (the latest last)."""
+    rows = await session.exec(
+        select(Identification.exploitation_country)
+        .where(
+            Identification.case_id == case_id,
+            col(Identification.exploitation_country).is_not(None),
+        )
+        .order_by(col(Identification.identified_on), col(Identification.created_at))
+    )
+    return [country for country in rows.all() if country is not None]
+
+
 async def _exploitation_of(
     session: AsyncSession, identification_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Exploitation]]:

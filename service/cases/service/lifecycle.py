@@ -117,13 +117,20 @@ async def advance_case(
     case_id: uuid.UUID,
     trigger: rules.TransitionTrigger,
 ) -> None:
-    """Move a case forward because of a pathway event (a referral sent, care begun)."""
+    """Move a case because of a pathway event (a referral sent, care begun, the person
+    repatriated to her country)."""
     case = await session.get(CaseFile, case_id)
     assert case is not None
     to = rules.status_after(CaseStatus(case.status), trigger)
     if to is not None:
+        reason = rules.TRIGGER_REASONS.get(trigger)
         await _record_transition(
-            session, actor=actor, case=case, to=to, reason=None, trigger=trigger
+            session,
+            actor=actor,
+            case=case,
+            to=to,
+            reason=reason.value if reason else None,
+            trigger=trigger,
         )
 
 

@@ -155,9 +155,12 @@ async def person_minor_on(session: AsyncSession, case: CaseFile, on: date) -> bo
     return minor_on_date(await _stored_age(session, person), on)
 
 
-async def placement_profile(session: AsyncSession, case: CaseFile, *, on: date) -> PlacementProfile:
+async def placement_profile(
+    session: AsyncSession, case: CaseFile, *, on: date, repatriation_region: str | None = None
+) -> PlacementProfile:
     """What a bed must fit, nothing identifying: age on the day of placement `on`, gender,
-    forms of exploitation, and the region where a bed is sought (`rules.placement_region`)."""
+    forms of exploitation, and the region where a bed is sought (`rules.placement_region`;
+    `repatriation_region` is where a repatriation to Peru brings the person, if one does)."""
     identifications = (
         await session.exec(
             select(Identification)
@@ -183,6 +186,7 @@ async def placement_profile(session: AsyncSession, case: CaseFile, *, on: date) 
     region = rules.placement_region(
         [i.region for i in identifications],
         identifier_region=identifier.region if identifier is not None else None,
+        repatriation_region=repatriation_region,
     )
     return PlacementProfile(
         age=age,
