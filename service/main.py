@@ -31,6 +31,7 @@ from service.pathway import sweep
 from service.protection.router import router as protection_router
 from service.referrals.router import router as referrals_router
 from service.repatriation.router import router as repatriation_router
+from service.stats.router import router as stats_router
 from service.system.router import router as system_router
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         capacity_router,
         alerts_router,
         audit_router,
+        stats_router,
     ):
         app.include_router(router)
     return app

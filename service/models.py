@@ -22,7 +22,7 @@ from service.cases.models import (
     IdentificationRoute,
     Screening,
 )
-from service.consent.models import Consent, ConsentOverride
+from service.consent.models import Consent, ConsentOverride, StatisticsBasis
 from service.identity.models import AppUser, LoginAttempt, Organization
 from service.legal.models import (
     Defendant,
@@ -43,13 +43,14 @@ from service.persons.models import (
     PersonKey,
 )
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
-from service.reference.models import ProsecutorOffice, Region
+from service.reference.models import ProsecutorOffice, Region, RegionPopulation
 from service.referrals.models import Referral, ReferralStatusChange
 from service.repatriation.models import (
     AsylumClaimStatusRecord,
     Repatriation,
     ResidencyStatusRecord,
 )
+from service.stats.models import StatsRelease
 
 metadata = SQLModel.metadata
 
@@ -94,11 +95,14 @@ __all__ = [
     "Referral",
     "ReferralStatusChange",
     "Region",
+    "RegionPopulation",
     "Repatriation",
     "ResidencyStatusRecord",
     "RestitutionOrder",
     "RestitutionPayment",
     "Screening",
+    "StatisticsBasis",
+    "StatsRelease",
     "UnmetNeed",
     "metadata",
 ]

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from service.core.db import partial_unique_index
 from service.core.time import utcnow
 from service.core.types import UTCDateTime, code_column
 
@@ -44,9 +45,16 @@ class Identification(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(foreign_key="case_file.id")
+    # The person record this identification named when it was made. Never re-pointed: a
+    # later link of two records is dated on the person (`merged_at`), so statistics can
+    # count persons as they were known on any day.
+    person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
     organization_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
     identified_by: uuid.UUID = Field(foreign_key="app_user.id")
     identified_on: date = Field(index=True)
+    # The person's age in completed years on `identified_on` (the conservative rule of
+    # persons.rules.age_on_date), stored exactly for statistics; None when unknown.
+    person_age: int | None = None
     region: str | None = Field(default=None, foreign_key="region.code", max_length=2, index=True)
     exploitation_country: str | None = Field(default=None, max_length=3, index=True)
     place: str = Field(max_length=200)
@@ -56,16 +64,32 @@ class Identification(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+# The partial unique index's condition: the rows of the current version.
+CURRENT_EXPLOITATION = "superseded_at IS NULL"
+
+
 class IdentificationExploitation(SQLModel, table=True):
-    """One suspected form of exploitation of an identification (a row each, for statistics)."""
+    """One suspected form of exploitation of an identification (a row each, for statistics).
+    A correction supersedes the rows it replaces (dated) instead of deleting them, so the
+    forms known on any past day can be counted again."""
 
     __tablename__ = "identification_exploitation"
-    __table_args__ = (sa.UniqueConstraint("identification_id", "form", "sector"),)
+    __table_args__ = (
+        partial_unique_index(
+            "uq_identification_exploitation_current",
+            "identification_id",
+            "form",
+            "sector",
+            where=CURRENT_EXPLOITATION,
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     identification_id: uuid.UUID = Field(foreign_key="identification.id", index=True)
     form: str = Field(sa_type=code_column(), index=True)
     sector: str | None = Field(default=None, sa_type=code_column())
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    superseded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class IdentificationRoute(SQLModel, table=True):

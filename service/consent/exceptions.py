@@ -18,3 +18,18 @@ class ConsentAlreadyRevoked(Conflict):
 class ConsentRefusalNotRevocable(Conflict):
     code = "consent_refusal_not_revocable"
     title = "A refusal cannot be revoked"
+
+
+class StatisticsBasisNotFound(NotFound):
+    code = "statistics_basis_not_found"
+    title = "Statistics basis not found"
+
+
+class StatisticsBasisAlreadyRecorded(Conflict):
+    code = "statistics_basis_already_recorded"
+    title = "This basis is already recorded for the case"
+
+
+class StatisticsBasisAlreadyWithdrawn(Conflict):
+    code = "statistics_basis_already_withdrawn"
+    title = "Statistics basis already withdrawn"

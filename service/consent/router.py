@@ -1,19 +1,40 @@
-"""/v1/cases/{case_id}/consents and /v1/consents/{id}/revoke."""
+"""/v1/cases/{case_id}/consents, /v1/consents/{id}/revoke, and the statistics bases."""
 
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 
 from service.cases.dependencies import CaseDep, CaseWriterDep
 from service.consent import service
-from service.consent.schemas import ConsentCreate, ConsentPublic
+from service.consent.schemas import (
+    ConsentCreate,
+    ConsentPublic,
+    StatisticsBasisCreate,
+    StatisticsBasisPublic,
+)
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.security import Actor
+from service.identity.dependencies import require
+from service.identity.rules import Permission
 from service.pathway import consent as consent_flow
 
+if TYPE_CHECKING:
+    from service.consent.models import StatisticsBasis
+
 router = APIRouter(prefix="/v1", tags=["consent"])
+
+# Counting a case without the person's consent is decided at the level of a consent override.
+BasisRecorderDep = Annotated[Actor, Depends(require(Permission.consent_override))]
+
+
+def _basis_public(record: StatisticsBasis) -> StatisticsBasisPublic:
+    return StatisticsBasisPublic.model_validate(
+        {**record.model_dump(), "active": record.withdrawn_at is None}
+    )
 
 
 @router.post(
@@ -55,3 +76,46 @@ async def revoke_consent(
     """Withdraw a consent; pending referrals it alone covered are cancelled."""
     consent = await consent_flow.revoke_consent(session, actor=actor, consent_id=consent_id)
     return ConsentPublic.model_validate(consent, from_attributes=True)
+
+
+@router.post(
+    "/cases/{case_id}/statistics-bases",
+    response_model=StatisticsBasisPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def record_statistics_basis(
+    body: StatisticsBasisCreate, case: CaseDep, actor: BasisRecorderDep, session: SessionDep
+) -> StatisticsBasisPublic:
+    """Record a legal basis, other than the person's consent, for counting the case in the
+    anonymized statistics (users who may override consent; 409 while the same basis is
+    active). Without consent to statistics or such a basis, a case is left out of every
+    table, and the table says how many were."""
+    record = await consent_flow.record_statistics_basis(
+        session, actor=actor, case_id=case.id, basis=body.basis
+    )
+    return _basis_public(record)
+
+
+@router.get(
+    "/cases/{case_id}/statistics-bases",
+    response_model=list[StatisticsBasisPublic],
+    responses=problem_responses(401, 403, 404),
+)
+async def list_statistics_bases(case: CaseDep, session: SessionDep) -> list[StatisticsBasisPublic]:
+    """The case's statistics bases, withdrawn ones included."""
+    return [_basis_public(r) for r in await service.list_statistics_bases(session, case.id)]
+
+
+@router.post(
+    "/statistics-bases/{basis_id}/withdraw",
+    response_model=StatisticsBasisPublic,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def withdraw_statistics_basis(
+    basis_id: uuid.UUID, actor: BasisRecorderDep, session: SessionDep
+) -> StatisticsBasisPublic:
+    """Withdraw a statistics basis (dated; the case stops being counted from now on unless
+    consent or another basis covers it)."""
+    record = await consent_flow.withdraw_statistics_basis(session, actor=actor, basis_id=basis_id)
+    return _basis_public(record)

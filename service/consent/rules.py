@@ -15,6 +15,23 @@ class ConsentPurpose(StrEnum):
     repatriation = "repatriation"
 
 
+class StatisticsBasisKind(StrEnum):
+    """Grounds other than consent on which a case may be counted in the statistics."""
+
+    # A law obliges the institution to report the case (Law 28950 and its regulation
+    # require the institutions of the pathway to report to the national registry).
+    statutory_duty = "statutory_duty"
+    # The person is a child under the guardianship of the State, and the guardian
+    # authorized it.
+    guardianship = "guardianship"
+    court_order = "court_order"
+
+
+def covers_statistics(purposes: Iterable[str]) -> bool:
+    """Whether a consent's purposes let the case be counted in the statistics."""
+    return ConsentPurpose.statistics in set(purposes)
+
+
 @dataclass(frozen=True)
 class ConsentTerms:
     """One active (not revoked) version of the consent; a refusal has no purposes."""

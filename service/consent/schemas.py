@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from service.consent.rules import ConsentPurpose
+from service.consent.rules import ConsentPurpose, StatisticsBasisKind
 
 OrgCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
@@ -76,3 +76,20 @@ class ConsentPublic(BaseModel):
     language: str
     recorded_at: datetime
     revoked_at: datetime | None
+
+
+class StatisticsBasisCreate(BaseModel):
+    """A legal basis, other than consent, for counting the case in the statistics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    basis: StatisticsBasisKind
+
+
+class StatisticsBasisPublic(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    basis: StatisticsBasisKind
+    recorded_at: datetime
+    withdrawn_at: datetime | None
+    active: bool

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,9 +16,13 @@ from service.consent.exceptions import (
     ConsentAlreadyRevoked,
     ConsentNotFound,
     ConsentRefusalNotRevocable,
+    StatisticsBasisAlreadyRecorded,
+    StatisticsBasisAlreadyWithdrawn,
+    StatisticsBasisNotFound,
 )
-from service.consent.models import Consent, ConsentOverride
+from service.consent.models import Consent, ConsentOverride, StatisticsBasis
 from service.consent.schemas import ConsentCreate
+from service.core.db import table_of
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.exceptions import UnknownOrganization
@@ -41,6 +47,7 @@ async def record_consent(
         refused=data.refused,
         purposes=sorted(p.value for p in data.purposes),
         share_with=sorted(set(data.share_with)),
+        covers_statistics=rules.covers_statistics(p.value for p in data.purposes),
         language=data.language,
         recorded_by=actor.user_id,
         organization_id=actor.organization_id,
@@ -196,3 +203,119 @@ async def record_override(
         },
     )
     return override
+
+
+async def record_statistics_basis(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case_id: uuid.UUID,
+    basis: rules.StatisticsBasisKind,
+) -> StatisticsBasis:
+    """Record a legal basis for counting the case in the statistics without the person's
+    consent; one active record per basis and case (409 for a second). Audited."""
+    # The case row is locked by the caller's route (a writer), so two at once cannot both
+    # find none active.
+    active = (
+        await session.exec(
+            select(StatisticsBasis.id).where(
+                StatisticsBasis.case_id == case_id,
+                StatisticsBasis.basis == basis.value,
+                col(StatisticsBasis.withdrawn_at).is_(None),
+            )
+        )
+    ).first()
+    if active is not None:
+        raise StatisticsBasisAlreadyRecorded(
+            f"The case already has an active {basis.value} basis ({active})."
+        )
+    record = StatisticsBasis(
+        case_id=case_id,
+        basis=basis.value,
+        organization_id=actor.organization_id,
+        recorded_by=actor.user_id,
+    )
+    session.add(record)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="statistics_basis.recorded",
+        entity_type="case",
+        entity_id=case_id,
+        changes={"statistics_basis_id": {"to": str(record.id)}, "basis": {"to": basis.value}},
+    )
+    return record
+
+
+async def get_statistics_basis(session: AsyncSession, basis_id: uuid.UUID) -> StatisticsBasis:
+    record = await session.get(StatisticsBasis, basis_id)
+    if record is None:
+        raise StatisticsBasisNotFound(f"No statistics basis {basis_id}.")
+    return record
+
+
+async def withdraw_statistics_basis(
+    session: AsyncSession, *, actor: Actor, record: StatisticsBasis
+) -> StatisticsBasis:
+    """Withdraw a basis (dated, never deleted): from now on the case counts only if the
+    person's consent or another basis covers it."""
+    if record.withdrawn_at is not None:
+        raise StatisticsBasisAlreadyWithdrawn("This statistics basis was already withdrawn.")
+    record.withdrawn_at = utcnow()
+    record.withdrawn_by = actor.user_id
+    session.add(record)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="statistics_basis.withdrawn",
+        entity_type="case",
+        entity_id=record.case_id,
+        changes={"statistics_basis_id": {"to": str(record.id)}, "basis": {"to": record.basis}},
+    )
+    return record
+
+
+async def list_statistics_bases(
+    session: AsyncSession, case_id: uuid.UUID
+) -> Sequence[StatisticsBasis]:
+    """The case's statistics bases, withdrawn ones included, oldest first."""
+    rows = await session.exec(
+        select(StatisticsBasis)
+        .where(StatisticsBasis.case_id == case_id)
+        .order_by(col(StatisticsBasis.recorded_at), col(StatisticsBasis.id))
+    )
+    return rows.all()
+
+
+def cases_countable_on(known_on: datetime) -> sa.Select[tuple[uuid.UUID]]:
+    """The ids of cases that statistics may count as known on `known_on`: a consent to
+    statistics in force that day (recorded by then, not revoked by then, and later than the
+    latest refusal recorded by then: rules.in_force), or a legal basis recorded by then and
+    not withdrawn by then. As SQL, for `in_`."""
+    consent, refusal, basis = (
+        table_of(Consent),
+        table_of(Consent).alias("refusal"),
+        table_of(StatisticsBasis),
+    )
+    latest_refusal = (
+        sa.select(sa.func.coalesce(sa.func.max(refusal.c.version), 0))
+        .where(
+            refusal.c.case_id == consent.c.case_id,
+            refusal.c.refused.is_(True),
+            refusal.c.recorded_at <= known_on,
+        )
+        .scalar_subquery()
+    )
+    by_consent = sa.select(consent.c.case_id).where(
+        consent.c.covers_statistics.is_(True),
+        consent.c.recorded_at <= known_on,
+        sa.or_(consent.c.revoked_at.is_(None), consent.c.revoked_at > known_on),
+        consent.c.version > latest_refusal,
+    )
+    by_basis = sa.select(basis.c.case_id).where(
+        basis.c.recorded_at <= known_on,
+        sa.or_(basis.c.withdrawn_at.is_(None), basis.c.withdrawn_at > known_on),
+    )
+    return sa.union(by_consent, by_basis)  # type: ignore[return-value]

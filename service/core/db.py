@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -190,3 +191,23 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class hours_between(sa.sql.functions.GenericFunction[float]):  # noqa: N801 (SQL function)
+    """Hours (fractional) from the first datetime to the second, on either database."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "ruta_hours_between"
+
+
+@compiles(hours_between, "postgresql")
+def _hours_between_postgresql(element: hours_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 3600.0)"
+
+
+@compiles(hours_between, "sqlite")
+def _hours_between_sqlite(element: hours_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 24.0)"

@@ -41,7 +41,7 @@ class Permission(StrEnum):
 _CASE_WORK = frozenset({Permission.cases_read, Permission.cases_write, Permission.person_read})
 
 # Analysts see statistics and never cases; auditors see the audit trail and never cases;
-# administrators manage accounts and facilities and see no case either.
+# administrators manage accounts and facilities, read the statistics, and see no case either.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.identifier: _CASE_WORK,
     Role.caseworker: _CASE_WORK | {Permission.consent_override},
@@ -50,7 +50,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.analyst: frozenset({Permission.stats_read}),
     Role.auditor: frozenset({Permission.audit_read}),
     Role.admin: frozenset(
-        {Permission.users_manage, Permission.facilities_manage, Permission.audit_read}
+        {
+            Permission.users_manage,
+            Permission.facilities_manage,
+            Permission.audit_read,
+            Permission.stats_read,
+        }
     ),
 }
 

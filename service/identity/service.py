@@ -378,3 +378,14 @@ async def get_organizations_by_code(
         return {}
     rows = await session.exec(select(Organization).where(col(Organization.code).in_(set(codes))))
     return {org.code: org for org in rows.all()}
+
+
+def organization_code_rows() -> sa.Select[tuple[uuid.UUID, str]]:
+    """Every organization's `id` and `code`, as SQL for other domains' statements."""
+    org = table_of(Organization)
+    return sa.select(org.c.id.label("organization_id"), org.c.code)
+
+
+async def all_organization_codes(session: AsyncSession) -> tuple[str, ...]:
+    """Every organization's code, in order."""
+    return tuple((await session.exec(select(Organization.code).order_by(Organization.code))).all())

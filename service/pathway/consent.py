@@ -10,13 +10,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.cases import service as case_service
 from service.consent import service as consent_service
-from service.consent.exceptions import ConsentNotFound
+from service.consent.exceptions import ConsentNotFound, StatisticsBasisNotFound
+from service.consent.rules import StatisticsBasisKind
 from service.consent.schemas import ConsentCreate
 from service.core.security import Actor
 from service.referrals import service as referral_service
 
 if TYPE_CHECKING:
-    from service.consent.models import Consent
+    from service.consent.models import Consent, StatisticsBasis
 
 
 async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uuid.UUID) -> Consent:
@@ -50,3 +51,32 @@ async def record_consent(
             session, actor=actor, case_id=case_id, share_with=None, reason="consent_refused"
         )
     return consent
+
+
+async def record_statistics_basis(
+    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, basis: StatisticsBasisKind
+) -> StatisticsBasis:
+    """Record a legal basis for counting the case in the statistics, the case locked so that
+    two requests at once cannot both record it."""
+    await case_service.lock_case(session, case_id)
+    return await consent_service.record_statistics_basis(
+        session, actor=actor, case_id=case_id, basis=basis
+    )
+
+
+async def withdraw_statistics_basis(
+    session: AsyncSession, *, actor: Actor, basis_id: uuid.UUID
+) -> StatisticsBasis:
+    """Withdraw a statistics basis of a case the actor's organization may see (404 else)."""
+    not_found = StatisticsBasisNotFound(
+        f"No statistics basis {basis_id} is visible to your organization."
+    )
+    try:
+        record = await consent_service.get_statistics_basis(session, basis_id)
+    except StatisticsBasisNotFound:
+        raise not_found from None
+    await case_service.require_visible_case(
+        session, actor=actor, case_id=record.case_id, otherwise=not_found
+    )
+    await case_service.lock_case(session, record.case_id)
+    return await consent_service.withdraw_statistics_basis(session, actor=actor, record=record)

@@ -29,6 +29,9 @@ async def seed(session: AsyncSession, *, dataset: str = "peru-2017") -> SeedRepo
     data = reference_service.load_dataset(dataset)
     regions = reference_service.regions()
     await reference_service.upsert_regions(session, regions)
+    await reference_service.upsert_region_populations(
+        session, reference_service.region_populations()
+    )
     orgs = [
         {k: org.get(k) for k in ("code", "name", "kind", "region")} for org in data["organization"]
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -335,6 +335,7 @@ async def link_person(
         raise InvalidInput("person_id", "is not a possible duplicate of this case's person")
     person = await get_person(session, person_id)
     person.merged_into = candidate_id
+    person.merged_at = utcnow()
     session.add(person)
     await session.flush()
     # A claim names a surviving person: the document of a linked record now leads to the
@@ -405,3 +406,28 @@ def same_person_ids(person_id: uuid.UUID) -> sa.Select[tuple[uuid.UUID]]:
         person_id,
     )
     return sa.select(person.c.id).where(sa.or_(person.c.id == root, person.c.merged_into == root))
+
+
+def person_roots_on(known_on: datetime) -> sa.CTE:
+    """Every person record with the surviving record it counts as (`person_id`, `root_id`),
+    following the links known on `known_on` to any depth: a link made later is not followed,
+    so a past count stays what it was. A recursive CTE, for the statistics' SQL."""
+    person = table_of(Person)
+    roots = (
+        sa.select(person.c.id.label("person_id"), person.c.id.label("root_id"))
+        .where(sa.or_(person.c.merged_into.is_(None), person.c.merged_at > known_on))
+        .cte("person_root", recursive=True)
+    )
+    linked = person.alias("linked")
+    return roots.union_all(
+        sa.select(linked.c.id, roots.c.root_id)
+        .join(roots, linked.c.merged_into == roots.c.person_id)
+        .where(linked.c.merged_at <= known_on)
+    )
+
+
+def person_traits() -> sa.Select[tuple[uuid.UUID, str, str | None]]:
+    """The non-identifying traits statistics break persons down by: `person_id`, `gender`,
+    `nationality` (alpha-3 or NULL)."""
+    person = table_of(Person)
+    return sa.select(person.c.id.label("person_id"), person.c.gender, person.c.nationality)

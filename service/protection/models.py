@@ -44,6 +44,10 @@ class CustodyPeriod(SQLModel, table=True):
     minor: bool
     recorded_by: uuid.UUID = Field(foreign_key="app_user.id")
     organization_id: uuid.UUID = Field(foreign_key="organization.id")
+    # When Ruta learnt of the period and of its end (both may be entered late): statistics
+    # "as known on" a day count only what was recorded by then.
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    end_recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # How many of its time limits the escalation sweep has acted on
     # (rules.custody_escalation_level).
     escalation_level: int = 0

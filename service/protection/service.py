@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from service.audit.service import record_event
 from service.capacity import service as capacity_service
 from service.cases import service as case_service
 from service.cases.rules import TransitionTrigger
-from service.core.db import for_update
+from service.core.db import for_update, table_of
 from service.core.errors import InvalidInput
 from service.core.security import Actor
 from service.core.time import utcnow
@@ -92,6 +92,7 @@ async def record_custody(
         place_kind=data.place_kind.value,
         start_at=data.start,
         end_at=data.end,
+        end_recorded_at=utcnow() if data.end is not None else None,
         minor=minor,
         recorded_by=actor.user_id,
         organization_id=actor.organization_id,
@@ -139,6 +140,7 @@ async def end_custody(
     if end < period.start_at:
         raise InvalidInput("end", "must not be before the start of the period")
     period.end_at = end
+    period.end_recorded_at = utcnow()
     session.add(period)
     await session.flush()
     record_event(
@@ -274,3 +276,40 @@ async def record_non_punishment(
         session, actor=actor, case_id=case.id, kind=AlertKind.non_punishment, source_id=record.id
     )
     return record
+
+
+def assistance_known_on(
+    known_on: datetime, *, provided_from: date, provided_to: date
+) -> sa.Select[tuple[uuid.UUID, str]]:
+    """Services given (provided or ongoing) between two days, inclusive, recorded by
+    `known_on`: `case_id`, `kind`. As SQL, for the statistics."""
+    assistance = table_of(Assistance)
+    return sa.select(assistance.c.case_id, assistance.c.kind).where(
+        assistance.c.provided_on >= provided_from,
+        assistance.c.provided_on <= provided_to,
+        assistance.c.recorded_at <= known_on,
+        assistance.c.outcome.in_(
+            [rules.AssistanceOutcome.provided.value, rules.AssistanceOutcome.ongoing.value]
+        ),
+    )
+
+
+def custody_known_on(
+    known_on: datetime, *, started_from: datetime, started_before: datetime
+) -> sa.Select[tuple[uuid.UUID, str, bool, datetime, datetime | None]]:
+    """Custody periods that began in [started_from, started_before), recorded by
+    `known_on`: `case_id`, `place_kind`, `minor` (on the first day), `start_at`, and
+    `end_at` when that end was recorded by `known_on` (NULL: still held, as then known)."""
+    custody = table_of(CustodyPeriod)
+    end = sa.case((custody.c.end_recorded_at <= known_on, custody.c.end_at))
+    return sa.select(
+        custody.c.case_id,
+        custody.c.place_kind,
+        custody.c.minor,
+        custody.c.start_at,
+        end.label("end_at"),
+    ).where(
+        custody.c.start_at >= started_from,
+        custody.c.start_at < started_before,
+        custody.c.recorded_at <= known_on,
+    )

@@ -1,5 +1,5 @@
-"""Reference data: Peru's regions, the specialized prosecutor offices, and the named datasets
-shipped with Ruta."""
+"""Reference data: Peru's regions and their population, the specialized prosecutor offices,
+and the named datasets shipped with Ruta."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.db import insert_ignoring_conflicts, table_of
-from service.reference.models import ProsecutorOffice, Region
+from service.reference.models import ProsecutorOffice, Region, RegionPopulation
 
 DATASETS = ("peru-2017",)
 
@@ -34,6 +34,51 @@ def regions() -> list[dict[str, str]]:
 async def upsert_regions(session: AsyncSession, rows: list[dict[str, str]]) -> None:
     """Insert the regions not yet present; existing ones are left as they are."""
     await insert_ignoring_conflicts(session, table_of(Region), rows, on=["code"])
+
+
+# Census files shipped with Ruta: `<name>-<year>.csv`, their source in the leading comment.
+POPULATION_FILES = {2017: "peru-population-2017.csv"}
+
+
+def region_populations() -> list[dict[str, Any]]:
+    """Every region's censused population in each shipped census, with the census's source
+    (the comment lines at the top of its file)."""
+    rows: list[dict[str, Any]] = []
+    for year, name in POPULATION_FILES.items():
+        text = resources.files("service.reference").joinpath(name).read_text("utf-8")
+        lines = text.splitlines()
+        source = " ".join(line.lstrip("# ").strip() for line in lines if line.startswith("#"))
+        data = [line for line in lines if line and not line.startswith("#")]
+        rows += [
+            {
+                "region": row["ubigeo"],
+                "year": year,
+                "population": int(row[f"population_{year}"]),
+                "source": source[:300],
+            }
+            for row in csv.DictReader(data)
+        ]
+    return rows
+
+
+async def upsert_region_populations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert the census figures not yet present; a census, once loaded, is not changed."""
+    await insert_ignoring_conflicts(
+        session, table_of(RegionPopulation), rows, on=["region", "year"]
+    )
+
+
+def populations_for(year: int) -> sa.Select[tuple[str, int, int]]:
+    """Each region's population from the latest census up to `year` (the earliest census when
+    none is that old): `region`, `population`, `census_year`. As SQL, for the statistics."""
+    pop = table_of(RegionPopulation)
+    census = sa.func.coalesce(
+        sa.select(sa.func.max(pop.c.year)).where(pop.c.year <= year).scalar_subquery(),
+        sa.select(sa.func.min(pop.c.year)).scalar_subquery(),
+    )
+    return sa.select(pop.c.region, pop.c.population, pop.c.year.label("census_year")).where(
+        pop.c.year == census
+    )
 
 
 async def prosecutor_office_exists(session: AsyncSession, code: str) -> bool:

@@ -18,7 +18,7 @@ from service.audit.service import record_event
 from service.cases import service as case_service
 from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.consent import service as consent_service
-from service.core.db import for_update
+from service.core.db import for_update, table_of
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.security import Actor
 from service.core.settings import Settings
@@ -414,3 +414,30 @@ async def live_referral_targets(session: AsyncSession, case_id: uuid.UUID) -> se
     ).all()
     orgs = await get_organizations(session, [org_id for org_id, _ in made])
     return {(orgs[org_id].code, purpose) for org_id, purpose in made}
+
+
+def referrals_known_on(
+    known_on: datetime, *, sent_from: datetime, sent_before: datetime
+) -> sa.Select[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, str]]:
+    """Referrals sent in [sent_from, sent_before) and recorded by `known_on`, with the status
+    they had on `known_on` (their latest change by then): `referral_id`, `case_id`,
+    `to_org_id`, `purpose`, `status`. As SQL, for the statistics."""
+    referral, change = table_of(Referral), table_of(ReferralStatusChange)
+    status = (
+        sa.select(change.c.to_status)
+        .where(change.c.referral_id == referral.c.id, change.c.at <= known_on)
+        .order_by(change.c.at.desc(), change.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.select(
+        referral.c.id.label("referral_id"),
+        referral.c.case_id,
+        referral.c.to_org_id,
+        referral.c.purpose,
+        status.label("status"),
+    ).where(
+        referral.c.created_at >= sent_from,
+        referral.c.created_at < sent_before,
+        referral.c.created_at <= known_on,
+    )

@@ -1,0 +1,2 @@
+"""Anonymized statistics: the fixed catalogue, counted in the database, published under
+disclosure control."""

@@ -21,7 +21,12 @@ from service.capacity.service.placements import (
     release_case,
     request_placement,
 )
-from service.capacity.service.reports import capacity_summary, hsds_directory
+from service.capacity.service.reports import (
+    capacity_summary,
+    hsds_directory,
+    placements_known_on,
+    unmet_needs_known_on,
+)
 from service.capacity.service.waitlist import (
     OfferReport,
     case_requests,
@@ -53,10 +58,12 @@ __all__ = [
     "hsds_directory",
     "is_waiting",
     "list_facilities",
+    "placements_known_on",
     "placements_public",
     "release_case",
     "request_placement",
     "request_public",
+    "unmet_needs_known_on",
     "upsert_facilities",
     "withdraw_request",
 ]

@@ -3,15 +3,19 @@ facility directory in the Open Referral HSDS shape. Aggregates only; no addresse
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.capacity import rules
-from service.capacity.models import Facility, PlacementRequest, UnmetNeed
+from service.capacity.models import Facility, Placement, PlacementRequest, UnmetNeed
 from service.capacity.schemas import CapacityFigures, CapacitySummary, RegionCapacity
 from service.capacity.service.facilities import placed_counts
+from service.core.db import table_of
 from service.core.time import utcnow
 from service.identity.service import get_organizations
 
@@ -121,3 +125,45 @@ def _eligibility_text(f: Facility) -> str:
     forms = ", ".join(f.exploitation_forms) or "any form of exploitation"
     lgbti = "; LGBTI-specialized" if f.lgbti_specialized else ""
     return f"ages {f.min_age}-{f.max_age}; {genders}; {forms}{lgbti}"
+
+
+def placements_known_on(
+    known_on: datetime, *, during_from: datetime, during_before: datetime
+) -> sa.Select[tuple[uuid.UUID, str, datetime, datetime | None]]:
+    """Stays in a bed (placed, not only held) that overlap [during_from, during_before), as
+    known on `known_on`: `case_id`, `facility_kind`, `placed_at`, and `ended_at` when the stay
+    had ended by `known_on` (NULL: still in the bed then). As SQL, for the statistics."""
+    placement, facility = table_of(Placement), table_of(Facility)
+    ended = sa.case((placement.c.ended_at <= known_on, placement.c.ended_at))
+    return (
+        sa.select(
+            placement.c.case_id,
+            facility.c.kind.label("facility_kind"),
+            placement.c.placed_at,
+            ended.label("ended_at"),
+        )
+        .join(facility, facility.c.id == placement.c.facility_id)
+        .where(
+            placement.c.placed_at.is_not(None),
+            placement.c.placed_at <= known_on,
+            placement.c.placed_at < during_before,
+            sa.or_(
+                placement.c.ended_at.is_(None),
+                placement.c.ended_at > known_on,
+                placement.c.ended_at > during_from,
+            ),
+        )
+    )
+
+
+def unmet_needs_known_on(
+    known_on: datetime, *, recorded_from: datetime, recorded_before: datetime
+) -> sa.Select[tuple[uuid.UUID, str]]:
+    """Unmet needs recorded in [recorded_from, recorded_before) and by `known_on`: `case_id`,
+    `reason`. As SQL, for the statistics."""
+    need = table_of(UnmetNeed)
+    return sa.select(need.c.case_id, need.c.reason).where(
+        need.c.recorded_at >= recorded_from,
+        need.c.recorded_at < recorded_before,
+        need.c.recorded_at <= known_on,
+    )

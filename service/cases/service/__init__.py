@@ -12,6 +12,11 @@ from service.cases.service.access import (
     visible_case_ids,
     visible_to,
 )
+from service.cases.service.facts import (
+    exploitation_known_on,
+    identifications_known_on,
+    victim_status_on,
+)
 from service.cases.service.identifications import (
     add_identification,
     case_public,
@@ -47,7 +52,9 @@ __all__ = [
     "create_case",
     "end_involvement",
     "exploitation_countries",
+    "exploitation_known_on",
     "get_case_for",
+    "identifications_known_on",
     "in_care_since",
     "involve",
     "link_case_person",
@@ -62,6 +69,7 @@ __all__ = [
     "require_visible_case",
     "screen_case",
     "transition_case",
+    "victim_status_on",
     "visible_case_ids",
     "visible_to",
 ]

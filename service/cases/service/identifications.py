@@ -42,7 +42,7 @@ from service.cases.schemas import (
     SuggestedReferral,
 )
 from service.cases.service.access import involve, visible_to
-from service.cases.service.person import person_minor_on
+from service.cases.service.person import age_of_person_on, person_minor_on
 from service.core.crypto import Keyring
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
@@ -139,11 +139,14 @@ def _identification_facts(data: IdentificationFields) -> dict[str, object]:
 
 
 async def _add_identification(
-    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, data: IdentificationFields
+    session: AsyncSession, *, actor: Actor, case: CaseFile, data: IdentificationFields
 ) -> Identification:
     await _require_place(session, data)
+    case_id = case.id
     identification = Identification(
         case_id=case_id,
+        person_id=case.person_id,
+        person_age=await age_of_person_on(session, case.person_id, data.identified_on),
         organization_id=actor.organization_id,
         identified_by=actor.user_id,
         identified_on=data.identified_on,
@@ -216,7 +219,7 @@ async def create_case(
             },
         ),
     )
-    await _add_identification(session, actor=actor, case_id=case.id, data=data)
+    await _add_identification(session, actor=actor, case=case, data=data)
     if duplicates:
         record_event(
             session,
@@ -237,7 +240,7 @@ async def add_identification(
     session: AsyncSession, *, actor: Actor, case: CaseFile, data: IdentificationFields
 ) -> Identification:
     """Record that the actor's organization also identified the person of this case."""
-    identification = await _add_identification(session, actor=actor, case_id=case.id, data=data)
+    identification = await _add_identification(session, actor=actor, case=case, data=data)
     case.updated_at = utcnow()
     session.add(case)
     return identification
@@ -265,7 +268,10 @@ async def _exploitation_of(
         return result
     rows = await session.exec(
         select(IdentificationExploitation)
-        .where(col(IdentificationExploitation.identification_id).in_(identification_ids))
+        .where(
+            col(IdentificationExploitation.identification_id).in_(identification_ids),
+            col(IdentificationExploitation.superseded_at).is_(None),
+        )
         .order_by(col(IdentificationExploitation.form), col(IdentificationExploitation.sector))
     )
     for row in rows.all():
@@ -344,10 +350,14 @@ async def correct_case(
             identification.indicators = list(data.indicators)
         if "exploitation" in fields and data.exploitation is not None:
             exploitation = list(data.exploitation)
+            # Superseded, not deleted: the forms known before the correction stay countable.
             await session.exec(
-                sa.delete(IdentificationExploitation).where(
-                    col(IdentificationExploitation.identification_id) == identification.id
+                sa.update(IdentificationExploitation)
+                .where(
+                    col(IdentificationExploitation.identification_id) == identification.id,
+                    col(IdentificationExploitation.superseded_at).is_(None),
                 )
+                .values(superseded_at=utcnow())
             )
             session.add_all(_exploitation_rows(identification.id, exploitation))
         session.add(identification)
@@ -482,6 +492,7 @@ async def list_cases(
             sa.exists().where(
                 col(IdentificationExploitation.identification_id) == col(Identification.id),
                 col(IdentificationExploitation.form) == filters.exploitation.value,
+                col(IdentificationExploitation.superseded_at).is_(None),
             )
         )
         constrained = True

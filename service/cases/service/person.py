@@ -104,25 +104,38 @@ async def link_case_person(
     return case
 
 
-async def _stored_age(session: AsyncSession, person: Person) -> StoredAge:
+async def _stored_age(
+    session: AsyncSession, person: Person, *, first_identified_on: date | None = None
+) -> StoredAge:
     """What is kept of the person's age. The day it refers to is that of the identification
     that first recorded the person (in whichever case), not the earliest date a later entry
-    claims."""
+    claims; `first_identified_on` while that first identification is being recorded."""
     first = (
         await session.exec(
-            select(Identification)
+            select(col(Identification.identified_on))
             .join(CaseFile, col(CaseFile.id) == col(Identification.case_id))
             .where(CaseFile.person_id == person.id)
             .order_by(col(Identification.created_at), col(Identification.id))
             .limit(1)
         )
-    ).one()
+    ).first()
+    day = first if first is not None else first_identified_on
+    if day is None:
+        raise LookupError(f"person {person.id} has no identification yet")
     return StoredAge(
         age_at_identification=person.age_at_identification,
         age_is_estimate=person.age_is_estimate,
         birth_year=person.birth_year,
-        identified_on=first.identified_on,
+        identified_on=day,
     )
+
+
+async def age_of_person_on(session: AsyncSession, person_id: uuid.UUID, on: date) -> int | None:
+    """The person's age in completed years on a day (the youngest the records allow), None
+    when unknown. While the person's first identification is being recorded, `on` is its
+    day."""
+    person = await person_service.get_person(session, person_id)
+    return age_on_date(await _stored_age(session, person, first_identified_on=on), on)
 
 
 async def person_age_on(session: AsyncSession, case_id: uuid.UUID, on: date) -> int | None:
@@ -160,7 +173,8 @@ async def placement_profile(
             select(IdentificationExploitation.form).where(
                 col(IdentificationExploitation.identification_id).in_(
                     [i.id for i in identifications]
-                )
+                ),
+                col(IdentificationExploitation.superseded_at).is_(None),
             )
         )
     ).all()

@@ -4,6 +4,7 @@ last two stand on). Other domains and the
 router import from here."""
 
 from service.legal.service.defendants import add_defendant, record_outcome
+from service.legal.service.facts import defendants_known_on, restitution_known_on
 from service.legal.service.interviews import interview_public, list_interviews, record_interview
 from service.legal.service.legal_aid import (
     alert_cases_without_defender,
@@ -39,6 +40,7 @@ __all__ = [
     "change_status",
     "create_proceeding",
     "defendant_public",
+    "defendants_known_on",
     "end_assignment",
     "get_proceeding_for",
     "interview_public",
@@ -53,5 +55,6 @@ __all__ = [
     "record_interview",
     "record_outcome",
     "record_payment",
+    "restitution_known_on",
     "restitution_public",
 ]

@@ -1,0 +1,550 @@
+"""The true counts of the published tables, computed in the database as known on a day.
+
+Each person is counted once: identifications name the person record of their day, and
+records linked later are followed only when the link was known on `known_on`. A table's
+population is the persons with at least one event of its kind in the period (an
+identification, a referral sent, a service given ...); their traits come from their first
+counted identification (in the period for the identification tables; up to the period's end
+for the others: age at identification, region, country) and from the surviving person record
+(gender, nationality). Cases that neither a consent nor a legal basis lets statistics count,
+and cases screened as not a victim, are left out and counted as excluded.
+
+These are TRUE counts: they are never returned to anyone before disclosure control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from itertools import pairwise
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.capacity import service as capacity_service
+from service.cases import service as case_service
+from service.cases.rules import ExploitationForm, VictimStatus
+from service.consent import service as consent_service
+from service.core.db import hours_between
+from service.core.types import UTCDateTime
+from service.identity import service as identity_service
+from service.legal import service as legal_service
+from service.legal.rules import Outcome
+from service.persons import service as person_service
+from service.persons.rules import ADULT_AGE, PERU
+from service.protection import service as protection_service
+from service.protection.rules import CustodyPlace
+from service.reference import service as reference_service
+from service.referrals import service as referral_service
+from service.stats.catalogue import (
+    ABROAD,
+    OTHER,
+    PUBLISHED_COUNTRIES,
+    PUBLISHED_NATIONALITIES,
+    REFERRAL_OUTCOMES,
+    SENTENCE_BANDS,
+    UNKNOWN,
+    By,
+    CatalogueTable,
+    ExclusionReason,
+    Measure,
+    Population,
+)
+from service.stats.rules import PERU_AGE_BANDS
+
+COUNTED = "counted"
+SEXUAL_FORMS = (
+    ExploitationForm.sexual_exploitation.value,
+    ExploitationForm.child_sex_tourism.value,
+)
+LABOUR_FORMS = (ExploitationForm.forced_labour.value,)
+# Peru's days: UTC-5 all year (no daylight saving since 1994). A period's days are Peru's.
+PERU_TIME = timezone(timedelta(hours=-5))
+# Dimensions read from the population's event rather than from the person.
+EVENT_DIMENSIONS = {
+    By.institution: "institution",
+    By.receiving_institution: "receiving_institution",
+    By.referral_outcome: "referral_outcome",
+    By.purpose: "purpose",
+    By.service: "service",
+    By.facility_kind: "facility_kind",
+    By.unmet_reason: "unmet_reason",
+    By.restitution_paid: "restitution_paid",
+}
+DEFENDANT_POPULATIONS = (Population.defendants, Population.convicted)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The period a table covers (Peru's days, inclusive) and the moment it is known on."""
+
+    start: date
+    end: date
+    known_on: datetime
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.start, time(), PERU_TIME)
+
+    @property
+    def ends_before(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(), PERU_TIME)
+
+
+@dataclass(frozen=True)
+class TrueTable:
+    """A table's true counts: never published as such (see the disclosure rules)."""
+
+    code: str
+    dimensions: tuple[By, ...]
+    cells: Mapping[tuple[str, ...], int]
+    # The de-duplicated number of units (persons, or defendants) the table is about: for a
+    # multi-response table the cells add up to more.
+    total: int
+    unit: str
+    excluded: Mapping[ExclusionReason, int]
+    measures: Mapping[Measure, float | None]
+    # For a table of rates: each cell's population (its region's, in `census_year`).
+    denominators: Mapping[tuple[str, ...], int] | None = None
+    census_year: int | None = None
+
+
+async def _run(session: AsyncSession, stmt: sa.Executable) -> sa.CursorResult[Any]:
+    """Run a Core select on the session's connection (SQLModel's `exec` types ORM selects)."""
+    connection = await session.connection()
+    result: sa.CursorResult[Any] = await connection.execute(stmt)
+    return result
+
+
+def _moment(value: datetime) -> sa.BindParameter[datetime]:
+    return sa.literal(value, UTCDateTime())
+
+
+def _scoped(scope: Scope, *, from_start: bool) -> sa.Subquery:
+    """Identifications recorded by `known_on`, made in the period (`from_start`) or up to its
+    end, with the person they count as (`root_id`) and their case's standing: counted,
+    not_a_victim or no_consent_or_basis."""
+    ids = case_service.identifications_known_on(
+        scope.known_on,
+        identified_from=scope.start if from_start else date.min,
+        identified_to=scope.end,
+    ).subquery("ident")
+    roots = person_service.person_roots_on(scope.known_on)
+    countable = consent_service.cases_countable_on(scope.known_on)
+    status = case_service.victim_status_on(ids.c.case_id, scope.known_on)
+    standing = sa.case(
+        (status == VictimStatus.not_a_victim.value, ExclusionReason.not_a_victim.value),
+        (ids.c.case_id.in_(countable), COUNTED),
+        else_=ExclusionReason.no_consent_or_basis.value,
+    )
+    return (
+        sa.select(ids, roots.c.root_id, standing.label("standing"))
+        .join(roots, roots.c.person_id == ids.c.person_id)
+        .subquery("scoped")
+    )
+
+
+def _persons(scoped: sa.Subquery, scope: Scope) -> sa.Subquery:
+    """One row per counted person with the raw traits the person dimensions are built from."""
+    counted = sa.select(scoped).where(scoped.c.standing == COUNTED).subquery("counted")
+    first = sa.select(
+        counted.c.root_id,
+        counted.c.region,
+        counted.c.exploitation_country,
+        counted.c.person_age,
+        sa.func.row_number()
+        .over(
+            partition_by=counted.c.root_id,
+            order_by=(counted.c.identified_on, counted.c.created_at, counted.c.identification_id),
+        )
+        .label("n"),
+    ).subquery("first")
+    forms = case_service.exploitation_known_on(scope.known_on).subquery("forms")
+    kinds = (
+        sa.select(
+            counted.c.root_id,
+            sa.func.max(sa.case((forms.c.form.in_(SEXUAL_FORMS), 1), else_=0)).label("sexual"),
+            sa.func.max(sa.case((forms.c.form.in_(LABOUR_FORMS), 1), else_=0)).label("labour"),
+            sa.func.min(sa.case((forms.c.form.in_(LABOUR_FORMS), forms.c.sector))).label("sector"),
+        )
+        .join(forms, forms.c.identification_id == counted.c.identification_id)
+        .group_by(counted.c.root_id)
+    ).subquery("kinds")
+    traits = person_service.person_traits().subquery("traits")
+    return (
+        sa.select(
+            first.c.root_id,
+            first.c.region,
+            first.c.exploitation_country,
+            first.c.person_age,
+            traits.c.gender,
+            traits.c.nationality,
+            sa.func.coalesce(kinds.c.sexual, 0).label("sexual"),
+            sa.func.coalesce(kinds.c.labour, 0).label("labour"),
+            kinds.c.sector,
+        )
+        .join(traits, traits.c.person_id == first.c.root_id)
+        .outerjoin(kinds, kinds.c.root_id == first.c.root_id)
+        .where(first.c.n == 1)
+        .subquery("person_row")
+    )
+
+
+def _case_standing(scoped: sa.Subquery) -> sa.Subquery:
+    """Each case with the person it counts as and its standing."""
+    return (sa.select(scoped.c.case_id, scoped.c.root_id, scoped.c.standing).distinct()).subquery(
+        "case_standing"
+    )
+
+
+def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subquery:
+    """The population's events: `root_id`, `standing` and the event's own dimensions."""
+    if spec.population is Population.identified:
+        codes = identity_service.organization_code_rows().subquery("org")
+        return (
+            sa.select(scoped.c.root_id, scoped.c.standing, codes.c.code.label("institution"))
+            .join(codes, codes.c.organization_id == scoped.c.organization_id)
+            .subquery("events")
+        )
+    cases = _case_standing(scoped)
+    start, before = scope.starts_at, scope.ends_before
+    match spec.population:
+        case Population.referred:
+            sent = referral_service.referrals_known_on(
+                scope.known_on, sent_from=start, sent_before=before
+            ).subquery("sent")
+            codes = identity_service.organization_code_rows().subquery("org")
+            outcome = sa.case(
+                *((sent.c.status == status, group) for status, group in REFERRAL_OUTCOMES.items()),
+                else_=UNKNOWN,
+            )
+            stmt = (
+                sa.select(
+                    cases.c.root_id,
+                    cases.c.standing,
+                    codes.c.code.label("receiving_institution"),
+                    outcome.label("referral_outcome"),
+                    sent.c.purpose.label("purpose"),
+                )
+                .join(cases, cases.c.case_id == sent.c.case_id)
+                .join(codes, codes.c.organization_id == sent.c.to_org_id)
+            )
+        case Population.assisted:
+            given = protection_service.assistance_known_on(
+                scope.known_on, provided_from=scope.start, provided_to=scope.end
+            ).subquery("given")
+            stmt = sa.select(cases.c.root_id, cases.c.standing, given.c.kind.label("service")).join(
+                cases, cases.c.case_id == given.c.case_id
+            )
+        case Population.sheltered:
+            stays = _stays(scope)
+            stmt = sa.select(
+                cases.c.root_id,
+                cases.c.standing,
+                stays.c.facility_kind,
+                stays.c.nights,
+            ).join(cases, cases.c.case_id == stays.c.case_id)
+        case Population.unmet_need:
+            needs = capacity_service.unmet_needs_known_on(
+                scope.known_on, recorded_from=start, recorded_before=before
+            ).subquery("needs")
+            stmt = sa.select(
+                cases.c.root_id, cases.c.standing, needs.c.reason.label("unmet_reason")
+            ).join(cases, cases.c.case_id == needs.c.case_id)
+        case Population.restitution:
+            orders = legal_service.restitution_known_on(
+                scope.known_on, ordered_from=scope.start, ordered_to=scope.end
+            ).subquery("orders")
+            status = sa.case(
+                (orders.c.paid >= orders.c.ordered, "paid"),
+                (orders.c.paid > 0, "partly_paid"),
+                else_="unpaid",
+            )
+            stmt = sa.select(
+                cases.c.root_id,
+                cases.c.standing,
+                status.label("restitution_paid"),
+                orders.c.ordered,
+                orders.c.paid,
+            ).join(cases, cases.c.case_id == orders.c.case_id)
+        case Population.held:
+            held = _held(scope)
+            stmt = sa.select(cases.c.root_id, cases.c.standing, held.c.hours).join(
+                cases, cases.c.case_id == held.c.case_id
+            )
+        case _:
+            raise ValueError(f"no population {spec.population}")
+    return stmt.subquery("events")
+
+
+def _stays(scope: Scope) -> sa.Subquery:
+    """Stays in a bed overlapping the period, with the nights spent in it within the period
+    (a stay still going on is counted up to `known_on` or the period's end)."""
+    stays = capacity_service.placements_known_on(
+        scope.known_on, during_from=scope.starts_at, during_before=scope.ends_before
+    ).subquery("stays")
+    start, before = _moment(scope.starts_at), _moment(scope.ends_before)
+    horizon = _moment(min(scope.known_on, scope.ends_before))
+    begins = sa.case((stays.c.placed_at < start, start), else_=stays.c.placed_at)
+    ends = sa.case(
+        (stays.c.ended_at.is_(None), horizon),
+        (stays.c.ended_at > before, before),
+        else_=stays.c.ended_at,
+    )
+    nights = hours_between(begins, ends) / 24.0
+    return sa.select(
+        stays.c.case_id,
+        stays.c.facility_kind,
+        sa.case((nights > 0, nights), else_=0).label("nights"),
+    ).subquery("stays_in_period")
+
+
+def _held(scope: Scope) -> sa.Subquery:
+    """Children's custody periods in police stations that began in the period, with the
+    hours held when the period had ended (NULL while still held, as then known)."""
+    custody = protection_service.custody_known_on(
+        scope.known_on, started_from=scope.starts_at, started_before=scope.ends_before
+    ).subquery("custody")
+    return (
+        sa.select(
+            custody.c.case_id,
+            hours_between(custody.c.start_at, custody.c.end_at).label("hours"),
+        )
+        .where(
+            custody.c.minor.is_(True),
+            custody.c.place_kind == CustodyPlace.police_station.value,
+        )
+        .subquery("held")
+    )
+
+
+def _dimension(person: sa.Subquery, dimension: By) -> sa.ColumnElement[str]:
+    """The SQL of a person dimension's category for a person row."""
+    age = person.c.person_age
+    match dimension:
+        case By.region:
+            return sa.func.coalesce(person.c.region, ABROAD)
+        case By.country_of_exploitation:
+            country = sa.func.coalesce(person.c.exploitation_country, PERU)
+            return sa.case((country.in_(PUBLISHED_COUNTRIES), country), else_=OTHER)
+        case By.nationality_group:
+            return sa.case(
+                (person.c.nationality.is_(None), UNKNOWN),
+                (person.c.nationality == PERU, "peruvian"),
+                else_="foreign",
+            )
+        case By.nationality:
+            return sa.case(
+                (person.c.nationality.is_(None), UNKNOWN),
+                (person.c.nationality.in_(PUBLISHED_NATIONALITIES), person.c.nationality),
+                else_=OTHER,
+            )
+        case By.age_band:
+            whens: list[tuple[sa.ColumnElement[bool], str]] = [(age.is_(None), UNKNOWN)]
+            whens += [
+                (age <= band.highest, band.label)
+                for band in PERU_AGE_BANDS
+                if band.highest is not None
+            ]
+            return sa.case(*whens, else_=PERU_AGE_BANDS[-1].label)
+        case By.minor:
+            return sa.case((age.is_(None), UNKNOWN), (age < ADULT_AGE, "minor"), else_="adult")
+        case By.gender:
+            return person.c.gender
+        case By.form:
+            sexual, labour = person.c.sexual == 1, person.c.labour == 1
+            return sa.case(
+                (sa.and_(sexual, labour), "both"),
+                (sexual, "sexual"),
+                (labour, "labour"),
+                else_="other",
+            )
+        case By.sector:
+            return sa.func.coalesce(person.c.sector, "none")
+    raise ValueError(f"{dimension} is not a person dimension")
+
+
+async def _excluded(session: AsyncSession, events: sa.Subquery) -> dict[ExclusionReason, int]:
+    """How many persons of the population no table counts, by reason: not a victim when every
+    case of theirs in it was screened so, no consent or basis otherwise."""
+    per_person = (
+        sa.select(
+            events.c.root_id,
+            sa.func.max(sa.case((events.c.standing == COUNTED, 1), else_=0)).label("counted"),
+            sa.func.max(
+                sa.case(
+                    (events.c.standing == ExclusionReason.no_consent_or_basis.value, 1), else_=0
+                )
+            ).label("no_basis"),
+        ).group_by(events.c.root_id)
+    ).subquery("per_person")
+    reason = sa.case(
+        (per_person.c.no_basis == 1, ExclusionReason.no_consent_or_basis.value),
+        else_=ExclusionReason.not_a_victim.value,
+    ).label("reason")
+    rows = await _run(
+        session,
+        sa.select(reason, sa.func.count().label("persons"))
+        .where(per_person.c.counted == 0)
+        .group_by(reason),
+    )
+    found: dict[ExclusionReason, int] = {}
+    for row in rows:
+        found[ExclusionReason(row.reason)] = int(row.persons)
+    return {r: found.get(r, 0) for r in ExclusionReason}
+
+
+async def _measures(
+    session: AsyncSession, spec: CatalogueTable, counted: sa.Subquery
+) -> dict[Measure, float | None]:
+    """The table's measures over its counted events."""
+    measures: dict[Measure, float | None] = {}
+    if Measure.bed_nights in spec.measures:
+        total = (await _run(session, sa.select(sa.func.sum(counted.c.nights)))).scalar_one()
+        measures[Measure.bed_nights] = round(float(total or 0), 1)
+    if Measure.ordered_soles in spec.measures:
+        sums = (
+            await _run(
+                session,
+                sa.select(
+                    sa.func.sum(counted.c.ordered).label("ordered"),
+                    sa.func.sum(counted.c.paid).label("paid"),
+                ),
+            )
+        ).one()
+        measures[Measure.ordered_soles] = round(float(sums.ordered or 0), 2)
+        measures[Measure.paid_soles] = round(float(sums.paid or 0), 2)
+    if Measure.hours_median in spec.measures or Measure.hours_p90 in spec.measures:
+        ended = sa.select(counted.c.hours).where(counted.c.hours.is_not(None)).subquery("ended")
+        ranked = sa.select(
+            ended.c.hours,
+            sa.func.row_number().over(order_by=ended.c.hours).label("rank"),
+            sa.func.count().over().label("n"),
+        ).subquery("ranked")
+        rows = (await _run(session, sa.select(ranked.c.hours, ranked.c.rank, ranked.c.n))).all()
+        n = int(rows[0].n) if rows else 0
+        by_rank = {int(r.rank): float(r.hours) for r in rows}
+        measures[Measure.periods_ended] = float(n)
+        measures[Measure.hours_median] = _nearest_rank(by_rank, n, 0.5)
+        measures[Measure.hours_p90] = _nearest_rank(by_rank, n, 0.9)
+    return measures
+
+
+def _nearest_rank(by_rank: Mapping[int, float], n: int, p: float) -> float | None:
+    """The nearest-rank percentile (the smallest value with at least p of them at or below)."""
+    if n == 0:
+        return None
+    rank = max(1, -(-int(p * 1000) * n // 1000))  # ceil(p * n) without float error
+    return round(by_rank[rank], 1)
+
+
+async def count_table(
+    session: AsyncSession, *, spec: CatalogueTable, dimensions: tuple[By, ...], scope: Scope
+) -> TrueTable:
+    """The true counts of one table broken down by `dimensions` (catalogue.breakdown): one
+    GROUP BY in the database, persons counted distinct in every cell."""
+    if spec.population in DEFENDANT_POPULATIONS:
+        return await _count_defendants(session, spec=spec, dimensions=dimensions, scope=scope)
+    scoped = _scoped(scope, from_start=spec.population is Population.identified)
+    person = _persons(scoped, scope)
+    events = _events(spec, scope, scoped)
+    counted = sa.select(events).where(events.c.standing == COUNTED).subquery("counted_events")
+    columns = [
+        counted.c[EVENT_DIMENSIONS[d]] if d in EVENT_DIMENSIONS else _dimension(person, d)
+        for d in dimensions
+    ]
+    labelled = [c.label(d.value) for c, d in zip(columns, dimensions, strict=True)]
+    source = counted.join(person, person.c.root_id == counted.c.root_id)
+    rows = await _run(
+        session,
+        sa.select(*labelled, sa.func.count(sa.distinct(counted.c.root_id)).label("persons"))
+        .select_from(source)
+        .group_by(*labelled),
+    )
+    cells = {tuple(str(row[i]) for i in range(len(dimensions))): int(row[-1]) for row in rows}
+    persons = (
+        await _run(
+            session,
+            sa.select(sa.func.count(sa.distinct(counted.c.root_id))).select_from(source),
+        )
+    ).scalar_one()
+    denominators: dict[tuple[str, ...], int] | None = None
+    census_year: int | None = None
+    if spec.rates:
+        # Every region has a rate, zero included; persons exploited abroad have none.
+        populations = (
+            await _run(session, reference_service.populations_for(scope.start.year))
+        ).all()
+        denominators = {(str(row.region),): int(row.population) for row in populations}
+        census_year = max((int(row.census_year) for row in populations), default=None)
+        cells = {cell: cells.get(cell, 0) for cell in denominators}
+    return TrueTable(
+        code=spec.code,
+        dimensions=dimensions,
+        cells=cells,
+        total=int(persons),
+        unit=spec.unit,
+        excluded=await _excluded(session, events),
+        measures=await _measures(session, spec, counted),
+        denominators=denominators,
+        census_year=census_year,
+    )
+
+
+def _yes_no(flag: sa.ColumnElement[bool]) -> sa.ColumnElement[str]:
+    return sa.case((flag.is_(True), "yes"), else_="no")
+
+
+def _sentence_band(months: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
+    whens = [(months < floor, label) for (label, _), (_, floor) in pairwise(SENTENCE_BANDS)]
+    return sa.case((months.is_(None), UNKNOWN), *whens, else_=SENTENCE_BANDS[-1][0])
+
+
+async def _count_defendants(
+    session: AsyncSession, *, spec: CatalogueTable, dimensions: tuple[By, ...], scope: Scope
+) -> TrueTable:
+    """Defendants by their outcome at the end of the period: not persons, so no consent
+    applies (court decisions are public) and nobody is excluded."""
+    d = legal_service.defendants_known_on(scope.known_on, as_of=scope.end).subquery("d")
+    decided_in_period = sa.and_(d.c.outcome_on >= scope.start, d.c.outcome_on <= scope.end)
+    if spec.population is Population.convicted:
+        where = sa.and_(d.c.outcome == Outcome.convicted.value, decided_in_period)
+    else:
+        where = sa.or_(d.c.outcome == Outcome.ongoing.value, decided_in_period)
+    columns: dict[By, sa.ColumnElement[str]] = {
+        By.charge: d.c.charge,
+        By.outcome: d.c.outcome,
+        By.public_official: _yes_no(d.c.public_official),
+        By.sentence_band: _sentence_band(d.c.sentence_months),
+        By.below_legal_minimum: _yes_no(d.c.below_legal_minimum),
+        By.charge_reduced: _yes_no(d.c.charge_reduced),
+    }
+    labelled = [columns[dim].label(dim.value) for dim in dimensions]
+    rows = await _run(
+        session,
+        sa.select(*labelled, sa.func.count().label("units")).where(where).group_by(*labelled),
+    )
+    cells = {tuple(str(row[i]) for i in range(len(dimensions))): int(row[-1]) for row in rows}
+    totals = (
+        await _run(
+            session,
+            sa.select(
+                sa.func.count().label("defendants"),
+                sa.func.count(sa.distinct(d.c.proceeding_id)).label("proceedings"),
+            ).where(where),
+        )
+    ).one()
+    measures: dict[Measure, float | None] = {}
+    if Measure.proceedings in spec.measures:
+        measures[Measure.proceedings] = float(totals.proceedings)
+    return TrueTable(
+        code=spec.code,
+        dimensions=dimensions,
+        cells=cells,
+        total=int(totals.defendants),
+        unit=spec.unit,
+        excluded=dict.fromkeys(ExclusionReason, 0),
+        measures=measures,
+    )

@@ -1,0 +1,15 @@
+"""Errors of the statistics domain."""
+
+from __future__ import annotations
+
+from service.core.errors import NotFound
+
+
+class StatsTableNotFound(NotFound):
+    code = "stats_table_not_found"
+    title = "No such table in the catalogue"
+
+
+class StatsReleaseNotFound(NotFound):
+    code = "stats_release_not_found"
+    title = "Statistics release not found"

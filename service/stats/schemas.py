@@ -1,0 +1,145 @@
+"""The catalogue, published tables and releases as the API shows them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from service.stats.catalogue import By
+
+# The years a release may cover: Ruta keeps no case before the pathway existed.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+class CatalogueEntry(BaseModel):
+    code: str
+    title: str
+    unit: str
+    population: str
+    dimensions: list[By] = Field(description="What the table may be broken down by (two at most)")
+    default_by: list[By]
+    always: list[By] = Field(description="Dimensions always present besides the chosen ones")
+    measures: list[str]
+    rates: bool
+
+
+class Period(BaseModel):
+    start: date
+    end: date
+
+
+class TableDimension(BaseModel):
+    name: str
+    categories: list[str]
+
+
+class Shown(BaseModel):
+    value: float
+
+
+class Suppressed(BaseModel):
+    suppressed: Literal[True] = True
+
+
+class ShownCell(BaseModel):
+    coordinates: dict[str, str] = Field(description="A category, or `total`, per dimension")
+    value: int
+    rate_per_100k: float | None = None
+
+
+class SuppressedCell(BaseModel):
+    coordinates: dict[str, str]
+    suppressed: Literal[True] = True
+
+
+class Disclosure(BaseModel):
+    method: Literal["suppression"] = "suppression"
+    k: int = Field(description="Counts from 1 to k - 1 are hidden; zero is shown")
+    note: str
+
+
+class PublishedTable(BaseModel):
+    """A table as published: no count from 1 to 10, and none recoverable from the others."""
+
+    code: str
+    title: str
+    unit: str
+    measure: str = Field(
+        description="What the cells count over which period: two tables of a release with the"
+        " same measure publish the same number for the same categories, hidden in both or in"
+        " neither"
+    )
+    period: Period
+    known_on: datetime
+    dimensions: list[TableDimension]
+    cells: list[ShownCell | SuppressedCell]
+    total: Shown | Suppressed = Field(
+        description="The units counted, each once (for a table where a unit may fall in"
+        " several cells, the cells add up to more)"
+    )
+    excluded: dict[str, int] = Field(
+        description="Persons left out, by reason: no consent to statistics nor a legal basis,"
+        " or screened as not a victim"
+    )
+    measures: dict[str, Shown | Suppressed]
+    census_year: int | None = None
+    disclosure: Disclosure
+
+
+class TableRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    by: list[By] | None = Field(
+        default=None, max_length=8, description="At most two dimensions of the table"
+    )
+
+
+class ReleaseCreate(BaseModel):
+    """A release: tables of one period, published together so that no number they share
+    is shown in one and hidden in another."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    year: Annotated[int, Field(ge=FIRST_YEAR, le=LAST_YEAR)] | None = None
+    start: date | None = None
+    end: date | None = None
+    tables: list[TableRequest] | None = Field(
+        default=None, max_length=40, description="Default: the whole catalogue"
+    )
+    known_on: AwareDatetime | None = Field(
+        default=None, description="Count as known at this moment (default: now)"
+    )
+
+    @model_validator(mode="after")
+    def _one_period(self) -> Self:
+        if (self.year is None) == (self.start is None and self.end is None):
+            raise ValueError("give year, or start and end")
+        if self.year is None and (self.start is None or self.end is None):
+            raise ValueError("give both start and end")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+class ReleaseSummary(BaseModel):
+    id: uuid.UUID
+    period: Period
+    known_on: datetime
+    codes: list[str]
+    digest: str
+    created_at: datetime
+
+
+class ReleasePublic(ReleaseSummary):
+    tables: list[PublishedTable]
+
+
+class ReleaseVerification(BaseModel):
+    id: uuid.UUID
+    reproduced: bool
+    digest: str
+    recomputed_digest: str
