@@ -142,7 +142,7 @@ def serve(
         accounts = _run(settings, lambda db: _demo_accounts(db, Security.from_settings(settings)))
         typer.echo("Demo accounts (passwords are new at every --demo start):")
         for username, org, role, password in accounts:
-            typer.echo(f"  {username:<14} {org:<7} {role:<14} {password}")
+            typer.echo(f"  {username:<16} {org:<7} {role:<14} {password}")
         typer.echo(
             f"Token: curl -d 'username=demo-police&password=...' http://{host}:{port}/v1/auth/token"
         )
