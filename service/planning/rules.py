@@ -117,3 +117,49 @@ def result_of(summary: Summary) -> dict[str, Any]:
         "events": summary.events,
         "analytic": {name: _number(value) for name, value in summary.analytic.items()},
     }
+
+
+# Calibration from the recorded data (`ruta simulate --from-db`): the pure half.
+
+MIN_STAYS_PER_FACILITY = 5  # fewer ended stays: the facility takes the national length
+ASSUMED_STAY = {"distribution": "exponential", "mean": 90.0}  # no stay ended in the year
+AGE_BANDS = ((0, 11), (12, 17), (18, 59), (60, 120))
+
+
+def seasonality(by_month: dict[int, int]) -> list[float] | None:
+    """Twelve monthly multipliers averaging 1 from counts by month (1-12); None when the
+    counts are flat or absent (a constant rate)."""
+    total = sum(by_month.values())
+    if not total:
+        return None
+    multipliers = [round(12 * by_month.get(m, 0) / total, 4) for m in range(1, 13)]
+    return None if len(set(multipliers)) == 1 else multipliers
+
+
+def raid_size(sizes: list[int]) -> dict[str, Any]:
+    """The size distribution of the operations seen: a fixed size when all were alike, else
+    a Pareto from the smallest, with the tail index by maximum likelihood (Hill) and capped
+    at the largest seen."""
+    low, high = min(sizes), max(sizes)
+    logs = sum(math.log(s / low) for s in sizes)
+    if low == high or logs == 0:
+        return {"distribution": "fixed", "value": low}
+    return {
+        "distribution": "pareto",
+        "alpha": round(len(sizes) / logs, 4),
+        "minimum": low,
+        "maximum": high,
+    }
+
+
+def stay(count: int, mean_days: float | None, mean_square: float | None) -> dict[str, Any] | None:
+    """A length of stay from the ended stays' count, mean and mean square (days): lognormal
+    with their mean and standard deviation, exponential with their mean when they cannot
+    give a spread; None without any."""
+    if not count or mean_days is None or mean_days <= 0:
+        return None
+    variance = max((mean_square or 0) - mean_days**2, 0.0) * count / max(count - 1, 1)
+    sd = math.sqrt(variance)
+    if count < 2 or sd <= 1e-9:
+        return {"distribution": "exponential", "mean": round(mean_days, 4)}
+    return {"distribution": "lognormal", "mean": round(mean_days, 4), "sd": round(sd, 4)}
