@@ -78,15 +78,25 @@ class SimulationRunner:
         self._heart: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Fail the jobs a stopped process left unfinished; start the heartbeat."""
+        """Fail the jobs a stopped process left unfinished; start the heartbeat. The API
+        starts even when the database cannot answer yet (not migrated, unreachable: /readyz
+        says so); the heartbeat then retries until the interrupted jobs are failed."""
         bind_request_id(f"simulations-{uuid.uuid4().hex[:12]}")
-        async with self.db.session() as session:
-            failed = await planning_service.fail_interrupted(
-                session, stale_before=utcnow() - STALE_AFTER
-            )
+        recovered = await self._recover()
+        self._heart = asyncio.create_task(self._beat(recovered))
+
+    async def _recover(self) -> bool:
+        try:
+            async with self.db.session() as session:
+                failed = await planning_service.fail_interrupted(
+                    session, stale_before=utcnow() - STALE_AFTER
+                )
+        except Exception:
+            log.warning("simulations: interrupted jobs not checked yet", exc_info=True)
+            return False
         if failed:
             log.warning("simulations: %d interrupted job(s) marked failed", failed)
-        self._heart = asyncio.create_task(self._beat())
+        return True
 
     async def stop(self) -> None:
         """Cancel the jobs in hand (the next start marks them failed) and the pool."""
@@ -114,9 +124,13 @@ class SimulationRunner:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context())
         return self._pool
 
-    async def _beat(self) -> None:
+    async def _beat(self, recovered: bool) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
+            if not recovered:
+                recovered = await self._recover()
+            if not self._tasks:
+                continue
             try:
                 async with self.db.session() as session:
                     await planning_service.touch_jobs(session, job_ids=list(self._tasks))
