@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+import yaml
 
 from service.audit import service as audit_service
 from service.core import migrations
@@ -26,6 +27,7 @@ from service.main import audit_keys, create_app, open_database
 from service.pathway import seed as reference_seed
 from service.pathway import sweep as sweep_flow
 from service.persons import service as person_service
+from service.planning import calibration
 from service.referrals import service as referral_service
 from service.simulation import model as simulation_model
 from service.simulation import report as simulation_report
@@ -308,11 +310,35 @@ def _simulate_with_progress(
         )
 
 
+def _calibrated(year: int, *, census: bool) -> simulation_scenario.Scenario:
+    """The scenario the database's records of `year` give (see planning.calibration)."""
+    settings = Settings()
+
+    async def work(db: Database) -> calibration.Calibration:
+        async with db.session(write=False) as session:
+            return await calibration.calibrate(
+                session, year=year, census=census, max_wait_days=settings.waitlist_max_days
+            )
+
+    try:
+        found = _run(settings, work)
+    except (calibration.CalibrationError, simulation_scenario.ScenarioError) as exc:
+        typer.echo(f"--from-db: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"calibrated from {year}: {found.persons} persons, {found.operations} operations, "
+        f"{found.stays} ended stays",
+        err=True,
+    )
+    return found.scenario
+
+
 @app.command()
 def simulate(
     scenario: Annotated[
-        str, typer.Argument(help="A scenario file (YAML or JSON) or a built-in: peru-2016")
-    ],
+        str | None,
+        typer.Argument(help="A scenario file (YAML or JSON) or a built-in: peru-2016"),
+    ] = None,
     compare: Annotated[
         str | None, typer.Option(help="A second scenario, side by side on the same random numbers")
     ] = None,
@@ -332,14 +358,50 @@ def simulate(
     facility: Annotated[
         str | None, typer.Option(help="The facility the bed search and chart vary (default: first)")
     ] = None,
+    from_db: Annotated[
+        bool, typer.Option("--from-db", help="Calibrate the scenario from the database's records")
+    ] = False,
+    year: Annotated[
+        int | None, typer.Option(min=2000, max=2100, help="With --from-db: the year to calibrate")
+    ] = None,
+    census: Annotated[
+        bool,
+        typer.Option(
+            help="With --from-db: start today from the beds occupied now (else a year's warm-up)"
+        ),
+    ] = True,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="With --from-db: write the calibrated scenario here and stop"),
+    ] = None,
 ) -> None:
-    """Simulate referral capacity: placement, unmet needs, waits and occupancy, with 95% CIs."""
+    """Simulate referral capacity: placement, unmet needs, waits and occupancy, with 95% CIs.
+    With --from-db --year, the scenario is calibrated from the recorded cases first."""
     from service.simulation import plots  # matplotlib only when charts are asked for
 
-    first = _load_scenario(scenario, seed)
+    if from_db == (scenario is not None) or (from_db and year is None):
+        typer.echo("give a scenario, or --from-db with --year", err=True)
+        raise typer.Exit(2)
+    if scenario is None:
+        assert year is not None
+        first = _calibrated(year, census=census)
+        if out is not None:
+            data = first.model_dump(mode="json")
+            out.write_text(
+                f"# {year} as recorded, for editing (ruta simulate --from-db)\n"
+                + yaml.safe_dump(data, sort_keys=False, width=100),
+                encoding="utf-8",
+            )
+            typer.echo(f"wrote {out}")
+            return
+        first = first if seed is None else first.model_copy(update={"seed": seed})
+    else:
+        first = _load_scenario(scenario, seed)
     code = facility or first.facilities[0].code
     if code not in {f.code for f in first.facilities}:
-        typer.echo(f"{scenario}: facility: no facility {code!r} in the scenario", err=True)
+        typer.echo(
+            f"{scenario or first.name}: facility: no facility {code!r} in the scenario", err=True
+        )
         raise typer.Exit(2)
     every = plots.OCCUPANCY_EVERY if plot else None
     summary = _simulate_with_progress(

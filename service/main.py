@@ -28,6 +28,8 @@ from service.core.settings import Settings
 from service.identity.router import router as identity_router
 from service.legal.router import router as legal_router
 from service.pathway import sweep
+from service.planning.jobs import SimulationRunner
+from service.planning.router import router as planning_router
 from service.protection.router import router as protection_router
 from service.referrals.router import router as referrals_router
 from service.repatriation.router import router as repatriation_router
@@ -82,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = open_database(settings)
         app.state.db = db
+        simulations = SimulationRunner(db, workers=settings.simulation_workers)
+        app.state.simulations = simulations
+        await simulations.start()
         sweeper = None
         if settings.referral_sweep_seconds > 0:
             sweeper = asyncio.create_task(_sweep_forever(db, settings))
@@ -92,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+            await simulations.stop()
             await db.dispose()
 
     app = FastAPI(
@@ -119,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         audit_router,
         stats_router,
+        planning_router,
     ):
         app.include_router(router)
     return app

@@ -42,6 +42,7 @@ from service.persons.models import (
     PersonIdentity,
     PersonKey,
 )
+from service.planning.models import SimulationChart, SimulationJob
 from service.protection.models import Assistance, CustodyPeriod, NonPunishmentRecord
 from service.reference.models import ProsecutorOffice, Region, RegionPopulation
 from service.referrals.models import Referral, ReferralStatusChange
@@ -101,6 +102,8 @@ __all__ = [
     "RestitutionOrder",
     "RestitutionPayment",
     "Screening",
+    "SimulationChart",
+    "SimulationJob",
     "StatisticsBasis",
     "StatsRelease",
     "UnmetNeed",

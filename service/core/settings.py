@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     # restitution_unpaid alert.
     restitution_alert_days: int = Field(default=90, ge=1, le=3650)
 
+    # Capacity simulations (POST /v1/simulations): jobs run at once, each on one process of
+    # a pool of this size; jobs queued or running at once, in every API process together,
+    # beyond which a request is refused with 503.
+    simulation_workers: int = Field(default=1, ge=1, le=64)
+    simulation_queue: int = Field(default=8, ge=1, le=1000)
+
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)

@@ -36,18 +36,20 @@ class Permission(StrEnum):
     users_manage = "users:manage"
     facilities_manage = "facilities:manage"
     stats_read = "stats:read"
+    simulations_run = "simulations:run"
 
 
 _CASE_WORK = frozenset({Permission.cases_read, Permission.cases_write, Permission.person_read})
 
 # Analysts see statistics and never cases; auditors see the audit trail and never cases;
 # administrators manage accounts and facilities, read the statistics, and see no case either.
+# Analysts and administrators run capacity simulations (planning), which touch no case.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.identifier: _CASE_WORK,
     Role.caseworker: _CASE_WORK | {Permission.consent_override},
     Role.shelter_staff: _CASE_WORK,
     Role.legal_aid: _CASE_WORK,
-    Role.analyst: frozenset({Permission.stats_read}),
+    Role.analyst: frozenset({Permission.stats_read, Permission.simulations_run}),
     Role.auditor: frozenset({Permission.audit_read}),
     Role.admin: frozenset(
         {
@@ -55,6 +57,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.facilities_manage,
             Permission.audit_read,
             Permission.stats_read,
+            Permission.simulations_run,
         }
     ),
 }

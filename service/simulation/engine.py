@@ -49,6 +49,8 @@ class Draws:
     kinds: IntArray
     stays: FloatArray  # (stay distributions, people)
     transfer_stays: FloatArray | None  # stays after a transfer, or None without transfers
+    # Per facility, when the beds occupied at time 0 free (the scenario's census).
+    initial: tuple[FloatArray, ...] = ()
 
 
 @dataclass
@@ -116,13 +118,32 @@ def _stays(rng: np.random.Generator, stay: Stay, n: int) -> FloatArray:
     return np.full(n, stay.value)
 
 
+def _residual_stays(rng: np.random.Generator, stay: Stay, n: int) -> FloatArray:
+    """What remains of the stays in progress at a moment in the steady state: a uniform
+    fraction of a length-biased stay (the inspection paradox), whose mean is
+    E[S^2] / (2 E[S])."""
+    if isinstance(stay, Exponential):  # memoryless: a fresh stay
+        return rng.exponential(stay.mean, n)
+    if isinstance(stay, Lognormal):  # length-biased lognormal: mu + sigma^2
+        mu, sigma = lognormal_parameters(stay.mean, stay.sd)
+        biased = rng.lognormal(mu + sigma**2, sigma, n)
+    elif isinstance(stay, Gamma):  # length-biased gamma: shape + 1
+        shape = (stay.mean / stay.sd) ** 2
+        biased = rng.gamma(shape + 1, stay.mean / shape, n)
+    else:
+        biased = np.full(n, stay.value)
+    residual: FloatArray = biased * rng.uniform(0.0, 1.0, n)
+    return residual
+
+
 def draw(model: Model, replication: int) -> Draws:
     """Every arrival of one replication, with its kind and its possible stays.
 
     Streams: (replication, 0, stream) for the arrivals of each stream (times, raid sizes,
     then one uniform per person that picks the kind, profile and age at once);
     (replication, 1) for one stay per person of each stay distribution, in order;
-    (replication, 2) for transfers."""
+    (replication, 2) for transfers; (replication, 3, facility) for what remains of the
+    stays of the beds occupied at time 0."""
     seed, end = model.scenario.seed, model.end
     times, kinds = [], []
     for stream in model.streams:
@@ -143,11 +164,22 @@ def draw(model: Model, replication: int) -> Draws:
         rng = _rng(seed, replication, 2)
         moved = rng.uniform(0.0, 1.0, n) < model.scenario.transfer_probability
         moves = np.where(moved, _stays(rng, model.scenario.length_of_stay, n), 0.0)
+    initial = tuple(
+        _residual_stays(
+            _rng(seed, replication, 3, f),
+            model.stays[model.stay_of_facility[f]],
+            facility.occupied,
+        )
+        if facility.occupied
+        else np.empty(0)
+        for f, facility in enumerate(model.scenario.facilities)
+    )
     return Draws(
         times=all_times[order],
         kinds=np.concatenate(kinds)[order],
         stays=stays,
         transfer_stays=moves,
+        initial=initial,
     )
 
 
@@ -187,7 +219,10 @@ def run(model: Model, replication: int, *, occupancy_every: float | None = None)
     wait = [0.0] * n
     facility = [-1] * n  # where the person was placed first
     moved: list[tuple[int, float, float]] = []  # (facility, from, to) of stays after a transfer
-    busy: list[list[float]] = [[] for _ in beds]  # per facility, when its occupied beds free
+    # Per facility, when its occupied beds free: first the beds occupied at time 0.
+    busy: list[list[float]] = [sorted(leave.tolist()) for leave in draws.initial] or [
+        [] for _ in beds
+    ]
     dated: list[tuple[float, int, int]] = [(math.inf, END, -1)]  # openings and transfers
     dated.extend((p.begins, OPEN, n_p) for n_p, p in enumerate(periods) if n_p)
     push, pop = heapq.heappush, heapq.heappop
@@ -196,7 +231,8 @@ def run(model: Model, replication: int, *, occupancy_every: float | None = None)
     # whose patience ran out is found lost when met (nothing else depends on when).
     groups: list[list[tuple[tuple[object, ...], int]]] = [[] for _ in periods[0].group_sets]
     waiting = 0
-    soonest_free = math.inf  # never later than the earliest time a bed frees, anywhere
+    # Never later than the earliest time a bed frees, anywhere.
+    soonest_free = min((b[0] for b in busy if b), default=math.inf)
     full = 0  # bit f set when facility f is full; exact while someone waits
     reach = periods[0].reach
 
@@ -370,9 +406,12 @@ def _totals(
     began = times[who] + wait[who]  # placed on arrival, or when the wait ended
     left = began + draws.stays[np.asarray(model.stay_of_facility)[first_at], who]
     later = np.asarray(moved, dtype=np.float64).reshape(-1, 3)
-    seg_f = np.concatenate([first_at, later[:, 0].astype(np.int64)])
-    seg_from = np.concatenate([began, later[:, 1]])
-    seg_to = np.concatenate([left, later[:, 2]])
+    # The beds occupied at time 0, from 0 until they free.
+    census_f = np.repeat(np.arange(len(draws.initial)), [len(d) for d in draws.initial])
+    census_to = np.concatenate([*draws.initial, np.empty(0)])
+    seg_f = np.concatenate([first_at, later[:, 0].astype(np.int64), census_f])
+    seg_from = np.concatenate([began, later[:, 1], np.zeros(len(census_to))])
+    seg_to = np.concatenate([left, later[:, 2], census_to])
     used = np.clip(seg_to, start, end) - np.clip(seg_from, start, end)
     bed_days = np.bincount(seg_f, weights=used, minlength=len(model.beds))
     events = len(times) + int(np.count_nonzero(seg_to < end)) + len(later)

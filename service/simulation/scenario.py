@@ -107,6 +107,14 @@ class Facility(Strict):
     nationalities: list[str] = Field(default_factory=list, description="empty: every one")
     opens_on: date | None = Field(default=None, description="null: open from the start")
     length_of_stay: Stay | None = Field(default=None, description="null: the scenario's")
+    occupied: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Beds already occupied at time 0 (a census, e.g. today's): their remaining stays "
+            "are the stationary residuals of the facility's length of stay"
+        ),
+    )
 
     _check_region = field_validator("region")(_region)
 
@@ -114,6 +122,10 @@ class Facility(Strict):
     def _ages(self) -> Facility:
         if self.max_age < self.min_age:
             raise ValueError("max_age must be at least min_age")
+        if self.occupied > self.beds:
+            raise ValueError("occupied must be at most beds")
+        if self.occupied and self.opens_on is not None:
+            raise ValueError("a facility that opens later has no bed occupied at the start")
         return self
 
 

@@ -270,3 +270,54 @@ def test_people_waiting_when_a_facility_opens_are_placed_there_that_day() -> Non
         assert r.waited.sum() == draws_before  # everyone before day 100 waited, no one after
         assert r.waits_adult.max() <= 100
         assert 35 < r.waits_adult.mean() < 65  # about 100 - (arrival day), arrivals uniform
+
+
+def _census(
+    stay: dict[str, Any], *, beds: int, occupied: int, load: float, horizon_days: float = 3000
+) -> scenario.Scenario:
+    base = one_facility(
+        beds=beds, load=load, stay=stay, horizon_days=horizon_days, warmup_days=0, replications=100
+    )
+    facility = base.facilities[0].model_copy(update={"occupied": occupied})
+    return scenario.parse(base.model_dump() | {"facilities": [facility.model_dump()]})
+
+
+@pytest.mark.parametrize(
+    ("stay", "residual_mean"),
+    [
+        ({"distribution": "exponential", "mean": 30}, 30.0),
+        ({"distribution": "lognormal", "mean": 30, "sd": 45}, (45**2 + 30**2) / 60),
+        ({"distribution": "gamma", "mean": 30, "sd": 10}, (10**2 + 30**2) / 60),
+        ({"distribution": "fixed", "value": 30}, 15.0),
+    ],
+)
+def test_beds_occupied_at_the_start_free_after_what_remains_of_a_stay(
+    stay: dict[str, Any], residual_mean: float
+) -> None:
+    model = compile_scenario(_census(stay, beds=20, occupied=20, load=0))
+
+    runs = runner.replicate(model, workers=1, occupancy_every=1.0)
+
+    assert all(r.occupancy is not None and r.occupancy[0, 0] == 20 for r in runs)
+    per_bed = np.asarray([r.bed_days[0] / 20 for r in runs])
+    se = per_bed.std(ddof=1) / np.sqrt(len(per_bed))
+    assert abs(per_bed.mean() - residual_mean) < 3.5 * se
+
+
+def test_a_full_house_at_the_start_turns_people_away_that_an_empty_one_takes() -> None:
+    stay = {"distribution": "fixed", "value": 60}
+    empty = runner.simulate(_census(stay, beds=10, occupied=0, load=8, horizon_days=60), workers=1)
+    full = runner.simulate(_census(stay, beds=10, occupied=10, load=8, horizon_days=60), workers=1)
+    assert empty.analytic == full.analytic  # the same system, only its start differs
+
+    assert full.placement_rate.high < empty.placement_rate.low
+    assert full.occupancy["F"].low > empty.occupancy["F"].high
+
+
+def test_a_census_larger_than_the_beds_is_refused() -> None:
+    with pytest.raises(scenario.ScenarioError) as refused:
+        _census({"distribution": "fixed", "value": 60}, beds=3, occupied=4, load=1)
+
+    assert refused.value.problems == [
+        ("facilities[0]", "Value error, occupied must be at most beds")
+    ]

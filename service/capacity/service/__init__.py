@@ -23,6 +23,7 @@ from service.capacity.service.placements import (
 )
 from service.capacity.service.reports import (
     capacity_summary,
+    facility_census,
     hsds_directory,
     placements_known_on,
     unmet_needs_known_on,
@@ -52,6 +53,7 @@ __all__ = [
     "expire_waiting_requests",
     "facilities_public",
     "facility_as_of",
+    "facility_census",
     "get_decision",
     "get_facility",
     "get_request_for",

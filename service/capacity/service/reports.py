@@ -129,10 +129,11 @@ def _eligibility_text(f: Facility) -> str:
 
 def placements_known_on(
     known_on: datetime, *, during_from: datetime, during_before: datetime
-) -> sa.Select[tuple[uuid.UUID, str, datetime, datetime | None]]:
+) -> sa.Select[tuple[uuid.UUID, str, datetime, datetime | None, uuid.UUID]]:
     """Stays in a bed (placed, not only held) that overlap [during_from, during_before), as
-    known on `known_on`: `case_id`, `facility_kind`, `placed_at`, and `ended_at` when the stay
-    had ended by `known_on` (NULL: still in the bed then). As SQL, for the statistics."""
+    known on `known_on`: `case_id`, `facility_kind`, `placed_at`, `ended_at` when the stay
+    had ended by `known_on` (NULL: still in the bed then), and `facility_id`. As SQL, for the
+    statistics and the simulation's calibration."""
     placement, facility = table_of(Placement), table_of(Facility)
     ended = sa.case((placement.c.ended_at <= known_on, placement.c.ended_at))
     return (
@@ -141,6 +142,7 @@ def placements_known_on(
             facility.c.kind.label("facility_kind"),
             placement.c.placed_at,
             ended.label("ended_at"),
+            placement.c.facility_id,
         )
         .join(facility, facility.c.id == placement.c.facility_id)
         .where(
@@ -154,6 +156,37 @@ def placements_known_on(
             ),
         )
     )
+
+
+def facility_census() -> sa.Select[tuple[Any, ...]]:
+    """Every facility as it stands now, with whom it may take and its beds occupied (placed,
+    not only held): `facility_id`, `code`, `region`, `kind`, `status`, `capacity`, `min_age`,
+    `max_age`, `genders`, `exploitation_forms`, `nationalities`, `lgbti_specialized`,
+    `occupied`. As SQL, for the simulation's calibration."""
+    facility, placement = table_of(Facility), table_of(Placement)
+    occupied = (
+        sa.select(sa.func.count())
+        .where(
+            placement.c.facility_id == facility.c.id,
+            placement.c.status == rules.PlacementStatus.placed.value,
+        )
+        .scalar_subquery()
+    )
+    return sa.select(
+        facility.c.id.label("facility_id"),
+        facility.c.code,
+        facility.c.region,
+        facility.c.kind,
+        facility.c.status,
+        facility.c.capacity,
+        facility.c.min_age,
+        facility.c.max_age,
+        facility.c.genders,
+        facility.c.exploitation_forms,
+        facility.c.nationalities,
+        facility.c.lgbti_specialized,
+        occupied.label("occupied"),
+    ).order_by(facility.c.region, facility.c.code)
 
 
 def unmet_needs_known_on(

@@ -19,7 +19,8 @@ def identifications_known_on(
     """Identifications made between two days (inclusive) and recorded by `known_on`:
     `identification_id`, `case_id`, `person_id` (the record named then), `organization_id`,
     `identified_on`, `created_at`, `region` (NULL abroad), `exploitation_country` (NULL in
-    Peru), `person_age` (on that day; NULL unknown)."""
+    Peru), `person_age` (on that day; NULL unknown), `operation_ref` (the operation, such as
+    a raid, that found the person; NULL for one met alone)."""
     i = table_of(Identification)
     return sa.select(
         i.c.id.label("identification_id"),
@@ -31,6 +32,7 @@ def identifications_known_on(
         i.c.region,
         i.c.exploitation_country,
         i.c.person_age,
+        i.c.operation_ref,
     ).where(
         i.c.identified_on >= identified_from,
         i.c.identified_on <= identified_to,
