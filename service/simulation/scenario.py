@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from service.capacity.rules import NEIGHBOURS, FacilityKind
 from service.cases.rules import ExploitationForm
@@ -24,6 +32,10 @@ from service.persons.rules import Gender
 
 DAYS_PER_YEAR = 365.0
 BUILTIN = ("peru-2016",)
+
+
+# ISO 3166-1 alpha-3, as the live records and the facilities' restrictions name countries.
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
 class ScenarioError(ValueError):
@@ -104,7 +116,7 @@ class Facility(Strict):
         default_factory=list, description="empty: every form"
     )
     lgbti_specialized: bool = False
-    nationalities: list[str] = Field(default_factory=list, description="empty: every one")
+    nationalities: list[Country] = Field(default_factory=list, description="empty: every one")
     opens_on: date | None = Field(default=None, description="null: open from the start")
     length_of_stay: Stay | None = Field(default=None, description="null: the scenario's")
     occupied: int = Field(
@@ -137,7 +149,7 @@ class Profile(Strict):
     age: int | tuple[int, int] | None
     gender: Gender
     exploitation: list[ExploitationForm] = Field(min_length=1)
-    nationality: str | None = "PE"
+    nationality: Country | None = "PER"
     lgbti_specialized: bool = False
     risk_level: int = Field(default=1, ge=0, le=3)
 
