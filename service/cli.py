@@ -1,4 +1,4 @@
-"""The `ruta` command: serve, migrate, seed, user, audit, openapi, simulate."""
+"""The `ruta` command: serve, migrate, seed, user, audit, openapi, simulate, stats."""
 
 from __future__ import annotations
 
@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit import service as audit_service
 from service.core import migrations
 from service.core.crypto import Keyring
 from service.core.db import Database
 from service.core.requestid import bind_request_id
-from service.core.security import Security
+from service.core.security import Actor, Security
 from service.core.settings import Settings
 from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization, UsernameTaken
-from service.identity.rules import Role
+from service.identity.rules import Permission, Role, has_permission
 from service.main import audit_keys, create_app, open_database
 from service.pathway import seed as reference_seed
 from service.pathway import sweep as sweep_flow
@@ -31,6 +32,8 @@ from service.simulation import model as simulation_model
 from service.simulation import report as simulation_report
 from service.simulation import runner as simulation_runner
 from service.simulation import scenario as simulation_scenario
+from service.stats import service as stats_service
+from service.stats.schemas import ReleasePublic
 
 app = typer.Typer(
     help="Ruta: case management for Peru's victim-referral pathway.", no_args_is_help=True
@@ -43,6 +46,10 @@ app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(referrals_app, name="referrals")
+stats_app = typer.Typer(
+    help="Publish statistics: the annual report, CTDC export and import.", no_args_is_help=True
+)
+app.add_typer(stats_app, name="stats")
 
 T = TypeVar("T")
 
@@ -373,6 +380,62 @@ def simulate(
         curve = plot.with_name(f"{plot.stem}-beds.png")
         plots.beds_curve(points, code, curve)
         typer.echo(f"wrote {plot} and {curve}")
+
+
+async def _stats_actor(session: AsyncSession, username: str) -> Actor:
+    """The analyst or administrator a statistics command acts for: releases and exports are
+    attributed to a person in the audit trail, as through the API."""
+    actor = await identity_service.actor_for_username(session, username)
+    if actor is None:
+        typer.echo(f"--as: no active user {username!r}", err=True)
+        raise typer.Exit(2)
+    if not has_permission(actor.role, Permission.stats_read):
+        typer.echo(f"--as: the role {actor.role!r} may not publish statistics", err=True)
+        raise typer.Exit(2)
+    return actor
+
+
+AsOption = Annotated[
+    str, typer.Option("--as", help="The analyst or administrator publishing (a username)")
+]
+YearOption = Annotated[int, typer.Option(min=2000, max=2100, help="The year reported")]
+
+
+@stats_app.command("report")
+def stats_report(
+    year: YearOption,
+    as_user: AsOption,
+    fmt: Annotated[str, typer.Option("--format", help="md, json, csv or html")] = "md",
+    out: Annotated[Path, typer.Option(help="Directory for the report, summary and charts")] = Path(
+        "report"
+    ),
+    charts: Annotated[bool, typer.Option(help="Draw the PNG charts")] = True,
+) -> None:
+    """Publish a release of the year (stored, audited, disclosure-controlled) and write the
+    annual report in the shape of the TIP questionnaire, a one-page summary and charts."""
+    from service.stats import report as stats_report_module
+
+    if fmt not in stats_report_module.FORMATS:
+        raise typer.BadParameter(f"--format: one of {', '.join(stats_report_module.FORMATS)}")
+    settings = Settings()
+
+    async def work(db: Database) -> ReleasePublic:
+        async with db.session() as session:
+            actor = await _stats_actor(session, as_user)
+            request = stats_report_module.release_request(year)
+            return await stats_service.create_release(session, actor=actor, data=request)
+
+    release = _run(settings, work)
+    built = stats_report_module.build(release)
+    drawn: list[Path] = []
+    if charts:
+        from service.stats import charts as stats_charts  # matplotlib only when drawing
+
+        drawn = stats_charts.draw(built, out)
+    written = stats_report_module.write(built, out, fmt, drawn)
+    for path in [*written, *drawn]:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"release {release.id} (digest {release.digest})")
 
 
 def main() -> None:
