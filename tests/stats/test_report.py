@@ -115,7 +115,7 @@ def _number(text: str) -> float | None:
 
 def _md_grid(text: str) -> Grid:
     grid: Grid = {}
-    key, columns = "", []
+    key, columns = "", list[str]()
     for line in text.splitlines():
         heading = re.match(r"### ([\w-]+):", line)
         if heading:
