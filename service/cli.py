@@ -33,6 +33,7 @@ from service.simulation import report as simulation_report
 from service.simulation import runner as simulation_runner
 from service.simulation import scenario as simulation_scenario
 from service.stats import service as stats_service
+from service.stats.exceptions import CtdcDatasetExists
 from service.stats.schemas import ReleasePublic
 
 app = typer.Typer(
@@ -436,6 +437,40 @@ def stats_report(
     for path in [*written, *drawn]:
         typer.echo(f"wrote {path}")
     typer.echo(f"release {release.id} (digest {release.digest})")
+
+
+@stats_app.command("import-ctdc")
+def stats_import_ctdc(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CTDC CSV file")],
+    name: Annotated[
+        str | None, typer.Option(help="The dataset's name (default: the file's name)")
+    ] = None,
+) -> None:
+    """Read a CTDC file into a dataset of its own, for comparison: never mixed with cases."""
+    from service.stats import ctdc
+
+    dataset = name or file.stem
+    try:
+        rows = ctdc.parse(file.read_text(encoding="utf-8-sig"))
+    except ctdc.CtdcFormatError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    settings = Settings()
+
+    async def work(db: Database) -> None:
+        async with db.session() as session:
+            await stats_service.import_ctdc(
+                session, actor=None, name=dataset, source=file.name, rows=rows
+            )
+
+    try:
+        _run(settings, work)
+    except CtdcDatasetExists as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    years = sorted({r.year for r in rows if r.year is not None})
+    span = f", {years[0]} to {years[-1]}" if years else ""
+    typer.echo(f"imported {len(rows)} CTDC records as dataset {dataset!r}{span}")
 
 
 def main() -> None:

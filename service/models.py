@@ -50,7 +50,7 @@ from service.repatriation.models import (
     Repatriation,
     ResidencyStatusRecord,
 )
-from service.stats.models import StatsRelease
+from service.stats.models import CtdcDataset, CtdcRecord, StatsRelease
 
 metadata = SQLModel.metadata
 
@@ -67,6 +67,8 @@ __all__ = [
     "CaseTransition",
     "Consent",
     "ConsentOverride",
+    "CtdcDataset",
+    "CtdcRecord",
     "CustodyPeriod",
     "Defendant",
     "DefendantOutcome",

@@ -32,3 +32,40 @@ class StatsRelease(SQLModel, table=True):
     created_by: uuid.UUID = Field(foreign_key="app_user.id")
     organization_id: uuid.UUID = Field(foreign_key="organization.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CtdcDataset(SQLModel, table=True):
+    """A file of the Counter Trafficking Data Collaborative imported for comparison: its
+    records live in `ctdc_record`, never among Ruta's cases."""
+
+    __tablename__ = "ctdc_dataset"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    # The file's name as given (not its path).
+    source: str = Field(max_length=300)
+    records: int
+    imported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CtdcRecord(SQLModel, table=True):
+    """One victim of an imported CTDC file, as the file gives it (None where it says -99)."""
+
+    __tablename__ = "ctdc_record"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    dataset_id: uuid.UUID = Field(foreign_key="ctdc_dataset.id", index=True)
+    line: int
+    year: int | None = None
+    datasource: str | None = Field(default=None, max_length=200)
+    gender: str | None = Field(default=None, max_length=200)
+    # CTDC's ageBroad, spelt "0--8" or "48+", and its bounds (the upper one None if open).
+    age_band: str | None = Field(default=None, max_length=20)
+    age_lowest: int | None = None
+    age_highest: int | None = None
+    majority_status: str | None = Field(default=None, max_length=200)
+    citizenship: str | None = Field(default=None, max_length=200)
+    country_of_exploitation: str | None = Field(default=None, max_length=200)
+    exploitation: str | None = Field(default=None, max_length=200)
+    # The file's other columns as read: the flags, means of control, recruiter ...
+    fields: dict[str, Any] = Field(sa_type=sa.JSON)

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,9 +22,10 @@ from service.identity import service as identity_service
 from service.reference import service as reference_service
 from service.stats import catalogue, counting
 from service.stats.catalogue import ABROAD, CATALOGUE, By, CatalogueTable
+from service.stats.ctdc import CtdcRow
 from service.stats.disclosure import ProtectedTable, TableCounts, protect_release
-from service.stats.exceptions import StatsReleaseNotFound, StatsTableNotFound
-from service.stats.models import StatsRelease
+from service.stats.exceptions import CtdcDatasetExists, StatsReleaseNotFound, StatsTableNotFound
+from service.stats.models import CtdcDataset, CtdcRecord, StatsRelease
 from service.stats.rules import K_THRESHOLD, TOTAL, Dimension, TableSpec
 from service.stats.schemas import (
     CatalogueEntry,
@@ -48,6 +50,7 @@ DISCLOSURE = Disclosure(
     " recovered from the margins; a figure beside the counts is shown only when at least"
     " 11 units stand behind it.",
 )
+CTDC_BATCH = 5_000
 # Dimensions on which one unit may fall in several categories (a person identified by two
 # institutions, referred twice ...): their cells count pairs of a unit and a category.
 MULTI_RESPONSE = frozenset(counting.EVENT_DIMENSIONS)
@@ -353,3 +356,47 @@ async def verify_release(
         digest=release.digest,
         recomputed_digest=recomputed,
     )
+
+
+async def import_ctdc(
+    session: AsyncSession, *, actor: Actor | None, name: str, source: str, rows: Sequence[CtdcRow]
+) -> CtdcDataset:
+    """Keep a CTDC file's rows as a dataset of their own, for comparison: never mixed with
+    Ruta's cases, never counted in its tables. Audited."""
+    taken = await session.exec(select(CtdcDataset.id).where(CtdcDataset.name == name))
+    if taken.first() is not None:
+        raise CtdcDatasetExists(f"A CTDC dataset named {name!r} was already imported.")
+    dataset = CtdcDataset(name=name, source=source, records=len(rows))
+    session.add(dataset)
+    await session.flush()
+    records = [
+        {
+            "id": uuid.uuid4(),
+            "dataset_id": dataset.id,
+            "line": row.line,
+            "year": row.year,
+            "datasource": row.datasource,
+            "gender": row.gender,
+            "age_band": row.age_band.label if row.age_band else None,
+            "age_lowest": row.age_band.lowest if row.age_band else None,
+            "age_highest": row.age_band.highest if row.age_band else None,
+            "majority_status": row.majority_status,
+            "citizenship": row.citizenship,
+            "country_of_exploitation": row.country_of_exploitation,
+            "exploitation": row.exploitation,
+            "fields": row.other,
+        }
+        for row in rows
+    ]
+    # CTDC's global file holds over 100,000 victims: inserted many at a time, not one by one.
+    for start in range(0, len(records), CTDC_BATCH):
+        await session.execute(sa.insert(CtdcRecord), records[start : start + CTDC_BATCH])
+    record_event(
+        session,
+        actor=actor,
+        action="stats.ctdc_imported",
+        entity_type="ctdc_dataset",
+        entity_id=dataset.id,
+        changes={"name": {"to": name}, "source": {"to": source}, "records": {"to": len(rows)}},
+    )
+    return dataset
