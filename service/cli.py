@@ -439,6 +439,35 @@ def stats_report(
     typer.echo(f"release {release.id} (digest {release.digest})")
 
 
+@stats_app.command("export-ctdc")
+def stats_export_ctdc(
+    year: YearOption,
+    as_user: AsOption,
+    out: Annotated[
+        Path | None, typer.Option(help="The file to write (default: ctdc-YEAR.csv)")
+    ] = None,
+) -> None:
+    """Write the year's victims as CTDC microdata, k-anonymized (k = 11): every combination
+    of year, age, gender, citizenship, country and type of exploitation is shared by at
+    least 11 persons."""
+    settings = Settings()
+
+    async def work(db: Database) -> stats_service.CtdcExport:
+        async with db.session() as session:
+            actor = await _stats_actor(session, as_user)
+            return await stats_service.export_ctdc(session, actor=actor, year=year)
+
+    exported = _run(settings, work)
+    target = out or Path(f"ctdc-{year}.csv")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(exported.text, encoding="utf-8")
+    generalized = ", ".join(f"{k} {v}" for k, v in exported.levels.items() if v) or "none"
+    typer.echo(
+        f"wrote {target}: {exported.records} records, {exported.suppressed} left out,"
+        f" generalized: {generalized}"
+    )
+
+
 @stats_app.command("import-ctdc")
 def stats_import_ctdc(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CTDC CSV file")],

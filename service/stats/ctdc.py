@@ -14,9 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from service.stats.anonymize import Hierarchy, keep
 from service.stats.rules import CTDC_AGE_BANDS
 
 MISSING: Final = "-99"
@@ -169,3 +171,165 @@ def _row(line: int, fields: dict[str, str | None]) -> CtdcRow:
         exploitation=fields.get("typeOfExploitConcatenated"),
         other={k: v for k, v in fields.items() if k not in NAMED_COLUMNS},
     )
+
+
+# ---------------------------------------------------------------- export
+
+# Ruta names countries by ISO alpha-3, CTDC by alpha-2: the countries of the region and of
+# the narrative. A country outside this table is exported as not known.
+ALPHA2: Final = {
+    "PER": "PE", "VEN": "VE", "COL": "CO", "ECU": "EC", "BOL": "BO", "CHL": "CL", "ARG": "AR",
+    "BRA": "BR", "PRY": "PY", "URY": "UY", "GUY": "GY", "SUR": "SR", "MEX": "MX", "USA": "US",
+    "CHN": "CN", "ESP": "ES", "ITA": "IT", "JPN": "JP", "DOM": "DO", "HTI": "HT", "CUB": "CU",
+}  # fmt: skip
+PERU_ALPHA2: Final = "PE"
+SEXUAL, LABOUR, OTHER = "Sexual exploitation", "Forced labour", "Other"
+# Ruta's labour sectors in CTDC's labour types.
+LABOUR_TYPES: Final = {
+    "gold_mining": "Mining or drilling",
+    "logging": "Other",
+    "agriculture": "Agriculture",
+    "brick_making": "Manufacturing",
+    "factory": "Manufacturing",
+    "domestic_service": "Domestic work",
+    "street_vending": "Peddling",
+    "other": "Other",
+}
+GENDERS: Final = {"female": "Female", "male": "Male"}
+DATASOURCE: Final = "Case Management"
+EXPORT_COLUMNS: Final = (
+    YEAR,
+    "Datasource",
+    "gender",
+    "ageBroad",
+    "majorityStatus",
+    "majorityStatusAtExploit",
+    "majorityEntry",
+    "citizenship",
+    "isForcedLabour",
+    "isSexualExploit",
+    "isOtherExploit",
+    "isSexAndLabour",
+    "isForcedMarriage",
+    "isForcedMilitary",
+    "isOrganRemoval",
+    "isSlaveryAndPractices",
+    "typeOfExploitConcatenated",
+    "typeOfLabourConcatenated",
+    "CountryOfExploitation",
+)
+# The quasi-identifiers of an exported record: all an outsider might know of a victim.
+QUASI_IDENTIFIERS: Final = (
+    YEAR,
+    "age",
+    "gender",
+    "citizenship",
+    "CountryOfExploitation",
+    "exploitation",
+)
+MINOR, ADULT = "Minor", "Adult"
+
+
+def quasi_identifiers(
+    *,
+    year: int,
+    age: int | None,
+    gender: str | None,
+    nationality: str | None,
+    country_of_exploitation: str,
+    sexual: bool,
+    labour: bool,
+    other: bool,
+    sector: str | None,
+) -> dict[str, str]:
+    """A counted person as CTDC's values, before any generalization."""
+    types = [name for name, flag in ((SEXUAL, sexual), (LABOUR, labour), (OTHER, other)) if flag]
+    labour_type = LABOUR_TYPES.get(sector or "", MISSING) if labour else MISSING
+    return {
+        YEAR: str(year),
+        "age": ctdc_age_band(age) or MISSING,
+        "gender": GENDERS.get(gender or "", MISSING),
+        "citizenship": ALPHA2.get(nationality or "", MISSING),
+        "CountryOfExploitation": ALPHA2.get(country_of_exploitation, MISSING),
+        "exploitation": f"{';'.join(types) or MISSING}|{labour_type}",
+    }
+
+
+def _unknown(_: str) -> str:
+    return MISSING
+
+
+def _majority(band: str) -> str:
+    """An age band generalized to minor or adult (CTDC's bands all split at 18)."""
+    if band == MISSING:
+        return MISSING
+    highest = parse_age_band(band).highest
+    return MINOR if highest is not None and highest < 18 else ADULT
+
+
+def _peru_or_unknown(country: str) -> str:
+    return country if country == PERU_ALPHA2 else MISSING
+
+
+def _without_labour_type(exploitation: str) -> str:
+    return exploitation.split("|")[0] + "|" + MISSING
+
+
+def _exploitation_unknown(_: str) -> str:
+    return f"{MISSING}|{MISSING}"
+
+
+def hierarchies() -> tuple[Hierarchy, ...]:
+    """How each quasi-identifier is generalized, from the value to not known."""
+    return (
+        Hierarchy(YEAR, (keep,)),
+        Hierarchy("age", (keep, _majority, _unknown)),
+        Hierarchy("gender", (keep, _unknown)),
+        Hierarchy("citizenship", (keep, _peru_or_unknown, _unknown)),
+        Hierarchy("CountryOfExploitation", (keep, _peru_or_unknown, _unknown)),
+        Hierarchy("exploitation", (keep, _without_labour_type, _exploitation_unknown)),
+    )
+
+
+def export_row(record: Mapping[str, str]) -> dict[str, str]:
+    """A generalized record in CTDC's columns (-99 for what is not known or not published)."""
+    age = record["age"]
+    if age in (MINOR, ADULT, MISSING):
+        band, majority = MISSING, age
+    else:
+        band, majority = age, _majority(age)
+    types_text, labour_type = record["exploitation"].split("|")
+    types = set(types_text.split(";"))
+    known = types_text != MISSING
+
+    def flag(present: bool) -> str:
+        return ("1" if present else "0") if known else MISSING
+
+    row = dict.fromkeys(EXPORT_COLUMNS, MISSING)
+    row.update(
+        {
+            YEAR: record[YEAR],
+            "Datasource": DATASOURCE,
+            "gender": record["gender"],
+            "ageBroad": band,
+            "majorityStatus": majority,
+            "citizenship": record["citizenship"],
+            "isForcedLabour": flag(LABOUR in types),
+            "isSexualExploit": flag(SEXUAL in types),
+            "isOtherExploit": flag(OTHER in types),
+            "isSexAndLabour": flag(SEXUAL in types and LABOUR in types),
+            "typeOfExploitConcatenated": types_text,
+            "typeOfLabourConcatenated": labour_type,
+            "CountryOfExploitation": record["CountryOfExploitation"],
+        }
+    )
+    return row
+
+
+def export_csv(records: Sequence[Mapping[str, str]]) -> str:
+    """Generalized records as a CTDC CSV file (`,` separated, -99 for missing)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(export_row(r) for r in records)
+    return out.getvalue()

@@ -8,6 +8,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -20,7 +21,8 @@ from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity import service as identity_service
 from service.reference import service as reference_service
-from service.stats import catalogue, counting
+from service.stats import catalogue, counting, ctdc
+from service.stats.anonymize import k_anonymize
 from service.stats.catalogue import ABROAD, CATALOGUE, By, CatalogueTable
 from service.stats.ctdc import CtdcRow
 from service.stats.disclosure import ProtectedTable, TableCounts, protect_release
@@ -400,3 +402,58 @@ async def import_ctdc(
         changes={"name": {"to": name}, "source": {"to": source}, "records": {"to": len(rows)}},
     )
     return dataset
+
+
+@dataclass(frozen=True)
+class CtdcExport:
+    """A k-anonymized CTDC file and what it took: how many persons were left out, and how far
+    each quasi-identifier was generalized (0: as recorded)."""
+
+    text: str
+    records: int
+    suppressed: int
+    levels: dict[str, int]
+
+
+async def export_ctdc(
+    session: AsyncSession, *, actor: Actor, year: int, known_on: datetime | None = None
+) -> CtdcExport:
+    """The year's persons (those V1 counts, each once) as CTDC microdata, k-anonymized
+    (k = 11) on their quasi-identifiers; nothing else about them leaves. Audited."""
+    moment = known_on or utcnow()
+    scope = counting.Scope(start=date(year, 1, 1), end=date(year, 12, 31), known_on=moment)
+    persons = await counting.counted_persons(session, scope=scope)
+    records = [
+        ctdc.quasi_identifiers(
+            year=year,
+            age=p.age,
+            gender=p.gender,
+            nationality=p.nationality,
+            country_of_exploitation=p.country_of_exploitation,
+            sexual=p.sexual,
+            labour=p.labour,
+            other=p.other,
+            sector=p.sector,
+        )
+        for p in persons
+    ]
+    anonymized = k_anonymize(records, ctdc.hierarchies(), k=K_THRESHOLD)
+    record_event(
+        session,
+        actor=actor,
+        action="stats.ctdc_exported",
+        entity_type="ctdc_export",
+        entity_id=str(year),
+        changes={
+            "known_on": {"to": moment},
+            "records": {"to": len(anonymized.records)},
+            "suppressed": {"to": anonymized.suppressed},
+            "generalized": {"to": anonymized.levels},
+        },
+    )
+    return CtdcExport(
+        text=ctdc.export_csv(anonymized.records),
+        records=len(anonymized.records),
+        suppressed=anonymized.suppressed,
+        levels=anonymized.levels,
+    )
