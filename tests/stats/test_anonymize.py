@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -37,8 +39,8 @@ persons = st.fixed_dictionaries(
 )
 
 
-def _records(people: list[dict[str, object]]) -> list[dict[str, str]]:
-    return [quasi_identifiers(year=2016, **p) for p in people]  # type: ignore[arg-type]
+def _records(people: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    return [quasi_identifiers(year=2016, **p) for p in people]
 
 
 @settings(max_examples=150, deadline=None)
