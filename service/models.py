@@ -50,7 +50,13 @@ from service.repatriation.models import (
     Repatriation,
     ResidencyStatusRecord,
 )
-from service.stats.models import CtdcDataset, CtdcRecord, StatsRelease
+from service.stats.models import (
+    CtdcDataset,
+    CtdcRecord,
+    PrivacyBudget,
+    PrivacyBudgetSpend,
+    StatsRelease,
+)
 
 metadata = SQLModel.metadata
 
@@ -90,6 +96,8 @@ __all__ = [
     "Placement",
     "PlacementRequest",
     "PlacementRequestRiskChange",
+    "PrivacyBudget",
+    "PrivacyBudgetSpend",
     "Proceeding",
     "ProceedingCase",
     "ProceedingStatusChange",

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import tempfile
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     # Court-ordered restitution still unpaid this many days after the order opens a
     # restitution_unpaid alert.
     restitution_alert_days: int = Field(default=90, ge=1, le=3650)
+
+    # The differential-privacy budget of each release year: the epsilons of its DP releases
+    # add up to at most this; a release that would pass it is refused.
+    dp_epsilon_per_year: Decimal = Field(default=Decimal("1.0"), gt=0, le=100, decimal_places=6)
 
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = Field(default=3, ge=1)

@@ -18,3 +18,8 @@ class StatsReleaseNotFound(NotFound):
 class CtdcDatasetExists(Conflict):
     code = "ctdc_dataset_exists"
     title = "A CTDC dataset of that name was already imported"
+
+
+class PrivacyBudgetSpent(Conflict):
+    code = "privacy_budget_spent"
+    title = "The year's differential-privacy budget is spent"
