@@ -32,6 +32,7 @@ from service.simulation import model as simulation_model
 from service.simulation import report as simulation_report
 from service.simulation import runner as simulation_runner
 from service.simulation import scenario as simulation_scenario
+from service.stats import exchange as stats_exchange
 from service.stats import service as stats_service
 from service.stats.exceptions import CtdcDatasetExists
 from service.stats.schemas import ReleasePublic
@@ -452,10 +453,10 @@ def stats_export_ctdc(
     least 11 persons."""
     settings = Settings()
 
-    async def work(db: Database) -> stats_service.CtdcExport:
+    async def work(db: Database) -> stats_exchange.CtdcExport:
         async with db.session() as session:
             actor = await _stats_actor(session, as_user)
-            return await stats_service.export_ctdc(session, actor=actor, year=year)
+            return await stats_exchange.export_ctdc(session, actor=actor, year=year)
 
     exported = _run(settings, work)
     target = out or Path(f"ctdc-{year}.csv")
@@ -488,7 +489,7 @@ def stats_import_ctdc(
 
     async def work(db: Database) -> None:
         async with db.session() as session:
-            await stats_service.import_ctdc(
+            await stats_exchange.import_ctdc(
                 session, actor=None, name=dataset, source=file.name, rows=rows
             )
 
