@@ -61,6 +61,9 @@ DEMO_ACCOUNTS = (
     ("demo-shelter", "MIMP", Role.shelter_staff),
     ("demo-defender", "MINJUS", Role.legal_aid),
     ("demo-unhcr", "UNHCR", Role.caseworker),
+    ("demo-consulate", "RREE", Role.identifier),
+    ("demo-prosecutor", "MP", Role.caseworker),
+    ("demo-court", "PJ", Role.caseworker),
     ("demo-analyst", "MIMP", Role.analyst),
     ("demo-auditor", "MIMP", Role.auditor),
     ("demo-admin", "MIMP", Role.admin),
@@ -148,7 +151,7 @@ def serve(
         accounts = _run(settings, lambda db: _demo_accounts(db, Security.from_settings(settings)))
         typer.echo("Demo accounts (passwords are new at every --demo start):")
         for username, org, role, password in accounts:
-            typer.echo(f"  {username:<14} {org:<7} {role:<14} {password}")
+            typer.echo(f"  {username:<16} {org:<7} {role:<14} {password}")
         typer.echo(
             f"Token: curl -d 'username=demo-police&password=...' http://{host}:{port}/v1/auth/token"
         )

@@ -11,7 +11,7 @@ from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
-from service.identity.dependencies import SecurityDep
+from service.identity.dependencies import ActorDep, SecurityDep
 from service.legal import service
 from service.legal.schemas import (
     DefendantCreate,
@@ -26,10 +26,12 @@ from service.legal.schemas import (
     ProceedingCaseCreate,
     ProceedingCreate,
     ProceedingPublic,
+    ProsecutorOfficePublic,
     RestitutionOrderCreate,
     RestitutionOrderPublic,
     StatusChange,
 )
+from service.reference import service as reference_service
 
 router = APIRouter(prefix="/v1", tags=["legal"])
 
@@ -289,3 +291,18 @@ async def list_case_restitution(
     return await service.restitution_public(
         session, await service.list_case_orders(session, case.id)
     )
+
+
+@router.get(
+    "/prosecutor-offices",
+    response_model=list[ProsecutorOfficePublic],
+    responses=problem_responses(401),
+)
+async def list_prosecutor_offices(
+    actor: ActorDep, session: SessionDep
+) -> list[ProsecutorOfficePublic]:
+    """The specialized prosecutor offices a proceeding may be filed at (reference data)."""
+    return [
+        ProsecutorOfficePublic.model_validate(office, from_attributes=True)
+        for office in await reference_service.list_prosecutor_offices(session)
+    ]

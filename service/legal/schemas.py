@@ -258,3 +258,11 @@ class RestitutionOrderPublic(BaseModel):
     payments: list[PaymentPublic]
     paid_soles: Decimal
     balance_soles: Decimal
+
+
+class ProsecutorOfficePublic(BaseModel):
+    """A specialized prosecutor office where proceedings are filed (reference data)."""
+
+    code: str
+    name: str
+    region: str

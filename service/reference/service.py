@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.db import insert_ignoring_conflicts, table_of
@@ -79,6 +79,12 @@ def populations_for(year: int) -> sa.Select[tuple[str, int, int]]:
     return sa.select(pop.c.region, pop.c.population, pop.c.year.label("census_year")).where(
         pop.c.year == census
     )
+
+
+async def list_prosecutor_offices(session: AsyncSession) -> list[ProsecutorOffice]:
+    """The specialized prosecutor offices, by code."""
+    rows = await session.exec(select(ProsecutorOffice).order_by(col(ProsecutorOffice.code)))
+    return list(rows.all())
 
 
 async def prosecutor_office_exists(session: AsyncSession, code: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -50,18 +50,15 @@ from service.repatriation.rules import (
     CancelReason,
     RepatriationDirection,
     RepatriationStatus,
-    ResidencyStatus,
 )
 from service.repatriation.schemas import (
     AsylumClaimCreate,
     AsylumClaimHistory,
-    AsylumClaimPublic,
     RepatriationArrival,
     RepatriationCreate,
     RepatriationPublic,
     ResidencyCreate,
     ResidencyHistory,
-    ResidencyPublic,
 )
 
 if TYPE_CHECKING:
@@ -96,30 +93,74 @@ async def _lock(session: AsyncSession, case: CaseFile) -> CaseFile:
     return locked
 
 
-# Asylum claims and residency
+# Asylum claims and residency: the same dated history, one table each
+
+StatusRecord = TypeVar("StatusRecord", AsylumClaimStatusRecord, ResidencyStatusRecord)
 
 
-async def asylum_history(
-    session: AsyncSession, case_id: uuid.UUID
-) -> list[AsylumClaimStatusRecord]:
-    """The claim's statuses, oldest first (by effective_on, then recorded_at)."""
+async def _history(
+    session: AsyncSession, model: type[StatusRecord], case_id: uuid.UUID
+) -> list[StatusRecord]:
+    """A status's history, oldest first (by effective_on, then recorded_at)."""
     rows = await session.exec(
-        select(AsylumClaimStatusRecord)
-        .where(AsylumClaimStatusRecord.case_id == case_id)
-        .order_by(
-            col(AsylumClaimStatusRecord.effective_on),
-            col(AsylumClaimStatusRecord.recorded_at),
-            col(AsylumClaimStatusRecord.id),
-        )
+        select(model)
+        .where(col(model.case_id) == case_id)
+        .order_by(col(model.effective_on), col(model.recorded_at), col(model.id))
     )
     return list(rows.all())
+
+
+async def _record_status(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case: CaseFile,
+    entry: StatusRecord,
+    action: str,
+    id_field: str,
+) -> StatusRecord:
+    session.add(entry)
+    await session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="case",
+        entity_id=case.id,
+        changes={
+            id_field: {"to": str(entry.id)},
+            "status": {"to": entry.status},
+            "effective_on": {"to": str(entry.effective_on)},
+        },
+    )
+    return entry
+
+
+async def _history_view(session: AsyncSession, history: Sequence[StatusRecord]) -> dict[str, Any]:
+    """The history as shown, with the entry in force (`rules.current`)."""
+    codes = await _organization_codes(session, [e.organization_id for e in history])
+    shown = {
+        e.id: {
+            "id": e.id,
+            "status": e.status,
+            "effective_on": e.effective_on,
+            "organization": codes[e.organization_id],
+            "recorded_at": e.recorded_at,
+        }
+        for e in history
+    }
+    current = rules.current(history)
+    return {
+        "current": shown[current.id] if current is not None else None,
+        "history": list(shown.values()),
+    }
 
 
 async def current_asylum_claim(
     session: AsyncSession, case_id: uuid.UUID
 ) -> AsylumClaimStatus | None:
     """The claim's status in force, or None when none was ever recorded."""
-    entry = rules.current(await asylum_history(session, case_id))
+    entry = rules.current(await _history(session, AsylumClaimStatusRecord, case_id))
     return AsylumClaimStatus(entry.status) if entry is not None else None
 
 
@@ -130,26 +171,19 @@ async def record_asylum_claim(
     force cancels a planned return to the country of origin (non-refoulement)."""
     locked = await _lock(session, case)
     await _require_foreign(session, locked, "An asylum claim")
-    entry = AsylumClaimStatusRecord(
-        case_id=locked.id,
-        status=data.status.value,
-        effective_on=data.effective_on,
-        organization_id=actor.organization_id,
-        recorded_by=actor.user_id,
-    )
-    session.add(entry)
-    await session.flush()
-    record_event(
+    entry = await _record_status(
         session,
         actor=actor,
+        case=locked,
+        entry=AsylumClaimStatusRecord(
+            case_id=locked.id,
+            status=data.status.value,
+            effective_on=data.effective_on,
+            organization_id=actor.organization_id,
+            recorded_by=actor.user_id,
+        ),
         action="asylum_claim.recorded",
-        entity_type="case",
-        entity_id=locked.id,
-        changes={
-            "asylum_claim_id": {"to": str(entry.id)},
-            "status": {"to": entry.status},
-            "effective_on": {"to": str(entry.effective_on)},
-        },
+        id_field="asylum_claim_id",
     )
     if rules.return_is_refoulement(await current_asylum_claim(session, locked.id)):
         planned = await _planned(session, locked.id)
@@ -161,39 +195,8 @@ async def record_asylum_claim(
 
 
 async def asylum_claim_view(session: AsyncSession, case_id: uuid.UUID) -> AsylumClaimHistory:
-    history = await asylum_history(session, case_id)
-    codes = await _organization_codes(session, [e.organization_id for e in history])
-    public = {
-        e.id: AsylumClaimPublic(
-            id=e.id,
-            status=AsylumClaimStatus(e.status),
-            effective_on=e.effective_on,
-            organization=codes[e.organization_id],
-            recorded_at=e.recorded_at,
-        )
-        for e in history
-    }
-    current = rules.current(history)
-    return AsylumClaimHistory(
-        current=public[current.id] if current is not None else None,
-        history=list(public.values()),
-    )
-
-
-async def residency_history(
-    session: AsyncSession, case_id: uuid.UUID
-) -> list[ResidencyStatusRecord]:
-    """The residency's statuses, oldest first (by effective_on, then recorded_at)."""
-    rows = await session.exec(
-        select(ResidencyStatusRecord)
-        .where(ResidencyStatusRecord.case_id == case_id)
-        .order_by(
-            col(ResidencyStatusRecord.effective_on),
-            col(ResidencyStatusRecord.recorded_at),
-            col(ResidencyStatusRecord.id),
-        )
-    )
-    return list(rows.all())
+    history = await _history(session, AsylumClaimStatusRecord, case_id)
+    return AsylumClaimHistory.model_validate(await _history_view(session, history))
 
 
 async def record_residency(
@@ -201,48 +204,25 @@ async def record_residency(
 ) -> ResidencyStatusRecord:
     """A new status of the person's residency in Peru, dated."""
     await _require_foreign(session, case, "Residency")
-    entry = ResidencyStatusRecord(
-        case_id=case.id,
-        status=data.status.value,
-        effective_on=data.effective_on,
-        organization_id=actor.organization_id,
-        recorded_by=actor.user_id,
-    )
-    session.add(entry)
-    await session.flush()
-    record_event(
+    return await _record_status(
         session,
         actor=actor,
+        case=case,
+        entry=ResidencyStatusRecord(
+            case_id=case.id,
+            status=data.status.value,
+            effective_on=data.effective_on,
+            organization_id=actor.organization_id,
+            recorded_by=actor.user_id,
+        ),
         action="residency.recorded",
-        entity_type="case",
-        entity_id=case.id,
-        changes={
-            "residency_id": {"to": str(entry.id)},
-            "status": {"to": entry.status},
-            "effective_on": {"to": str(entry.effective_on)},
-        },
+        id_field="residency_id",
     )
-    return entry
 
 
 async def residency_view(session: AsyncSession, case_id: uuid.UUID) -> ResidencyHistory:
-    history = await residency_history(session, case_id)
-    codes = await _organization_codes(session, [e.organization_id for e in history])
-    public = {
-        e.id: ResidencyPublic(
-            id=e.id,
-            status=ResidencyStatus(e.status),
-            effective_on=e.effective_on,
-            organization=codes[e.organization_id],
-            recorded_at=e.recorded_at,
-        )
-        for e in history
-    }
-    current = rules.current(history)
-    return ResidencyHistory(
-        current=public[current.id] if current is not None else None,
-        history=list(public.values()),
-    )
+    history = await _history(session, ResidencyStatusRecord, case_id)
+    return ResidencyHistory.model_validate(await _history_view(session, history))
 
 
 # Repatriations

@@ -145,7 +145,7 @@ async def list_releases(actor: StatsReaderDep, session: SessionDep) -> list[Rele
 @router.get(
     "/releases/{release_id}",
     response_model=ReleasePublic,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 @writes
 async def read_release(
@@ -158,7 +158,7 @@ async def read_release(
 @router.post(
     "/releases/{release_id}/verify",
     response_model=ReleaseVerification,
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def verify_release(
     release_id: uuid.UUID, actor: StatsReaderDep, session: SessionDep

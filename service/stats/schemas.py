@@ -38,7 +38,7 @@ class TableDimension(BaseModel):
 
 
 class Shown(BaseModel):
-    value: float
+    value: int | float
 
 
 class Suppressed(BaseModel):

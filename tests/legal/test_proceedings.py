@@ -410,3 +410,18 @@ async def test_defendants_added_at_once_get_distinct_labels_in_order(
 
     assert [a.status_code for a in answers] == [201] * 4
     assert sorted(a.json()["label"] for a in answers) == ["D1", "D2", "D3", "D4"]
+
+
+async def test_any_user_lists_the_specialized_prosecutor_offices(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    analyst = await factory.user("MIMP", Role.analyst)
+
+    response = await client.get("/v1/prosecutor-offices", headers=analyst.headers)
+    anonymous = await client.get("/v1/prosecutor-offices")
+
+    assert response.status_code == 200
+    offices = {o["code"]: o for o in response.json()}
+    assert offices["FISTRAP-LIMA"]["region"] == "15"
+    assert {"FISTRAP-CUSCO", "FISTRAP-TUMBES", "FISTRAP-MADRE-DE-DIOS"} <= set(offices)
+    assert anonymous.status_code == 401

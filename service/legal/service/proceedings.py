@@ -177,6 +177,22 @@ async def _organization_kind(session: AsyncSession, organization_id: uuid.UUID) 
     return org.kind if org is not None else None
 
 
+async def _add_status_change(
+    session: AsyncSession, *, actor: Actor, proceeding: Proceeding, effective_on: date
+) -> None:
+    """The dated history row of the proceeding's (new) status."""
+    session.add(
+        ProceedingStatusChange(
+            proceeding_id=proceeding.id,
+            status=proceeding.status,
+            effective_on=effective_on,
+            organization_id=actor.organization_id,
+            recorded_by=actor.user_id,
+        )
+    )
+    await session.flush()
+
+
 async def create_proceeding(
     session: AsyncSession, *, actor: Actor, data: ProceedingCreate
 ) -> Proceeding:
@@ -206,16 +222,9 @@ async def create_proceeding(
             f" {data.prosecutor_office}."
         ) from None
     await savepoint.commit()
-    session.add(
-        ProceedingStatusChange(
-            proceeding_id=proceeding.id,
-            status=proceeding.status,
-            effective_on=data.complaint_filed_on,
-            organization_id=actor.organization_id,
-            recorded_by=actor.user_id,
-        )
+    await _add_status_change(
+        session, actor=actor, proceeding=proceeding, effective_on=data.complaint_filed_on
     )
-    await session.flush()
     record_event(
         session,
         actor=actor,
@@ -292,16 +301,9 @@ async def change_status(
         changes["court_organization_id"] = {"to": str(proceeding.court_organization_id)}
     proceeding.status = to.value
     session.add(proceeding)
-    session.add(
-        ProceedingStatusChange(
-            proceeding_id=proceeding.id,
-            status=to.value,
-            effective_on=data.effective_on,
-            organization_id=actor.organization_id,
-            recorded_by=actor.user_id,
-        )
+    await _add_status_change(
+        session, actor=actor, proceeding=proceeding, effective_on=data.effective_on
     )
-    await session.flush()
     record_event(
         session,
         actor=actor,
