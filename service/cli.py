@@ -1,4 +1,4 @@
-"""The `ruta` command: serve, migrate, seed, user, audit, openapi, simulate."""
+"""The `ruta` command: serve, migrate, seed, user, audit, openapi, simulate, stats."""
 
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ from typing import Annotated, TypeVar
 
 import typer
 import yaml
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit import service as audit_service
 from service.core import migrations
 from service.core.crypto import Keyring
 from service.core.db import Database
 from service.core.requestid import bind_request_id
-from service.core.security import Security
+from service.core.security import Actor, Security
 from service.core.settings import Settings
 from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization, UsernameTaken
-from service.identity.rules import Role
+from service.identity.rules import Permission, Role, has_permission
 from service.main import audit_keys, create_app, open_database
 from service.pathway import seed as reference_seed
 from service.pathway import sweep as sweep_flow
@@ -33,6 +34,10 @@ from service.simulation import model as simulation_model
 from service.simulation import report as simulation_report
 from service.simulation import runner as simulation_runner
 from service.simulation import scenario as simulation_scenario
+from service.stats import exchange as stats_exchange
+from service.stats import service as stats_service
+from service.stats.exceptions import CtdcDatasetExists
+from service.stats.schemas import ReleasePublic
 
 app = typer.Typer(
     help="Ruta: case management for Peru's victim-referral pathway.", no_args_is_help=True
@@ -45,6 +50,10 @@ app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(referrals_app, name="referrals")
+stats_app = typer.Typer(
+    help="Publish statistics: the annual report, CTDC export and import.", no_args_is_help=True
+)
+app.add_typer(stats_app, name="stats")
 
 T = TypeVar("T")
 
@@ -438,6 +447,125 @@ def simulate(
         curve = plot.with_name(f"{plot.stem}-beds.png")
         plots.beds_curve(points, code, curve)
         typer.echo(f"wrote {plot} and {curve}")
+
+
+async def _stats_actor(session: AsyncSession, username: str) -> Actor:
+    """The analyst or administrator a statistics command acts for: releases and exports are
+    attributed to a person in the audit trail, as through the API."""
+    actor = await identity_service.actor_for_username(session, username)
+    if actor is None:
+        typer.echo(f"--as: no active user {username!r}", err=True)
+        raise typer.Exit(2)
+    if not has_permission(actor.role, Permission.stats_read):
+        typer.echo(f"--as: the role {actor.role!r} may not publish statistics", err=True)
+        raise typer.Exit(2)
+    return actor
+
+
+AsOption = Annotated[
+    str, typer.Option("--as", help="The analyst or administrator publishing (a username)")
+]
+YearOption = Annotated[int, typer.Option(min=2000, max=2100, help="The year reported")]
+
+
+@stats_app.command("report")
+def stats_report(
+    year: YearOption,
+    as_user: AsOption,
+    fmt: Annotated[str, typer.Option("--format", help="md, json, csv or html")] = "md",
+    out: Annotated[Path, typer.Option(help="Directory for the report, summary and charts")] = Path(
+        "report"
+    ),
+    charts: Annotated[bool, typer.Option(help="Draw the PNG charts")] = True,
+) -> None:
+    """Publish a release of the year (stored, audited, disclosure-controlled) and write the
+    annual report in the shape of the TIP questionnaire, a one-page summary and charts."""
+    from service.stats import report as stats_report_module
+
+    if fmt not in stats_report_module.FORMATS:
+        raise typer.BadParameter(f"--format: one of {', '.join(stats_report_module.FORMATS)}")
+    settings = Settings()
+
+    async def work(db: Database) -> ReleasePublic:
+        async with db.session() as session:
+            actor = await _stats_actor(session, as_user)
+            request = stats_report_module.release_request(year)
+            return await stats_service.create_release(session, actor=actor, data=request)
+
+    release = _run(settings, work)
+    built = stats_report_module.build(release)
+    drawn: list[Path] = []
+    if charts:
+        from service.stats import charts as stats_charts  # matplotlib only when drawing
+
+        drawn = stats_charts.draw(built, out)
+    written = stats_report_module.write(built, out, fmt, drawn)
+    for path in [*written, *drawn]:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"release {release.id} (digest {release.digest})")
+
+
+@stats_app.command("export-ctdc")
+def stats_export_ctdc(
+    year: YearOption,
+    as_user: AsOption,
+    out: Annotated[
+        Path | None, typer.Option(help="The file to write (default: ctdc-YEAR.csv)")
+    ] = None,
+) -> None:
+    """Write the year's victims as CTDC microdata, k-anonymized (k = 11): every combination
+    of year, age, gender, citizenship, country and type of exploitation is shared by at
+    least 11 persons."""
+    settings = Settings()
+
+    async def work(db: Database) -> stats_exchange.CtdcExport:
+        async with db.session() as session:
+            actor = await _stats_actor(session, as_user)
+            return await stats_exchange.export_ctdc(session, actor=actor, year=year)
+
+    exported = _run(settings, work)
+    target = out or Path(f"ctdc-{year}.csv")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(exported.text, encoding="utf-8")
+    generalized = ", ".join(f"{k} {v}" for k, v in exported.levels.items() if v) or "none"
+    typer.echo(
+        f"wrote {target}: {exported.records} records, {exported.suppressed} left out,"
+        f" generalized: {generalized}"
+    )
+
+
+@stats_app.command("import-ctdc")
+def stats_import_ctdc(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CTDC CSV file")],
+    name: Annotated[
+        str | None, typer.Option(help="The dataset's name (default: the file's name)")
+    ] = None,
+) -> None:
+    """Read a CTDC file into a dataset of its own, for comparison: never mixed with cases."""
+    from service.stats import ctdc
+
+    dataset = name or file.stem
+    try:
+        rows = ctdc.parse(file.read_text(encoding="utf-8-sig"))
+    except ctdc.CtdcFormatError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    settings = Settings()
+
+    async def work(db: Database) -> None:
+        async with db.session() as session:
+            await stats_exchange.import_ctdc(
+                session, actor=None, name=dataset, source=file.name, rows=rows
+            )
+
+    try:
+        _run(settings, work)
+    except CtdcDatasetExists as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    years = sorted({r.year for r in rows if r.year is not None})
+    span = f", {years[0]} to {years[-1]}" if years else ""
+    typer.echo(f"imported {len(rows)} CTDC records as dataset {dataset!r}{span}")
 
 
 def main() -> None:

@@ -51,7 +51,13 @@ from service.repatriation.models import (
     Repatriation,
     ResidencyStatusRecord,
 )
-from service.stats.models import StatsRelease
+from service.stats.models import (
+    CtdcDataset,
+    CtdcRecord,
+    PrivacyBudget,
+    PrivacyBudgetSpend,
+    StatsRelease,
+)
 
 metadata = SQLModel.metadata
 
@@ -68,6 +74,8 @@ __all__ = [
     "CaseTransition",
     "Consent",
     "ConsentOverride",
+    "CtdcDataset",
+    "CtdcRecord",
     "CustodyPeriod",
     "Defendant",
     "DefendantOutcome",
@@ -89,6 +97,8 @@ __all__ = [
     "Placement",
     "PlacementRequest",
     "PlacementRequestRiskChange",
+    "PrivacyBudget",
+    "PrivacyBudgetSpend",
     "Proceeding",
     "ProceedingCase",
     "ProceedingStatusChange",

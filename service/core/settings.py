@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import tempfile
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
     # beyond which a request is refused with 503.
     simulation_workers: int = Field(default=1, ge=1, le=64)
     simulation_queue: int = Field(default=8, ge=1, le=1000)
+    # The differential-privacy budget of each release year: the epsilons of its DP releases
+    # add up to at most this; a release that would pass it is refused.
+    dp_epsilon_per_year: Decimal = Field(default=Decimal("1.0"), gt=0, le=100, decimal_places=6)
 
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = Field(default=3, ge=1)

@@ -352,6 +352,26 @@ async def actor_for_claims(session: AsyncSession, claims: TokenClaims) -> Actor:
     )
 
 
+async def actor_for_username(session: AsyncSession, username: str) -> Actor | None:
+    """The active user of that name as an actor (for commands run on someone's behalf)."""
+    stmt = (
+        select(AppUser, Organization)
+        .join(Organization, col(Organization.id) == col(AppUser.organization_id))
+        .where(AppUser.username == username)
+    )
+    row = (await session.exec(stmt)).first()
+    if row is None or not row[0].is_active:
+        return None
+    user, org = row
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        organization_id=org.id,
+        organization_code=org.code,
+        role=user.role,
+    )
+
+
 async def upsert_organizations(session: AsyncSession, rows: Sequence[dict[str, str | None]]) -> int:
     """Create the organizations whose codes are new; returns how many were created."""
     existing = set((await session.exec(select(Organization.code))).all())

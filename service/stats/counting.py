@@ -60,6 +60,9 @@ SEXUAL_FORMS = (
     ExploitationForm.child_sex_tourism.value,
 )
 LABOUR_FORMS = (ExploitationForm.forced_labour.value,)
+OTHER_FORMS = tuple(
+    f.value for f in ExploitationForm if f.value not in (*SEXUAL_FORMS, *LABOUR_FORMS)
+)
 # Peru's days: UTC-5 all year (no daylight saving since 1994). A period's days are Peru's.
 PERU_TIME = timezone(timedelta(hours=-5))
 # Dimensions read from the population's event rather than from the person.
@@ -168,6 +171,7 @@ def _persons(scoped: sa.Subquery, scope: Scope) -> sa.Subquery:
             sa.func.max(sa.case((forms.c.form.in_(SEXUAL_FORMS), 1), else_=0)).label("sexual"),
             sa.func.max(sa.case((forms.c.form.in_(LABOUR_FORMS), 1), else_=0)).label("labour"),
             sa.func.min(sa.case((forms.c.form.in_(LABOUR_FORMS), forms.c.sector))).label("sector"),
+            sa.func.max(sa.case((forms.c.form.in_(OTHER_FORMS), 1), else_=0)).label("other"),
         )
         .join(forms, forms.c.identification_id == counted.c.identification_id)
         .group_by(counted.c.root_id)
@@ -183,6 +187,7 @@ def _persons(scoped: sa.Subquery, scope: Scope) -> sa.Subquery:
             traits.c.nationality,
             sa.func.coalesce(kinds.c.sexual, 0).label("sexual"),
             sa.func.coalesce(kinds.c.labour, 0).label("labour"),
+            sa.func.coalesce(kinds.c.other, 0).label("other"),
             kinds.c.sector,
         )
         .join(traits, traits.c.person_id == first.c.root_id)
@@ -548,3 +553,51 @@ async def _count_defendants(
         excluded=dict.fromkeys(ExclusionReason, 0),
         measures=measures,
     )
+
+
+@dataclass(frozen=True)
+class CountedPerson:
+    """A person counted in the period's identification tables, each once, with the traits
+    the tables break them down by (true data: only ever published anonymized)."""
+
+    age: int | None
+    gender: str | None
+    nationality: str | None
+    # Where the person was exploited: PER, or the foreign country.
+    country_of_exploitation: str
+    sexual: bool
+    labour: bool
+    other: bool
+    sector: str | None
+
+
+async def counted_persons(session: AsyncSession, *, scope: Scope) -> list[CountedPerson]:
+    """The persons V1 counts for the scope (each once, consent or basis checked), with
+    their traits: for person-level exports, which anonymize them before anything leaves."""
+    person = _persons(_scoped(scope, from_start=True), scope)
+    rows = await _run(
+        session,
+        sa.select(
+            person.c.person_age,
+            person.c.gender,
+            person.c.nationality,
+            sa.func.coalesce(person.c.exploitation_country, PERU).label("country"),
+            person.c.sexual,
+            person.c.labour,
+            person.c.other,
+            person.c.sector,
+        ),
+    )
+    return [
+        CountedPerson(
+            age=None if row.person_age is None else int(row.person_age),
+            gender=row.gender,
+            nationality=row.nationality,
+            country_of_exploitation=str(row.country),
+            sexual=bool(row.sexual),
+            labour=bool(row.labour),
+            other=bool(row.other),
+            sector=row.sector,
+        )
+        for row in rows
+    ]

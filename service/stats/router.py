@@ -15,7 +15,7 @@ from pydantic import AwareDatetime
 from service.core.db import SessionDep, writes
 from service.core.errors import InvalidInput, problem_responses
 from service.core.security import Actor
-from service.identity.dependencies import require
+from service.identity.dependencies import SettingsDep, require
 from service.identity.rules import Permission
 from service.stats import service
 from service.stats.catalogue import By
@@ -122,14 +122,18 @@ async def read_table(
     "/releases",
     response_model=ReleasePublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def create_release(
-    body: ReleaseCreate, actor: StatsReaderDep, session: SessionDep
+    body: ReleaseCreate, actor: StatsReaderDep, session: SessionDep, settings: SettingsDep
 ) -> ReleasePublic:
     """Publish tables together (default: the whole catalogue), so that a number two tables
-    share is hidden in both or neither, and keep the release with its digest."""
-    return await service.create_release(session, actor=actor, data=body)
+    share is hidden in both or neither, and keep the release with its digest. With
+    `{"method": "dp", "epsilon": "0.5"}`, a differentially private release spending that
+    much of its year's budget (409 `privacy_budget_spent` once spent)."""
+    return await service.create_release(
+        session, actor=actor, data=body, epsilon_per_year=settings.dp_epsilon_per_year
+    )
 
 
 @router.get("/releases", response_model=list[ReleaseSummary], responses=problem_responses(401, 403))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -55,9 +56,16 @@ class SuppressedCell(BaseModel):
     suppressed: Literal[True] = True
 
 
+Method = Literal["suppression", "dp"]
+Epsilon = Annotated[Decimal, Field(gt=0, le=100, decimal_places=6)]
+
+
 class Disclosure(BaseModel):
-    method: Literal["suppression"] = "suppression"
+    method: Method = "suppression"
     k: int = Field(description="Counts from 1 to k - 1 are hidden; zero is shown")
+    epsilon: str | None = Field(
+        default=None, description="dp: the epsilon this table spent (its noise's 1/scale)"
+    )
     note: str
 
 
@@ -108,11 +116,31 @@ class ReleaseCreate(BaseModel):
     start: date | None = None
     end: date | None = None
     tables: list[TableRequest] | None = Field(
-        default=None, max_length=40, description="Default: the whole catalogue"
+        default=None,
+        max_length=40,
+        description="Default: the whole catalogue (dp: its tables where each unit is in one cell)",
     )
     known_on: AwareDatetime | None = Field(
         default=None, description="Count as known at this moment (default: now)"
     )
+    method: Method = Field(
+        default="suppression",
+        description="suppression: true counts, small ones hidden; dp: discrete Laplace noise"
+        " on the counts, then hidden by the noisy counts (needs year and epsilon)",
+    )
+    epsilon: Epsilon | None = Field(
+        default=None,
+        description="dp: the privacy budget this release spends, shared equally by its"
+        " tables, out of its year's (RUTA_DP_EPSILON_PER_YEAR)",
+    )
+
+    @model_validator(mode="after")
+    def _dp_needs_year_and_epsilon(self) -> Self:
+        if self.method == "dp" and (self.epsilon is None or self.year is None):
+            raise ValueError("a dp release needs year and epsilon")
+        if self.method == "suppression" and self.epsilon is not None:
+            raise ValueError("epsilon is for dp releases")
+        return self
 
     @model_validator(mode="after")
     def _one_period(self) -> Self:
@@ -131,6 +159,8 @@ class ReleaseSummary(BaseModel):
     known_on: datetime
     codes: list[str]
     digest: str
+    method: Method = "suppression"
+    epsilon: str | None = None
     created_at: datetime
 
 
@@ -142,4 +172,7 @@ class ReleaseVerification(BaseModel):
     id: uuid.UUID
     reproduced: bool
     digest: str
-    recomputed_digest: str
+    recomputed_digest: str | None = Field(
+        description="None for a dp release: its noise is drawn once and cannot be redrawn"
+    )
+    note: str | None = None

@@ -9,6 +9,8 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,9 +21,15 @@ from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity import service as identity_service
 from service.reference import service as reference_service
-from service.stats import catalogue, counting
+from service.stats import budget, catalogue, counting
 from service.stats.catalogue import ABROAD, CATALOGUE, By, CatalogueTable
-from service.stats.disclosure import ProtectedTable, TableCounts, protect_release
+from service.stats.disclosure import (
+    ProtectedTable,
+    TableCounts,
+    protect_noisy_table,
+    protect_release,
+    sample_discrete_laplace,
+)
 from service.stats.exceptions import StatsReleaseNotFound, StatsTableNotFound
 from service.stats.models import StatsRelease
 from service.stats.rules import K_THRESHOLD, TOTAL, Dimension, TableSpec
@@ -47,6 +55,16 @@ DISCLOSURE = Disclosure(
     note="Counts from 1 to 10 are hidden, and further cells so that no hidden count can be"
     " recovered from the margins; a figure beside the counts is shown only when at least"
     " 11 units stand behind it.",
+)
+DP_NOTE = (
+    "Differentially private: discrete Laplace noise of scale 1/epsilon was added to every"
+    " count, and counts from 1 to 10 of the noisy table are hidden (decided on the noisy"
+    " counts only). Figures are not exact; measures are withheld."
+)
+DP_NOT_REPRODUCIBLE = (
+    "A differentially private release cannot be recomputed: its noise was drawn once, from"
+    " the operating system's random source, and is kept nowhere. Its digest still identifies"
+    " the tables as published."
 )
 # Dimensions on which one unit may fall in several categories (a person identified by two
 # institutions, referred twice ...): their cells count pairs of a unit and a category.
@@ -131,7 +149,10 @@ def _public(
     protected: ProtectedTable,
     period: Period,
     known_on: datetime,
+    noise: Fraction | None = None,
 ) -> PublishedTable:
+    """A protected table as published; with `noise` (a dp table's epsilon), its exclusions
+    are noised as well and its measures (not differentially private) withheld."""
     shape = protected.spec
     cells: list[ShownCell | SuppressedCell] = []
     for cell in shape.cells():
@@ -154,11 +175,23 @@ def _public(
         total: Shown | Suppressed = Shown(value=counted.total) if enough else Suppressed()
     else:
         total = Suppressed() if grand.value is None else Shown(value=grand.value)
-    figures_shown = grand.value is not None and counted.total >= K_THRESHOLD
+    figures_shown = noise is None and grand.value is not None and counted.total >= K_THRESHOLD
     measures: dict[str, Shown | Suppressed] = {
         m.value: Shown(value=v) if figures_shown and v is not None else Suppressed()
         for m, v in counted.measures.items()
     }
+    excluded = {reason.value: n for reason, n in counted.excluded.items()}
+    disclosure = DISCLOSURE
+    if noise is not None:
+        # The excluded are persons of the population too, each in exactly one reason or
+        # one cell: noised with the table's epsilon, they spend nothing more.
+        excluded = {r: max(0, n + sample_discrete_laplace(noise)) for r, n in excluded.items()}
+        disclosure = Disclosure(
+            method="dp",
+            k=K_THRESHOLD,
+            epsilon=_decimal_text(noise),
+            note=DP_NOTE,
+        )
     return PublishedTable(
         code=entry.code,
         title=entry.title,
@@ -171,17 +204,23 @@ def _public(
         ],
         cells=cells,
         total=total,
-        excluded={reason.value: n for reason, n in counted.excluded.items()},
+        excluded=excluded,
         measures=measures,
         census_year=counted.census_year,
-        disclosure=DISCLOSURE,
+        disclosure=disclosure,
     )
 
 
 async def _publish(
-    session: AsyncSession, requests: Sequence[TableRequest], period: Period, known_on: datetime
+    session: AsyncSession,
+    requests: Sequence[TableRequest],
+    period: Period,
+    known_on: datetime,
+    *,
+    epsilon: Fraction | None = None,
 ) -> list[PublishedTable]:
-    """Count every table asked for and protect them together."""
+    """Count every table asked for and protect them together; with `epsilon`, noise each
+    table with an equal share of it and suppress by the noisy counts only."""
     scope = counting.Scope(start=period.start, end=period.end, known_on=known_on)
     entries: list[tuple[CatalogueTable, counting.TrueTable]] = []
     shapes: list[TableCounts] = []
@@ -199,9 +238,17 @@ async def _publish(
                 raise RuntimeError(f"{entry.code}: categories outside the catalogue: {stray}")
         entries.append((entry, counted))
         shapes.append(TableCounts(shape, counted.cells))
-    protected = protect_release(shapes)
+    if epsilon is None:
+        protected = protect_release(shapes)
+        share = None
+    else:
+        # Every table counts the same persons again: their epsilons add up (sequential
+        # composition). Each table's hidden cells are decided by its own noisy counts, so
+        # nothing links them to the true ones; tables need not agree with one another.
+        share = epsilon / len(shapes)
+        protected = [protect_noisy_table(t.spec, t.counts, epsilon=share) for t in shapes]
     return [
-        _public(entry, counted, table, period, known_on)
+        _public(entry, counted, table, period, known_on, share)
         for (entry, counted), table in zip(entries, protected, strict=True)
     ]
 
@@ -245,15 +292,59 @@ def _default_requests() -> list[TableRequest]:
     return [TableRequest(code=code) for code in CATALOGUE]
 
 
+def _partitioning(requests: Sequence[TableRequest]) -> list[TableRequest]:
+    """The tables a dp release may hold: those where each unit falls in one interior cell
+    (the noise's scale assumes one person changes one count by one)."""
+    for request in requests:
+        dimensions = _breakdown(_entry(request.code), request.by)
+        multi = [d.value for d in dimensions if d in MULTI_RESPONSE]
+        if multi:
+            raise InvalidInput(
+                "tables",
+                f"{request.code} by {', '.join(multi)} counts a person in several cells:"
+                " not in a dp release",
+            )
+    return list(requests)
+
+
+def _dp_defaults() -> list[TableRequest]:
+    """The catalogue's tables whose default breakdown counts each unit in one cell."""
+    return [
+        TableRequest(code=code)
+        for code, entry in CATALOGUE.items()
+        if not any(d in MULTI_RESPONSE for d in catalogue.breakdown(entry, None))
+    ]
+
+
+def _decimal_text(value: Fraction) -> str:
+    """An epsilon share for people: six significant decimals (the exact value is used)."""
+    return f"{float(value):.6g}"
+
+
 async def create_release(
-    session: AsyncSession, *, actor: Actor, data: ReleaseCreate
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    data: ReleaseCreate,
+    epsilon_per_year: Decimal | None = None,
 ) -> ReleasePublic:
     """Publish tables together (by default the whole catalogue) and keep them, with their
-    parameters and a digest; audited."""
+    parameters and a digest; audited. A dp release first spends its epsilon from its year's
+    budget (`epsilon_per_year`), or is refused."""
     period = _period(data)
     known_on = data.known_on or utcnow()
-    requests = data.tables or _default_requests()
-    tables = await _publish(session, requests, period, known_on)
+    epsilon: Fraction | None = None
+    if data.method == "dp":
+        assert data.epsilon is not None  # the schema's validator asks for it
+        assert data.year is not None
+        if epsilon_per_year is None:
+            raise RuntimeError("a dp release needs the year's budget")
+        requests = _partitioning(data.tables) if data.tables else _dp_defaults()
+        await budget.spend(session, year=data.year, epsilon=data.epsilon, per_year=epsilon_per_year)
+        epsilon = Fraction(data.epsilon)
+    else:
+        requests = data.tables or _default_requests()
+    tables = await _publish(session, requests, period, known_on, epsilon=epsilon)
     release = StatsRelease(
         period_start=period.start,
         period_end=period.end,
@@ -261,11 +352,17 @@ async def create_release(
         parameters=[r.model_dump(mode="json") for r in requests],
         tables=[t.model_dump(mode="json") for t in tables],
         digest=_digest(tables),
+        method=data.method,
+        epsilon=None if data.epsilon is None else str(data.epsilon),
         created_by=actor.user_id,
         organization_id=actor.organization_id,
     )
     session.add(release)
     await session.flush()
+    if data.epsilon is not None and data.year is not None:
+        budget.record_spend(
+            session, actor=actor, year=data.year, epsilon=data.epsilon, release_id=release.id
+        )
     record_event(
         session,
         actor=actor,
@@ -277,6 +374,8 @@ async def create_release(
             "period": {"to": [str(period.start), str(period.end)]},
             "known_on": {"to": known_on},
             "digest": {"to": release.digest},
+            "method": {"to": release.method},
+            "epsilon": {"to": release.epsilon},
         },
     )
     return release_public(release)
@@ -289,6 +388,8 @@ def _summary(release: StatsRelease) -> ReleaseSummary:
         known_on=release.known_on,
         codes=[p["code"] for p in release.parameters],
         digest=release.digest,
+        method="dp" if release.method == "dp" else "suppression",
+        epsilon=release.epsilon,
         created_at=release.created_at,
     )
 
@@ -336,6 +437,22 @@ async def verify_release(
     """Recompute a release with its parameters, as known on its day, and compare digests:
     later corrections and late entries must not change a published number."""
     release = await get_release(session, release_id)
+    if release.method == "dp":
+        record_event(
+            session,
+            actor=actor,
+            action="stats.release_verified",
+            entity_type="stats_release",
+            entity_id=release.id,
+            changes={"reproduced": {"to": False}},
+        )
+        return ReleaseVerification(
+            id=release.id,
+            reproduced=False,
+            digest=release.digest,
+            recomputed_digest=None,
+            note=DP_NOT_REPRODUCIBLE,
+        )
     requests = [TableRequest.model_validate(p) for p in release.parameters]
     period = Period(start=release.period_start, end=release.period_end)
     recomputed = _digest(await _publish(session, requests, period, release.known_on))

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from service.core.db import Database
+from service.core.settings import Settings
 from service.main import create_app
 from tests.support.databases import create_database, drop_database, make_settings, migrate_and_seed
 from tests.support.factories import Factory
@@ -21,6 +22,7 @@ class World:
     client: httpx.AsyncClient
     factory: Factory
     db: Database
+    settings: Settings
 
 
 @pytest.fixture(scope="module")
@@ -33,5 +35,5 @@ async def world(var_dir: Path) -> AsyncIterator[World]:
         transport = httpx.ASGITransport(app=application, client=("203.0.113.9", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://ruta.test") as client:
             db: Database = application.state.db
-            yield World(client, Factory(db, application.state.security), db)
+            yield World(client, Factory(db, application.state.security), db, settings)
     await drop_database(url)
