@@ -31,7 +31,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from service.core import migrations
 from service.core.db import Database
 from service.core.security import Security
 from service.core.settings import Settings
-from service.core.time import today, utcnow
+from service.core.time import utcnow
 from service.main import open_database
 from service.pathway import demo
 from service.pathway import seed as reference_seed
@@ -67,10 +67,11 @@ UNIQUE_TEXT = {"proceeding": ("complaint_number",)}
 
 
 def _copied_tables() -> list[sa.Table]:
-    """The tables holding a case's rows, parents first: case_file, person and every table
-    with a foreign key to one of them (transitively)."""
+    """The tables holding a case's rows, parents first: case_file, person, proceeding (linked
+    to its cases by proceeding_case) and every table with a foreign key to one of them
+    (transitively)."""
     copied: list[sa.Table] = []
-    names = {"case_file", "person"}
+    names = {"case_file", "person", "proceeding"}
     for table in SQLModel.metadata.sorted_tables:
         if table.name in NOT_COPIED:
             continue
@@ -105,13 +106,12 @@ async def clone_cases(connection: AsyncConnection, *, copies: int) -> int:
         ]
         target = ", ".join(f'"{c.name}"' for c in columns)
         values = ", ".join(_copy_expression(table, c, names) for c in columns)
-        await connection.execute(
-            sa.text(
-                f'INSERT INTO "{table.name}" ({target})'
-                f' SELECT {values} FROM "{table.name}", generate_series(1, :copies) AS copy'
-            ),
-            {"copies": copies},
+        # Names from the metadata, never from input.
+        insert = (
+            f'INSERT INTO "{table.name}" ({target})'  # noqa: S608
+            f' SELECT {values} FROM "{table.name}", generate_series(1, :copies) AS copy'
         )
+        await connection.execute(sa.text(insert), {"copies": copies})
     return int((await connection.execute(sa.text("SELECT count(*) FROM case_file"))).scalar_one())
 
 
@@ -186,7 +186,7 @@ PLAIN: dict[str, tuple[bool, str]] = {
         " JOIN organization o ON o.id = c.organization_id JOIN persons p ON p.root = c.root"
         " GROUP BY 1, 2, 3",
     ),
-    "V10": (True, f"SELECT {AGE_BAND}, minor, gender, count(*) FROM persons GROUP BY 1, 2, 3"),
+    "V10": (True, f"SELECT {AGE_BAND}, minor, gender, count(*) FROM persons GROUP BY 1, 2, 3"),  # noqa: S608
     "R1": (
         True,
         "SELECT region, count(*) FROM persons WHERE region IS NOT NULL GROUP BY 1",
@@ -414,7 +414,7 @@ def main() -> None:
     var_dir = Path("bench/out")
     var_dir.mkdir(parents=True, exist_ok=True)
     settings = _settings(url, var_dir)
-    year = (today() - timedelta(days=60)).year
+    year = demo.default_year()
     asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
     try:
         built = time.perf_counter()

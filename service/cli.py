@@ -19,7 +19,6 @@ from service.core.db import Database
 from service.core.requestid import bind_request_id
 from service.core.security import Security
 from service.core.settings import Settings
-from service.core.time import today
 from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Role
@@ -386,7 +385,8 @@ def demo_generate(
     cases: Annotated[int, typer.Option(min=1, help="How many persons to identify")] = 100,
     seed: Annotated[int, typer.Option(min=0, help="The same seed gives the same facts")] = 2016,
     year: Annotated[
-        int | None, typer.Option(help="The year of the identifications (default: this year)")
+        int | None,
+        typer.Option(help="Year of the identifications (default: this year)"),
     ] = None,
 ) -> None:
     """Create synthetic cases through the services, in the narrative's proportions (seeds the
@@ -397,7 +397,7 @@ def demo_generate(
     migrations.upgrade(settings)
     _run(settings, lambda db: _seed(db, "peru-2017"))
     security = Security.from_settings(settings)
-    chosen = year if year is not None else today().year
+    chosen = year if year is not None else demo_flow.default_year()
 
     async def work(db: Database) -> demo_flow.DemoReport:
         with typer.progressbar(length=cases, label="cases", file=sys.stderr) as bar:

@@ -635,6 +635,12 @@ def period_of(year: int) -> tuple[date, date]:
     return date(year, 1, 1), min(date(year, 12, 31), today() - timedelta(days=60))
 
 
+def default_year() -> int:
+    """The latest year with a day 60 days ago: usually this year, where the referrals, beds
+    and unmet needs, which happen now, fall too."""
+    return (today() - timedelta(days=60)).year
+
+
 async def generate(
     db: Database,
     *,

@@ -6,20 +6,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.stats_report import clone_cases
 from service.audit import service as audit_service
 from service.capacity import service as capacity_service
 from service.capacity.schemas import CapacityChange
 from service.core.db import Database
 from service.core.security import Security
 from service.core.settings import Settings
-from service.core.time import today
+from service.core.time import utcnow
 from service.main import audit_keys, open_database
 from service.pathway import demo
+from service.stats.catalogue import CATALOGUE, breakdown
+from service.stats.counting import Scope, count_table
 from tests.support.databases import (
     create_database,
     drop_database,
@@ -28,7 +32,7 @@ from tests.support.databases import (
     query,
 )
 
-YEAR = today().year - 1
+YEAR = demo.default_year()
 CASES = 60
 
 # The non-identifying facts: each identification (who, when, where, the person), its forms of
@@ -110,7 +114,7 @@ async def test_follows_the_narratives_proportions_roughly(generated: Generated) 
     assert {r[3] for r in rows} > {"PER"}  # foreigners too
     assert Counter(r[4] for r in rows).most_common(2)[0][0] in {"17", "15"}
     outcomes = await query(generated.db, "SELECT outcome FROM defendant")
-    assert outcomes and "ongoing" in {o for (o,) in outcomes}
+    assert "ongoing" in {o for (o,) in outcomes}
 
 
 async def test_never_puts_more_persons_in_a_facility_than_it_has_beds(
@@ -136,9 +140,7 @@ async def test_never_puts_more_persons_in_a_facility_than_it_has_beds(
 
 async def test_leaves_an_audit_trail_that_verifies(generated: Generated) -> None:
     async with generated.db.session(write=False) as session:
-        report = await audit_service.verify_chains(
-            session, keys=audit_keys(generated.settings)
-        )
+        report = await audit_service.verify_chains(session, keys=audit_keys(generated.settings))
     actions = {a for (a,) in await query(generated.db, "SELECT DISTINCT action FROM audit_event")}
 
     assert report.ok, report.first_break
@@ -161,3 +163,41 @@ async def test_the_same_seed_gives_the_same_facts_and_another_seed_others(
 
     assert first == second
     assert first != third
+
+
+async def _report(db: Database) -> dict[str, tuple[dict[tuple[str, ...], int], int]]:
+    start, _ = demo.period_of(YEAR)
+    scope = Scope(start=start, end=date(YEAR, 12, 31), known_on=utcnow())
+    async with db.session(write=False) as session:
+        tables = {
+            code: await count_table(
+                session, spec=spec, dimensions=breakdown(spec, None), scope=scope
+            )
+            for code, spec in CATALOGUE.items()
+        }
+    return {code: (dict(t.cells), t.total) for code, t in tables.items()}
+
+
+@pytest.mark.postgres
+async def test_the_benchmarks_bulk_copies_are_the_rows_the_services_wrote(var_dir: Path) -> None:
+    world = await _generate(var_dir, cases=20, seed=9, beds=None)
+    try:
+        facts = [Counter(_sorted(await query(world.db, sql))) for sql in FACTS]
+        report = await _report(world.db)
+        async with world.db.engine.begin() as conn:
+            cases = await clone_cases(conn, copies=2)
+        copied_facts = [Counter(_sorted(await query(world.db, sql))) for sql in FACTS]
+        copied_report = await _report(world.db)
+    finally:
+        await world.db.dispose()
+        await drop_database(world.settings.database_url)
+
+    assert cases == 3 * (20 + world.report.persons_identified_twice)
+    # Every non-identifying row three times over: the originals and two copies.
+    assert copied_facts == [Counter({row: 3 * n for row, n in f.items()}) for f in facts]
+    # Each copy is another person: every cell and every total of the report, three times.
+    assert copied_report == {
+        code: ({cell: 3 * n for cell, n in cells.items()}, 3 * total)
+        for code, (cells, total) in report.items()
+    }
+    assert min(report["V1"][1], report["V6"][1], report["P1"][1]) > 0
