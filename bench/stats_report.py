@@ -121,8 +121,8 @@ PLAIN_PERSONS = """
 WITH countable AS (
     SELECT c.case_id FROM consent c
     WHERE c.covers_statistics AND c.revoked_at IS NULL
-      AND c.version > (SELECT coalesce(max(r.version), 0) FROM consent r
-                       WHERE r.case_id = c.case_id AND r.refused)
+      AND NOT EXISTS (SELECT 1 FROM consent r
+                      WHERE r.case_id = c.case_id AND r.refused AND r.version > c.version)
     UNION
     SELECT case_id FROM statistics_basis WHERE withdrawn_at IS NULL
 ),
@@ -135,9 +135,9 @@ counted AS (
     FROM identification i
     JOIN person p ON p.id = i.person_id
     JOIN countable k ON k.case_id = i.case_id
-    LEFT JOIN screened s ON s.case_id = i.case_id
     WHERE i.identified_on <= :end AND i.identified_on >= :first
-      AND s.victim_status IS DISTINCT FROM 'not_a_victim'
+      AND NOT EXISTS (SELECT 1 FROM screened s
+                      WHERE s.case_id = i.case_id AND s.victim_status = 'not_a_victim')
 ),
 first AS (
     SELECT DISTINCT ON (root) root, region, exploitation_country, person_age FROM counted
