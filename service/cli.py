@@ -25,6 +25,7 @@ from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Permission, Role, has_permission
 from service.main import audit_keys, create_app, open_database
+from service.pathway import demo as demo_flow
 from service.pathway import seed as reference_seed
 from service.pathway import sweep as sweep_flow
 from service.persons import service as person_service
@@ -46,6 +47,9 @@ user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect the audit trail.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage the keys that protect identifying data.", no_args_is_help=True)
 referrals_app = typer.Typer(help="Referral housekeeping.", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="Synthetic data for demonstrations and benchmarks.", no_args_is_help=True
+)
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
@@ -54,6 +58,7 @@ stats_app = typer.Typer(
     help="Publish statistics: the annual report, CTDC export and import.", no_args_is_help=True
 )
 app.add_typer(stats_app, name="stats")
+app.add_typer(demo_app, name="demo")
 
 T = TypeVar("T")
 
@@ -566,6 +571,41 @@ def stats_import_ctdc(
     years = sorted({r.year for r in rows if r.year is not None})
     span = f", {years[0]} to {years[-1]}" if years else ""
     typer.echo(f"imported {len(rows)} CTDC records as dataset {dataset!r}{span}")
+
+
+@demo_app.command("generate")
+def demo_generate(
+    cases: Annotated[int, typer.Option(min=1, help="How many persons to identify")] = 100,
+    seed: Annotated[int, typer.Option(min=0, help="The same seed gives the same facts")] = 2016,
+    year: Annotated[
+        int | None,
+        typer.Option(help="Year of the identifications (default: this year)"),
+    ] = None,
+) -> None:
+    """Create synthetic cases through the services, in the narrative's proportions (seeds the
+    reference data first; refused in production)."""
+    settings = Settings()
+    if settings.environment == "production":
+        raise typer.BadParameter("demo data is refused when RUTA_ENVIRONMENT=production")
+    migrations.upgrade(settings)
+    _run(settings, lambda db: _seed(db, "peru-2017"))
+    security = Security.from_settings(settings)
+    chosen = year if year is not None else demo_flow.default_year()
+
+    async def work(db: Database) -> demo_flow.DemoReport:
+        with typer.progressbar(length=cases, label="cases", file=sys.stderr) as bar:
+            return await demo_flow.generate(
+                db,
+                security=security,
+                settings=settings,
+                cases=cases,
+                seed=seed,
+                year=chosen,
+                progress=bar.update,
+            )
+
+    report = _run(settings, work)
+    typer.echo(report.describe())
 
 
 def main() -> None:

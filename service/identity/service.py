@@ -390,6 +390,11 @@ async def user_exists(session: AsyncSession, username: str) -> bool:
     return (await session.exec(stmt)).first() is not None
 
 
+async def get_user_by_username(session: AsyncSession, username: str) -> AppUser | None:
+    """The user of that name, if any."""
+    return (await session.exec(select(AppUser).where(AppUser.username == username))).first()
+
+
 async def get_organizations_by_code(
     session: AsyncSession, codes: Sequence[str]
 ) -> dict[str, Organization]:

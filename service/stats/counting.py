@@ -127,31 +127,40 @@ def _moment(value: datetime) -> sa.BindParameter[datetime]:
 
 def _scoped(scope: Scope, *, from_start: bool) -> sa.Subquery:
     """Identifications recorded by `known_on`, made in the period (`from_start`) or up to its
-    end, with the person they count as (`root_id`) and their case's standing: counted,
-    not_a_victim or no_consent_or_basis."""
+    end, with the person they count as (`root_id`), their case's standing (counted,
+    not_a_victim or no_consent_or_basis) and whether it is `counted`."""
     ids = case_service.identifications_known_on(
         scope.known_on,
         identified_from=scope.start if from_start else date.min,
         identified_to=scope.end,
     ).subquery("ident")
     roots = person_service.person_roots_on(scope.known_on)
-    countable = consent_service.cases_countable_on(scope.known_on)
+    countable = consent_service.cases_countable_on(scope.known_on).subquery("countable")
     status = case_service.victim_status_on(ids.c.case_id, scope.known_on)
+    not_a_victim = ExclusionReason.not_a_victim.value
     standing = sa.case(
-        (status == VictimStatus.not_a_victim.value, ExclusionReason.not_a_victim.value),
-        (ids.c.case_id.in_(countable), COUNTED),
+        (status == VictimStatus.not_a_victim.value, not_a_victim),
+        (countable.c.case_id.is_not(None), COUNTED),
         else_=ExclusionReason.no_consent_or_basis.value,
     )
+    # The same as standing == COUNTED, but as plain predicates the planner can estimate: a
+    # filter on the CASE is guessed to keep a handful of rows, and the joins on persons that
+    # follow then go through nested loops, quadratic over a million identifications.
+    counted = sa.and_(
+        countable.c.case_id.is_not(None),
+        status.is_distinct_from(VictimStatus.not_a_victim.value),
+    )
     return (
-        sa.select(ids, roots.c.root_id, standing.label("standing"))
+        sa.select(ids, roots.c.root_id, standing.label("standing"), counted.label("counted"))
         .join(roots, roots.c.person_id == ids.c.person_id)
+        .outerjoin(countable, countable.c.case_id == ids.c.case_id)
         .subquery("scoped")
     )
 
 
 def _persons(scoped: sa.Subquery, scope: Scope) -> sa.Subquery:
     """One row per counted person with the raw traits the person dimensions are built from."""
-    counted = sa.select(scoped).where(scoped.c.standing == COUNTED).subquery("counted")
+    counted = sa.select(scoped).where(scoped.c.counted).subquery("counted")
     first = sa.select(
         counted.c.root_id,
         counted.c.region,
@@ -199,17 +208,25 @@ def _persons(scoped: sa.Subquery, scope: Scope) -> sa.Subquery:
 
 def _case_standing(scoped: sa.Subquery) -> sa.Subquery:
     """Each case with the person it counts as and its standing."""
-    return (sa.select(scoped.c.case_id, scoped.c.root_id, scoped.c.standing).distinct()).subquery(
-        "case_standing"
-    )
+    return (
+        sa.select(
+            scoped.c.case_id, scoped.c.root_id, scoped.c.standing, scoped.c.counted
+        ).distinct()
+    ).subquery("case_standing")
 
 
 def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subquery:
-    """The population's events: `root_id`, `standing` and the event's own dimensions."""
+    """The population's events: `root_id`, `standing`, `counted` and the event's own
+    dimensions."""
     if spec.population is Population.identified:
         codes = identity_service.organization_code_rows().subquery("org")
         return (
-            sa.select(scoped.c.root_id, scoped.c.standing, codes.c.code.label("institution"))
+            sa.select(
+                scoped.c.root_id,
+                scoped.c.standing,
+                scoped.c.counted,
+                codes.c.code.label("institution"),
+            )
             .join(codes, codes.c.organization_id == scoped.c.organization_id)
             .subquery("events")
         )
@@ -229,6 +246,7 @@ def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subqu
                 sa.select(
                     cases.c.root_id,
                     cases.c.standing,
+                    cases.c.counted,
                     codes.c.code.label("receiving_institution"),
                     outcome.label("referral_outcome"),
                     sent.c.purpose.label("purpose"),
@@ -240,14 +258,15 @@ def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subqu
             given = protection_service.assistance_known_on(
                 scope.known_on, provided_from=scope.start, provided_to=scope.end
             ).subquery("given")
-            stmt = sa.select(cases.c.root_id, cases.c.standing, given.c.kind.label("service")).join(
-                cases, cases.c.case_id == given.c.case_id
-            )
+            stmt = sa.select(
+                cases.c.root_id, cases.c.standing, cases.c.counted, given.c.kind.label("service")
+            ).join(cases, cases.c.case_id == given.c.case_id)
         case Population.sheltered:
             stays = _stays(scope)
             stmt = sa.select(
                 cases.c.root_id,
                 cases.c.standing,
+                cases.c.counted,
                 stays.c.facility_kind,
                 stays.c.nights,
             ).join(cases, cases.c.case_id == stays.c.case_id)
@@ -256,7 +275,10 @@ def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subqu
                 scope.known_on, recorded_from=start, recorded_before=before
             ).subquery("needs")
             stmt = sa.select(
-                cases.c.root_id, cases.c.standing, needs.c.reason.label("unmet_reason")
+                cases.c.root_id,
+                cases.c.standing,
+                cases.c.counted,
+                needs.c.reason.label("unmet_reason"),
             ).join(cases, cases.c.case_id == needs.c.case_id)
         case Population.restitution:
             orders = legal_service.restitution_known_on(
@@ -270,13 +292,14 @@ def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subqu
             stmt = sa.select(
                 cases.c.root_id,
                 cases.c.standing,
+                cases.c.counted,
                 status.label("restitution_paid"),
                 orders.c.ordered,
                 orders.c.paid,
             ).join(cases, cases.c.case_id == orders.c.case_id)
         case Population.held:
             held = _held(scope)
-            stmt = sa.select(cases.c.root_id, cases.c.standing, held.c.hours).join(
+            stmt = sa.select(cases.c.root_id, cases.c.standing, cases.c.counted, held.c.hours).join(
                 cases, cases.c.case_id == held.c.case_id
             )
         case _:
@@ -455,7 +478,7 @@ async def count_table(
     scoped = _scoped(scope, from_start=spec.population is Population.identified)
     person = _persons(scoped, scope)
     events = _events(spec, scope, scoped)
-    counted = sa.select(events).where(events.c.standing == COUNTED).subquery("counted_events")
+    counted = sa.select(events).where(events.c.counted).subquery("counted_events")
     columns = [
         counted.c[EVENT_DIMENSIONS[d]] if d in EVENT_DIMENSIONS else _dimension(person, d)
         for d in dimensions

@@ -1,0 +1,1 @@
+"""Benchmarks a person can rerun, each printing its ratio."""
