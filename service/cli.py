@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -312,6 +314,7 @@ def _simulate_with_progress(
     replications: int | None,
     workers: int | None,
     occupancy_every: float | None,
+    executor: Executor | None = None,
 ) -> simulation_runner.Summary:
     total = replications or scenario.replications
     with typer.progressbar(length=total, label=scenario.name, file=sys.stderr) as bar:
@@ -321,7 +324,24 @@ def _simulate_with_progress(
             workers=workers,
             progress=bar.update,
             occupancy_every=occupancy_every,
+            executor=executor,
         )
+
+
+@contextlib.contextmanager
+def _executor(dask: str | None) -> Iterator[Executor | None]:
+    """A Dask cluster's executor when a scheduler is named (`pip install distributed`), else
+    None: the runner's own process pool."""
+    if dask is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        typer.echo("--dask needs the distributed package (pip install distributed)", err=True)
+        raise typer.Exit(2) from None
+    with Client(dask) as client:  # type: ignore[no-untyped-call]
+        yield client.get_executor()
 
 
 def _calibrated(year: int, *, census: bool) -> simulation_scenario.Scenario:
@@ -362,6 +382,14 @@ def simulate(
     ] = None,
     replications: Annotated[int | None, typer.Option(min=2, help="Override the scenario's")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Processes (default: cores)")] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RUTA_DASK_SCHEDULER",
+            help="Run the replications on this Dask scheduler (tcp://host:8786) instead of"
+            " local processes; --workers is then how many chunks run at once",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(min=0, help="Override the scenario's seed")] = None,
     beds_for: Annotated[
         float | None,
@@ -417,41 +445,55 @@ def simulate(
             f"{scenario or first.name}: facility: no facility {code!r} in the scenario", err=True
         )
         raise typer.Exit(2)
-    every = plots.OCCUPANCY_EVERY if plot else None
-    summary = _simulate_with_progress(
-        first, replications=replications, workers=workers, occupancy_every=every
-    )
-    if compare is None:
-        typer.echo(simulation_report.render(summary))
-    else:
-        # Common random numbers: the second scenario runs on the first one's seed and count.
-        second = _load_scenario(compare, seed if seed is not None else first.seed)
-        other = _simulate_with_progress(
-            second,
-            replications=replications or first.replications,
+    with _executor(dask) as executor:
+        every = plots.OCCUPANCY_EVERY if plot else None
+        summary = _simulate_with_progress(
+            first,
+            replications=replications,
             workers=workers,
-            occupancy_every=None,
+            occupancy_every=every,
+            executor=executor,
         )
-        typer.echo(simulation_report.render_comparison(summary, other))
-    points: dict[int, simulation_runner.Summary] = {}
-    if beds_for is not None:
-        search = simulation_runner.beds_for_target(
-            first, facility=code, target=beds_for, replications=replications, workers=workers
-        )
-        typer.echo(simulation_report.render_search(search))
-        points = search.tried
-    if plot is not None:
-        model = simulation_model.compile_scenario(first)
-        plots.occupancy_fan(summary, model.beds, model.codes, plot)
-        if not points:
-            beds = next(f.beds for f in first.facilities if f.code == code)
-            for more in sorted({max(0, round(beds * k)) for k in (0.5, 1, 1.5, 2, 3, 4)}):
-                points[more] = simulation_runner.simulate(
-                    first.with_beds(code, more), replications=replications, workers=workers
-                )
-        curve = plot.with_name(f"{plot.stem}-beds.png")
-        plots.beds_curve(points, code, curve)
-        typer.echo(f"wrote {plot} and {curve}")
+        if compare is None:
+            typer.echo(simulation_report.render(summary))
+        else:
+            # Common random numbers: the second scenario runs on the first one's seed and count.
+            second = _load_scenario(compare, seed if seed is not None else first.seed)
+            other = _simulate_with_progress(
+                second,
+                replications=replications or first.replications,
+                workers=workers,
+                occupancy_every=None,
+                executor=executor,
+            )
+            typer.echo(simulation_report.render_comparison(summary, other))
+        points: dict[int, simulation_runner.Summary] = {}
+        if beds_for is not None:
+            search = simulation_runner.beds_for_target(
+                first,
+                facility=code,
+                target=beds_for,
+                replications=replications,
+                workers=workers,
+                executor=executor,
+            )
+            typer.echo(simulation_report.render_search(search))
+            points = search.tried
+        if plot is not None:
+            model = simulation_model.compile_scenario(first)
+            plots.occupancy_fan(summary, model.beds, model.codes, plot)
+            if not points:
+                beds = next(f.beds for f in first.facilities if f.code == code)
+                for more in sorted({max(0, round(beds * k)) for k in (0.5, 1, 1.5, 2, 3, 4)}):
+                    points[more] = simulation_runner.simulate(
+                        first.with_beds(code, more),
+                        replications=replications,
+                        workers=workers,
+                        executor=executor,
+                    )
+            curve = plot.with_name(f"{plot.stem}-beds.png")
+            plots.beds_curve(points, code, curve)
+            typer.echo(f"wrote {plot} and {curve}")
 
 
 async def _stats_actor(session: AsyncSession, username: str) -> Actor:

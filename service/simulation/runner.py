@@ -1,7 +1,9 @@
-"""Replications on a process pool, their totals, and what a planner reads from them.
+"""Replications on a process pool (or any executor: a Dask cluster's for sweeps that
+outgrow one machine), their totals, and what a planner reads from them.
 
 Replication r's random numbers depend on (seed, r) alone and totals are combined in
-replication order, so a result is bit-identical whatever the number of workers.
+replication order, so a result is bit-identical whatever the executor and the number of
+workers.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,13 +46,18 @@ def replicate(
     workers: int | None = None,
     progress: Progress | None = None,
     occupancy_every: float | None = None,
+    executor: Executor | None = None,
 ) -> list[Replication]:
-    """Run the replications, on `workers` processes (default: the machine's cores)."""
+    """Run the replications, on `workers` processes (default: the machine's cores), or in
+    chunks on `executor` (e.g. `distributed.Client(address).get_executor()`), `workers`
+    then being how many it runs at once."""
     total = replications or model.scenario.replications
     workers = max(1, min(workers or os.cpu_count() or 1, total))
     size = max(1, math.ceil(total / (workers * 8)))
     bounds = [(a, min(a + size, total)) for a in range(0, total, size)]
     results: list[Replication] = []
+    if executor is not None:
+        return _collect(executor, model, bounds, occupancy_every, progress)
     if workers == 1:
         for a, b in bounds:
             results.extend(_chunk(model, a, b, occupancy_every))
@@ -63,11 +70,23 @@ def replicate(
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_chunk, model, a, b, occupancy_every) for a, b in bounds]
-        for (a, b), future in zip(bounds, futures, strict=True):
-            results.extend(future.result())
-            if progress:
-                progress(b - a)
+        return _collect(pool, model, bounds, occupancy_every, progress)
+
+
+def _collect(
+    executor: Executor,
+    model: Model,
+    bounds: list[tuple[int, int]],
+    occupancy_every: float | None,
+    progress: Progress | None,
+) -> list[Replication]:
+    """Submit every chunk, then gather them in replication order."""
+    futures = [executor.submit(_chunk, model, a, b, occupancy_every) for a, b in bounds]
+    results: list[Replication] = []
+    for (a, b), future in zip(bounds, futures, strict=True):
+        results.extend(future.result())
+        if progress:
+            progress(b - a)
     return results
 
 
@@ -169,6 +188,7 @@ def simulate(
     workers: int | None = None,
     progress: Progress | None = None,
     occupancy_every: float | None = None,
+    executor: Executor | None = None,
 ) -> Summary:
     """Compile, replicate and summarize a scenario."""
     model = compile_scenario(scenario)
@@ -178,6 +198,7 @@ def simulate(
         workers=workers,
         progress=progress,
         occupancy_every=occupancy_every,
+        executor=executor,
     )
     return summarize(model, runs)
 
@@ -245,6 +266,7 @@ def beds_for_target(
     replications: int | None = None,
     workers: int | None = None,
     cap: int = 2000,
+    executor: Executor | None = None,
 ) -> BedsSearch:
     """The fewest beds at `facility` for which the placement rate among the people some
     facility can take reaches `target`, by doubling then bisection; every try uses the same
@@ -254,7 +276,10 @@ def beds_for_target(
     def rate(beds: int) -> float:
         if beds not in tried:
             tried[beds] = simulate(
-                scenario.with_beds(facility, beds), replications=replications, workers=workers
+                scenario.with_beds(facility, beds),
+                replications=replications,
+                workers=workers,
+                executor=executor,
             )
         return tried[beds].placement_rate_eligible.value
 

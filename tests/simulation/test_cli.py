@@ -82,3 +82,20 @@ def test_searches_beds_and_draws_charts(tmp_path: Path) -> None:
     assert "answer: 8 beds" in result.output  # Erlang B(8, 4) = 0.030, B(7, 4) = 0.0632
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "occupancy-beds.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_runs_on_a_dask_scheduler_with_the_same_answer(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    path = _write(tmp_path / "s.yaml")
+    here = runner.invoke(app, ["simulate", str(path), "--workers", "1"])
+    with LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        there = runner.invoke(
+            app, ["simulate", str(path), "--dask", cluster.scheduler_address, "--workers", "2"]
+        )
+
+    assert here.exit_code == 0, here.output
+    assert there.exit_code == 0, there.output
+    assert there.output == here.output

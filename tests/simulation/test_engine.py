@@ -321,3 +321,26 @@ def test_a_census_larger_than_the_beds_is_refused() -> None:
     assert refused.value.problems == [
         ("facilities[0]", "Value error, occupied must be at most beds")
     ]
+
+
+def test_results_are_bit_identical_on_a_dask_cluster() -> None:
+    """Sweeps that outgrow one machine run on a Dask cluster (here a local one of two worker
+    processes): the same replications, bit for bit, as on this machine alone."""
+    from distributed import Client, LocalCluster
+
+    model = compile_scenario(scenario.load("peru-2016"))
+    alone = runner.replicate(model, replications=6, workers=1)
+
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
+    ):
+        clustered = runner.replicate(
+            model, replications=6, workers=2, executor=client.get_executor()
+        )
+        workers_used = len(client.scheduler_info()["workers"])
+
+    _same(alone, clustered)
+    assert workers_used == 2
