@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,6 +22,7 @@ from service.cases import service as case_service
 from service.cases.rules import CaseStatus, InvolvementBasis
 from service.consent import service as consent_service
 from service.consent.rules import ConsentPurpose
+from service.core.db import table_of
 from service.core.errors import InvalidInput
 from service.core.security import Actor
 from service.core.time import utcnow
@@ -50,6 +53,7 @@ from service.repatriation.rules import (
     CancelReason,
     RepatriationDirection,
     RepatriationStatus,
+    ResidencyStatus,
 )
 from service.repatriation.schemas import (
     AsylumClaimCreate,
@@ -572,3 +576,30 @@ async def arrival_region(session: AsyncSession, case_id: uuid.UUID) -> str | Non
             .order_by(col(Repatriation.recorded_at).desc(), col(Repatriation.id).desc())
         )
     ).first()
+
+
+def repatriations_known_on(
+    known_on: datetime, *, arrived_from: date, arrived_to: date
+) -> sa.Select[tuple[uuid.UUID, str, str]]:
+    """Repatriations that arrived between two days (inclusive), their arrival recorded by
+    `known_on`: `case_id`, `direction`, `country`. As SQL, for the statistics."""
+    trip = table_of(Repatriation)
+    return sa.select(trip.c.case_id, trip.c.direction, trip.c.country).where(
+        trip.c.arrived_on >= arrived_from,
+        trip.c.arrived_on <= arrived_to,
+        trip.c.arrival_recorded_at <= known_on,
+    )
+
+
+def residency_granted_known_on(
+    known_on: datetime, *, granted_from: date, granted_to: date
+) -> sa.Select[tuple[uuid.UUID, str]]:
+    """Residency granted (temporary or permanent) with effect between two days (inclusive),
+    recorded by `known_on`: `case_id`, `status`. As SQL, for the statistics."""
+    residency = table_of(ResidencyStatusRecord)
+    return sa.select(residency.c.case_id, residency.c.status).where(
+        residency.c.status.in_([ResidencyStatus.temporary.value, ResidencyStatus.permanent.value]),
+        residency.c.effective_on >= granted_from,
+        residency.c.effective_on <= granted_to,
+        residency.c.recorded_at <= known_on,
+    )

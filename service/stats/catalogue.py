@@ -16,6 +16,7 @@ from service.legal.rules import Charge, Outcome
 from service.persons.rules import Gender
 from service.protection.rules import AssistanceKind
 from service.referrals.rules import ReferralPurpose
+from service.repatriation.rules import RepatriationDirection, ResidencyStatus
 from service.stats.rules import PERU_AGE_BANDS, UNKNOWN_AGE_BAND
 
 
@@ -45,6 +46,8 @@ class By(StrEnum):
     below_legal_minimum = "below_legal_minimum"  # yes / no
     charge_reduced = "charge_reduced"  # yes / no
     restitution_paid = "restitution_paid"  # unpaid, partly_paid, paid
+    direction = "direction"  # a repatriation to Peru, or home to the country of origin
+    residency = "residency"  # the residency granted: temporary, permanent
 
 
 class Population(StrEnum):
@@ -64,6 +67,10 @@ class Population(StrEnum):
     convicted = "convicted"
     # Victims with restitution ordered in the period.
     restitution = "restitution"
+    # Persons whose repatriation arrived in the period.
+    repatriated = "repatriated"
+    # Foreign victims granted residency with effect in the period.
+    residency_granted = "residency_granted"
 
 
 # Prison terms in months, banded at the minimums of the law (6 years forced labour, 8 years
@@ -260,6 +267,21 @@ CATALOGUE: dict[str, CatalogueTable] = {
             measures=(Measure.ordered_soles, Measure.paid_soles),
         ),
         CatalogueTable(
+            "RP1",
+            "Persons repatriated: Peruvians exploited abroad brought home, and foreign"
+            " nationals returned to their country (by the day they arrived)",
+            (By.direction,),
+            (By.direction,),
+            population=Population.repatriated,
+        ),
+        CatalogueTable(
+            "RS1",
+            "Foreign victims granted residency, temporary or permanent",
+            (By.residency,),
+            (By.residency,),
+            population=Population.residency_granted,
+        ),
+        CatalogueTable(
             "V10",
             "Persons identified, by age band at identification and gender",
             (By.age_band, By.form),
@@ -348,6 +370,10 @@ def static_categories(by: By) -> tuple[str, ...] | None:
             return (*(label for label, _ in SENTENCE_BANDS), UNKNOWN)
         case By.restitution_paid:
             return ("unpaid", "partly_paid", "paid")
+        case By.direction:
+            return tuple(RepatriationDirection)
+        case By.residency:
+            return (ResidencyStatus.temporary.value, ResidencyStatus.permanent.value)
         case By.region | By.institution | By.receiving_institution:
             return None
     raise ValueError(f"no categories for {by}")

@@ -38,6 +38,7 @@ from service.protection import service as protection_service
 from service.protection.rules import CustodyPlace
 from service.reference import service as reference_service
 from service.referrals import service as referral_service
+from service.repatriation import service as repatriation_service
 from service.stats.catalogue import (
     ABROAD,
     OTHER,
@@ -75,6 +76,8 @@ EVENT_DIMENSIONS = {
     By.facility_kind: "facility_kind",
     By.unmet_reason: "unmet_reason",
     By.restitution_paid: "restitution_paid",
+    By.direction: "direction",
+    By.residency: "residency",
 }
 DEFENDANT_POPULATIONS = (Population.defendants, Population.convicted)
 
@@ -297,6 +300,26 @@ def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subqu
                 orders.c.ordered,
                 orders.c.paid,
             ).join(cases, cases.c.case_id == orders.c.case_id)
+        case Population.repatriated:
+            trips = repatriation_service.repatriations_known_on(
+                scope.known_on, arrived_from=scope.start, arrived_to=scope.end
+            ).subquery("trips")
+            stmt = sa.select(
+                cases.c.root_id,
+                cases.c.standing,
+                cases.c.counted,
+                trips.c.direction.label("direction"),
+            ).join(cases, cases.c.case_id == trips.c.case_id)
+        case Population.residency_granted:
+            granted = repatriation_service.residency_granted_known_on(
+                scope.known_on, granted_from=scope.start, granted_to=scope.end
+            ).subquery("granted")
+            stmt = sa.select(
+                cases.c.root_id,
+                cases.c.standing,
+                cases.c.counted,
+                granted.c.status.label("residency"),
+            ).join(cases, cases.c.case_id == granted.c.case_id)
         case Population.held:
             held = _held(scope)
             stmt = sa.select(cases.c.root_id, cases.c.standing, cases.c.counted, held.c.hours).join(

@@ -130,6 +130,12 @@ SECTIONS: tuple[Section, ...] = (
             _q("V8", "Victims sheltered, by kind of facility, and bed-nights", By.facility_kind),
             _q("V8U", "Unmet needs: persons no facility could take, by reason", By.unmet_reason),
             _q("V9", "Children held in police stations, and hours held"),
+            _q(
+                "RP1",
+                "Victims repatriated: Peruvians brought home, foreign nationals returned",
+                By.direction,
+            ),
+            _q("RS1", "Foreign victims granted residency, temporary or permanent", By.residency),
         ),
     ),
     Section(
