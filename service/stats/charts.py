@@ -79,7 +79,7 @@ def pathway_funnel(report: Report, path: Path) -> Path:
     stages = funnel(report)
     labels = [name for name, _ in stages]
     values = [value for _, value in stages]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(8, 4))
     positions = list(range(len(stages)))
     ax.barh(positions, [x or 0 for x in values], color=COLOURS[0])
     for position, value in zip(positions, values, strict=True):
@@ -87,7 +87,7 @@ def pathway_funnel(report: Report, path: Path) -> Path:
         ax.text(value or 0, position, text, va="center", color="#333" if value else "#666")
     ax.set_yticks(positions, labels)
     ax.invert_yaxis()
-    ax.set_title(f"The pathway, {report.year} (the last stage counts defendants)")
+    ax.set_title(f"The pathway, {report.year}\n(persons; the last stage counts defendants)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
