@@ -4,6 +4,7 @@ marked "—", never as a number."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -26,6 +27,13 @@ def _label_hidden(ax: Axes, positions: list[int], values: list[Value]) -> None:
             ax.text(0, position, f" {HIDDEN}", va="center", color="#666")
 
 
+def _counts_axis(values: Sequence[float | None]) -> tuple[float, float]:
+    """A count axis from zero that shows its bars (and stays readable when every figure is
+    hidden or zero)."""
+    top = max((v for v in values if v is not None), default=0)
+    return 0, max(top * 1.12, 1)
+
+
 def identified_by_region(report: Report, path: Path) -> Path:
     """A horizontal bar per region (and abroad), in the order of the reference data."""
     v = report.views["V4"]
@@ -34,6 +42,7 @@ def identified_by_region(report: Report, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 7))
     positions = list(range(len(regions)))
     ax.barh(positions, [x or 0 for x in values], color=COLOURS[0])
+    ax.set_xlim(*_counts_axis(values))
     _label_hidden(ax, positions, values)
     names = {r["code"]: r["name"] for r in reference_service.regions()}
     ax.set_yticks(positions, [names.get(r, r) for r in regions])
@@ -63,6 +72,7 @@ def forms_by_age_band(report: Report, path: Path) -> Path:
         for x, value in zip(positions, values, strict=True):
             if value is None:
                 ax.text(x, 0, HIDDEN, ha="center", va="bottom", color="#666", fontsize=8)
+    ax.set_ylim(*_counts_axis([v.values.get((b, f)) for b in bands for f in forms]))
     ax.set_xticks([b + 0.4 - width / 2 for b in range(len(bands))], bands)
     ax.set_xlabel("age at identification")
     ax.set_ylabel("persons identified")
@@ -82,6 +92,7 @@ def pathway_funnel(report: Report, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4))
     positions = list(range(len(stages)))
     ax.barh(positions, [x or 0 for x in values], color=COLOURS[0])
+    ax.set_xlim(*_counts_axis(values))
     for position, value in zip(positions, values, strict=True):
         text = HIDDEN if value is None else f" {value:,.0f}"
         ax.text(value or 0, position, text, va="center", color="#333" if value else "#666")
