@@ -14,13 +14,16 @@ These are TRUE counts: they are never returned to anyone before disclosure contr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.capacity import service as capacity_service
@@ -128,7 +131,7 @@ def _moment(value: datetime) -> sa.BindParameter[datetime]:
     return sa.literal(value, UTCDateTime())
 
 
-def _scoped(scope: Scope, *, from_start: bool) -> sa.Subquery:
+def _scoped(scope: Scope, *, from_start: bool) -> sa.Select[Any]:
     """Identifications recorded by `known_on`, made in the period (`from_start`) or up to its
     end, with the person they count as (`root_id`), their case's standing (counted,
     not_a_victim or no_consent_or_basis) and whether it is `counted`."""
@@ -157,13 +160,16 @@ def _scoped(scope: Scope, *, from_start: bool) -> sa.Subquery:
         sa.select(ids, roots.c.root_id, standing.label("standing"), counted.label("counted"))
         .join(roots, roots.c.person_id == ids.c.person_id)
         .outerjoin(countable, countable.c.case_id == ids.c.case_id)
-        .subquery("scoped")
     )
 
 
-def _persons(scoped: sa.Subquery, scope: Scope) -> sa.Subquery:
-    """One row per counted person with the raw traits the person dimensions are built from."""
-    counted = sa.select(scoped).where(scoped.c.counted).subquery("counted")
+def _persons(scoped: sa.FromClause, scope: Scope, *, from_start: bool) -> sa.Select[Any]:
+    """One row per counted person with the raw traits the person dimensions are built from:
+    from their first counted identification in the period (`from_start`) or up to its end."""
+    kept: list[sa.ColumnElement[bool]] = [scoped.c.counted]
+    if from_start:
+        kept.append(scoped.c.identified_on >= scope.start)
+    counted = sa.select(scoped).where(*kept).subquery("counted")
     first = sa.select(
         counted.c.root_id,
         counted.c.region,
@@ -205,35 +211,93 @@ def _persons(scoped: sa.Subquery, scope: Scope) -> sa.Subquery:
         .join(traits, traits.c.person_id == first.c.root_id)
         .outerjoin(kinds, kinds.c.root_id == first.c.root_id)
         .where(first.c.n == 1)
-        .subquery("person_row")
     )
 
 
-def _case_standing(scoped: sa.Subquery) -> sa.Subquery:
-    """Each case with the person it counts as and its standing."""
-    return (
-        sa.select(
-            scoped.c.case_id, scoped.c.root_id, scoped.c.standing, scoped.c.counted
-        ).distinct()
-    ).subquery("case_standing")
+def _case_standing(scoped: sa.FromClause) -> sa.Select[Any]:
+    """Each case identified up to the period's end with the person it counts as and its
+    standing."""
+    return sa.select(
+        scoped.c.case_id, scoped.c.root_id, scoped.c.standing, scoped.c.counted
+    ).distinct()
 
 
-def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subquery:
-    """The population's events: `root_id`, `standing`, `counted` and the event's own
-    dimensions."""
-    if spec.population is Population.identified:
-        codes = identity_service.organization_code_rows().subquery("org")
-        return (
-            sa.select(
-                scoped.c.root_id,
-                scoped.c.standing,
-                scoped.c.counted,
-                codes.c.code.label("institution"),
-            )
-            .join(codes, codes.c.organization_id == scoped.c.organization_id)
-            .subquery("events")
+class _Bases:
+    """What every table of one count reads, computed once: the scoped identifications (up to
+    the period's end), the counted persons (of the period, or up to its end) and the cases'
+    standing, each kept in a temporary table for the transaction's statements that follow.
+    Plain SQL on both databases; dropped by `drop` (a rolled back transaction takes them)."""
+
+    def __init__(self, session: AsyncSession, scope: Scope) -> None:
+        self.session = session
+        self.scope = scope
+        self._prefix = f"stats_{uuid.uuid4().hex[:12]}"
+        self._kept: dict[str, sa.Table] = {}
+
+    async def _keep(self, name: str, build: Callable[[], sa.Select[Any]]) -> sa.Table:
+        if name not in self._kept:
+            self._kept[name] = await _temporary(self.session, f"{self._prefix}_{name}", build())
+        return self._kept[name]
+
+    async def scoped(self) -> sa.Table:
+        return await self._keep("scoped", lambda: _scoped(self.scope, from_start=False))
+
+    async def persons(self, *, from_start: bool) -> sa.Table:
+        scoped = await self.scoped()
+        return await self._keep(
+            "persons_period" if from_start else "persons",
+            lambda: _persons(scoped, self.scope, from_start=from_start),
         )
-    cases = _case_standing(scoped)
+
+    async def cases(self) -> sa.Table:
+        scoped = await self.scoped()
+        return await self._keep("cases", lambda: _case_standing(scoped))
+
+    async def drop(self) -> None:
+        connection = await self.session.connection()
+        for table in reversed(self._kept.values()):
+            await connection.execute(sa.schema.DropTable(table))
+        self._kept.clear()
+
+
+class _CreateTemporaryAs(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """CREATE TEMPORARY TABLE name AS <select>: the same words on SQLite and PostgreSQL."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, select: sa.Select[Any]) -> None:
+        self.name = name
+        self.select = select
+
+
+@compiles(_CreateTemporaryAs)
+def _compile_create_temporary_as(
+    element: _CreateTemporaryAs, compiler: SQLCompiler, **kw: Any
+) -> str:
+    name = compiler.preparer.quote(element.name)
+    return f"CREATE TEMPORARY TABLE {name} AS {compiler.process(element.select, **kw)}"
+
+
+async def _temporary(session: AsyncSession, name: str, select: sa.Select[Any]) -> sa.Table:
+    """Keep the select's rows in a temporary table of this connection, with statistics for
+    the planner (nothing analyzes a temporary table by itself)."""
+    connection = await session.connection()
+    await connection.execute(_CreateTemporaryAs(name, select))
+    table = sa.Table(
+        name,
+        sa.MetaData(),
+        *(sa.Column(c.name, c.type) for c in select.selected_columns),
+        prefixes=["TEMPORARY"],
+    )
+    await connection.execute(
+        sa.text(f"ANALYZE {connection.dialect.identifier_preparer.quote(name)}")
+    )
+    return table
+
+
+def _event_rows(spec: CatalogueTable, scope: Scope) -> sa.Subquery:
+    """The population's events in the period (other than identifications): `case_id` and the
+    event's own dimensions and measures."""
     start, before = scope.starts_at, scope.ends_before
     match spec.population:
         case Population.referred:
@@ -245,44 +309,25 @@ def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subqu
                 *((sent.c.status == status, group) for status, group in REFERRAL_OUTCOMES.items()),
                 else_=UNKNOWN,
             )
-            stmt = (
-                sa.select(
-                    cases.c.root_id,
-                    cases.c.standing,
-                    cases.c.counted,
-                    codes.c.code.label("receiving_institution"),
-                    outcome.label("referral_outcome"),
-                    sent.c.purpose.label("purpose"),
-                )
-                .join(cases, cases.c.case_id == sent.c.case_id)
-                .join(codes, codes.c.organization_id == sent.c.to_org_id)
-            )
+            stmt = sa.select(
+                sent.c.case_id,
+                codes.c.code.label("receiving_institution"),
+                outcome.label("referral_outcome"),
+                sent.c.purpose.label("purpose"),
+            ).join(codes, codes.c.organization_id == sent.c.to_org_id)
         case Population.assisted:
             given = protection_service.assistance_known_on(
                 scope.known_on, provided_from=scope.start, provided_to=scope.end
             ).subquery("given")
-            stmt = sa.select(
-                cases.c.root_id, cases.c.standing, cases.c.counted, given.c.kind.label("service")
-            ).join(cases, cases.c.case_id == given.c.case_id)
+            stmt = sa.select(given.c.case_id, given.c.kind.label("service"))
         case Population.sheltered:
             stays = _stays(scope)
-            stmt = sa.select(
-                cases.c.root_id,
-                cases.c.standing,
-                cases.c.counted,
-                stays.c.facility_kind,
-                stays.c.nights,
-            ).join(cases, cases.c.case_id == stays.c.case_id)
+            stmt = sa.select(stays.c.case_id, stays.c.facility_kind, stays.c.nights)
         case Population.unmet_need:
             needs = capacity_service.unmet_needs_known_on(
                 scope.known_on, recorded_from=start, recorded_before=before
             ).subquery("needs")
-            stmt = sa.select(
-                cases.c.root_id,
-                cases.c.standing,
-                cases.c.counted,
-                needs.c.reason.label("unmet_reason"),
-            ).join(cases, cases.c.case_id == needs.c.case_id)
+            stmt = sa.select(needs.c.case_id, needs.c.reason.label("unmet_reason"))
         case Population.restitution:
             orders = legal_service.restitution_known_on(
                 scope.known_on, ordered_from=scope.start, ordered_to=scope.end
@@ -293,41 +338,51 @@ def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subqu
                 else_="unpaid",
             )
             stmt = sa.select(
-                cases.c.root_id,
-                cases.c.standing,
-                cases.c.counted,
+                orders.c.case_id,
                 status.label("restitution_paid"),
                 orders.c.ordered,
                 orders.c.paid,
-            ).join(cases, cases.c.case_id == orders.c.case_id)
+            )
         case Population.repatriated:
             trips = repatriation_service.repatriations_known_on(
                 scope.known_on, arrived_from=scope.start, arrived_to=scope.end
             ).subquery("trips")
-            stmt = sa.select(
-                cases.c.root_id,
-                cases.c.standing,
-                cases.c.counted,
-                trips.c.direction.label("direction"),
-            ).join(cases, cases.c.case_id == trips.c.case_id)
+            stmt = sa.select(trips.c.case_id, trips.c.direction.label("direction"))
         case Population.residency_granted:
             granted = repatriation_service.residency_granted_known_on(
                 scope.known_on, granted_from=scope.start, granted_to=scope.end
             ).subquery("granted")
-            stmt = sa.select(
-                cases.c.root_id,
-                cases.c.standing,
-                cases.c.counted,
-                granted.c.status.label("residency"),
-            ).join(cases, cases.c.case_id == granted.c.case_id)
+            stmt = sa.select(granted.c.case_id, granted.c.status.label("residency"))
         case Population.held:
             held = _held(scope)
-            stmt = sa.select(cases.c.root_id, cases.c.standing, cases.c.counted, held.c.hours).join(
-                cases, cases.c.case_id == held.c.case_id
-            )
+            stmt = sa.select(held.c.case_id, held.c.hours)
         case _:
             raise ValueError(f"no population {spec.population}")
-    return stmt.subquery("events")
+    return stmt.subquery("event_rows")
+
+
+async def _events(spec: CatalogueTable, scope: Scope, bases: _Bases) -> sa.Select[Any]:
+    """The population's events: `root_id`, `standing`, `counted` and the event's own
+    dimensions."""
+    if spec.population is Population.identified:
+        scoped = await bases.scoped()
+        codes = identity_service.organization_code_rows().subquery("org")
+        return (
+            sa.select(
+                scoped.c.root_id,
+                scoped.c.standing,
+                scoped.c.counted,
+                codes.c.code.label("institution"),
+            )
+            .join(codes, codes.c.organization_id == scoped.c.organization_id)
+            .where(scoped.c.identified_on >= scope.start)
+        )
+    cases = await bases.cases()
+    rows = _event_rows(spec, scope)
+    own = [c for c in rows.c if c.name != "case_id"]
+    return sa.select(cases.c.root_id, cases.c.standing, cases.c.counted, *own).join(
+        cases, cases.c.case_id == rows.c.case_id
+    )
 
 
 def _stays(scope: Scope) -> sa.Subquery:
@@ -371,7 +426,7 @@ def _held(scope: Scope) -> sa.Subquery:
     )
 
 
-def _dimension(person: sa.Subquery, dimension: By) -> sa.ColumnElement[str]:
+def _dimension(person: sa.FromClause, dimension: By) -> sa.ColumnElement[str]:
     """The SQL of a person dimension's category for a person row."""
     age = person.c.person_age
     match dimension:
@@ -417,9 +472,115 @@ def _dimension(person: sa.Subquery, dimension: By) -> sa.ColumnElement[str]:
     raise ValueError(f"{dimension} is not a person dimension")
 
 
-async def _excluded(session: AsyncSession, events: sa.Subquery) -> dict[ExclusionReason, int]:
-    """How many persons of the population no table counts, by reason: not a victim when every
-    case of theirs in it was screened so, no consent or basis otherwise."""
+# Sums over a table's counted events, by measure: (measure, event column, decimals).
+SUMS = (
+    (Measure.bed_nights, "nights", 1),
+    (Measure.ordered_soles, "ordered", 2),
+    (Measure.paid_soles, "paid", 2),
+)
+CELL, TOTAL_PART = "cell", "total"
+
+
+def _sums(spec: CatalogueTable) -> list[tuple[Measure, str, int]]:
+    return [s for s in SUMS if s[0] in spec.measures]
+
+
+async def _hours(session: AsyncSession, counted: sa.CTE) -> dict[Measure, float | None]:
+    """Ended periods, median and p90 of the hours held, over the counted events."""
+    ended = sa.select(counted.c.hours).where(counted.c.hours.is_not(None)).subquery("ended")
+    ranked = sa.select(
+        ended.c.hours,
+        sa.func.row_number().over(order_by=ended.c.hours).label("rank"),
+        sa.func.count().over().label("n"),
+    ).subquery("ranked")
+    rows = (await _run(session, sa.select(ranked.c.hours, ranked.c.rank, ranked.c.n))).all()
+    n = int(rows[0].n) if rows else 0
+    by_rank = {int(r.rank): float(r.hours) for r in rows}
+    return {
+        Measure.periods_ended: float(n),
+        Measure.hours_median: _nearest_rank(by_rank, n, 0.5),
+        Measure.hours_p90: _nearest_rank(by_rank, n, 0.9),
+    }
+
+
+def _nearest_rank(by_rank: Mapping[int, float], n: int, p: float) -> float | None:
+    """The nearest-rank percentile (the smallest value with at least p of them at or below)."""
+    if n == 0:
+        return None
+    rank = max(1, -(-int(p * 1000) * n // 1000))  # ceil(p * n) without float error
+    return round(by_rank[rank], 1)
+
+
+async def count_tables(
+    session: AsyncSession,
+    *,
+    tables: Sequence[tuple[CatalogueTable, tuple[By, ...]]],
+    scope: Scope,
+) -> list[TrueTable]:
+    """The true counts of several tables, each broken down by its dimensions
+    (catalogue.breakdown), over the same counted persons: computed once, in the database,
+    for all of them; then one statement per table gives its cells, total and excluded."""
+    bases = _Bases(session, scope)
+    counted = [
+        await _count(session, spec=spec, dimensions=dimensions, scope=scope, bases=bases)
+        for spec, dimensions in tables
+    ]
+    await bases.drop()
+    return counted
+
+
+async def count_table(
+    session: AsyncSession, *, spec: CatalogueTable, dimensions: tuple[By, ...], scope: Scope
+) -> TrueTable:
+    """The true counts of one table broken down by `dimensions` (catalogue.breakdown): one
+    GROUP BY in the database, persons counted distinct in every cell."""
+    [table] = await count_tables(session, tables=[(spec, dimensions)], scope=scope)
+    return table
+
+
+async def _count(
+    session: AsyncSession,
+    *,
+    spec: CatalogueTable,
+    dimensions: tuple[By, ...],
+    scope: Scope,
+    bases: _Bases,
+) -> TrueTable:
+    if spec.population in DEFENDANT_POPULATIONS:
+        return await _count_defendants(session, spec=spec, dimensions=dimensions, scope=scope)
+    person = await bases.persons(from_start=spec.population is Population.identified)
+    events = (await _events(spec, scope, bases)).cte("events")
+    sums = _sums(spec)
+    own = [c for c in events.c if c.name not in ("root_id", "standing", "counted")]
+    counted = (
+        sa.select(
+            events.c.root_id,
+            *(
+                (
+                    events.c[EVENT_DIMENSIONS[d]]
+                    if d in EVENT_DIMENSIONS
+                    else _dimension(person, d)
+                ).label(f"d{i}")
+                for i, d in enumerate(dimensions)
+            ),
+            *own,
+        )
+        .join(person, person.c.root_id == events.c.root_id)
+        .where(events.c.counted)
+    ).cte("counted_events")
+    keys = [counted.c[f"d{i}"] for i in range(len(dimensions))]
+    persons = sa.func.count(sa.distinct(counted.c.root_id)).label("n")
+    nothing = [sa.null().label(f"d{i}") for i in range(len(dimensions))]
+    no_sums = [sa.cast(sa.null(), sa.Float).label(column) for _, column, _ in sums]
+    cells = sa.select(sa.literal(CELL).label("part"), *keys, persons, *no_sums).group_by(*keys)
+    total = sa.select(
+        sa.literal(TOTAL_PART).label("part"),
+        *nothing,
+        persons,
+        *(sa.cast(sa.func.sum(counted.c[column]), sa.Float).label(column) for _, column, _ in sums),
+    )
+    # Persons of the population no cell counts: not a victim when every case of theirs in it
+    # was screened so, no consent or basis otherwise.
     per_person = (
         sa.select(
             events.c.root_id,
@@ -434,93 +595,27 @@ async def _excluded(session: AsyncSession, events: sa.Subquery) -> dict[Exclusio
     reason = sa.case(
         (per_person.c.no_basis == 1, ExclusionReason.no_consent_or_basis.value),
         else_=ExclusionReason.not_a_victim.value,
-    ).label("reason")
-    rows = await _run(
-        session,
-        sa.select(reason, sa.func.count().label("persons"))
+    )
+    excluded = (
+        sa.select(reason.label("part"), *nothing, sa.func.count().label("n"), *no_sums)
         .where(per_person.c.counted == 0)
-        .group_by(reason),
+        .group_by(reason)
     )
+    cell_counts: dict[tuple[str, ...], int] = {}
     found: dict[ExclusionReason, int] = {}
-    for row in rows:
-        found[ExclusionReason(row.reason)] = int(row.persons)
-    return {r: found.get(r, 0) for r in ExclusionReason}
-
-
-async def _measures(
-    session: AsyncSession, spec: CatalogueTable, counted: sa.Subquery
-) -> dict[Measure, float | None]:
-    """The table's measures over its counted events."""
+    persons_total = 0
     measures: dict[Measure, float | None] = {}
-    if Measure.bed_nights in spec.measures:
-        total = (await _run(session, sa.select(sa.func.sum(counted.c.nights)))).scalar_one()
-        measures[Measure.bed_nights] = round(float(total or 0), 1)
-    if Measure.ordered_soles in spec.measures:
-        sums = (
-            await _run(
-                session,
-                sa.select(
-                    sa.func.sum(counted.c.ordered).label("ordered"),
-                    sa.func.sum(counted.c.paid).label("paid"),
-                ),
-            )
-        ).one()
-        measures[Measure.ordered_soles] = round(float(sums.ordered or 0), 2)
-        measures[Measure.paid_soles] = round(float(sums.paid or 0), 2)
+    for row in await _run(session, sa.union_all(cells, total, excluded)):
+        if row.part == CELL:
+            cell_counts[tuple(str(row[1 + i]) for i in range(len(dimensions)))] = int(row.n)
+        elif row.part == TOTAL_PART:
+            persons_total = int(row.n)
+            for measure, column, decimals in sums:
+                measures[measure] = round(float(row._mapping[column] or 0), decimals)
+        else:
+            found[ExclusionReason(row.part)] = int(row.n)
     if Measure.hours_median in spec.measures or Measure.hours_p90 in spec.measures:
-        ended = sa.select(counted.c.hours).where(counted.c.hours.is_not(None)).subquery("ended")
-        ranked = sa.select(
-            ended.c.hours,
-            sa.func.row_number().over(order_by=ended.c.hours).label("rank"),
-            sa.func.count().over().label("n"),
-        ).subquery("ranked")
-        rows = (await _run(session, sa.select(ranked.c.hours, ranked.c.rank, ranked.c.n))).all()
-        n = int(rows[0].n) if rows else 0
-        by_rank = {int(r.rank): float(r.hours) for r in rows}
-        measures[Measure.periods_ended] = float(n)
-        measures[Measure.hours_median] = _nearest_rank(by_rank, n, 0.5)
-        measures[Measure.hours_p90] = _nearest_rank(by_rank, n, 0.9)
-    return measures
-
-
-def _nearest_rank(by_rank: Mapping[int, float], n: int, p: float) -> float | None:
-    """The nearest-rank percentile (the smallest value with at least p of them at or below)."""
-    if n == 0:
-        return None
-    rank = max(1, -(-int(p * 1000) * n // 1000))  # ceil(p * n) without float error
-    return round(by_rank[rank], 1)
-
-
-async def count_table(
-    session: AsyncSession, *, spec: CatalogueTable, dimensions: tuple[By, ...], scope: Scope
-) -> TrueTable:
-    """The true counts of one table broken down by `dimensions` (catalogue.breakdown): one
-    GROUP BY in the database, persons counted distinct in every cell."""
-    if spec.population in DEFENDANT_POPULATIONS:
-        return await _count_defendants(session, spec=spec, dimensions=dimensions, scope=scope)
-    scoped = _scoped(scope, from_start=spec.population is Population.identified)
-    person = _persons(scoped, scope)
-    events = _events(spec, scope, scoped)
-    counted = sa.select(events).where(events.c.counted).subquery("counted_events")
-    columns = [
-        counted.c[EVENT_DIMENSIONS[d]] if d in EVENT_DIMENSIONS else _dimension(person, d)
-        for d in dimensions
-    ]
-    labelled = [c.label(d.value) for c, d in zip(columns, dimensions, strict=True)]
-    source = counted.join(person, person.c.root_id == counted.c.root_id)
-    rows = await _run(
-        session,
-        sa.select(*labelled, sa.func.count(sa.distinct(counted.c.root_id)).label("persons"))
-        .select_from(source)
-        .group_by(*labelled),
-    )
-    cells = {tuple(str(row[i]) for i in range(len(dimensions))): int(row[-1]) for row in rows}
-    persons = (
-        await _run(
-            session,
-            sa.select(sa.func.count(sa.distinct(counted.c.root_id))).select_from(source),
-        )
-    ).scalar_one()
+        measures |= await _hours(session, counted)
     denominators: dict[tuple[str, ...], int] | None = None
     census_year: int | None = None
     if spec.rates:
@@ -530,15 +625,15 @@ async def count_table(
         ).all()
         denominators = {(str(row.region),): int(row.population) for row in populations}
         census_year = max((int(row.census_year) for row in populations), default=None)
-        cells = {cell: cells.get(cell, 0) for cell in denominators}
+        cell_counts = {cell: cell_counts.get(cell, 0) for cell in denominators}
     return TrueTable(
         code=spec.code,
         dimensions=dimensions,
-        cells=cells,
-        total=int(persons),
+        cells=cell_counts,
+        total=persons_total,
         unit=spec.unit,
-        excluded=await _excluded(session, events),
-        measures=await _measures(session, spec, counted),
+        excluded={r: found.get(r, 0) for r in ExclusionReason},
+        measures=measures,
         denominators=denominators,
         census_year=census_year,
     )
@@ -620,7 +715,9 @@ class CountedPerson:
 async def counted_persons(session: AsyncSession, *, scope: Scope) -> list[CountedPerson]:
     """The persons V1 counts for the scope (each once, consent or basis checked), with
     their traits: for person-level exports, which anonymize them before anything leaves."""
-    person = _persons(_scoped(scope, from_start=True), scope)
+    person = _persons(
+        _scoped(scope, from_start=True).subquery("scoped"), scope, from_start=True
+    ).subquery("person_row")
     rows = await _run(
         session,
         sa.select(
