@@ -1,7 +1,7 @@
 """The annual statistics report over 1,000,000 synthetic cases on PostgreSQL, computed in the
 database, against the same counts written as plain SQL GROUP BY queries, in one run.
 
-Every catalogue table is counted with its default breakdown by `counting.count_table` (the
+Every catalogue table is counted with its default breakdown by `counting.count_tables` (the
 part of a release that touches the data; disclosure control then works on the few hundred
 cells) and by a hand-written query; both must give the same cells. Printed: the median time
 of each over several rounds, their ratio (goal: at most 2x the plain SQL) and the peak memory
@@ -14,6 +14,7 @@ same non-identifying facts. Identifying data (encrypted identities, blind indexe
 events are not copied: the statistics never read them.
 
     python bench/stats_report.py [--cases 1000000] [--base 2000] [--rounds 3] [--keep]
+    python bench/stats_report.py --database ruta_bench_xxxxxxxx [--rounds 3]   (a kept one)
 
 Needs PostgreSQL: RUTA_BENCH_DATABASE_URL (a server URL; a throwaway database is created and
 dropped), default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres.
@@ -53,7 +54,7 @@ from service.main import open_database
 from service.pathway import demo
 from service.pathway import seed as reference_seed
 from service.stats.catalogue import CATALOGUE, breakdown
-from service.stats.counting import Scope, count_table
+from service.stats.counting import Scope, count_tables
 
 Cells = dict[tuple[str, ...], int]
 
@@ -282,15 +283,15 @@ async def plain_report(db: Database, scope: Scope) -> dict[str, Cells]:
 
 
 async def service_report(db: Database, scope: Scope) -> dict[str, Cells]:
-    """Every catalogue table's cells, by `count_table` with its default breakdown."""
-    found: dict[str, Cells] = {}
+    """Every catalogue table's cells, by `count_tables` with each table's default breakdown
+    (as a release counts them: the counted persons once for all tables)."""
     async with db.session(write=False) as session:
-        for code, spec in CATALOGUE.items():
-            table = await count_table(
-                session, spec=spec, dimensions=breakdown(spec, None), scope=scope
-            )
-            found[code] = dict(table.cells)
-    return found
+        tables = await count_tables(
+            session,
+            tables=[(spec, breakdown(spec, None)) for spec in CATALOGUE.values()],
+            scope=scope,
+        )
+    return {table.code: dict(table.cells) for table in tables}
 
 
 def _nonzero(cells: Mapping[tuple[str, ...], int]) -> Cells:
@@ -377,6 +378,15 @@ async def _build(settings: Settings, *, cases: int, base: int, seed: int, year: 
         await db.dispose()
 
 
+async def _count_cases(settings: Settings) -> int:
+    db = open_database(settings)
+    try:
+        async with db.engine.connect() as conn:
+            return int((await conn.execute(sa.text("SELECT count(*) FROM case_file"))).scalar_one())
+    finally:
+        await db.dispose()
+
+
 async def _measure(settings: Settings, *, year: int, rounds: int) -> dict[str, Any]:
     db = open_database(settings)
     start, _ = demo.period_of(year)
@@ -405,40 +415,53 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
+    parser.add_argument(
+        "--database", help="measure this database kept by an earlier --keep run (no build)"
+    )
     args = parser.parse_args()
     server = os.environ.get(
         "RUTA_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     )
-    name = f"ruta_bench_{uuid.uuid4().hex[:8]}"
+    name = args.database or f"ruta_bench_{uuid.uuid4().hex[:8]}"
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     var_dir = Path("bench/out")
     var_dir.mkdir(parents=True, exist_ok=True)
     settings = _settings(url, var_dir)
     year = demo.default_year()
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    # JIT compiles each statement for 2 to 2.5 s at 100,000 cases, more than it saves on
-    # these queries, and the service issues more statements than the plain SQL: off for both.
-    asyncio.run(_admin(server, f'ALTER DATABASE "{name}" SET jit = off'))
-    try:
-        built = time.perf_counter()
-        total = asyncio.run(
-            _build(settings, cases=args.cases, base=args.base, seed=args.seed, year=year)
-        )
-        built = time.perf_counter() - built
+    built = 0.0
+    if args.database:
+        total = asyncio.run(_count_cases(settings))
         result = asyncio.run(_measure(settings, year=year, rounds=args.rounds))
-    finally:
-        if args.keep:
-            _say(f"kept {url}")
-        else:
-            asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    else:
+        asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+        # JIT compiles each statement for 2 to 2.5 s at 100,000 cases, more than it saves on
+        # these queries: off for both (a deployment setting; see bench/RESULTS.md).
+        asyncio.run(_admin(server, f'ALTER DATABASE "{name}" SET jit = off'))
+        try:
+            built = time.perf_counter()
+            total = asyncio.run(
+                _build(settings, cases=args.cases, base=args.base, seed=args.seed, year=year)
+            )
+            built = time.perf_counter() - built
+            result = asyncio.run(_measure(settings, year=year, rounds=args.rounds))
+        finally:
+            if args.keep:
+                _say(f"kept {url}")
+            else:
+                asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     ours = statistics.median(result["timings"]["service"])
     plain = statistics.median(result["timings"]["plain"])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     v1 = sum(result["report"]["V1"].values())
     print(
-        f"stats_report: {total} cases ({args.base} through the services, built in"
-        f" {built:.0f} s), year {year}, {len(CATALOGUE)} tables, {v1} persons in V1;"
-        f" count_table median {ours:.2f} s, plain SQL median {plain:.2f} s,"
+        f"stats_report: {total} cases"
+        + (
+            f" (kept database {name})"
+            if args.database
+            else f" ({args.base} through the services, built in {built:.0f} s)"
+        )
+        + f", year {year}, {len(CATALOGUE)} tables, {v1} persons in V1;"
+        f" count_tables median {ours:.2f} s, plain SQL median {plain:.2f} s,"
         f" ratio {ours / plain:.2f} (goal <= 2); peak memory {peak_mb:.0f} MB (goal < 300);"
         f" same numbers: {not result['differ']}"
         + (f" (differ: {', '.join(result['differ'])})" if result["differ"] else "")

@@ -299,20 +299,22 @@ def cases_countable_on(known_on: datetime) -> sa.Select[tuple[uuid.UUID]]:
         table_of(Consent).alias("refusal"),
         table_of(StatisticsBasis),
     )
-    latest_refusal = (
-        sa.select(sa.func.coalesce(sa.func.max(refusal.c.version), 0))
+    # No refusal recorded by then as late as the consent, or later (its version at least).
+    refused_since = (
+        sa.select(refusal.c.id)
         .where(
             refusal.c.case_id == consent.c.case_id,
             refusal.c.refused.is_(True),
             refusal.c.recorded_at <= known_on,
+            refusal.c.version >= consent.c.version,
         )
-        .scalar_subquery()
+        .exists()
     )
     by_consent = sa.select(consent.c.case_id).where(
         consent.c.covers_statistics.is_(True),
         consent.c.recorded_at <= known_on,
         sa.or_(consent.c.revoked_at.is_(None), consent.c.revoked_at > known_on),
-        consent.c.version > latest_refusal,
+        ~refused_since,
     )
     by_basis = sa.select(basis.c.case_id).where(
         basis.c.recorded_at <= known_on,

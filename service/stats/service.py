@@ -224,12 +224,10 @@ async def _publish(
     scope = counting.Scope(start=period.start, end=period.end, known_on=known_on)
     entries: list[tuple[CatalogueTable, counting.TrueTable]] = []
     shapes: list[TableCounts] = []
-    for request in requests:
-        entry = _entry(request.code)
-        dimensions = _breakdown(entry, request.by)
-        counted = await counting.count_table(
-            session, spec=entry, dimensions=dimensions, scope=scope
-        )
+    asked = [(_entry(r.code), _breakdown(_entry(r.code), r.by)) for r in requests]
+    # Every table over the same counted persons, computed once for the release.
+    tables = await counting.count_tables(session, tables=asked, scope=scope)
+    for (entry, dimensions), counted in zip(asked, tables, strict=True):
         shape = await _shape(session, entry, dimensions, period)
         categories = [set(d.categories) for d in shape.dimensions]
         for cell in counted.cells:
