@@ -667,29 +667,38 @@ async def _count_defendants(
         By.below_legal_minimum: _yes_no(d.c.below_legal_minimum),
         By.charge_reduced: _yes_no(d.c.charge_reduced),
     }
-    labelled = [columns[dim].label(dim.value) for dim in dimensions]
-    rows = await _run(
-        session,
-        sa.select(*labelled, sa.func.count().label("units")).where(where).group_by(*labelled),
-    )
-    cells = {tuple(str(row[i]) for i in range(len(dimensions))): int(row[-1]) for row in rows}
-    totals = (
-        await _run(
-            session,
-            sa.select(
-                sa.func.count().label("defendants"),
-                sa.func.count(sa.distinct(d.c.proceeding_id)).label("proceedings"),
-            ).where(where),
+    keys = [columns[dim].label(f"d{i}") for i, dim in enumerate(dimensions)]
+    cells_part = (
+        sa.select(
+            sa.literal(CELL).label("part"),
+            *keys,
+            sa.func.count().label("n"),
+            sa.cast(sa.null(), sa.Integer).label("proceedings"),
         )
-    ).one()
+        .where(where)
+        .group_by(*keys)
+    )
+    total_part = sa.select(
+        sa.literal(TOTAL_PART).label("part"),
+        *(sa.null().label(f"d{i}") for i in range(len(dimensions))),
+        sa.func.count().label("n"),
+        sa.func.count(sa.distinct(d.c.proceeding_id)).label("proceedings"),
+    ).where(where)
+    cells: dict[tuple[str, ...], int] = {}
+    defendants = proceedings = 0
+    for row in await _run(session, sa.union_all(cells_part, total_part)):
+        if row.part == CELL:
+            cells[tuple(str(row[1 + i]) for i in range(len(dimensions)))] = int(row.n)
+        else:
+            defendants, proceedings = int(row.n), int(row.proceedings)
     measures: dict[Measure, float | None] = {}
     if Measure.proceedings in spec.measures:
-        measures[Measure.proceedings] = float(totals.proceedings)
+        measures[Measure.proceedings] = float(proceedings)
     return TrueTable(
         code=spec.code,
         dimensions=dimensions,
         cells=cells,
-        total=int(totals.defendants),
+        total=defendants,
         unit=spec.unit,
         excluded=dict.fromkeys(ExclusionReason, 0),
         measures=measures,
