@@ -227,6 +227,19 @@ PLAIN: dict[str, tuple[bool, str]] = {
         " WHERE h.minor AND h.place_kind = 'police_station' AND h.start_at >= :starts_at"
         " AND h.start_at < :ends_before GROUP BY 1",
     ),
+    "RP1": (
+        False,
+        "SELECT t.direction, p.minor, p.gender, count(DISTINCT c.root) FROM repatriation t"
+        " JOIN cases c ON c.case_id = t.case_id JOIN persons p ON p.root = c.root"
+        " WHERE t.arrived_on BETWEEN :start AND :end GROUP BY 1, 2, 3",
+    ),
+    "RS1": (
+        False,
+        "SELECT r.status, p.minor, p.gender, count(DISTINCT c.root) FROM residency_status r"
+        " JOIN cases c ON c.case_id = r.case_id JOIN persons p ON p.root = c.root"
+        " WHERE r.status IN ('temporary', 'permanent')"
+        " AND r.effective_on BETWEEN :start AND :end GROUP BY 1, 2, 3",
+    ),
     "P3": (
         False,
         "SELECT CASE WHEN paid >= amount_soles THEN 'paid' WHEN paid > 0 THEN 'partly_paid'"
