@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,10 +69,17 @@ async def get_organizations(
 
 
 async def organization_codes(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
+    session: AsyncSession, ids: Iterable[uuid.UUID | None] | None = None
 ) -> dict[uuid.UUID, str]:
-    """Organizations' codes by id, as the API names them."""
-    return {org_id: org.code for org_id, org in (await get_organizations(session, ids)).items()}
+    """Organizations' codes (as the API names them) by id: of the organizations with these
+    ids (None skipped, unknown ids left out), or of every organization without ids."""
+    stmt = select(Organization.id, Organization.code)
+    if ids is not None:
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return {}
+        stmt = stmt.where(col(Organization.id).in_(wanted))
+    return {org_id: code for org_id, code in (await session.exec(stmt)).all()}
 
 
 async def create_user(
@@ -494,12 +501,8 @@ async def get_organizations_by_code(
     return {org.code: org for org in rows.all()}
 
 
-def organization_code_rows() -> sa.Select[tuple[uuid.UUID, str]]:
-    """Every organization's `id` and `code`, as SQL for other domains' statements."""
+def select_organization_codes() -> sa.Select[tuple[uuid.UUID, str]]:
+    """Every organization's `organization_id` and `code`, as SQL to join in other domains'
+    statements."""
     org = table_of(Organization)
     return sa.select(org.c.id.label("organization_id"), org.c.code)
-
-
-async def all_organization_codes(session: AsyncSession) -> tuple[str, ...]:
-    """Every organization's code, in order."""
-    return tuple((await session.exec(select(Organization.code).order_by(Organization.code))).all())

@@ -222,7 +222,7 @@ def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subqu
     """The population's events: `root_id`, `standing`, `counted` and the event's own
     dimensions."""
     if spec.population is Population.identified:
-        codes = identity_service.organization_code_rows().subquery("org")
+        codes = identity_service.select_organization_codes().subquery("org")
         return (
             sa.select(
                 scoped.c.root_id,
@@ -240,7 +240,7 @@ def _events(spec: CatalogueTable, scope: Scope, scoped: sa.Subquery) -> sa.Subqu
             sent = referral_service.referrals_known_on(
                 scope.known_on, sent_from=start, sent_before=before
             ).subquery("sent")
-            codes = identity_service.organization_code_rows().subquery("org")
+            codes = identity_service.select_organization_codes().subquery("org")
             outcome = sa.case(
                 *((sent.c.status == status, group) for status, group in REFERRAL_OUTCOMES.items()),
                 else_=UNKNOWN,
