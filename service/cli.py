@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import secrets
@@ -16,6 +17,7 @@ import typer
 import yaml
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.audit import rules as audit_rules
 from service.audit import service as audit_service
 from service.core import migrations
 from service.core.crypto import Keyring
@@ -213,14 +215,47 @@ def user_add(
     typer.echo(f"user {username} ({role.value}) added to {org}")
 
 
+def _signing_key(settings: Settings) -> bytes:
+    return settings.secret("audit_signing_key")
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute every audit chain; exit 1 naming the first event that does not verify."""
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            exists=True,
+            dir_okay=False,
+            help="A checkpoint file (ruta audit checkpoint): every chain must still reach it",
+        ),
+    ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            "--public-key",
+            help="The checkpoint's public key (base64, ruta audit public-key); default: the"
+            " one of RUTA_AUDIT_SIGNING_KEY",
+        ),
+    ] = None,
+) -> None:
+    """Recompute every audit chain; exit 1 naming the first event that does not verify.
+    With --checkpoint, check its signature and that no chain lost the events it reached."""
     settings = Settings()
+    signed = None
+    if checkpoint is not None:
+        signed = _checked_checkpoint(settings, checkpoint, public_key)
+    elif public_key is not None:
+        raise typer.BadParameter("--public-key goes with --checkpoint")
 
     async def work(db: Database) -> audit_service.VerificationReport:
         async with db.session(write=False) as session:
-            return await audit_service.verify_chains(session, keys=audit_keys(settings))
+            keys = audit_keys(settings)
+            if signed is None:
+                return await audit_service.verify_chains(session, keys=keys)
+            return await audit_service.verify_against_checkpoint(
+                session, keys=keys, checkpoint=signed
+            )
 
     report = _run(settings, work)
     if report.first_break is not None and report.first_break.key_mismatch:
@@ -231,7 +266,75 @@ def audit_verify() -> None:
     if report.first_break is not None:
         typer.echo(f"audit trail BROKEN: {report.first_break.describe()}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"audit trail verified: {report.events} events in {report.chains} chains")
+    reached = ""
+    if signed is not None:
+        reached = f", reaching checkpoint of {signed.created_at.isoformat()}"
+    typer.echo(f"audit trail verified: {report.events} events in {report.chains} chains{reached}")
+
+
+def _checked_checkpoint(
+    settings: Settings, path: Path, public_key: str | None
+) -> audit_rules.Checkpoint:
+    """The checkpoint in `path`, its signature verified; exit 1 when it does not verify."""
+    try:
+        key = (
+            base64.b64decode(public_key, validate=True)
+            if public_key is not None
+            else audit_rules.public_key_of(_signing_key(settings))
+        )
+    except ValueError:
+        raise typer.BadParameter("--public-key: not base64") from None
+    if len(key) != 32:
+        raise typer.BadParameter("--public-key: an Ed25519 public key has 32 bytes")
+    try:
+        signed = audit_rules.parse_checkpoint(path.read_text(encoding="utf-8"))
+        audit_rules.verify_signature(signed, key)
+    except (audit_rules.CheckpointError, UnicodeDecodeError) as exc:
+        typer.echo(f"checkpoint {path} NOT VERIFIED: {exc}", err=True)
+        raise typer.Exit(1) from None
+    return signed
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the checkpoint to this file (default: standard output)"),
+    ] = None,
+) -> None:
+    """Sign the head of every audit chain (RUTA_AUDIT_SIGNING_KEY) and write the checkpoint
+    outside the database: keep it elsewhere, to detect later deletion of the newest events."""
+    settings = Settings()
+
+    async def work(db: Database) -> audit_rules.Checkpoint:
+        async with db.session(write=False) as session:
+            return await audit_service.checkpoint_heads(
+                session, signing_key=_signing_key(settings), key_id=settings.audit_signing_key_id
+            )
+
+    signed = _run(settings, work)
+    text = signed.to_json()
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(out)
+    reached = sum(h.seq for h in signed.heads)
+    typer.echo(f"wrote {out}: {len(signed.heads)} chains, {reached} events", err=True)
+
+
+@audit_app.command("public-key")
+def audit_public_key() -> None:
+    """Print the public key (base64) that verifies checkpoints: store it outside Ruta."""
+    settings = Settings()
+    public = audit_rules.public_key_of(_signing_key(settings))
+    typer.echo(base64.b64encode(public).decode())
+    typer.echo(
+        f"key {settings.audit_signing_key_id}, {audit_rules.public_key_fingerprint(public)}",
+        err=True,
+    )
 
 
 @keys_app.command("rotate")

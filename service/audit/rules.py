@@ -8,15 +8,20 @@ chain they altered, so an UPDATE, a DELETE or a reordering made in the database 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 CHAIN_COUNT = 32
 GENESIS_HASH = "0" * 64
@@ -215,3 +220,167 @@ def change_set(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
         else:
             changes[name] = {"from": old, "to": new}
     return normalize_changes(changes)
+
+
+# Checkpoints: the chains' heads signed with an Ed25519 key and kept outside the database.
+# A hash chain shows an altered or removed event only if a later event still links to it;
+# deleting the newest events (and setting the head back) leaves a shorter chain that
+# verifies. A checkpoint kept elsewhere remembers how far every chain reached.
+
+CHECKPOINT_FORMAT = "ruta-audit-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or whose signature does not verify."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """How far one chain reached: its last event's seq and hash (seq 0: still empty)."""
+
+    chain: int
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Signed heads of every chain, at one moment."""
+
+    created_at: datetime
+    key_id: str
+    public_key_fingerprint: str
+    heads: tuple[Head, ...]
+    signature: str
+
+    def signed_content(self) -> dict[str, Any]:
+        """Everything the signature covers."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "key_id": self.key_id,
+            "public_key_fingerprint": self.public_key_fingerprint,
+            "heads": [{"chain": h.chain, "seq": h.seq, "hash": h.hash} for h in self.heads],
+        }
+
+    def to_json(self) -> str:
+        """The checkpoint as the file written outside the database."""
+        document = {**self.signed_content(), "signature": self.signature}
+        return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def canonical_encoding(content: Mapping[str, Any]) -> bytes:
+    """The exact bytes signed: JSON with sorted keys, no spaces, ASCII only."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def public_key_fingerprint(public_key: bytes) -> str:
+    """A short name of a public key: its SHA-256, to compare against one stored elsewhere."""
+    return "sha256:" + hashlib.sha256(public_key).hexdigest()
+
+
+def public_key_of(private_key: bytes) -> bytes:
+    """The raw 32-byte Ed25519 public key of a raw 32-byte private key."""
+    key = Ed25519PrivateKey.from_private_bytes(private_key)
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def sign_checkpoint(
+    private_key: bytes, *, key_id: str, heads: Iterable[Head], created_at: datetime
+) -> Checkpoint:
+    """Sign the heads of every chain."""
+    unsigned = Checkpoint(
+        created_at=created_at,
+        key_id=key_id,
+        public_key_fingerprint=public_key_fingerprint(public_key_of(private_key)),
+        heads=tuple(sorted(heads, key=lambda h: h.chain)),
+        signature="",
+    )
+    key = Ed25519PrivateKey.from_private_bytes(private_key)
+    signature = key.sign(canonical_encoding(unsigned.signed_content()))
+    return replace(unsigned, signature=base64.b64encode(signature).decode())
+
+
+def _field(document: Mapping[str, Any], name: str, kind: type) -> Any:
+    value = document.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise CheckpointError(f"the checkpoint's {name!r} is missing or not a {kind.__name__}")
+    return value
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """A checkpoint file read back (its signature not yet checked); CheckpointError if it
+    is not one."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise CheckpointError("the checkpoint is not JSON") from None
+    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"the checkpoint is not of the format {CHECKPOINT_FORMAT}")
+    heads = []
+    for item in _field(document, "heads", list):
+        if not isinstance(item, dict):
+            raise CheckpointError("a head of the checkpoint is not an object")
+        heads.append(
+            Head(
+                chain=_field(item, "chain", int),
+                seq=_field(item, "seq", int),
+                hash=_field(item, "hash", str),
+            )
+        )
+    try:
+        created_at = datetime.fromisoformat(_field(document, "created_at", str))
+    except ValueError:
+        raise CheckpointError("the checkpoint's 'created_at' is not a date-time") from None
+    return Checkpoint(
+        created_at=created_at,
+        key_id=_field(document, "key_id", str),
+        public_key_fingerprint=_field(document, "public_key_fingerprint", str),
+        heads=tuple(heads),
+        signature=_field(document, "signature", str),
+    )
+
+
+def verify_signature(checkpoint: Checkpoint, public_key: bytes) -> None:
+    """Raise CheckpointError unless the checkpoint was signed by the key's private half and
+    not changed since."""
+    fingerprint = public_key_fingerprint(public_key)
+    if checkpoint.public_key_fingerprint != fingerprint:
+        raise CheckpointError(
+            f"signed by key {checkpoint.key_id} of fingerprint"
+            f" {checkpoint.public_key_fingerprint}; the verifying key has fingerprint"
+            f" {fingerprint}"
+        )
+    try:
+        signature = base64.b64decode(checkpoint.signature, validate=True)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            signature, canonical_encoding(checkpoint.signed_content())
+        )
+    except (ValueError, InvalidSignature):
+        raise CheckpointError(
+            "the signature does not verify: the checkpoint was altered or forged"
+        ) from None
+
+
+def missing_heads(
+    checkpoint: Checkpoint, found: Mapping[tuple[int, int], str], current: Mapping[int, int]
+) -> Break | None:
+    """The first head of the checkpoint the database no longer holds as it was.
+
+    `found` maps (chain, seq) to the hash of the event there now, for the checkpoint's
+    heads; `current` maps each chain to the seq of its last event now.
+    """
+    for head in checkpoint.heads:
+        if head.seq == 0:
+            continue
+        now = found.get((head.chain, head.seq))
+        if now is None:
+            reason = (
+                f"the checkpoint's head (seq {head.seq}) is missing; the chain now ends at seq"
+                f" {current.get(head.chain, 0)}: events were deleted"
+            )
+            return Break(head.chain, head.seq, None, reason)
+        if not hmac.compare_digest(now, head.hash):
+            reason = "the event at the checkpoint's head has another hash: the chain was rewritten"
+            return Break(head.chain, head.seq, None, reason)
+    return None

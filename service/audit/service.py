@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit import rules
@@ -235,3 +235,43 @@ async def list_events(
     stmt = keyset(stmt, sort=col(AuditEvent.occurred_at), tiebreak=col(AuditEvent.id), page=page)
     rows = (await session.exec(stmt)).all()
     return page_of(rows, page, lambda e: (e.occurred_at, e.id))
+
+
+async def checkpoint_heads(
+    session: AsyncSession, *, signing_key: bytes, key_id: str
+) -> rules.Checkpoint:
+    """The heads of every chain as they are now, signed (to be kept outside the database)."""
+    # One statement: every head as of one snapshot, each matching its chain's events.
+    heads = (await session.exec(select(AuditChainHead).order_by(col(AuditChainHead.chain)))).all()
+    return rules.sign_checkpoint(
+        signing_key,
+        key_id=key_id,
+        heads=[rules.Head(chain=h.chain, seq=h.seq, hash=h.hash) for h in heads],
+        created_at=utcnow(),
+    )
+
+
+async def verify_against_checkpoint(
+    session: AsyncSession, *, keys: rules.AuditKeys, checkpoint: rules.Checkpoint
+) -> VerificationReport:
+    """Verify every chain, and that each still reaches the checkpoint's head with the same
+    hash (its signature checked beforehand): the first break of either kind."""
+    wanted = [(h.chain, h.seq) for h in checkpoint.heads if h.seq > 0]
+    found: dict[tuple[int, int], str] = {}
+    place = sa.tuple_(col(AuditEvent.chain), col(AuditEvent.seq))
+    for start in range(0, len(wanted), 500):
+        rows = await session.exec(
+            select(AuditEvent.chain, AuditEvent.seq, AuditEvent.hash).where(
+                place.in_(wanted[start : start + 500])
+            )
+        )
+        found |= {(chain, seq): digest for chain, seq, digest in rows.all()}
+    lasts = await session.exec(
+        select(AuditEvent.chain, func.max(AuditEvent.seq)).group_by(col(AuditEvent.chain))
+    )
+    current = {chain: seq for chain, seq in lasts.all()}
+    report = await verify_chains(session, keys=keys)
+    missing = rules.missing_heads(checkpoint, found, current)
+    if missing is not None:
+        return VerificationReport(events=report.events, chains=report.chains, first_break=missing)
+    return report

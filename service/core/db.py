@@ -8,6 +8,7 @@ nowhere else.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -156,6 +157,20 @@ def lock_any_of(
             return free
         return conn.execute(sa.select(table).where(key == pick()).with_for_update()).one()
     return conn.execute(sa.select(table).where(key == pick())).one()
+
+
+async def serialize_on(session: AsyncSession, name: str) -> None:
+    """Hold a lock on `name` until the transaction ends, so that the transactions naming it
+    run one after another (for limits counted over rows that no single row stands for).
+
+    PostgreSQL: a transaction-level advisory lock on a 64-bit digest of the name. SQLite:
+    the writing transaction's BEGIN IMMEDIATE already serializes every writer.
+    """
+    if dialect_of(session) == "postgresql":
+        digest = hashlib.sha256(name.encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        connection = await session.connection()
+        await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
 def partial_unique_index(name: str, *columns: str, where: str) -> sa.Index:

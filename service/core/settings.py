@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
@@ -19,7 +20,15 @@ DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/ruta.db"
 
 # Secrets that must be set in production; in local and test environments a missing one is
 # generated once and kept in <var_dir>/secrets.json so that every worker process shares it.
-_GENERATED_SECRETS = ("secret_key", "audit_key", "master_key", "blind_index_key")
+_GENERATED_SECRETS = (
+    "secret_key",
+    "audit_key",
+    "master_key",
+    "blind_index_key",
+    "audit_signing_key",
+)
+# Secrets that are raw bytes, given (and generated) in base64.
+_BASE64_SECRETS = ("master_key", "audit_signing_key")
 
 
 class Settings(BaseSettings):
@@ -49,6 +58,10 @@ class Settings(BaseSettings):
     retired_master_keys: SecretStr | None = None
     # Key of the blind indexes used to find duplicates without plaintext.
     blind_index_key: SecretStr | None = None
+    # Ed25519 private key (base64 of the raw 32 bytes) that signs audit checkpoints, and its
+    # id; the public key (`ruta audit public-key`) is kept away from the database.
+    audit_signing_key: SecretStr | None = None
+    audit_signing_key_id: str = Field(default="s1", min_length=1, max_length=32)
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     token_issuer: str = "ruta"  # noqa: S105
@@ -64,10 +77,16 @@ class Settings(BaseSettings):
     # unset, the client address is the direct peer, which the login rate limit counts.
     forwarded_allow_ips: str | None = None
 
-    # Failed-login rate limits.
+    # Failed-login rate limits (service/identity/rules.py login_refusal): failures within
+    # the window, per address across usernames, per username and address, and per username
+    # from addresses it never signed in from (a known address is never refused by that one).
     login_window_seconds: int = Field(default=900, ge=1)
     login_max_failures_per_username: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_max_failures_per_username_address: int = Field(default=5, ge=1)
+    # An address a user signed in from stays known (exempt from the per-username limit) for
+    # this many days after the last sign-in from it.
+    login_known_address_days: int = Field(default=90, ge=1, le=3650)
 
     # Hours a referral may stay unanswered, by purpose (JSON object); unlisted purposes use
     # the defaults in service/referrals/rules.py.
@@ -109,6 +128,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"production requires {names} to be set")
             if (self.oidc_issuer is None) != (self.oidc_jwks_url is None):
                 raise ValueError("RUTA_OIDC_ISSUER and RUTA_OIDC_JWKS_URL go together")
+        if self.audit_signing_key is not None:
+            _require_raw_key(self.audit_signing_key, "RUTA_AUDIT_SIGNING_KEY")
         return self
 
     @property
@@ -117,7 +138,12 @@ class Settings(BaseSettings):
 
     @cached_property
     def _local_secrets(self) -> dict[str, str]:
-        return _load_or_create_local_secrets(self.var_dir / "secrets.json")
+        path = self.var_dir / "secrets.json"
+        found = _load_or_create_local_secrets(path)
+        if any(name not in found for name in _GENERATED_SECRETS):
+            # A secrets file from before a secret was added: complete it once.
+            found = _complete_local_secrets(path)
+        return found
 
     def secret(self, name: str) -> bytes:
         """The named secret as bytes; outside production, generated and kept locally if unset."""
@@ -128,7 +154,7 @@ class Settings(BaseSettings):
             raise RuntimeError(f"RUTA_{name.upper()} is not set")
         else:
             raw = self._local_secrets[name]
-        if name == "master_key":
+        if name in _BASE64_SECRETS:
             return base64.b64decode(raw)
         return raw.encode()
 
@@ -147,6 +173,21 @@ class Settings(BaseSettings):
         return {str(k): base64.b64decode(v) for k, v in data.items()}
 
 
+def _require_raw_key(value: SecretStr, name: str) -> None:
+    try:
+        raw = base64.b64decode(value.get_secret_value(), validate=True)
+    except ValueError:
+        raise ValueError(f"{name} must be base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"{name} must be the base64 of 32 bytes")
+
+
+def _new_secret(name: str) -> str:
+    if name in _BASE64_SECRETS:
+        return base64.b64encode(secrets.token_bytes(32)).decode()
+    return secrets.token_urlsafe(48)
+
+
 def _load_or_create_local_secrets(path: Path) -> dict[str, str]:
     """Load the local secrets file, creating it first if it does not exist.
 
@@ -156,12 +197,7 @@ def _load_or_create_local_secrets(path: Path) -> dict[str, str]:
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        generated = {
-            "secret_key": secrets.token_urlsafe(48),
-            "audit_key": secrets.token_urlsafe(48),
-            "master_key": base64.b64encode(secrets.token_bytes(32)).decode(),
-            "blind_index_key": secrets.token_urlsafe(48),
-        }
+        generated = {name: _new_secret(name) for name in _GENERATED_SECRETS}
         # mkstemp creates the file with mode 0600.
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -180,6 +216,33 @@ def _load_or_create_local_secrets(path: Path) -> dict[str, str]:
             os.unlink(temporary)
     data: dict[str, str] = json.loads(path.read_text())
     return data
+
+
+def _complete_local_secrets(path: Path) -> dict[str, str]:
+    """Add the secrets a local secrets file lacks, keeping those it has.
+
+    Under an exclusive lock, so that of several processes completing it at once only the
+    first generates; the file is replaced whole, so a reader sees the old or the new one.
+    """
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data: dict[str, str] = json.loads(path.read_text())
+        missing = [name for name in _GENERATED_SECRETS if name not in data]
+        if not missing:
+            return data
+        data |= {name: _new_secret(name) for name in missing}
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        _fsync_directory(path.parent)
+        return data
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -57,3 +57,15 @@ class LoginAttempt(SQLModel, table=True):
     client_address: str = Field(max_length=64)
     succeeded: bool
     attempted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LoginAddress(SQLModel, table=True):
+    """An address a user signed in from, as a keyed hash (never the address itself): from
+    such an address, failures made elsewhere never refuse the user's login."""
+
+    __tablename__ = "login_address"
+
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", primary_key=True)
+    address_hash: str = Field(max_length=64, primary_key=True)
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

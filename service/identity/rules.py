@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -71,12 +72,49 @@ def has_permission(role: Role | str, permission: Permission) -> bool:
         return False
 
 
-def login_blocked(
-    *,
-    failures_for_username: int,
-    failures_for_address: int,
-    max_per_username: int,
-    max_per_address: int,
-) -> bool:
-    """Whether a login attempt must be refused before the password is even checked."""
-    return failures_for_username >= max_per_username or failures_for_address >= max_per_address
+@dataclass(frozen=True)
+class LoginFailures:
+    """Failed logins counted in the window, for the attempt about to be checked."""
+
+    # From this address, for this username, since this username last signed in from it.
+    for_pair: int
+    # From this address, for any username.
+    for_address: int
+    # For this username, from any address, since it last signed in.
+    for_username: int
+    # Whether this username has signed in from this address before.
+    known_address: bool
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """The failed-login limits (RUTA_LOGIN_MAX_FAILURES_*)."""
+
+    per_pair: int
+    per_address: int
+    per_username: int
+
+
+class LoginRefusal(StrEnum):
+    """Which limit refused an attempt before its password was checked."""
+
+    address = "address"
+    pair = "username_and_address"
+    username = "username"
+
+
+def login_refusal(failures: LoginFailures, limits: LoginLimits) -> LoginRefusal | None:
+    """Which limit refuses a login attempt before its password is even checked, if any.
+
+    The address limit stops one address guessing across many usernames, and the pair limit
+    one address guessing one username: both are the address's own doing. The username limit
+    stops guesses spread over many addresses, but never refuses an address the user has
+    signed in from before, so failures made elsewhere cannot lock the user out.
+    """
+    if failures.for_address >= limits.per_address:
+        return LoginRefusal.address
+    if failures.for_pair >= limits.per_pair:
+        return LoginRefusal.pair
+    if failures.for_username >= limits.per_username and not failures.known_address:
+        return LoginRefusal.username
+    return None

@@ -1,9 +1,9 @@
 """Organizations, users, logins and turning a verified token into an actor.
 
 A password login is three steps, so that the costly argon2 check never runs on the event
-loop nor inside a transaction: a short writing transaction claims the attempt (the account's
-row is locked, the failures counted and the attempt recorded as a failure until proven
-otherwise, so concurrent guesses cannot all slip under the limit); the hash is checked in a
+loop nor inside a transaction: a short writing transaction claims the attempt (the address
+and the account are locked, the failures counted and the attempt recorded as a failure until
+proven otherwise, so concurrent guesses cannot all slip under the limits); the hash is checked in a
 thread with no transaction open; a second short transaction records the outcome.
 """
 
@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit.service import record_event
-from service.core.db import Database, for_update, table_of
+from service.core.db import (
+    Database,
+    for_update,
+    insert_ignoring_conflicts,
+    serialize_on,
+    table_of,
+)
 from service.core.errors import InvalidInput
 from service.core.security import Actor, Security, TokenClaims
 from service.core.settings import Settings
@@ -34,7 +41,7 @@ from service.identity.exceptions import (
     UnknownOrganization,
     UsernameTaken,
 )
-from service.identity.models import AppUser, LoginAttempt, Organization
+from service.identity.models import AppUser, LoginAddress, LoginAttempt, Organization
 from service.identity.schemas import Token
 
 
@@ -62,10 +69,17 @@ async def get_organizations(
 
 
 async def organization_codes(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
+    session: AsyncSession, ids: Iterable[uuid.UUID | None] | None = None
 ) -> dict[uuid.UUID, str]:
-    """Organizations' codes by id, as the API names them."""
-    return {org_id: org.code for org_id, org in (await get_organizations(session, ids)).items()}
+    """Organizations' codes (as the API names them) by id: of the organizations with these
+    ids (None skipped, unknown ids left out), or of every organization without ids."""
+    stmt = select(Organization.id, Organization.code)
+    if ids is not None:
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return {}
+        stmt = stmt.where(col(Organization.id).in_(wanted))
+    return {org_id: code for org_id, code in (await session.exec(stmt)).all()}
 
 
 async def create_user(
@@ -139,38 +153,70 @@ async def _hash(security: Security, password: str) -> str:
     return await asyncio.to_thread(security.passwords.hash, password)
 
 
+async def _last_success(session: AsyncSession, *conditions: Any) -> datetime | None:
+    stmt = select(func.max(LoginAttempt.attempted_at)).where(
+        col(LoginAttempt.succeeded).is_(True), *conditions
+    )
+    last: datetime | None = (await session.exec(stmt)).one()
+    return last
+
+
+async def _failures_since(session: AsyncSession, since: datetime, *conditions: Any) -> int:
+    stmt = select(func.count()).where(
+        col(LoginAttempt.succeeded).is_(False), LoginAttempt.attempted_at > since, *conditions
+    )
+    count: int = (await session.exec(stmt)).one()
+    return count
+
+
+def _address_hash(security: Security, user_id: uuid.UUID, client_address: str) -> str:
+    """A keyed hash of an address, for one user: it cannot be read back, nor matched across
+    users."""
+    return security.keyring.blind_index("login-address", f"{user_id}:{client_address}")
+
+
+async def _is_known_address(
+    session: AsyncSession, *, settings: Settings, security: Security, user: AppUser, address: str
+) -> bool:
+    since = utcnow() - timedelta(days=settings.login_known_address_days)
+    stmt = select(LoginAddress.user_id).where(
+        LoginAddress.user_id == user.id,
+        LoginAddress.address_hash == _address_hash(security, user.id, address),
+        LoginAddress.last_seen_at >= since,
+    )
+    return (await session.exec(stmt)).first() is not None
+
+
 async def _recent_failures(
-    session: AsyncSession, *, settings: Settings, username: str, client_address: str
-) -> tuple[int, int]:
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    security: Security,
+    username: str,
+    user: AppUser | None,
+    client_address: str,
+) -> rules.LoginFailures:
+    """The failures each limit counts, for an attempt of `username` from `client_address`."""
     window_start = utcnow() - timedelta(seconds=settings.login_window_seconds)
-    last_success = (
-        await session.exec(
-            select(func.max(LoginAttempt.attempted_at)).where(
-                LoginAttempt.username == username, col(LoginAttempt.succeeded).is_(True)
-            )
-        )
-    ).one()
-    since_for_user = max(window_start, last_success) if last_success else window_start
-    failed = col(LoginAttempt.succeeded).is_(False)
-    by_user = (
-        await session.exec(
-            select(func.count()).where(
-                LoginAttempt.username == username,
-                failed,
-                LoginAttempt.attempted_at > since_for_user,
-            )
-        )
-    ).one()
-    by_address = (
-        await session.exec(
-            select(func.count()).where(
-                LoginAttempt.client_address == client_address,
-                failed,
-                LoginAttempt.attempted_at > window_start,
-            )
-        )
-    ).one()
-    return by_user, by_address
+    of_user = LoginAttempt.username == username
+    from_address = LoginAttempt.client_address == client_address
+    # A success ends the failures before it: of the username for the username limit, of
+    # the username from that address for the pair limit.
+    user_success = await _last_success(session, of_user)
+    pair_success = await _last_success(session, of_user, from_address)
+    return rules.LoginFailures(
+        for_pair=await _failures_since(
+            session, max(window_start, pair_success or window_start), of_user, from_address
+        ),
+        for_address=await _failures_since(session, window_start, from_address),
+        for_username=await _failures_since(
+            session, max(window_start, user_success or window_start), of_user
+        ),
+        known_address=user is not None
+        and await _is_known_address(
+            session, settings=settings, security=security, user=user, address=client_address
+        ),
+    )
 
 
 def _audit_login(
@@ -180,51 +226,74 @@ def _audit_login(
     subject: uuid.UUID | str,
     client_address: str,
     outcome: str,
+    refused_by: rules.LoginRefusal | None = None,
 ) -> None:
+    changes: dict[str, Any] = {
+        "client_address": {"to": client_address},
+        "outcome": {"to": outcome},
+    }
+    if refused_by is not None:
+        changes["limit"] = {"to": refused_by.value}
     record_event(
         session,
         actor=actor,
         action="auth.login_succeeded" if outcome == "succeeded" else "auth.login_failed",
         entity_type="user",
         entity_id=subject,
-        changes={"client_address": {"to": client_address}, "outcome": {"to": outcome}},
+        changes=changes,
     )
 
 
 @dataclass(frozen=True)
 class _Claim:
-    """A login attempt recorded (as a failure) and allowed to check its password."""
+    """A login attempt recorded (as a failure); `refused_by` names the limit that refused
+    it before its password was checked, if any."""
 
     attempt_id: uuid.UUID
     user: AppUser | None
     organization: Organization | None
+    refused_by: rules.LoginRefusal | None
+
+
+def _limits(settings: Settings) -> rules.LoginLimits:
+    return rules.LoginLimits(
+        per_pair=settings.login_max_failures_per_username_address,
+        per_address=settings.login_max_failures_per_address,
+        per_username=settings.login_max_failures_per_username,
+    )
 
 
 async def _claim_attempt(
-    session: AsyncSession, *, settings: Settings, username: str, client_address: str
-) -> _Claim | None:
-    """Record the attempt, as a failure until the password proves otherwise; None when the
-    failed-login limit refuses it before its password is checked."""
-    # Locking the account's row first serializes the attempts on one account: each counts
-    # the failures every earlier attempt already recorded (on SQLite, BEGIN IMMEDIATE does).
-    # An unknown username has no row to lock, but its attempts only ever meet the dummy
-    # hash. On PostgreSQL the per-address count is not serialized across accounts, so
-    # concurrent attempts on several accounts may pass that limit by their number.
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    security: Security,
+    username: str,
+    client_address: str,
+) -> _Claim:
+    """Record the attempt, as a failure until the password proves otherwise, and decide
+    whether a limit refuses it before its password is checked."""
+    # Serialized twice, always in this order (so never in a cycle): on the address, so that
+    # concurrent attempts from it over many accounts each count the failures the earlier
+    # ones recorded; then on the account's row, for attempts on it from many addresses. An
+    # unknown username has no row, but its attempts only ever meet the dummy hash. On SQLite
+    # BEGIN IMMEDIATE serializes every writer already.
+    await serialize_on(session, f"login-address:{client_address}")
     user = (
         await session.exec(for_update(select(AppUser).where(AppUser.username == username), session))
     ).first()
-    by_user, by_address = await _recent_failures(
-        session, settings=settings, username=username, client_address=client_address
+    failures = await _recent_failures(
+        session,
+        settings=settings,
+        security=security,
+        username=username,
+        user=user,
+        client_address=client_address,
     )
-    blocked = rules.login_blocked(
-        failures_for_username=by_user,
-        failures_for_address=by_address,
-        max_per_username=settings.login_max_failures_per_username,
-        max_per_address=settings.login_max_failures_per_address,
-    )
+    refused_by = rules.login_refusal(failures, _limits(settings))
     attempt = LoginAttempt(username=username, client_address=client_address, succeeded=False)
     session.add(attempt)
-    if blocked:
+    if refused_by is not None:
         # A refused attempt has no authenticated actor; its subject is the account tried.
         _audit_login(
             session,
@@ -232,15 +301,17 @@ async def _claim_attempt(
             subject=user.id if user else username,
             client_address=client_address,
             outcome="rate_limited",
+            refused_by=refused_by,
         )
-        return None
+        return _Claim(attempt_id=attempt.id, user=user, organization=None, refused_by=refused_by)
     org = await session.get(Organization, user.organization_id) if user else None
-    return _Claim(attempt_id=attempt.id, user=user, organization=org)
+    return _Claim(attempt_id=attempt.id, user=user, organization=org, refused_by=None)
 
 
 async def _record_success(
     session: AsyncSession,
     *,
+    security: Security,
     claim: _Claim,
     user: AppUser,
     org: Organization,
@@ -250,6 +321,21 @@ async def _record_success(
         sa.update(table_of(LoginAttempt))
         .where(table_of(LoginAttempt).c.id == claim.attempt_id)
         .values(succeeded=True)
+    )
+    # The address becomes (or stays) known: the per-username limit never refuses it.
+    now = utcnow()
+    address_hash = _address_hash(security, user.id, client_address)
+    known = table_of(LoginAddress)
+    await insert_ignoring_conflicts(
+        session,
+        known,
+        [dict(user_id=user.id, address_hash=address_hash, first_seen_at=now, last_seen_at=now)],
+        on=["user_id", "address_hash"],
+    )
+    await session.exec(
+        sa.update(known)
+        .where(known.c.user_id == user.id, known.c.address_hash == address_hash)
+        .values(last_seen_at=now)
     )
     actor = Actor(
         user_id=user.id,
@@ -277,14 +363,19 @@ async def log_in(
 
     Runs its own two short transactions (see the module's docstring), never one around the
     password check; a refused attempt and its audit event are committed before the error.
+    The limits are those of rules.login_refusal.
     """
     async with db.session() as session:
         claim = await _claim_attempt(
-            session, settings=settings, username=username, client_address=client_address
+            session,
+            settings=settings,
+            security=security,
+            username=username,
+            client_address=client_address,
         )
-    if claim is None:
+    if claim.refused_by is not None:
         raise LoginRateLimited(
-            "Too many failed logins for this account or address; try again later.",
+            "Too many failed logins for this account or from this address; try again later.",
             retry_after=settings.login_window_seconds,
         )
     user, org = claim.user, claim.organization
@@ -304,7 +395,12 @@ async def log_in(
         raise LoginFailed("The username or password is wrong, or the account is disabled.")
     async with db.session() as session:
         await _record_success(
-            session, claim=claim, user=user, org=org, client_address=client_address
+            session,
+            security=security,
+            claim=claim,
+            user=user,
+            org=org,
+            client_address=client_address,
         )
     token = security.tokens.issue(user_id=user.id, organization_code=org.code, role=user.role)
     return Token(access_token=token, expires_in=security.tokens.ttl_seconds)
@@ -405,12 +501,8 @@ async def get_organizations_by_code(
     return {org.code: org for org in rows.all()}
 
 
-def organization_code_rows() -> sa.Select[tuple[uuid.UUID, str]]:
-    """Every organization's `id` and `code`, as SQL for other domains' statements."""
+def select_organization_codes() -> sa.Select[tuple[uuid.UUID, str]]:
+    """Every organization's `organization_id` and `code`, as SQL to join in other domains'
+    statements."""
     org = table_of(Organization)
     return sa.select(org.c.id.label("organization_id"), org.c.code)
-
-
-async def all_organization_codes(session: AsyncSession) -> tuple[str, ...]:
-    """Every organization's code, in order."""
-    return tuple((await session.exec(select(Organization.code).order_by(Organization.code))).all())

@@ -69,13 +69,6 @@ if TYPE_CHECKING:
     from service.cases.models import CaseFile
 
 
-async def _organization_codes(
-    session: AsyncSession, ids: Sequence[uuid.UUID | None]
-) -> dict[uuid.UUID, str]:
-    orgs = await identity_service.get_organizations(session, [i for i in ids if i is not None])
-    return {org_id: org.code for org_id, org in orgs.items()}
-
-
 async def _nationality(session: AsyncSession, case: CaseFile) -> str | None:
     return (await person_service.get_person(session, case.person_id)).nationality
 
@@ -142,7 +135,7 @@ async def _record_status(
 
 async def _history_view(session: AsyncSession, history: Sequence[StatusRecord]) -> dict[str, Any]:
     """The history as shown, with the entry in force (`rules.current`)."""
-    codes = await _organization_codes(session, [e.organization_id for e in history])
+    codes = await identity_service.organization_codes(session, [e.organization_id for e in history])
     shown = {
         e.id: {
             "id": e.id,
@@ -235,7 +228,7 @@ async def residency_view(session: AsyncSession, case_id: uuid.UUID) -> Residency
 async def repatriations_public(
     session: AsyncSession, rows: Sequence[Repatriation]
 ) -> list[RepatriationPublic]:
-    codes = await _organization_codes(
+    codes = await identity_service.organization_codes(
         session,
         [
             org

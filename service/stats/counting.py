@@ -304,7 +304,7 @@ def _event_rows(spec: CatalogueTable, scope: Scope) -> sa.Subquery:
             sent = referral_service.referrals_known_on(
                 scope.known_on, sent_from=start, sent_before=before
             ).subquery("sent")
-            codes = identity_service.organization_code_rows().subquery("org")
+            codes = identity_service.select_organization_codes().subquery("org")
             outcome = sa.case(
                 *((sent.c.status == status, group) for status, group in REFERRAL_OUTCOMES.items()),
                 else_=UNKNOWN,
@@ -366,7 +366,7 @@ async def _events(spec: CatalogueTable, scope: Scope, bases: _Bases) -> sa.Selec
     dimensions."""
     if spec.population is Population.identified:
         scoped = await bases.scoped()
-        codes = identity_service.organization_code_rows().subquery("org")
+        codes = identity_service.select_organization_codes().subquery("org")
         return (
             sa.select(
                 scoped.c.root_id,

@@ -111,7 +111,7 @@ async def _categories(session: AsyncSession, by: By) -> tuple[str, ...]:
         return static
     if by is By.region:
         return (*(r["code"] for r in reference_service.regions()), ABROAD)
-    return await identity_service.all_organization_codes(session)
+    return tuple(sorted((await identity_service.organization_codes(session)).values()))
 
 
 def _measure(entry: CatalogueTable, dimensions: Sequence[By], period: Period) -> str:

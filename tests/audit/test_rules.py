@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from service.audit import rules
 
@@ -143,3 +147,55 @@ def test_events_from_before_fingerprints_still_verify() -> None:
     links = [dataclasses.replace(item, key_fingerprint=None) for item in _chain(3)]
 
     assert _verify(links) is None
+
+
+def _signed(heads: list[rules.Head]) -> rules.Checkpoint:
+    return rules.sign_checkpoint(
+        bytes(range(32)), key_id="s1", heads=heads, created_at=datetime(2026, 11, 29, tzinfo=UTC)
+    )
+
+
+def test_a_signed_checkpoint_read_back_verifies_with_its_public_key() -> None:
+    signed = _signed([rules.Head(1, 4, "b" * 64), rules.Head(0, 0, rules.GENESIS_HASH)])
+
+    read = rules.parse_checkpoint(signed.to_json())
+    rules.verify_signature(read, rules.public_key_of(bytes(range(32))))
+
+    assert read == signed
+    assert [h.chain for h in read.heads] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["heads"][0].update(seq=3),
+        lambda d: d["heads"][0].update(hash="c" * 64),
+        lambda d: d["heads"].pop(),
+        lambda d: d.update(created_at="2027-01-01T00:00:00.000000+00:00"),
+        lambda d: d.update(key_id="s2"),
+    ],
+)
+def test_any_edit_of_a_checkpoint_fails_its_signature(edit: Any) -> None:
+    signed = _signed([rules.Head(0, 4, "b" * 64), rules.Head(1, 2, "d" * 64)])
+    document = json.loads(signed.to_json())
+    edit(document)
+
+    with pytest.raises(rules.CheckpointError, match="signature does not verify"):
+        rules.verify_signature(
+            rules.parse_checkpoint(json.dumps(document)), rules.public_key_of(bytes(range(32)))
+        )
+
+
+def test_a_head_no_longer_held_is_the_first_missing() -> None:
+    signed = _signed([rules.Head(0, 4, "b" * 64), rules.Head(1, 2, "d" * 64)])
+
+    missing = rules.missing_heads(signed, {(0, 4): "b" * 64}, {0: 6, 1: 1})
+    rewritten = rules.missing_heads(signed, {(0, 4): "b" * 64, (1, 2): "e" * 64}, {0: 6, 1: 2})
+    kept = rules.missing_heads(signed, {(0, 4): "b" * 64, (1, 2): "d" * 64}, {0: 6, 1: 9})
+
+    assert missing is not None
+    assert (missing.chain, missing.seq) == (1, 2)
+    assert "now ends at seq 1" in missing.reason
+    assert rewritten is not None
+    assert "rewritten" in rewritten.reason
+    assert kept is None

@@ -21,7 +21,7 @@ from service.core.security import Security
 from service.core.settings import Settings
 from service.core.time import utcnow
 from service.main import open_database
-from tests.support.audit import create_cases, make_actor
+from tests.support.audit import create_cases, make_actor, tamper
 from tests.support.databases import execute, make_settings, query, settings_env
 
 
@@ -47,18 +47,6 @@ async def trail(fresh_settings: Settings) -> AsyncIterator[Database]:
     await db.dispose()
 
 
-async def _bypass(db: Database, sql: str, **params: object) -> None:
-    """Tamper as someone with direct database access would, switching the guards off."""
-    if db.dialect == "postgresql":
-        async with db.engine.begin() as conn:
-            await conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-            await conn.execute(sa.text(sql), params)
-    else:
-        await execute(db, "DROP TRIGGER IF EXISTS audit_event_no_update")
-        await execute(db, "DROP TRIGGER IF EXISTS audit_event_no_delete")
-        await execute(db, sql, **params)
-
-
 async def _a_long_chain(db: Database) -> tuple[int, int]:
     [(chain,)] = await query(
         db,
@@ -75,7 +63,7 @@ async def test_untouched_trail_verifies(trail: Database, fresh_settings: Setting
 
 async def test_detects_an_update(trail: Database, fresh_settings: Settings) -> None:
     chain, seq = await _a_long_chain(trail)
-    await _bypass(
+    await tamper(
         trail,
         "UPDATE audit_event SET action = 'case.viewed' WHERE chain = :c AND seq = :s",
         c=chain,
@@ -94,7 +82,7 @@ async def test_detects_a_delete(trail: Database, fresh_settings: Settings) -> No
     [(next_id,)] = await query(
         trail, "SELECT id FROM audit_event WHERE chain = :c AND seq = :s", c=chain, s=seq + 1
     )
-    await _bypass(trail, "DELETE FROM audit_event WHERE chain = :c AND seq = :s", c=chain, s=seq)
+    await tamper(trail, "DELETE FROM audit_event WHERE chain = :c AND seq = :s", c=chain, s=seq)
 
     result = run_verify(fresh_settings)
 
@@ -105,17 +93,17 @@ async def test_detects_a_delete(trail: Database, fresh_settings: Settings) -> No
 async def test_detects_a_reordering(trail: Database, fresh_settings: Settings) -> None:
     chain, seq = await _a_long_chain(trail)
     # Swap the places of two consecutive events (seq) through a free number.
-    await _bypass(
+    await tamper(
         trail, "UPDATE audit_event SET seq = -1 WHERE chain = :c AND seq = :s", c=chain, s=seq
     )
-    await _bypass(
+    await tamper(
         trail,
         "UPDATE audit_event SET seq = :s WHERE chain = :c AND seq = :n",
         c=chain,
         s=seq,
         n=seq + 1,
     )
-    await _bypass(
+    await tamper(
         trail, "UPDATE audit_event SET seq = :n WHERE chain = :c AND seq = -1", c=chain, n=seq + 1
     )
 

@@ -16,7 +16,7 @@ from service.main import audit_keys, open_database
 from tests.support.databases import make_settings, query
 from tests.support.factories import Factory
 from tests.support.load import assert_no_case_holds_two_beds, running_server
-from tests.support.logins import guess_from_processes
+from tests.support.logins import attempt_from_processes, guess_from_processes
 
 pytestmark = pytest.mark.slow
 
@@ -65,3 +65,33 @@ async def test_guesses_from_four_processes_meet_the_hash_at_most_the_limit(
     }
     assert attempts == guesses
     assert report.ok, report.first_break
+
+
+async def test_guesses_over_many_usernames_from_one_address_meet_the_hash_at_most_its_limit(
+    fresh_settings: Settings, var_dir: Path
+) -> None:
+    # Every client is 127.0.0.1 and every username different: only the address limit is in
+    # play, and no account row serializes the attempts (the usernames do not exist).
+    settings = make_settings(
+        fresh_settings.database_url,
+        var_dir,
+        login_max_failures_per_address=10,
+        login_max_failures_per_username=10_000,
+        login_max_failures_per_username_address=10_000,
+    )
+    guesses = 80
+    credentials = [(f"stuffed-{n}", f"guess-{n}") for n in range(guesses)]
+
+    with running_server(settings, workers=4) as url:
+        answers = await asyncio.to_thread(attempt_from_processes, url, credentials, processes=4)
+
+    db = open_database(settings)
+    [(attempts,)] = await query(
+        db, "SELECT count(*) FROM login_attempt WHERE username LIKE 'stuffed-%'"
+    )
+    await db.dispose()
+    assert Counter(answers) == {
+        (401, "invalid_credentials"): 10,
+        (429, "login_rate_limited"): guesses - 10,
+    }
+    assert attempts == guesses

@@ -93,7 +93,8 @@ async def test_repeated_failures_for_a_username_are_rate_limited(
             ).status_code
             for i in range(5)
         ]
-    # Even the right password, from another address, is refused while the limit holds.
+    # Even the right password, from an address it never signed in from, is refused while
+    # the limit holds.
     async with client_from(app, _address()) as other:
         limited = await other.post(
             "/v1/auth/token", data={"username": user.actor.username, "password": user.password}
@@ -121,6 +122,105 @@ async def test_repeated_failures_from_an_address_are_rate_limited(
         )
     assert limited.status_code == 429
     assert limited.json()["code"] == "login_rate_limited"
+
+
+async def _log_in(app: FastAPI, address: str, username: str, password: str) -> httpx.Response:
+    async with client_from(app, address) as client:
+        return await client.post(
+            "/v1/auth/token", data={"username": username, "password": password}
+        )
+
+
+async def test_an_attacker_failing_50_times_cannot_lock_the_user_out_of_a_known_address(
+    app: FastAPI, factory: Factory, settings: Settings
+) -> None:
+    user = await factory.user("MIMP", Role.caseworker)
+    attacker, known, unknown = _address(), _address(), _address()
+    name = user.actor.username
+    before = await _log_in(app, known, name, user.password)
+
+    answers = [await _log_in(app, attacker, name, f"guess-{i}") for i in range(50)]
+    from_unknown = await _log_in(app, unknown, name, user.password)
+    from_known = await _log_in(app, known, name, user.password)
+    attacker_right = await _log_in(app, attacker, name, user.password)
+
+    pair_limit = settings.login_max_failures_per_username_address
+    assert before.status_code == 200, before.text
+    assert [a.status_code for a in answers] == [401] * pair_limit + [429] * (50 - pair_limit)
+    assert {a.json()["code"] for a in answers[pair_limit:]} == {"login_rate_limited"}
+    assert from_known.status_code == 200, from_known.text
+    # Stated rule: an address the user never signed in from waits out the username limit
+    # (or until the user signs in from a known one, which ends the failures before it).
+    assert from_unknown.status_code == 429
+    # The attacker's address stays throttled, even with the right password.
+    assert attacker_right.status_code == 429
+    assert int(attacker_right.headers["retry-after"]) > 0
+
+
+async def test_an_address_failing_across_usernames_is_refused_but_others_are_not(
+    app: FastAPI, factory: Factory, settings: Settings
+) -> None:
+    user = await factory.user("PNP", Role.identifier)
+    stuffer, own = _address(), _address()
+    answers = [
+        await _log_in(app, stuffer, f"stuffed-{uuid.uuid4().hex}", f"pw-{i}")
+        for i in range(settings.login_max_failures_per_address + 3)
+    ]
+
+    from_stuffer = await _log_in(app, stuffer, user.actor.username, user.password)
+    from_own = await _log_in(app, own, user.actor.username, user.password)
+
+    limit = settings.login_max_failures_per_address
+    assert [a.status_code for a in answers] == [401] * limit + [429] * 3
+    assert from_stuffer.status_code == 429
+    assert from_stuffer.json()["code"] == "login_rate_limited"
+    assert from_own.status_code == 200, from_own.text
+
+
+async def test_login_audit_records_failures_and_refusals_without_the_password(
+    app: FastAPI, factory: Factory, db: Database, settings: Settings
+) -> None:
+    user = await factory.user("PNP", Role.identifier)
+    address = _address()
+    marker = f"secret-guess-{uuid.uuid4().hex}"
+    for _ in range(settings.login_max_failures_per_username_address + 1):
+        await _log_in(app, address, user.actor.username, marker)
+
+    events = await query(
+        db,
+        "SELECT changes FROM audit_event WHERE action = 'auth.login_failed' AND entity_id = :id",
+        id=str(user.actor.user_id),
+    )
+
+    changes = [c if isinstance(c, dict) else json.loads(c) for (c,) in events]
+    assert [c["outcome"]["to"] for c in changes].count("failed") == (
+        settings.login_max_failures_per_username_address
+    )
+    refused = [c for c in changes if c["outcome"]["to"] == "rate_limited"]
+    assert [c["limit"]["to"] for c in refused] == ["username_and_address"]
+    assert {c["client_address"]["to"] for c in changes} == {address}
+    assert marker not in json.dumps(changes)
+    assert user.password not in json.dumps(changes)
+
+
+async def test_known_addresses_are_kept_as_keyed_hashes_only(
+    app: FastAPI, factory: Factory, db: Database
+) -> None:
+    user = await factory.user("PNP", Role.identifier)
+    address = _address()
+    answer = await _log_in(app, address, user.actor.username, user.password)
+
+    rows = await query(
+        db,
+        "SELECT k.address_hash FROM login_address k JOIN app_user u ON u.id = k.user_id"
+        " WHERE u.username = :name",
+        name=user.actor.username,
+    )
+
+    assert answer.status_code == 200
+    assert len(rows) == 1
+    assert address not in rows[0][0]
+    assert len(rows[0][0]) == 64
 
 
 def _unsigned(claims: dict[str, object]) -> str:

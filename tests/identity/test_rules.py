@@ -1,8 +1,16 @@
-"""Roles and the login rule."""
+"""Roles and the login limits."""
 
 from __future__ import annotations
 
-from service.identity.rules import Permission, Role, has_permission, login_blocked
+from service.identity.rules import (
+    LoginFailures,
+    LoginLimits,
+    LoginRefusal,
+    Permission,
+    Role,
+    has_permission,
+    login_refusal,
+)
 
 
 def test_only_case_roles_read_cases() -> None:
@@ -20,8 +28,29 @@ def test_unknown_role_has_no_permission() -> None:
     assert not has_permission("superuser", Permission.cases_read)
 
 
-def test_login_blocked_at_either_limit() -> None:
-    limits = {"max_per_username": 5, "max_per_address": 20}
-    assert not login_blocked(failures_for_username=4, failures_for_address=19, **limits)
-    assert login_blocked(failures_for_username=5, failures_for_address=0, **limits)
-    assert login_blocked(failures_for_username=0, failures_for_address=20, **limits)
+LIMITS = LoginLimits(per_pair=5, per_address=20, per_username=5)
+
+
+def _failures(
+    pair: int = 0, address: int = 0, username: int = 0, *, known: bool = False
+) -> LoginFailures:
+    return LoginFailures(
+        for_pair=pair, for_address=address, for_username=username, known_address=known
+    )
+
+
+def test_login_is_checked_under_every_limit() -> None:
+    assert login_refusal(_failures(4, 19, 4), LIMITS) is None
+
+
+def test_an_address_failing_for_many_usernames_is_refused() -> None:
+    assert login_refusal(_failures(0, 20, 0, known=True), LIMITS) is LoginRefusal.address
+
+
+def test_an_address_failing_for_one_username_is_refused_even_if_known() -> None:
+    assert login_refusal(_failures(5, 5, 5, known=True), LIMITS) is LoginRefusal.pair
+
+
+def test_failures_spread_over_addresses_refuse_only_unknown_addresses() -> None:
+    assert login_refusal(_failures(0, 0, 50), LIMITS) is LoginRefusal.username
+    assert login_refusal(_failures(0, 0, 50, known=True), LIMITS) is None

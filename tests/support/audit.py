@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import sqlalchemy as sa
+
 from service.cases import service as case_service
 from service.cases.schemas import CaseCreate, Exploitation
 from service.core.crypto import Keyring
@@ -13,6 +15,7 @@ from service.core.security import Actor, Security
 from service.identity import service as identity_service
 from service.identity.rules import Role
 from service.persons.schemas import PersonCreate
+from tests.support.databases import execute
 
 
 async def make_actor(db: Database, security: Security, org: str = "PNP") -> Actor:
@@ -55,3 +58,15 @@ async def create_cases(db: Database, actor: Actor, count: int) -> None:
             await case_service.create_case(
                 session, actor=actor, keyring=keyring, data=case_create(n)
             )
+
+
+async def tamper(db: Database, sql: str, **params: object) -> None:
+    """Tamper as someone with direct database access would, switching the guards off."""
+    if db.dialect == "postgresql":
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            await conn.execute(sa.text(sql), params)
+    else:
+        await execute(db, "DROP TRIGGER IF EXISTS audit_event_no_update")
+        await execute(db, "DROP TRIGGER IF EXISTS audit_event_no_delete")
+        await execute(db, sql, **params)
