@@ -25,9 +25,10 @@ from service.capacity.schemas import CapacityChange, FacilityCreate, FacilityPub
 from service.capacity.service import beds, waitlist
 from service.cases import service as case_service
 from service.core.db import for_update
-from service.core.errors import InvalidInput
+from service.core.errors import Forbidden, InvalidInput
 from service.core.security import Actor
 from service.core.time import utcnow
+from service.identity import rules as identity_rules
 from service.identity.exceptions import UnknownOrganization
 from service.identity.service import get_organizations, get_organizations_by_code
 from service.reference.service import region_exists
@@ -91,10 +92,17 @@ async def upsert_facilities(session: AsyncSession, rows: Sequence[dict[str, Any]
     return created
 
 
+def _require_permission(actor: Actor, permission: identity_rules.Permission) -> None:
+    if not identity_rules.has_permission(actor.role, permission):
+        raise Forbidden(f"The role {actor.role!r} may not do this ({permission.value}).")
+
+
 async def change_capacity(
     session: AsyncSession, *, actor: Actor, facility_id: uuid.UUID, data: CapacityChange
 ) -> Facility:
-    """Add or remove beds, close or reopen: dated, audited; freed beds go to the waitlist."""
+    """Add or remove beds, close or reopen: dated, audited; freed beds go to the waitlist.
+    Only a role that manages facilities may (checked here, so every caller is covered)."""
+    _require_permission(actor, identity_rules.Permission.facilities_manage)
     facility = (
         await session.exec(for_update(select(Facility).where(Facility.id == facility_id), session))
     ).first()
@@ -299,6 +307,10 @@ async def list_facilities(
         (await session.exec(stmt.order_by(col(Facility.region), col(Facility.code)))).all()
     )
     if eligible_for_case is not None:
+        # The filter reads the person's age, gender and forms of exploitation: a role that
+        # sees no case is refused whatever the id (so nothing says whether the case exists),
+        # and a case not visible to the caller's organization does not exist for it.
+        _require_permission(actor, identity_rules.Permission.cases_read)
         case = await case_service.get_case_for(session, actor=actor, case_id=eligible_for_case)
         needs = await beds.needs_of(session, case, lgbti_specialized=False)
         facilities = [f for f in facilities if not rules.ineligibility(needs, beds.view(f))]
