@@ -49,7 +49,8 @@ async def _count(world: World, code: str, known_on: datetime | None = None) -> T
 @pytest.fixture(scope="module")
 async def story(world: World) -> dict[str, Any]:
     """A girl held, referred, assisted and sheltered; a woman whose referral MIMP refused;
-    a man MIMP accepted for shelter but no facility takes; and a girl who never consented to statistics."""
+    a man MIMP accepted for shelter but no facility takes; and a girl who never consented
+    to statistics."""
     police = await world.factory.user("PNP", Role.identifier)
     mimp = await world.factory.user("MIMP", Role.caseworker)
     consent = {
