@@ -240,7 +240,7 @@ class World:
         job = await self.post(
             await self.user(org, Role.analyst),
             "/v1/simulations",
-            body or {"reference": "peru-2016", "replications": 1, "seed": 3},
+            body or {"reference": "peru-2016", "replications": 2, "seed": 3},
         )
         return str(job["id"])
 
