@@ -9,6 +9,7 @@ without a row fails the test."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from service.core.time import utcnow
 from tests.access.world import PRINCIPALS, UNINVOLVED, Call, World, uid
 from tests.planning.test_router import SMALL
-from tests.support.factories import Factory, case_body, create_case, marriage_case
+from tests.support.factories import Factory, case_body, marriage_case
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
@@ -109,6 +110,10 @@ async def _identification(w: World, org: str) -> Call:
     return Call("POST", f"/v1/cases/{case['id']}/identifications", again)
 
 
+def _dni() -> dict[str, str]:
+    return {"type": "dni", "number": f"{uuid.uuid4().int % 10**8:08d}"}
+
+
 async def _link(w: World, org: str) -> Call:
     person = {"given_name": "Ana", "family_name": f"Link {uid()[:6]}", "birth_date": "2009-01-02"}
     base = {k: v for k, v in case_body()["person"].items() if k != "age_estimate"}
@@ -116,14 +121,14 @@ async def _link(w: World, org: str) -> Call:
         person={
             **base,
             **person,
-            "document": {"type": "dni", "number": uid()[:8].replace("-", "1")},
+            "document": _dni(),
         }
     )
     second = await w.case(
         person={
             **base,
             **person,
-            "document": {"type": "dni", "number": uid()[:8].replace("-", "2")},
+            "document": _dni(),
         }
     )
     return Call("POST", f"/v1/cases/{second['id']}/person/link", {"person_id": first["person_id"]})
@@ -263,7 +268,7 @@ def _repatriation(method: str, tail: str, body: object = None) -> Build:
 
 async def _proceedings_create(w: World, org: str) -> Call:
     prosecutor = await w.prosecutor()
-    case = await create_case(w.client, prosecutor)
+    case = await w.case(prosecutor)
     return Call(
         "POST",
         "/v1/proceedings",
@@ -286,7 +291,7 @@ def _proceeding(method: str, tail: str, body: object = None, *, trial: bool = Fa
 
 async def _proceeding_add_case(w: World, org: str) -> Call:
     made = await w.proceeding()
-    other = await create_case(w.client, await w.prosecutor())
+    other = await w.case(await w.prosecutor())
     return Call(
         "POST",
         f"/v1/proceedings/{made['proceeding']['id']}/cases",

@@ -14,7 +14,7 @@ import httpx
 from service.core.time import utcnow
 from service.identity.rules import Role
 from tests.legal.helpers import add_defendant, bring_to_trial, open_proceeding
-from tests.repatriation.helpers import abroad_case, consent, foreign_case, home_body, plan
+from tests.repatriation.helpers import abroad_body, consent, foreign_body, home_body, plan
 from tests.support.factories import (
     Factory,
     SignedInUser,
@@ -41,17 +41,14 @@ MARKER_BIRTH = "2010-07-23"
 MARKERS = (MARKER_NAME, MARKER_FAMILY, MARKER_DOCUMENT, MARKER_BIRTH)
 
 
-def marker_person(**overrides: Any) -> dict[str, Any]:
-    """A person whose identifying values are markers (document unique per call)."""
-    person = person_body(
-        given_name=MARKER_NAME,
-        family_name=MARKER_FAMILY,
-        birth_date=MARKER_BIRTH,
-        document={"type": "dni", "number": MARKER_DOCUMENT},
-        **overrides,
-    )
-    person.pop("age_estimate", None)
-    return person
+def marker_person() -> dict[str, Any]:
+    """The identifying values of the marker person."""
+    return {
+        "given_name": MARKER_NAME,
+        "family_name": MARKER_FAMILY,
+        "birth_date": MARKER_BIRTH,
+        "document": {"type": "dni", "number": MARKER_DOCUMENT},
+    }
 
 
 @dataclass(frozen=True)
@@ -67,10 +64,16 @@ class Call:
 class World:
     """Users by (organization, role), made once, and the builders of fresh objects."""
 
-    def __init__(self, client: httpx.AsyncClient, factory: Factory) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, factory: Factory, *, markers: bool = False
+    ) -> None:
         self.client = client
         self.factory = factory
         self._users: dict[tuple[str, str], SignedInUser] = {}
+        # With markers, every person is the marker person (with a document of her own per
+        # case, so that cases stay distinct persons); `documents` lists those numbers.
+        self.markers = markers
+        self.documents: list[str] = []
 
     async def user(self, org: str, role: Role | str) -> SignedInUser:
         key = (org, Role(role).value)
@@ -108,12 +111,16 @@ class World:
     async def defender(self) -> SignedInUser:
         return await self.user("MINJUS", Role.legal_aid)
 
-    async def case(self, **overrides: Any) -> dict[str, Any]:
-        """A case the police identified (PNP is involved)."""
-        return await create_case(self.client, await self.police(), **overrides)
-
-    async def marker_case(self) -> dict[str, Any]:
-        return await self.case(person=marker_person())
+    async def case(self, user: SignedInUser | None = None, **overrides: Any) -> dict[str, Any]:
+        """A case the police (or `user`) identified: that organization is involved."""
+        if self.markers:
+            document = f"9{uuid.uuid4().int % 10**7:07d}"
+            self.documents.append(document)
+            person = {**overrides.get("person", person_body()), **marker_person()}
+            person.pop("age_estimate", None)
+            person["document"] = {"type": "dni", "number": document}
+            overrides = {**overrides, "person": person}
+        return await create_case(self.client, user or await self.police(), **overrides)
 
     async def shelter_case(self, **overrides: Any) -> dict[str, Any]:
         """A case the police referred for shelter to MIMP, which accepted."""
@@ -194,7 +201,7 @@ class World:
     async def proceeding(self, *, trial: bool = False) -> dict[str, Any]:
         """A proceeding the prosecutors opened about a case they identified."""
         prosecutor = await self.prosecutor()
-        case = await create_case(self.client, prosecutor)
+        case = await self.case(prosecutor)
         proceeding = await open_proceeding(self.client, prosecutor, [(case["id"], "2026-01-10")])
         if trial:
             await bring_to_trial(self.client, prosecutor, proceeding["id"])
@@ -219,13 +226,13 @@ class World:
     async def repatriation(self) -> str:
         """A Peruvian exploited in Argentina, her return home planned by the consulate."""
         consulate = await self.consulate()
-        case = await abroad_case(self.client, consulate)
+        case = await self.case(consulate, **abroad_body(region=None))
         planned = await plan(self.client, consulate, case["id"], **home_body())
         assert planned.status_code == 201, planned.text
         return str(planned.json()["id"])
 
     async def foreign_case(self) -> dict[str, Any]:
-        return await foreign_case(self.client, await self.police())
+        return await self.case(**foreign_body())
 
     async def statistics_basis(self, case_id: str) -> str:
         basis = await self.post(

@@ -148,13 +148,15 @@ async def change_capacity(
 
 
 async def _addresses_visible(
-    session: AsyncSession, facilities: Sequence[Facility], organization_id: uuid.UUID
+    session: AsyncSession, facilities: Sequence[Facility], actor: Actor
 ) -> set[uuid.UUID]:
-    """Facilities whose address this organization may see: it operates them, or it is
-    involved in the case of someone placed or held there."""
+    """Facilities whose address the actor may see: its organization operates them, or (for
+    a role that sees cases) is involved in the case of someone placed or held there. An
+    analyst, auditor or administrator learns nothing of a case from an address shown."""
+    organization_id = actor.organization_id
     visible = {f.id for f in facilities if f.organization_id == organization_id}
     others = [f.id for f in facilities if f.id not in visible]
-    if others:
+    if others and identity_rules.has_permission(actor.role, identity_rules.Permission.cases_read):
         residents = (
             await session.exec(
                 select(Placement.facility_id, Placement.case_id).where(
@@ -187,7 +189,7 @@ async def facilities_public(
     """Facilities as the actor may see them (the address only where allowed)."""
     occupied = await placed_counts(session, [f.id for f in facilities])
     orgs = await get_organizations(session, [f.organization_id for f in facilities])
-    shown = await _addresses_visible(session, facilities, actor.organization_id)
+    shown = await _addresses_visible(session, facilities, actor)
     result = []
     for f in facilities:
         placed = occupied.get(f.id, 0)
