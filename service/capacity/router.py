@@ -38,7 +38,9 @@ FacilityAdminDep = Annotated[Actor, Depends(require(Permission.facilities_manage
 
 
 @router.get(
-    "/facilities", response_model=list[FacilityPublic], responses=problem_responses(401, 404, 422)
+    "/facilities",
+    response_model=list[FacilityPublic],
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def list_facilities(
     actor: ActorDep,
