@@ -201,3 +201,37 @@ async def test_changing_capacity_is_refused_by_the_service_itself_to_a_role_with
 
     assert over_http.status_code == 403
     assert shown["capacity"] == 2
+
+
+async def test_a_freed_bed_does_not_go_to_a_waiting_adult_who_withdrew_her_consent(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
+    facility = await create_facility(client, admin, capacity=1)
+    occupant = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=30))
+    waiting = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=31))
+    placed = await request_placement(client, mimp, occupant["id"], facility_id=facility["id"])
+    queued = await request_placement(client, mimp, waiting["id"], facility_id=facility["id"])
+    assert (placed.status_code, queued.status_code) == (201, 202)
+    refused = await client.post(
+        f"/v1/cases/{waiting['id']}/consents",
+        json={"refused": True, "language": "es"},
+        headers=police.headers,
+    )
+    assert refused.status_code == 201, refused.text
+
+    ended = await client.post(
+        f"/v1/placements/{placed.json()['placement']['id']}/end",
+        json={"reason": "discharged"},
+        headers=mimp.headers,
+    )
+    request = await client.get(
+        f"/v1/placement-requests/{queued.json()['request_id']}", headers=mimp.headers
+    )
+    bed = await client.get(f"/v1/facilities/{facility['id']}", headers=admin.headers)
+
+    assert ended.status_code == 200, ended.text
+    assert request.json()["status"] == "waiting"
+    assert bed.json()["available"] == 1
