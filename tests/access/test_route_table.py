@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -51,8 +51,6 @@ AUDIT = expect(("auditor", "admin"), uninvolved=403)
 FACILITIES = expect(("admin",), uninvolved=403)
 # Recording a legal basis for statistics overrides consent: caseworkers only.
 OVERRIDE = expect(("caseworker",), uninvolved=404)
-# Only the prosecutors of the proceeding, or its court, act on it; others involved get 403.
-ON_CASE_OWN_ORG = ON_CASE
 
 Build = Callable[[World, str], Awaitable[Call]]
 
@@ -65,7 +63,6 @@ class Row:
     org: str = "PNP"
     # Read-only: one object serves every principal.
     shared: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 async def _case_call(w: World, method: str, tail: str, body: object = None) -> Call:
@@ -218,11 +215,8 @@ async def _statistics_basis_withdraw(w: World, org: str) -> Call:
 def _placement_action(action: str, body: object = None, *, hold: bool = False) -> Build:
     async def build(w: World, org: str) -> Call:
         placement = await w.placement(hold=hold)
-        return Call(
-            "POST" if body is not None or action != "decision" else "GET",
-            f"/v1/placements/{placement['id']}/{action}",
-            body,
-        )
+        method = "GET" if action == "decision" else "POST"
+        return Call(method, f"/v1/placements/{placement['id']}/{action}", body)
 
     return build
 
