@@ -64,10 +64,12 @@ async def _facility(settings: Settings, capacity: int) -> str:
     return str(facility.id)
 
 
-async def _new_cases(settings: Settings, actor: Actor, count: int) -> list[str]:
+async def _new_cases(settings: Settings, actors: tuple[Actor, Actor], count: int) -> list[str]:
+    """Cases the police identified and referred for shelter to MIMP, which accepted."""
+    police, shelter = actors
     db = open_database(settings)
     before = {str(uuid.UUID(str(c))) for (c,) in await query(db, "SELECT id FROM case_file")}
-    await create_cases(db, actor, count)
+    await create_cases(db, police, count, shelter=shelter)
     after = [str(uuid.UUID(str(c))) for (c,) in await query(db, "SELECT id FROM case_file")]
     await db.dispose()
     return [c for c in after if c not in before]
@@ -81,22 +83,26 @@ def _measure(url: str, token: str, requests: list[tuple[str, dict[str, Any]]]) -
     return len(answers) / seconds
 
 
-async def _prepare(kind: str, var_dir: Path) -> tuple[Settings, Actor, str]:
+async def _prepare(kind: str, var_dir: Path) -> tuple[Settings, tuple[Actor, Actor], str]:
     databases.ON_POSTGRES = kind == "postgresql"
     url = await databases.create_database(var_dir)
     settings = make_settings(url, var_dir, db_pool_size=8)
     await migrate_and_seed(settings)
     db = open_database(settings)
     security = Security.from_settings(settings)
-    actor = await make_actor(db, security)
+    police = await make_actor(db, security)
+    # MIMP places: it runs the facilities and accepted the shelter referrals.
+    shelter = await make_actor(db, security, org="MIMP")
     await db.dispose()
-    token = security.tokens.issue(user_id=actor.user_id, organization_code="PNP", role="identifier")
-    return settings, actor, token
+    token = security.tokens.issue(
+        user_id=shelter.user_id, organization_code="MIMP", role="identifier"
+    )
+    return settings, (police, shelter), token
 
 
 def bench(kind: str, rounds: int, requests: int) -> dict[str, Any]:
     var_dir = Path(tempfile.mkdtemp(prefix="ruta-bench-"))
-    settings, actor, token = asyncio.run(_prepare(kind, var_dir))
+    settings, actors, token = asyncio.run(_prepare(kind, var_dir))
     rows = []
     try:
         with running_server(settings, workers=4) as url:
@@ -106,7 +112,7 @@ def bench(kind: str, rounds: int, requests: int) -> dict[str, Any]:
                     ("contended", "uncontended") if round_no % 2 else ("uncontended", "contended")
                 )
                 for mode in order:
-                    cases = asyncio.run(_new_cases(settings, actor, requests))
+                    cases = asyncio.run(_new_cases(settings, actors, requests))
                     if mode == "contended":
                         one = asyncio.run(_facility(settings, requests))
                         targets = [one] * requests

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.core.errors import Conflict, NotFound
+from service.core.errors import Conflict, Forbidden, NotFound
 
 
 class FacilityNotFound(NotFound):
@@ -53,3 +53,13 @@ class RequestNotFound(NotFound):
 class RequestNotWaiting(Conflict):
     code = "placement_request_not_waiting"
     title = "The request is no longer waiting"
+
+
+class PlacementNotEntitled(Forbidden):
+    code = "placement_not_entitled"
+    title = "Your organization may not place this person"
+
+
+class PlacementConsentRequired(Conflict):
+    code = "placement_consent_required"
+    title = "The person has not consented to services"

@@ -30,6 +30,7 @@ from service.core.errors import problem_responses
 from service.core.security import Actor
 from service.identity.dependencies import ActorDep, require
 from service.identity.rules import Permission
+from service.pathway import placement as placement_flow
 
 router = APIRouter(prefix="/v1", tags=["capacity"])
 
@@ -37,7 +38,9 @@ FacilityAdminDep = Annotated[Actor, Depends(require(Permission.facilities_manage
 
 
 @router.get(
-    "/facilities", response_model=list[FacilityPublic], responses=problem_responses(401, 404, 422)
+    "/facilities",
+    response_model=list[FacilityPublic],
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def list_facilities(
     actor: ActorDep,
@@ -47,7 +50,9 @@ async def list_facilities(
     eligible_for_case: uuid.UUID | None = None,
     has_free_bed: bool | None = None,
 ) -> list[FacilityPublic]:
-    """Facilities with their beds: capacity, occupied, held, available."""
+    """Facilities with their beds: capacity, occupied, held, available. `eligible_for_case`
+    keeps those that could take the person of a case the caller sees (403 for a role that
+    sees no case, 404 for a case not visible to the caller's organization)."""
     return await service.list_facilities(
         session,
         actor=actor,
@@ -96,7 +101,7 @@ async def read_facility(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def change_capacity(
-    facility_id: uuid.UUID, body: CapacityChange, actor: FacilityAdminDep, session: SessionDep
+    facility_id: uuid.UUID, body: CapacityChange, actor: ActorDep, session: SessionDep
 ) -> FacilityPublic:
     """Add or remove beds, close or reopen (administrators); dated history is kept."""
     facility = await service.change_capacity(
@@ -124,8 +129,9 @@ async def request_placement(
 ) -> PlacementResult:
     """Place in the given facility, or find a bed: 201 placed (or held), 202 waitlisted with
     the position, 201 unmet_need with the reason when no facility in the country can take
-    the person."""
-    result = await service.request_placement(session, actor=actor, case=case, data=body)
+    the person. Only the facility's operator, or an organization that accepted a shelter
+    referral of the case, may ask (403); an adult needs her consent to services (409)."""
+    result = await placement_flow.request_placement(session, actor=actor, case=case, data=body)
     if result.outcome is PlacementOutcome.waitlisted:
         response.status_code = status.HTTP_202_ACCEPTED
     return result

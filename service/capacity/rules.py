@@ -84,6 +84,36 @@ class WithdrawReason(StrEnum):
     duplicate_request = "duplicate_request"
 
 
+class PlacementRefusal(StrEnum):
+    """Why a request for a bed is refused before any bed is sought."""
+
+    # The caller's organization neither operates the named facility nor holds an accepted
+    # shelter referral for the case (an identifying police unit, on its own, places nobody).
+    not_entitled = "not_entitled"
+    # An adult's placement needs her consent in force naming `services`.
+    consent_required = "consent_required"
+
+
+def placement_refusal(
+    *,
+    facility_named: bool,
+    operates_facility: bool,
+    holds_shelter_referral: bool,
+    minor: bool,
+    consents_to_services: bool,
+) -> PlacementRefusal | None:
+    """Whether the caller may ask for this bed: beds are allocated by the organizations that
+    run them (for their own facility) or that accepted a shelter referral (for any facility,
+    or a search of the country). An adult is placed only with her consent to services; a
+    child (or a person of unknown age) may be placed without it, as the State's protection
+    of a child in danger, but still only by such an organization."""
+    if not (holds_shelter_referral or (facility_named and operates_facility)):
+        return PlacementRefusal.not_entitled
+    if not minor and not consents_to_services:
+        return PlacementRefusal.consent_required
+    return None
+
+
 def available_beds(*, capacity: int, in_use: int, status: str) -> int:
     """Beds free to place someone in now: capacity less beds placed or held; 0 unless open.
 

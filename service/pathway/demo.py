@@ -55,6 +55,7 @@ from service.legal.schemas import (
     StatusChange,
 )
 from service.pathway import consent as consent_flow
+from service.pathway import placement as placement_flow
 from service.persons.schemas import PersonCreate
 from service.protection import service as protection_service
 from service.protection.rules import AssistanceKind, CustodyPlace
@@ -473,7 +474,8 @@ async def _write_case(session: AsyncSession, run: _Run, plan: CasePlan) -> None:
             )
     mimp = actors["MIMP"]
     if plan.placement:
-        result = await capacity_service.request_placement(
+        # MIMP accepted the shelter referral: it places (the identifying police do not).
+        result = await placement_flow.request_placement(
             session,
             actor=mimp,
             case=await _case(session, mimp, case.id),

@@ -396,6 +396,30 @@ async def referral_public(
     ]
 
 
+async def holds_accepted_referral(
+    session: AsyncSession,
+    *,
+    case_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    purpose: rules.ReferralPurpose,
+) -> bool:
+    """Whether the organization received a referral of the case for this purpose and accepted
+    it (accepted or in progress: not yet completed, cancelled, rejected or expired)."""
+    row = (
+        await session.exec(
+            select(Referral.id).where(
+                Referral.case_id == case_id,
+                Referral.to_org_id == organization_id,
+                Referral.purpose == purpose.value,
+                col(Referral.status).in_(
+                    [rules.ReferralStatus.accepted.value, rules.ReferralStatus.in_progress.value]
+                ),
+            )
+        )
+    ).first()
+    return row is not None
+
+
 async def live_referral_targets(session: AsyncSession, case_id: uuid.UUID) -> set[tuple[str, str]]:
     """(organization code, purpose) of the case's referrals not rejected, cancelled or expired."""
     made = (

@@ -32,6 +32,8 @@ async def test_requests_hammering_one_facility_never_overbook(fresh_settings: Se
     db = open_database(fresh_settings)
     security = Security.from_settings(fresh_settings)
     actor = await make_actor(db, security)
+    # The police identify and refer for shelter; MIMP, accepting, asks for the beds.
+    shelter = await make_actor(db, security, org="MIMP")
     async with db.session() as session:
         facility = await capacity_service.create_facility(
             session,
@@ -45,9 +47,11 @@ async def test_requests_hammering_one_facility_never_overbook(fresh_settings: Se
                 capacity=BEDS,
             ),
         )
-    await create_cases(db, actor, requests_total)
+    await create_cases(db, actor, requests_total, shelter=shelter)
     case_ids = [str(uuid.UUID(str(c))) for (c,) in await query(db, "SELECT id FROM case_file")]
-    token = security.tokens.issue(user_id=actor.user_id, organization_code="PNP", role="identifier")
+    token = security.tokens.issue(
+        user_id=shelter.user_id, organization_code="MIMP", role="identifier"
+    )
     requests = [
         (f"/v1/cases/{case_id}/placements", {"facility_id": str(facility.id)})
         for case_id in case_ids
@@ -116,9 +120,13 @@ async def test_requests_without_a_facility_fill_three_facilities_exactly(
     db = open_database(fresh_settings)
     security = Security.from_settings(fresh_settings)
     actor = await make_actor(db, security)
+    # The police identify and refer for shelter; MIMP, accepting, asks for the beds.
+    shelter = await make_actor(db, security, org="MIMP")
     facility_ids = await _three_facilities_only(db, beds)
-    await create_cases(db, actor, total)
-    token = security.tokens.issue(user_id=actor.user_id, organization_code="PNP", role="identifier")
+    await create_cases(db, actor, total, shelter=shelter)
+    token = security.tokens.issue(
+        user_id=shelter.user_id, organization_code="MIMP", role="identifier"
+    )
     requests: list[tuple[str, dict[str, Any]]] = [
         (f"/v1/cases/{c}/placements", {}) for c in await _case_ids(db)
     ]
@@ -154,11 +162,15 @@ async def test_discharges_while_requests_arrive_give_each_freed_bed_to_the_first
     db = open_database(fresh_settings)
     security = Security.from_settings(fresh_settings)
     actor = await make_actor(db, security)
+    # The police identify and refer for shelter; MIMP, accepting, asks for the beds.
+    shelter = await make_actor(db, security, org="MIMP")
     await _three_facilities_only(db, (beds,))
-    await create_cases(db, actor, beds + waiting_before)
+    await create_cases(db, actor, beds + waiting_before, shelter=shelter)
     first = await _case_ids(db)
     occupants, waiters = first[:beds], first[beds:]
-    token = security.tokens.issue(user_id=actor.user_id, organization_code="PNP", role="identifier")
+    token = security.tokens.issue(
+        user_id=shelter.user_id, organization_code="MIMP", role="identifier"
+    )
     with running_server(fresh_settings, workers=4) as url:
         # Before: the facility full, twenty waiting in order of arrival.
         setup, _ = await asyncio.to_thread(
@@ -179,7 +191,7 @@ async def test_discharges_while_requests_arrive_give_each_freed_bed_to_the_first
             concurrency=1,
         )
         assert Counter(queued) == {(202, "waitlisted"): waiting_before}
-        await create_cases(db, actor, arrivals)
+        await create_cases(db, actor, arrivals, shelter=shelter)
         newcomers = [c for c in await _case_ids(db) if c not in set(first)]
         placements = await query(db, "SELECT id FROM placement WHERE status = 'placed' ORDER BY id")
         discharges = [

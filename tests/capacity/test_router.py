@@ -26,6 +26,7 @@ from tests.support.factories import (
     SignedInUser,
     create_case,
     create_facility,
+    create_shelter_case,
     marriage_case,
     person_body,
     request_placement,
@@ -36,14 +37,16 @@ async def test_adult_man_gets_an_unmet_need_with_its_reason(
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
     police = await factory.user("PNP", Role.identifier)
-    case = await create_case(
+    mimp = await factory.user("MIMP", Role.caseworker)
+    case = await create_shelter_case(
         client,
         police,
+        mimp,
         exploitation=[{"form": "forced_labour", "sector": "gold_mining"}],
         person=person_body(gender="male", age_estimate=38),
     )
 
-    response = await request_placement(client, police, case["id"])
+    response = await request_placement(client, mimp, case["id"])
     summary = (await client.get("/v1/capacity/summary", headers=police.headers)).json()
 
     assert response.status_code == 201
@@ -56,9 +59,10 @@ async def test_finding_a_bed_places_a_girl_in_an_eligible_facility_and_explains_
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
     police = await factory.user("PNP", Role.identifier)
-    case = await create_case(client, police, region="17")
+    mimp = await factory.user("MIMP", Role.caseworker)
+    case = await create_shelter_case(client, police, mimp, region="17")
 
-    response = await request_placement(client, police, case["id"], risk_level=2)
+    response = await request_placement(client, mimp, case["id"], risk_level=2)
 
     assert response.status_code == 201, response.text
     result = response.json()
@@ -99,28 +103,38 @@ async def test_waitlist_is_served_children_first_then_risk_then_time(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=1)
-    occupant = await create_case(client, police, **marriage_case(age_estimate=30))
+    occupant = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=30))
     assert (
-        await request_placement(client, police, occupant["id"], facility_id=facility["id"])
+        await request_placement(client, mimp, occupant["id"], facility_id=facility["id"])
     ).status_code == 201
 
     cases = {
-        "adult_low": (await create_case(client, police, **marriage_case(age_estimate=25)), 1),
-        "adult_high": (await create_case(client, police, **marriage_case(age_estimate=26)), 3),
-        "child": (await create_case(client, police, **marriage_case(age_estimate=16)), 0),
+        "adult_low": (
+            await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=25)),
+            1,
+        ),
+        "adult_high": (
+            await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=26)),
+            3,
+        ),
+        "child": (
+            await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=16)),
+            0,
+        ),
     }
     positions = {}
     for name, (case, risk) in cases.items():
         response = await request_placement(
-            client, police, case["id"], facility_id=facility["id"], risk_level=risk
+            client, mimp, case["id"], facility_id=facility["id"], risk_level=risk
         )
         assert response.status_code == 202, response.text
         assert response.json()["outcome"] == "waitlisted"
         positions[name] = response.json()["waitlist_position"]
     # Asking again does not queue twice; the position reflects who came after.
     again = await request_placement(
-        client, police, cases["adult_low"][0]["id"], facility_id=facility["id"]
+        client, mimp, cases["adult_low"][0]["id"], facility_id=facility["id"]
     )
     assert again.json()["waitlist_position"] == positions["adult_low"] + 2
 
@@ -155,14 +169,15 @@ async def test_an_expired_hold_frees_the_bed(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=1)
-    in_transit = await create_case(client, police, **marriage_case(age_estimate=19))
-    next_one = await create_case(client, police, **marriage_case(age_estimate=20))
+    in_transit = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=19))
+    next_one = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=20))
 
     held = await request_placement(
-        client, police, in_transit["id"], facility_id=facility["id"], hold_hours=6
+        client, mimp, in_transit["id"], facility_id=facility["id"], hold_hours=6
     )
-    blocked = await request_placement(client, police, next_one["id"], facility_id=facility["id"])
+    blocked = await request_placement(client, mimp, next_one["id"], facility_id=facility["id"])
     assert held.json()["outcome"] == "held"
     assert held.json()["placement"]["hold_expires_at"] is not None
     assert blocked.status_code == 202
@@ -199,12 +214,11 @@ async def test_arrival_turns_a_hold_into_a_placement(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=2)
-    case = await create_case(client, police, **marriage_case(age_estimate=22))
+    case = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=22))
     held = (
-        await request_placement(
-            client, police, case["id"], facility_id=facility["id"], hold_hours=2
-        )
+        await request_placement(client, mimp, case["id"], facility_id=facility["id"], hold_hours=2)
     ).json()
     arrived = await client.post(
         f"/v1/placements/{held['placement']['id']}/arrive", headers=police.headers
@@ -220,6 +234,7 @@ async def test_capacity_history_answers_as_of_a_past_moment(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=2)
     after_opening = utcnow()
     grown = await client.post(
@@ -228,8 +243,8 @@ async def test_capacity_history_answers_as_of_a_past_moment(
         headers=admin.headers,
     )
     after_growth = utcnow()
-    case = await create_case(client, police, **marriage_case(age_estimate=28))
-    await request_placement(client, police, case["id"], facility_id=facility["id"])
+    case = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=28))
+    await request_placement(client, mimp, case["id"], facility_id=facility["id"])
     placement = await _active_placement(client, police, case["id"])
     assert placement is not None
     await client.post(
@@ -273,9 +288,10 @@ async def test_capacity_cannot_drop_below_the_beds_in_use(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=1)
-    case = await create_case(client, police, **marriage_case(age_estimate=28))
-    await request_placement(client, police, case["id"], facility_id=facility["id"])
+    case = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=28))
+    await request_placement(client, mimp, case["id"], facility_id=facility["id"])
     refused = await client.post(
         f"/v1/facilities/{facility['id']}/capacity-changes",
         json={"capacity": 0, "reason": "budget cut"},
@@ -304,8 +320,9 @@ async def test_the_address_is_shown_only_to_the_operator_and_to_those_with_a_res
     url = f"/v1/facilities/{facility['id']}"
 
     before = (await client.get(url, headers=police.headers)).json()
-    case = await create_case(client, police, **marriage_case(age_estimate=23))
-    await request_placement(client, police, case["id"], facility_id=facility["id"])
+    # The NGO accepts the shelter referral and places her in its own shelter.
+    case = await create_shelter_case(client, police, ngo, **marriage_case(age_estimate=23))
+    await request_placement(client, ngo, case["id"], facility_id=facility["id"])
     with_resident = (await client.get(url, headers=police.headers)).json()
     listed = (
         await client.get("/v1/facilities", params={"region": "24"}, headers=stranger.headers)
@@ -327,10 +344,11 @@ async def test_a_child_waiting_in_a_police_station_keeps_the_alert_until_placed(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=1)
-    adult = await create_case(client, police, **marriage_case(age_estimate=30))
-    await request_placement(client, police, adult["id"], facility_id=facility["id"])
-    child = await create_case(client, police, **marriage_case(age_estimate=14))
+    adult = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=30))
+    await request_placement(client, mimp, adult["id"], facility_id=facility["id"])
+    child = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=14))
     custody = (
         await client.post(
             f"/v1/cases/{child['id']}/custody-periods",
@@ -341,7 +359,7 @@ async def test_a_child_waiting_in_a_police_station_keeps_the_alert_until_placed(
             headers=police.headers,
         )
     ).json()
-    waiting = await request_placement(client, police, child["id"], facility_id=facility["id"])
+    waiting = await request_placement(client, mimp, child["id"], facility_id=facility["id"])
     await client.post(
         f"/v1/custody-periods/{custody['id']}/end",
         json={"end": utcnow().isoformat()},
@@ -386,10 +404,13 @@ async def test_asking_for_a_facility_that_cannot_take_the_person_names_why(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=4, nationalities=["VEN"], max_age=17)
-    case = await create_case(client, police, **marriage_case(age_estimate=30, nationality="PER"))
+    case = await create_shelter_case(
+        client, police, mimp, **marriage_case(age_estimate=30, nationality="PER")
+    )
 
-    response = await request_placement(client, police, case["id"], facility_id=facility["id"])
+    response = await request_placement(client, mimp, case["id"], facility_id=facility["id"])
 
     assert response.status_code == 409
     assert response.json()["code"] == "facility_not_eligible"
@@ -402,10 +423,12 @@ async def test_a_bed_taken_meanwhile_leaves_nothing_behind(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=1)
-    first = await create_case(client, police, **marriage_case(age_estimate=30))
+    first = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=30))
+    # Not referred: nothing but the rolled-back placement would have involved MIMP.
     late = await create_case(client, police, **marriage_case(age_estimate=31))
-    await request_placement(client, police, first["id"], facility_id=facility["id"])
+    await request_placement(client, mimp, first["id"], facility_id=facility["id"])
 
     # The late request chose the bed before it was taken: its placement must roll back.
     async with db.session() as session:

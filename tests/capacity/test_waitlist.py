@@ -24,6 +24,9 @@ from service.capacity.rules import EndReason, FacilityKind, PlacementOutcome
 from service.capacity.schemas import FacilityCreate, PlacementCreate, PlacementResult
 from service.cases import service as case_service
 from service.cases.models import CaseFile
+from service.consent import service as consent_service
+from service.consent.rules import ConsentPurpose
+from service.consent.schemas import ConsentCreate
 from service.core.crypto import Keyring
 from service.core.db import Database, table_of
 from service.core.security import Security
@@ -37,8 +40,8 @@ from tests.support.databases import query
 from tests.support.factories import (
     Factory,
     SignedInUser,
-    create_case,
     create_facility,
+    create_shelter_case,
     marriage_case,
     request_placement,
 )
@@ -78,12 +81,16 @@ async def _end(client: httpx.AsyncClient, user: SignedInUser, placement_id: str)
 
 
 async def _full_facility(
-    client: httpx.AsyncClient, admin: SignedInUser, police: SignedInUser, **overrides: Any
+    client: httpx.AsyncClient,
+    admin: SignedInUser,
+    police: SignedInUser,
+    mimp: SignedInUser,
+    **overrides: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A one-bed facility and the placement that fills it."""
     facility = await create_facility(client, admin, capacity=1, **overrides)
-    occupant = await create_case(client, police, **marriage_case(age_estimate=40))
-    placed = await request_placement(client, police, occupant["id"], facility_id=facility["id"])
+    occupant = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=40))
+    placed = await request_placement(client, mimp, occupant["id"], facility_id=facility["id"])
     assert placed.status_code == 201, placed.text
     return facility, placed.json()["placement"]
 
@@ -93,13 +100,14 @@ async def test_a_direct_placement_takes_the_person_off_the_waitlist(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
-    full, occupant = await _full_facility(client, admin, police)
+    mimp = await factory.user("MIMP", Role.caseworker)
+    full, occupant = await _full_facility(client, admin, police, mimp)
     other = await create_facility(client, admin, capacity=1)
-    person = await create_case(client, police, **marriage_case(age_estimate=22))
-    waiting = await request_placement(client, police, person["id"], facility_id=full["id"])
+    person = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=22))
+    waiting = await request_placement(client, mimp, person["id"], facility_id=full["id"])
     assert waiting.status_code == 202, waiting.text
 
-    direct = await request_placement(client, police, person["id"], facility_id=other["id"])
+    direct = await request_placement(client, mimp, person["id"], facility_id=other["id"])
     [request] = await _requests(client, police, person["id"])
 
     assert direct.status_code == 201, direct.text
@@ -117,10 +125,11 @@ async def test_the_database_refuses_a_second_active_bed_or_a_second_waiting_requ
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
-    full, occupant = await _full_facility(client, admin, police)
-    person = await create_case(client, police, **marriage_case(age_estimate=23))
+    mimp = await factory.user("MIMP", Role.caseworker)
+    full, occupant = await _full_facility(client, admin, police, mimp)
+    person = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=23))
     assert (
-        await request_placement(client, police, person["id"], facility_id=full["id"])
+        await request_placement(client, mimp, person["id"], facility_id=full["id"])
     ).status_code == 202
     placements, requests = table_of(Placement), table_of(PlacementRequest)
     async with db.engine.connect() as conn:
@@ -149,13 +158,14 @@ async def test_a_freed_bed_passes_over_closed_cases_and_people_already_in_a_bed_
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
-    full, occupant = await _full_facility(client, admin, police)
+    mimp = await factory.user("MIMP", Role.caseworker)
+    full, occupant = await _full_facility(client, admin, police, mimp)
     elsewhere = await create_facility(client, admin, capacity=1)
-    closed = await create_case(client, police, **marriage_case(age_estimate=16))
-    in_bed = await create_case(client, police, **marriage_case(age_estimate=17))
-    served = await create_case(client, police, **marriage_case(age_estimate=30))
+    closed = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=16))
+    in_bed = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=17))
+    served = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=30))
     for case in (closed, in_bed, served):
-        response = await request_placement(client, police, case["id"], facility_id=full["id"])
+        response = await request_placement(client, mimp, case["id"], facility_id=full["id"])
         assert response.status_code == 202, response.text
     # Records written before this rule, or by hand: a waiting request of a closed case, and
     # one of a person who has a bed elsewhere.
@@ -165,7 +175,7 @@ async def test_a_freed_bed_passes_over_closed_cases_and_people_already_in_a_bed_
             sa.update(cases).where(cases.c.id == _id(closed)).values(status="closed")
         )
     [in_bed_request] = await _requests(client, police, in_bed["id"])
-    direct = await request_placement(client, police, in_bed["id"], facility_id=elsewhere["id"])
+    direct = await request_placement(client, mimp, in_bed["id"], facility_id=elsewhere["id"])
     assert direct.status_code == 201, direct.text
     async with db.engine.begin() as conn:
         await conn.execute(
@@ -209,13 +219,14 @@ async def test_closing_a_case_frees_its_bed_for_the_next_person_and_ends_what_it
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=1)
-    leaving = await create_case(client, police, **marriage_case(age_estimate=24))
-    placed = await request_placement(client, police, leaving["id"], facility_id=facility["id"])
+    leaving = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=24))
+    placed = await request_placement(client, mimp, leaving["id"], facility_id=facility["id"])
     assert placed.status_code == 201, placed.text
-    next_one = await create_case(client, police, **marriage_case(age_estimate=25))
+    next_one = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=25))
     assert (
-        await request_placement(client, police, next_one["id"], facility_id=facility["id"])
+        await request_placement(client, mimp, next_one["id"], facility_id=facility["id"])
     ).status_code == 202
     referral = await client.post(
         f"/v1/cases/{leaving['id']}/referrals",
@@ -227,9 +238,11 @@ async def test_closing_a_case_frees_its_bed_for_the_next_person_and_ends_what_it
         headers=police.headers,
     )
     assert referral.status_code == 201, referral.text
-    other_waiting = await create_case(client, police, **marriage_case(age_estimate=26))
+    other_waiting = await create_shelter_case(
+        client, police, mimp, **marriage_case(age_estimate=26)
+    )
     assert (
-        await request_placement(client, police, other_waiting["id"], facility_id=facility["id"])
+        await request_placement(client, mimp, other_waiting["id"], facility_id=facility["id"])
     ).status_code == 202
 
     closing = await client.post(
@@ -251,13 +264,14 @@ async def test_closing_a_case_frees_its_bed_for_the_next_person_and_ends_what_it
     [ended] = await _placements(client, police, leaving["id"])
     assert (ended["status"], ended["end_reason"]) == ("ended", "case_closed")
     assert await _active(client, police, next_one["id"]) == [facility["id"]]
-    [ref] = (
+    outgoing = (
         await client.get(
             "/v1/referrals",
             params={"direction": "outgoing", "case_id": leaving["id"]},
             headers=police.headers,
         )
     ).json()["items"]
+    [ref] = [r for r in outgoing if r["purpose"] == "legal_aid"]
     assert (ref["status"], ref["reason"]) == ("cancelled", "case_closed")
     actions = {
         a
@@ -287,15 +301,16 @@ async def test_closing_a_case_frees_its_bed_for_the_next_person_and_ends_what_it
 async def test_a_closed_case_is_not_placed(client: httpx.AsyncClient, factory: Factory) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=1)
-    case = await create_case(client, police, **marriage_case(age_estimate=27))
+    case = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=27))
     await client.post(
         f"/v1/cases/{case['id']}/transitions",
         json={"to": "closed", "reason": "declined_services"},
         headers=police.headers,
     )
 
-    response = await request_placement(client, police, case["id"], facility_id=facility["id"])
+    response = await request_placement(client, mimp, case["id"], facility_id=facility["id"])
 
     assert response.status_code == 409
     assert response.json()["code"] == "case_closed"
@@ -306,13 +321,15 @@ async def test_a_new_facility_and_added_or_reopened_beds_serve_the_waitlist_at_o
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     # Only LGBTI-specialized facilities take these requests: none is seeded.
     first = await create_facility(client, admin, capacity=1, lgbti_specialized=True)
     cases = [
-        await create_case(client, police, **marriage_case(age_estimate=28 + n)) for n in range(4)
+        await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=28 + n))
+        for n in range(4)
     ]
     outcomes = [
-        (await request_placement(client, police, c["id"], lgbti_specialized=True)).json()["outcome"]
+        (await request_placement(client, mimp, c["id"], lgbti_specialized=True)).json()["outcome"]
         for c in cases
     ]
     assert outcomes == ["placed", "waitlisted", "waitlisted", "waitlisted"]
@@ -352,12 +369,13 @@ async def test_a_risk_change_reorders_the_list_with_its_reason_and_position(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
-    full, occupant = await _full_facility(client, admin, police)
-    early = await create_case(client, police, **marriage_case(age_estimate=33))
-    late = await create_case(client, police, **marriage_case(age_estimate=34))
+    mimp = await factory.user("MIMP", Role.caseworker)
+    full, occupant = await _full_facility(client, admin, police, mimp)
+    early = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=33))
+    late = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=34))
     for case in (early, late):
         response = await request_placement(
-            client, police, case["id"], facility_id=full["id"], risk_level=1
+            client, mimp, case["id"], facility_id=full["id"], risk_level=1
         )
         assert response.status_code == 202
     [early_request] = await _requests(client, police, early["id"])
@@ -401,11 +419,12 @@ async def test_withdrawing_a_request_takes_a_caller_reason_and_only_while_waitin
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
-    full, _ = await _full_facility(client, admin, police)
-    case = await create_case(client, police, **marriage_case(age_estimate=35))
-    request_id = (
-        await request_placement(client, police, case["id"], facility_id=full["id"])
-    ).json()["request_id"]
+    mimp = await factory.user("MIMP", Role.caseworker)
+    full, _ = await _full_facility(client, admin, police, mimp)
+    case = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=35))
+    request_id = (await request_placement(client, mimp, case["id"], facility_id=full["id"])).json()[
+        "request_id"
+    ]
     url = f"/v1/placement-requests/{request_id}/withdraw"
 
     system_reason = await client.post(url, json={"reason": "case_closed"}, headers=police.headers)
@@ -431,10 +450,11 @@ async def test_a_request_waiting_too_long_expires_as_an_unmet_need(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
-    full, _ = await _full_facility(client, admin, police)
-    case = await create_case(client, police, **marriage_case(age_estimate=36))
+    mimp = await factory.user("MIMP", Role.caseworker)
+    full, _ = await _full_facility(client, admin, police, mimp)
+    case = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=36))
     assert (
-        await request_placement(client, police, case["id"], facility_id=full["id"])
+        await request_placement(client, mimp, case["id"], facility_id=full["id"])
     ).status_code == 202
     requests = table_of(PlacementRequest)
     async with db.engine.begin() as conn:
@@ -468,10 +488,11 @@ async def test_available_beds_are_one_formula_everywhere(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=2, region="23")
-    case = await create_case(client, police, **marriage_case(age_estimate=37))
+    case = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=37))
     assert (
-        await request_placement(client, police, case["id"], facility_id=facility["id"])
+        await request_placement(client, mimp, case["id"], facility_id=facility["id"])
     ).status_code == 201
 
     def shown(directory: dict[str, Any]) -> int:
@@ -510,7 +531,8 @@ async def test_a_freed_bed_reaches_the_first_eligible_person_however_far_down_th
 ) -> None:
     db = open_database(fresh_settings)
     security = Security.from_settings(fresh_settings)
-    actor = await make_actor(db, security)
+    # MIMP identifies the people and operates the facility: it may place them there.
+    actor = await make_actor(db, security, org="MIMP")
     keyring = Keyring(fresh_settings)
     async with db.session() as session:
         adults_only = await capacity_service.create_facility(
@@ -535,6 +557,12 @@ async def test_a_freed_bed_reaches_the_first_eligible_person_however_far_down_th
             case, _ = await case_service.create_case(
                 session, actor=actor, keyring=keyring, data=data
             )
+            await consent_service.record_consent(
+                session,
+                actor=actor,
+                case_id=case.id,
+                data=ConsentCreate(purposes=[ConsentPurpose.services], language="es"),
+            )
         return case
 
     async def place(case: CaseFile) -> PlacementResult:
@@ -544,6 +572,7 @@ async def test_a_freed_bed_reaches_the_first_eligible_person_however_far_down_th
                 actor=actor,
                 case=case,
                 data=PlacementCreate(facility_id=adults_only.id),
+                holds_shelter_referral=False,
             )
 
     occupant = await new_case(40)

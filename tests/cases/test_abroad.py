@@ -14,7 +14,13 @@ import sqlalchemy as sa
 from service.core.db import Database
 from service.identity.rules import Role
 from tests.support.databases import query
-from tests.support.factories import Factory, case_body, create_case, person_body
+from tests.support.factories import (
+    Factory,
+    case_body,
+    create_case,
+    person_body,
+    refer_for_shelter,
+)
 
 ROUTE = {"origin": "PER", "transit": ["BOL"], "destination": "ARG"}
 
@@ -192,10 +198,13 @@ async def test_placement_for_a_victim_exploited_abroad_is_sought_in_the_arrival_
     client: httpx.AsyncClient, factory: Factory, db: Database
 ) -> None:
     consulate = await factory.user("RREE", Role.identifier)
+    mimp = await factory.user("MIMP", Role.caseworker)
     case = await create_case(client, consulate, **abroad_body(region=None))
+    # The consulate refers her for shelter; MIMP, accepting, seeks the bed.
+    await refer_for_shelter(client, consulate, mimp, case["id"])
 
     response = await client.post(
-        f"/v1/cases/{case['id']}/placements", json={}, headers=consulate.headers
+        f"/v1/cases/{case['id']}/placements", json={}, headers=mimp.headers
     )
 
     assert response.status_code in {201, 202}, response.text

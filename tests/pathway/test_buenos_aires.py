@@ -105,7 +105,16 @@ async def test_a_peruvian_woman_exploited_in_buenos_aires_comes_home_and_her_tra
         "status"
     ] != "closed"
 
-    # On the national pathway: a bed in Lima, the arrival region.
+    # On the national pathway: the consulate refers her for shelter, MIMP accepts and
+    # finds her a bed in Lima, the arrival region.
+    shelter = await _call(
+        client,
+        consulate,
+        "POST",
+        f"/v1/cases/{case_id}/referrals",
+        {"to_org": "MIMP", "purpose": "shelter"},
+    )
+    await _call(client, mimp, "POST", f"/v1/referrals/{shelter['id']}/accept", expect=200)
     placed = await _call(client, mimp, "POST", f"/v1/cases/{case_id}/placements", {})
     assert placed["outcome"] == "placed", placed
     facility = await _call(

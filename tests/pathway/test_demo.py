@@ -20,6 +20,7 @@ from service.core.db import Database
 from service.core.security import Security
 from service.core.settings import Settings
 from service.core.time import utcnow
+from service.identity.rules import Role
 from service.main import audit_keys, open_database
 from service.pathway import demo
 from service.stats.catalogue import CATALOGUE, breakdown
@@ -31,6 +32,7 @@ from tests.support.databases import (
     migrate_and_seed,
     query,
 )
+from tests.support.factories import Factory
 
 YEAR = demo.default_year()
 CASES = 60
@@ -66,12 +68,12 @@ async def _generate(var_dir: Path, *, cases: int, seed: int, beds: int | None) -
     security = Security.from_settings(settings)
     if beds is not None:
         # Few beds, so that the overflow must wait or be an unmet need.
+        admin = (await Factory(db, security).user("MIMP", Role.admin)).actor
         async with db.session() as session:
-            actors = await demo.demo_actors(session, security=security)
-            for facility in await capacity_service.list_facilities(session, actor=actors["MIMP"]):
+            for facility in await capacity_service.list_facilities(session, actor=admin):
                 await capacity_service.change_capacity(
                     session,
-                    actor=actors["MIMP"],
+                    actor=admin,
                     facility_id=facility.id,
                     data=CapacityChange(capacity=beds, reason="demo test: scarce beds"),
                 )

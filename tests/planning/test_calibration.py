@@ -20,7 +20,13 @@ from service.simulation import runner, scenario
 from service.simulation.scenario import Raids, Singles
 from tests.support.cli import ruta
 from tests.support.clients import client_from
-from tests.support.factories import Factory, SignedInUser, create_case, person_body
+from tests.support.factories import (
+    Factory,
+    SignedInUser,
+    create_case,
+    person_body,
+    refer_for_shelter,
+)
 
 YEAR = utcnow().year  # placements begin now: their year is this one
 
@@ -55,8 +61,12 @@ async def _seed(client: httpx.AsyncClient, police: SignedInUser) -> list[dict[st
     return [*raid_a, *raid_b]
 
 
-async def _place(client: httpx.AsyncClient, police: SignedInUser, case_id: str) -> dict[str, Any]:
-    response = await client.post(f"/v1/cases/{case_id}/placements", json={}, headers=police.headers)
+async def _place(
+    client: httpx.AsyncClient, police: SignedInUser, mimp: SignedInUser, case_id: str
+) -> dict[str, Any]:
+    """The police refer the girl for shelter; MIMP accepts and places her."""
+    await refer_for_shelter(client, police, mimp, case_id)
+    response = await client.post(f"/v1/cases/{case_id}/placements", json={}, headers=mimp.headers)
     assert response.status_code == 201, response.text
     assert response.json()["outcome"] == "placed", response.text
     placement: dict[str, Any] = response.json()["placement"]
@@ -68,9 +78,11 @@ async def test_calibrates_rates_raids_mix_stays_and_census_from_the_records(
 ) -> None:
     app = create_app(fresh_settings)
     async with app.router.lifespan_context(app), client_from(app, "10.0.0.4") as client:
-        police = await Factory(app.state.db, app.state.security).user("PNP", Role.identifier)
+        factory = Factory(app.state.db, app.state.security)
+        police = await factory.user("PNP", Role.identifier)
+        mimp = await factory.user("MIMP", Role.caseworker)
         girls = await _seed(client, police)
-        discharged = await _place(client, police, girls[0]["id"])
+        discharged = await _place(client, police, mimp, girls[0]["id"])
         ended = await client.post(
             f"/v1/placements/{discharged['id']}/end",
             json={"reason": "discharged"},
@@ -84,7 +96,7 @@ async def test_calibrates_rates_raids_mix_stays_and_census_from_the_records(
                 if app.state.db.dialect == "postgresql"
                 else "UPDATE placement SET placed_at = datetime(placed_at, '-20 days')"
             )
-        occupant = await _place(client, police, girls[3]["id"])
+        occupant = await _place(client, police, mimp, girls[3]["id"])
         async with app.state.db.session(write=False) as session:
             found = await calibration.calibrate(
                 session, year=YEAR, census=True, max_wait_days=30, today=date(YEAR, 12, 1)

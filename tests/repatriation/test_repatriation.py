@@ -27,7 +27,13 @@ from tests.repatriation.helpers import (
     plan,
     rows_of_case,
 )
-from tests.support.factories import Factory, SignedInUser, create_case, create_facility
+from tests.support.factories import (
+    Factory,
+    SignedInUser,
+    create_case,
+    create_facility,
+    refer_for_shelter,
+)
 
 RETURN = {"direction": "to_country_of_origin"}
 
@@ -67,6 +73,8 @@ async def test_consulate_brings_a_peruvian_home_and_mimp_continues_the_case_in_p
         f"/v1/repatriations/{planned.json()['id']}", headers=mimp.headers
     )
     arrived = await arrive(client, mimp, planned.json()["id"], arrived_on="2026-04-03")
+    # Receiving her is not allocating a bed: the consulate refers her for shelter too.
+    await refer_for_shelter(client, consulate, mimp, case["id"])
     placement = await client.post(
         f"/v1/cases/{case['id']}/placements", json={}, headers=mimp.headers
     )
@@ -347,10 +355,18 @@ async def test_the_arrival_home_closes_the_case_frees_the_bed_and_cancels_referr
         client, police, case["id"], ["services", "data_sharing", "repatriation"], ["MIMP"]
     )
     await put_in_care(client, police, case["id"])
+    # MIMP, accepting her for shelter, places her in its facility.
+    mimp = await factory.user("MIMP", Role.caseworker)
+    shelter = await client.post(
+        f"/v1/cases/{case['id']}/referrals",
+        json={"to_org": "MIMP", "purpose": "shelter"},
+        headers=police.headers,
+    )
+    await client.post(f"/v1/referrals/{shelter.json()['id']}/accept", headers=mimp.headers)
     placed = await client.post(
         f"/v1/cases/{case['id']}/placements",
         json={"facility_id": facility["id"]},
-        headers=police.headers,
+        headers=mimp.headers,
     )
     referral = await client.post(
         f"/v1/cases/{case['id']}/referrals",
@@ -382,7 +398,10 @@ async def test_the_arrival_home_closes_the_case_frees_the_bed_and_cancels_referr
         params={"direction": "outgoing", "case_id": case["id"]},
         headers=police.headers,
     )
-    assert [r["status"] for r in outbox.json()["items"]] == ["cancelled"]
+    assert {r["purpose"]: r["status"] for r in outbox.json()["items"]} == {
+        "reintegration": "cancelled",
+        "shelter": "accepted",
+    }
     actions = await audit_actions(db, case["id"])
     tail = actions[actions.index("repatriation.arrived") :]
     assert tail[:2] == ["repatriation.arrived", "case.transitioned"]

@@ -49,7 +49,8 @@ async def _count(world: World, code: str, known_on: datetime | None = None) -> T
 @pytest.fixture(scope="module")
 async def story(world: World) -> dict[str, Any]:
     """A girl held, referred, assisted and sheltered; a woman whose referral MIMP refused;
-    a man no facility takes; and a girl who never consented to statistics."""
+    a man MIMP accepted for shelter but no facility takes; and a girl who never consented
+    to statistics."""
     police = await world.factory.user("PNP", Role.identifier)
     mimp = await world.factory.user("MIMP", Role.caseworker)
     consent = {
@@ -90,12 +91,14 @@ async def story(world: World) -> dict[str, Any]:
         {"end": (utcnow() - timedelta(hours=1)).isoformat()},
         expect=200,
     )
-    for case in (girl, woman, silent):
+    # MIMP places those it accepted for shelter: the police do not place.
+    for case in (girl, woman, silent, man):
+        purpose = "shelter" if case is girl or case is man else "protection_services"
         referral = await _post(
             world,
             police,
             f"/v1/cases/{case['id']}/referrals",
-            {"to_org": "MIMP", "purpose": "protection_services"},
+            {"to_org": "MIMP", "purpose": purpose},
         )
         if case is woman:
             await _post(
@@ -105,7 +108,7 @@ async def story(world: World) -> dict[str, Any]:
                 {"reason": "outside our mandate"},
                 expect=200,
             )
-        elif case is girl:
+        elif case is girl or case is man:
             await _post(world, mimp, f"/v1/referrals/{referral['id']}/accept", expect=200)
     await _post(
         world,
@@ -119,7 +122,7 @@ async def story(world: World) -> dict[str, Any]:
     facility = await world.client.get(
         f"/v1/facilities/{placed.json()['placement']['facility_id']}", headers=mimp.headers
     )
-    unmet = await request_placement(world.client, police, man["id"])
+    unmet = await request_placement(world.client, mimp, man["id"])
     assert unmet.json()["outcome"] == "unmet_need", unmet.text
     return {"facility_kind": facility.json()["kind"], "before_release": before_release}
 
@@ -131,9 +134,10 @@ async def test_referred_persons_by_institution_and_outcome(
 
     assert table.cells == {
         ("MIMP", "accepted", "minor", "female"): 1,
+        ("MIMP", "accepted", "adult", "male"): 1,
         ("MIMP", "rejected", "adult", "female"): 1,
     }
-    assert table.total == 2
+    assert table.total == 3
     assert table.excluded[ExclusionReason.no_consent_or_basis] == 1  # the silent girl
 
 

@@ -6,15 +6,22 @@ import uuid
 from datetime import date
 
 import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.cases import service as case_service
 from service.cases.schemas import CaseCreate, Exploitation
+from service.consent import service as consent_service
+from service.consent.rules import ConsentPurpose
+from service.consent.schemas import ConsentCreate
 from service.core.crypto import Keyring
 from service.core.db import Database
 from service.core.security import Actor, Security
 from service.identity import service as identity_service
 from service.identity.rules import Role
 from service.persons.schemas import PersonCreate
+from service.referrals import service as referral_service
+from service.referrals.rules import ReferralAction, ReferralPurpose
+from service.referrals.schemas import ReferralCreate
 from tests.support.databases import execute
 
 
@@ -50,14 +57,46 @@ def case_create(n: int = 0) -> CaseCreate:
     )
 
 
-async def create_cases(db: Database, actor: Actor, count: int) -> None:
-    """`count` transactions, each writing a case and its three audit events."""
+async def create_cases(
+    db: Database, actor: Actor, count: int, *, shelter: Actor | None = None
+) -> None:
+    """`count` transactions, each writing a case and its three audit events; with `shelter`,
+    also the person's consent to services and to sharing with the shelter's organization, a
+    shelter referral to it, and its acceptance, so that `shelter` may place her."""
     keyring = Keyring(db.settings)
     for n in range(count):
         async with db.session() as session:
-            await case_service.create_case(
+            case, _ = await case_service.create_case(
                 session, actor=actor, keyring=keyring, data=case_create(n)
             )
+            if shelter is not None:
+                await _refer_for_shelter(session, db, case.id, sender=actor, shelter=shelter)
+
+
+async def _refer_for_shelter(
+    session: AsyncSession, db: Database, case_id: uuid.UUID, *, sender: Actor, shelter: Actor
+) -> None:
+    await consent_service.record_consent(
+        session,
+        actor=sender,
+        case_id=case_id,
+        data=ConsentCreate(
+            purposes=[ConsentPurpose.services, ConsentPurpose.data_sharing],
+            share_with=[shelter.organization_code],
+            language="es",
+        ),
+    )
+    case = await case_service.get_case_for(session, actor=sender, case_id=case_id)
+    referral = await referral_service.send_referral(
+        session,
+        actor=sender,
+        settings=db.settings,
+        case=case,
+        data=ReferralCreate(to_org=shelter.organization_code, purpose=ReferralPurpose.shelter),
+    )
+    await referral_service.act_on_referral(
+        session, actor=shelter, referral_id=referral.id, action=ReferralAction.accept
+    )
 
 
 async def tamper(db: Database, sql: str, **params: object) -> None:

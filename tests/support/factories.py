@@ -140,3 +140,40 @@ def marriage_case(**person: Any) -> dict[str, Any]:
         "region": "24",
         "person": person_body(**person),
     }
+
+
+async def refer_for_shelter(
+    client: httpx.AsyncClient, sender: SignedInUser, receiver: SignedInUser, case_id: str
+) -> dict[str, Any]:
+    """The person consents to services and to her data going to the receiver; the sender
+    refers her for shelter and the receiver accepts: the receiver may now place her."""
+    consent = {
+        "purposes": ["services", "data_sharing"],
+        "share_with": [receiver.actor.organization_code],
+        "language": "es",
+    }
+    response = await client.post(
+        f"/v1/cases/{case_id}/consents", json=consent, headers=sender.headers
+    )
+    assert response.status_code == 201, response.text
+    response = await client.post(
+        f"/v1/cases/{case_id}/referrals",
+        json={"to_org": receiver.actor.organization_code, "purpose": "shelter"},
+        headers=sender.headers,
+    )
+    assert response.status_code == 201, response.text
+    referral_id = response.json()["id"]
+    response = await client.post(f"/v1/referrals/{referral_id}/accept", headers=receiver.headers)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def create_shelter_case(
+    client: httpx.AsyncClient, police: SignedInUser, shelter: SignedInUser, **overrides: Any
+) -> dict[str, Any]:
+    """A case the police identified and referred for shelter to `shelter`'s organization,
+    which accepted: the usual way to a bed."""
+    case = await create_case(client, police, **overrides)
+    await refer_for_shelter(client, police, shelter, case["id"])
+    return case

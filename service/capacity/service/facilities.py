@@ -25,9 +25,10 @@ from service.capacity.schemas import CapacityChange, FacilityCreate, FacilityPub
 from service.capacity.service import beds, waitlist
 from service.cases import service as case_service
 from service.core.db import for_update
-from service.core.errors import InvalidInput
+from service.core.errors import Forbidden, InvalidInput
 from service.core.security import Actor
 from service.core.time import utcnow
+from service.identity import rules as identity_rules
 from service.identity.exceptions import UnknownOrganization
 from service.identity.service import get_organizations, get_organizations_by_code
 from service.reference.service import region_exists
@@ -91,10 +92,17 @@ async def upsert_facilities(session: AsyncSession, rows: Sequence[dict[str, Any]
     return created
 
 
+def _require_permission(actor: Actor, permission: identity_rules.Permission) -> None:
+    if not identity_rules.has_permission(actor.role, permission):
+        raise Forbidden(f"The role {actor.role!r} may not do this ({permission.value}).")
+
+
 async def change_capacity(
     session: AsyncSession, *, actor: Actor, facility_id: uuid.UUID, data: CapacityChange
 ) -> Facility:
-    """Add or remove beds, close or reopen: dated, audited; freed beds go to the waitlist."""
+    """Add or remove beds, close or reopen: dated, audited; freed beds go to the waitlist.
+    Only a role that manages facilities may (checked here, so every caller is covered)."""
+    _require_permission(actor, identity_rules.Permission.facilities_manage)
     facility = (
         await session.exec(for_update(select(Facility).where(Facility.id == facility_id), session))
     ).first()
@@ -140,13 +148,15 @@ async def change_capacity(
 
 
 async def _addresses_visible(
-    session: AsyncSession, facilities: Sequence[Facility], organization_id: uuid.UUID
+    session: AsyncSession, facilities: Sequence[Facility], actor: Actor
 ) -> set[uuid.UUID]:
-    """Facilities whose address this organization may see: it operates them, or it is
-    involved in the case of someone placed or held there."""
+    """Facilities whose address the actor may see: its organization operates them, or (for
+    a role that sees cases) is involved in the case of someone placed or held there. An
+    analyst, auditor or administrator learns nothing of a case from an address shown."""
+    organization_id = actor.organization_id
     visible = {f.id for f in facilities if f.organization_id == organization_id}
     others = [f.id for f in facilities if f.id not in visible]
-    if others:
+    if others and identity_rules.has_permission(actor.role, identity_rules.Permission.cases_read):
         residents = (
             await session.exec(
                 select(Placement.facility_id, Placement.case_id).where(
@@ -179,7 +189,7 @@ async def facilities_public(
     """Facilities as the actor may see them (the address only where allowed)."""
     occupied = await placed_counts(session, [f.id for f in facilities])
     orgs = await get_organizations(session, [f.organization_id for f in facilities])
-    shown = await _addresses_visible(session, facilities, actor.organization_id)
+    shown = await _addresses_visible(session, facilities, actor)
     result = []
     for f in facilities:
         placed = occupied.get(f.id, 0)
@@ -299,6 +309,10 @@ async def list_facilities(
         (await session.exec(stmt.order_by(col(Facility.region), col(Facility.code)))).all()
     )
     if eligible_for_case is not None:
+        # The filter reads the person's age, gender and forms of exploitation: a role that
+        # sees no case is refused whatever the id (so nothing says whether the case exists),
+        # and a case not visible to the caller's organization does not exist for it.
+        _require_permission(actor, identity_rules.Permission.cases_read)
         case = await case_service.get_case_for(session, actor=actor, case_id=eligible_for_case)
         needs = await beds.needs_of(session, case, lgbti_specialized=False)
         facilities = [f for f in facilities if not rules.ineligibility(needs, beds.view(f))]

@@ -25,7 +25,9 @@ from service.capacity.exceptions import (
     CaseClosedForPlacement,
     FacilityNotEligible,
     FacilityNotFound,
+    PlacementConsentRequired,
     PlacementNotActive,
+    PlacementNotEntitled,
     PlacementNotFound,
 )
 from service.capacity.models import (
@@ -38,6 +40,8 @@ from service.capacity.schemas import PlacementCreate, PlacementPublic, Placement
 from service.capacity.service import beds, waitlist
 from service.cases import service as case_service
 from service.cases.rules import CaseStatus
+from service.consent import service as consent_service
+from service.consent.rules import ConsentPurpose
 from service.core.security import Actor
 from service.core.time import utcnow
 
@@ -103,10 +107,51 @@ async def _placed_result(
     return PlacementResult(outcome=outcome, decision_id=decision.id, placement=public)
 
 
+async def _require_entitled(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case_id: uuid.UUID,
+    facility: Facility | None,
+    holds_shelter_referral: bool,
+    needs: rules.Needs,
+) -> None:
+    """The placement rule (`rules.placement_refusal`): who may ask for a bed, and whether an
+    adult consented to services."""
+    refusal = rules.placement_refusal(
+        facility_named=facility is not None,
+        operates_facility=facility is not None
+        and facility.organization_id == actor.organization_id,
+        holds_shelter_referral=holds_shelter_referral,
+        minor=needs.minor,
+        consents_to_services=await consent_service.consented_to(
+            session, case_id=case_id, purpose=ConsentPurpose.services
+        ),
+    )
+    if refusal is rules.PlacementRefusal.not_entitled:
+        raise PlacementNotEntitled(
+            "Beds are allocated by the organization that operates the facility, or by one that"
+            " accepted a shelter referral for this case (any facility, or a search of the"
+            " country); your organization is neither."
+        )
+    if refusal is rules.PlacementRefusal.consent_required:
+        raise PlacementConsentRequired(
+            "An adult is placed only with her consent in force naming the purpose 'services'."
+        )
+
+
 async def request_placement(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, data: PlacementCreate
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case: CaseFile,
+    data: PlacementCreate,
+    holds_shelter_referral: bool,
 ) -> PlacementResult:
-    """Find (or take the requested) bed; else wait in priority order; else an unmet need."""
+    """Find (or take the requested) bed; else wait in priority order; else an unmet need.
+    Only an organization that operates the requested facility, or that holds an accepted
+    shelter referral for the case (`holds_shelter_referral`, which the placement flow
+    finds out), may ask; an adult needs her consent to services."""
     locked = await case_service.lock_case(session, case.id)
     assert locked is not None
     if locked.status == CaseStatus.closed.value:
@@ -116,10 +161,20 @@ async def request_placement(
     needs = await beds.needs_of(session, locked, lgbti_specialized=data.lgbti_specialized)
     # Read as they are now (populate_existing), without waiting for any lock.
     current = select(Facility).execution_options(populate_existing=True)
+    requested = None
     if data.facility_id is not None:
         requested = (await session.exec(current.where(Facility.id == data.facility_id))).first()
         if requested is None:
             raise FacilityNotFound(f"No facility {data.facility_id}.")
+    await _require_entitled(
+        session,
+        actor=actor,
+        case_id=locked.id,
+        facility=requested,
+        holds_shelter_referral=holds_shelter_referral,
+        needs=needs,
+    )
+    if requested is not None:
         reasons = rules.ineligibility(needs, beds.view(requested))
         if reasons:
             raise FacilityNotEligible(

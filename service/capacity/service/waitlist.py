@@ -33,6 +33,8 @@ from service.capacity.schemas import PlacementRequestPublic
 from service.capacity.service import beds
 from service.cases import service as case_service
 from service.cases.rules import CaseStatus
+from service.consent import service as consent_service
+from service.consent.rules import ConsentPurpose
 from service.core.db import for_update
 from service.core.pagination import lexicographic
 from service.core.security import Actor
@@ -379,6 +381,12 @@ async def _offer_one(
         session, case, lgbti_specialized=bool(request.needs.get("lgbti_specialized"))
     )
     if rules.ineligibility(needs, beds.view(facility)):
+        return False
+    if not needs.minor and not await consent_service.consented_to(
+        session, case_id=case.id, purpose=ConsentPurpose.services
+    ):
+        # Her consent to services was withdrawn while she waited: she keeps her place, and
+        # is not put in a bed until she consents again.
         return False
     choice = rules.Choice(
         rules.PlacementOutcome.placed, facility_id=facility.id, eligible=(facility.code,)
