@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from service.cases import service as case_service
 from service.cases.dependencies import CaseWriterDep
 from service.cases.schemas import CaseCreate
+from service.core import idempotency
 from service.core.db import Database, SessionDep
 from service.core.settings import Settings
 from service.identity.dependencies import AuthenticatedRoute, SecurityDep
@@ -325,3 +327,39 @@ def test_every_post_but_the_token_declares_the_key(app: FastAPI) -> None:
     ]
 
     assert without == ["/v1/auth/token"]
+
+
+@pytest.mark.postgres
+async def test_a_retry_behind_a_key_held_too_long_gets_409_then_claims_it_once_released(
+    settings: Settings, factory: Factory, db: Database
+) -> None:
+    impatient = settings.model_copy(update={"idempotency_wait_seconds": 0.2})
+    app = create_app(impatient)
+    police = await factory.user("PNP", Role.identifier)
+    key = _key()
+    body = case_body()
+    keyring = factory.security.keyring
+    headers = _with_key(police, key)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ruta.test") as client:
+            async with db.session() as holder:  # another request holding the key, in flight
+                held = await idempotency.claim_key(
+                    holder,
+                    keyring=keyring,
+                    user_id=police.actor.user_id,
+                    key=key,
+                    fingerprint="held-by-another-request",
+                    ttl=timedelta(minutes=5),
+                    wait=1,
+                )
+                assert isinstance(held, idempotency.IdempotencyKey)
+                in_flight = await client.post("/v1/cases", json=body, headers=headers)
+                await holder.rollback()  # the holder fails: the key is free again
+            claimed = await client.post("/v1/cases", json=body, headers=headers)
+
+    assert in_flight.status_code == 409
+    assert in_flight.json()["code"] == "idempotency_key_in_flight"
+    assert claimed.status_code == 201
+    assert "idempotent-replayed" not in claimed.headers
+    assert await _cases_with_operation(db, body["operation_ref"]) == 1
