@@ -110,10 +110,11 @@ class _Claim:
 _CLAIM_STATE = "ruta_idempotency_claim"
 
 
-def fingerprint(keyring: Keyring, *, method: str, route: str, body: bytes) -> str:
-    """A keyed fingerprint of the request: the same for a retry, different for anything else."""
+def fingerprint(keyring: Keyring, *, method: str, target: str, body: bytes) -> str:
+    """A keyed fingerprint of the request (method, path and query, body): the same for a
+    retry, different for anything else."""
     body_hash = hashlib.sha256(body).hexdigest()
-    return keyring.blind_index("idempotency-request", f"{method} {route} {body_hash}")
+    return keyring.blind_index("idempotency-request", f"{method} {target} {body_hash}")
 
 
 async def claim_key(
@@ -248,15 +249,16 @@ def _claim_dependency(
             return
         settings: Settings = request.app.state.settings
         keyring: Keyring = request.app.state.security.keyring
-        route = request.scope.get("route")
-        path = route.path if isinstance(route, APIRoute) else request.url.path
+        # The concrete target, not the route's template: the same body for another case is
+        # another request.
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         outcome = await claim_key(
             session,
             keyring=keyring,
             user_id=user_id,
             key=key,
             fingerprint=fingerprint(
-                keyring, method=request.method, route=path, body=await request.body()
+                keyring, method=request.method, target=target, body=await request.body()
             ),
             ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
             wait=settings.idempotency_wait_seconds,

@@ -151,13 +151,34 @@ async def test_same_key_on_another_route_is_refused(
     first = await client.post("/v1/cases", json=case_body(), headers=_with_key(police, key))
     elsewhere = await client.post(
         f"/v1/cases/{case['id']}/identifications",
-        json={k: v for k, v in case_body().items() if k != "person"},
+        json={k: v for k, v in case_body().items() if k not in {"person", "current_location"}},
         headers=_with_key(police, key),
     )
 
     assert first.status_code == 201
     assert elsewhere.status_code == 422
     assert elsewhere.json()["code"] == "idempotency_key_reused"
+
+
+async def test_same_key_and_body_for_another_case_is_refused(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    key = _key()
+    one, other = await create_case(client, police), await create_case(client, police)
+    body = {k: v for k, v in case_body().items() if k not in {"person", "current_location"}}
+
+    first = await client.post(
+        f"/v1/cases/{one['id']}/identifications", json=body, headers=_with_key(police, key)
+    )
+    elsewhere = await client.post(
+        f"/v1/cases/{other['id']}/identifications", json=body, headers=_with_key(police, key)
+    )
+
+    assert first.status_code == 201, first.text
+    assert elsewhere.status_code == 422
+    assert elsewhere.json()["code"] == "idempotency_key_reused"
+    assert await _cases_with_operation(db, body["operation_ref"]) == 1
 
 
 async def test_keys_belong_to_their_user(
