@@ -157,16 +157,17 @@ async def claim_key(
             ) from None
         raise
     stmt = select(IdempotencyKey).where(mine).execution_options(populate_existing=True)
-    held = (await session.exec(stmt)).one()
-    if held.id == row.id:
+    held = (await session.exec(stmt)).first()
+    if held is not None and held.id == row.id:
         return held
-    if held.fingerprint != fingerprint:
+    if held is not None and held.fingerprint != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used for another request (another route or body)."
         )
-    if held.status_code is None or held.response is None or held.wrapped_key is None:
-        # Only reachable if a holder committed without an answer, which the route never does.
-        raise IdempotencyKeyInFlight("This Idempotency-Key has no stored answer yet.")
+    if held is None or held.status_code is None:
+        # The holder's row vanished (expired and taken again) between our two statements;
+        # or it committed without an answer, which the route never does. A retry resolves it.
+        raise IdempotencyKeyInFlight("This Idempotency-Key is being reused; retry later.")
     return _stored_response(keyring, held)
 
 
