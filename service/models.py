@@ -23,6 +23,7 @@ from service.cases.models import (
     Screening,
 )
 from service.consent.models import Consent, ConsentOverride, StatisticsBasis
+from service.core.idempotency import IdempotencyKey
 from service.identity.models import AppUser, LoginAttempt, Organization
 from service.legal.models import (
     Defendant,
@@ -81,6 +82,7 @@ __all__ = [
     "DefendantOutcome",
     "Facility",
     "FacilityCapacityChange",
+    "IdempotencyKey",
     "Identification",
     "IdentificationExploitation",
     "IdentificationRoute",

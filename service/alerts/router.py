@@ -14,8 +14,9 @@ from service.cases.dependencies import CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
+from service.identity.dependencies import AuthenticatedRoute
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], route_class=AuthenticatedRoute)
 
 
 @router.get("", response_model=Page[AlertPublic], responses=problem_responses(401, 403, 422))

@@ -14,10 +14,10 @@ from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
 from service.core.security import Actor
-from service.identity.dependencies import require
+from service.identity.dependencies import AuthenticatedRoute, require
 from service.identity.rules import Permission
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=AuthenticatedRoute)
 
 AuditorDep = Annotated[Actor, Depends(require(Permission.audit_read))]
 

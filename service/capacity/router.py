@@ -28,11 +28,11 @@ from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.security import Actor
-from service.identity.dependencies import ActorDep, require
+from service.identity.dependencies import ActorDep, AuthenticatedRoute, require
 from service.identity.rules import Permission
 from service.pathway import placement as placement_flow
 
-router = APIRouter(prefix="/v1", tags=["capacity"])
+router = APIRouter(prefix="/v1", tags=["capacity"], route_class=AuthenticatedRoute)
 
 FacilityAdminDep = Annotated[Actor, Depends(require(Permission.facilities_manage))]
 

@@ -28,12 +28,12 @@ from service.cases.schemas import (
 from service.core.db import SessionDep, writes
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
-from service.identity.dependencies import SecurityDep
+from service.identity.dependencies import AuthenticatedRoute, SecurityDep
 from service.pathway import closing
 from service.pathway.case_view import case_view
 from service.persons.schemas import CountryCode, PersonIdentifying, PersonLink
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=AuthenticatedRoute)
 
 
 @router.post(

@@ -18,14 +18,14 @@ from service.consent.schemas import (
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.security import Actor
-from service.identity.dependencies import require
+from service.identity.dependencies import AuthenticatedRoute, require
 from service.identity.rules import Permission
 from service.pathway import consent as consent_flow
 
 if TYPE_CHECKING:
     from service.consent.models import StatisticsBasis
 
-router = APIRouter(prefix="/v1", tags=["consent"])
+router = APIRouter(prefix="/v1", tags=["consent"], route_class=AuthenticatedRoute)
 
 # Counting a case without the person's consent is decided at the level of a consent override.
 BasisRecorderDep = Annotated[Actor, Depends(require(Permission.consent_override))]

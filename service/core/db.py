@@ -190,6 +190,21 @@ async def insert_ignoring_conflicts(
     await session.exec(stmt)
 
 
+async def wait_for_locks_at_most(session: AsyncSession, seconds: float | None) -> None:
+    """Bound how long the transaction's next statements wait for a lock (None: the default
+    again). PostgreSQL only: SQLite writers already hold the one write lock from BEGIN."""
+    if dialect_of(session) != "postgresql":
+        return
+    value = "DEFAULT" if seconds is None else str(max(1, int(seconds * 1000)))
+    connection = await session.connection()
+    await connection.execute(sa.text(f"SET LOCAL lock_timeout TO {value}"))
+
+
+def is_lock_timeout(exc: sa.exc.DBAPIError) -> bool:
+    """Whether a statement failed because it waited for a lock past `wait_for_locks_at_most`."""
+    return getattr(exc.orig, "sqlstate", None) == "55P03"
+
+
 def writes(endpoint: Any) -> Any:
     """Mark a GET endpoint that writes (an audited read) so it gets a writing transaction."""
     endpoint.__ruta_writes__ = True

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     referral_deadline_hours: dict[str, int] = Field(default_factory=dict)
     # How often each worker expires overdue referrals (0 disables the sweep in this process).
     referral_sweep_seconds: int = Field(default=60, ge=0)
+    # How long a POST's Idempotency-Key is kept (and its answer replayed); expired keys are
+    # purged by the sweep and may be used again. A retry of a request still running waits
+    # this many seconds for it (PostgreSQL) before it is answered 409.
+    idempotency_key_ttl_seconds: int = Field(default=86_400, ge=1, le=30 * 86_400)
+    idempotency_wait_seconds: float = Field(default=10.0, gt=0, le=300)
     # A request waiting longer than this expires and is counted as an unmet need.
     waitlist_max_days: int = Field(default=30, ge=1, le=365)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.core.db import Database, SessionDep
 from service.core.errors import Forbidden
+from service.core.idempotency import IdempotentRoute
 from service.core.security import Actor, InvalidToken, Security
 from service.core.settings import Settings
 from service.identity import rules, service
@@ -55,6 +57,18 @@ async def get_actor(
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+async def get_user_id(actor: ActorDep) -> uuid.UUID:
+    """The caller's user id: what an Idempotency-Key is scoped to."""
+    return actor.user_id
+
+
+class AuthenticatedRoute(IdempotentRoute):
+    """The route class of every router behind a bearer token: its POSTs take an
+    Idempotency-Key scoped to the caller (service/core/idempotency.py)."""
+
+    principal = staticmethod(get_user_id)
 
 
 def require(permission: rules.Permission) -> Callable[[Actor], Awaitable[Actor]]:

@@ -11,7 +11,7 @@ from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
-from service.identity.dependencies import ActorDep, SecurityDep
+from service.identity.dependencies import ActorDep, AuthenticatedRoute, SecurityDep
 from service.legal import service
 from service.legal.schemas import (
     DefendantCreate,
@@ -33,7 +33,7 @@ from service.legal.schemas import (
 )
 from service.reference import service as reference_service
 
-router = APIRouter(prefix="/v1", tags=["legal"])
+router = APIRouter(prefix="/v1", tags=["legal"], route_class=AuthenticatedRoute)
 
 
 @router.post(

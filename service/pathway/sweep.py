@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.capacity import service as capacity_service
 from service.core.db import Database
+from service.core.idempotency import purge_expired_keys
 from service.core.settings import Settings
 from service.core.time import today, utcnow
 from service.identity import service as identity_service
@@ -34,6 +35,7 @@ class SweepReport:
     cases_without_defender: int
     restitution_unpaid: int
     login_attempts_pruned: int
+    idempotency_keys_purged: int
 
     def describe(self) -> str:
         return (
@@ -43,6 +45,7 @@ class SweepReport:
             f" alerted {self.cases_without_defender} cases without a defender"
             f" and {self.restitution_unpaid} unpaid restitution orders;"
             f" pruned {self.login_attempts_pruned} old login attempts"
+            f" and {self.idempotency_keys_purged} expired idempotency keys"
         )
 
 
@@ -62,7 +65,7 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
     """Expire overdue referrals, bed holds and requests that waited too long; escalate the
     alerts of people held too long; alert on cases in care too long without a public
     defender and on court-ordered restitution left unpaid; prune login attempts older than
-    the rate-limit window."""
+    the rate-limit window, and idempotency keys past their lifetime."""
     referrals = await _in_batches(
         db, lambda s: referral_service.expire_overdue_referrals(s, limit=batch), batch=batch
     )
@@ -106,6 +109,9 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         lambda s: identity_service.prune_login_attempts(s, settings=settings, limit=batch),
         batch=batch,
     )
+    purged = await _in_batches(
+        db, lambda s: purge_expired_keys(s, now=utcnow(), limit=batch), batch=batch
+    )
     return SweepReport(
         referrals_expired=referrals,
         holds_expired=holds,
@@ -114,4 +120,5 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         cases_without_defender=without_defender,
         restitution_unpaid=unpaid,
         login_attempts_pruned=pruned,
+        idempotency_keys_purged=purged,
     )

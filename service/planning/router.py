@@ -10,7 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.security import Actor
-from service.identity.dependencies import require
+from service.identity.dependencies import AuthenticatedRoute, require
 from service.identity.rules import Permission
 from service.planning import service
 from service.planning.jobs import SimulationRunner
@@ -23,7 +23,7 @@ from service.planning.schemas import (
     SimulationSummary,
 )
 
-router = APIRouter(prefix="/v1/simulations", tags=["simulations"])
+router = APIRouter(prefix="/v1/simulations", tags=["simulations"], route_class=AuthenticatedRoute)
 
 PlannerDep = Annotated[Actor, Depends(require(Permission.simulations_run))]
 PNG = "image/png"

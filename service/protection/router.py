@@ -9,6 +9,7 @@ from fastapi import APIRouter, status
 from service.cases.dependencies import CaseDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.identity.dependencies import AuthenticatedRoute
 from service.protection import service
 from service.protection.schemas import (
     AssistanceCreate,
@@ -20,7 +21,7 @@ from service.protection.schemas import (
     NonPunishmentPublic,
 )
 
-router = APIRouter(prefix="/v1", tags=["protection"])
+router = APIRouter(prefix="/v1", tags=["protection"], route_class=AuthenticatedRoute)
 
 _WRITE = problem_responses(401, 403, 404, 422)
 

@@ -11,7 +11,7 @@ from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
-from service.identity.dependencies import SettingsDep
+from service.identity.dependencies import AuthenticatedRoute, SettingsDep
 from service.referrals import service
 from service.referrals.rules import ReferralAction, ReferralStatus
 from service.referrals.schemas import (
@@ -21,7 +21,7 @@ from service.referrals.schemas import (
     ReferralRejection,
 )
 
-router = APIRouter(prefix="/v1", tags=["referrals"])
+router = APIRouter(prefix="/v1", tags=["referrals"], route_class=AuthenticatedRoute)
 
 _ANSWERS = problem_responses(401, 403, 404, 409, 422)
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, status
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.identity.dependencies import AuthenticatedRoute
 from service.pathway import repatriation as repatriation_flow
 from service.repatriation import service
 from service.repatriation.rules import CancelReason
@@ -23,7 +24,7 @@ from service.repatriation.schemas import (
     ResidencyHistory,
 )
 
-router = APIRouter(prefix="/v1", tags=["repatriation"])
+router = APIRouter(prefix="/v1", tags=["repatriation"], route_class=AuthenticatedRoute)
 
 
 @router.post(

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime
 from service.core.db import SessionDep, writes
 from service.core.errors import InvalidInput, problem_responses
 from service.core.security import Actor
-from service.identity.dependencies import SettingsDep, require
+from service.identity.dependencies import AuthenticatedRoute, SettingsDep, require
 from service.identity.rules import Permission
 from service.stats import service
 from service.stats.catalogue import By
@@ -30,7 +30,7 @@ from service.stats.schemas import (
     ShownCell,
 )
 
-router = APIRouter(prefix="/v1/stats", tags=["stats"])
+router = APIRouter(prefix="/v1/stats", tags=["stats"], route_class=AuthenticatedRoute)
 
 StatsReaderDep = Annotated[Actor, Depends(require(Permission.stats_read))]
 CSV = "text/csv"

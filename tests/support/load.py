@@ -156,3 +156,48 @@ def post_from_processes(
         list(pool.map(int, range(processes)))  # every process up before the first request
         futures = [pool.submit(_post_all, url, token, share, concurrency) for share in shares]
         return [answer for f in futures for answer in f.result()]
+
+
+def _post_keyed(
+    url: str, token: str, requests: Sequence[tuple[str, dict[str, Any], str]], concurrency: int
+) -> list[tuple[str, int, dict[str, Any], bool]]:
+    """In one process: POST every (path, body, Idempotency-Key); (key, status, JSON body,
+    whether the answer was marked as a replay)."""
+
+    async def run() -> list[tuple[str, int, dict[str, Any], bool]]:
+        limits = httpx.Limits(max_connections=concurrency)
+        headers = {"Authorization": f"Bearer {token}"}
+        gate = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(
+            base_url=url, headers=headers, timeout=180, limits=limits
+        ) as client:
+
+            async def one(
+                path: str, body: dict[str, Any], key: str
+            ) -> tuple[str, int, dict[str, Any], bool]:
+                async with gate:
+                    response = await client.post(path, json=body, headers={"Idempotency-Key": key})
+                replayed = response.headers.get("Idempotent-Replayed") == "true"
+                return key, response.status_code, response.json(), replayed
+
+            return list(await asyncio.gather(*(one(p, b, k) for p, b, k in requests)))
+
+    return asyncio.run(run())
+
+
+def post_keyed_from_processes(
+    url: str,
+    token: str,
+    requests: Sequence[tuple[str, dict[str, Any], str]],
+    *,
+    processes: int,
+    concurrency: int,
+) -> list[tuple[str, int, dict[str, Any], bool]]:
+    """Like `post_from_processes`, each request with its Idempotency-Key; answers carry the
+    key and the replay mark."""
+    shares = [list(requests[i::processes]) for i in range(processes)]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
+        list(pool.map(int, range(processes)))  # every process up before the first request
+        futures = [pool.submit(_post_keyed, url, token, share, concurrency) for share in shares]
+        return [answer for f in futures for answer in f.result()]
