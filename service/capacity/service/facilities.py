@@ -26,6 +26,7 @@ from service.capacity.service import beds, waitlist
 from service.cases import service as case_service
 from service.core.db import for_update
 from service.core.errors import InvalidInput
+from service.core.preconditions import IfMatch, check_version
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.exceptions import UnknownOrganization
@@ -92,14 +93,21 @@ async def upsert_facilities(session: AsyncSession, rows: Sequence[dict[str, Any]
 
 
 async def change_capacity(
-    session: AsyncSession, *, actor: Actor, facility_id: uuid.UUID, data: CapacityChange
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    facility_id: uuid.UUID,
+    data: CapacityChange,
+    if_match: IfMatch | None = None,
 ) -> Facility:
-    """Add or remove beds, close or reopen: dated, audited; freed beds go to the waitlist."""
+    """Add or remove beds, close or reopen: dated, audited; freed beds go to the waitlist.
+    With If-Match, only if the facility is still as the actor read it (beds in use included)."""
     facility = (
         await session.exec(for_update(select(Facility).where(Facility.id == facility_id), session))
     ).first()
     if facility is None:
         raise FacilityNotFound(f"No facility {facility_id}.")
+    check_version(if_match, facility.row_version)
     before = {"capacity": facility.capacity, "status": facility.status}
     if data.capacity is not None:
         await beds.expire_holds_at(session, facility)
