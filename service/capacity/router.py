@@ -71,7 +71,7 @@ async def create_facility(
 ) -> FacilityPublic:
     """Open a facility (administrators)."""
     facility = await service.create_facility(session, actor=actor, data=body)
-    set_etag(response, facility.row_version)
+    set_etag(response, facility)
     [public] = await service.facilities_public(session, [facility], actor=actor)
     return public
 
@@ -94,7 +94,7 @@ async def read_facility(
     facility = await service.get_facility(session, facility_id)
     if as_of is not None:
         return await service.facility_as_of(session, actor=actor, facility=facility, as_of=as_of)
-    set_etag(response, facility.row_version)
+    set_etag(response, facility)
     [public] = await service.facilities_public(session, [facility], actor=actor)
     return public
 
@@ -119,7 +119,7 @@ async def change_capacity(
         session, actor=actor, facility_id=facility_id, data=body, if_match=if_match
     )
     [public] = await service.facilities_public(session, [facility], actor=actor)
-    set_etag(response, facility.row_version)
+    set_etag(response, facility)
     return public
 
 

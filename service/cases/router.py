@@ -62,7 +62,7 @@ async def create_case(
         session, actor=actor, keyring=security.keyring, data=body
     )
     view = await case_view(session, case)
-    set_etag(response, case.row_version)
+    set_etag(response, case)
     return CaseCreated(**view.model_dump(), possible_duplicates=duplicates)
 
 
@@ -101,7 +101,7 @@ async def read_case(case: CaseDep, session: SessionDep, response: Response) -> C
     """One case, without identifying data of the person. Its ETag moves with every change of
     the case itself (status, victim status, witness, location, identifications, person),
     not with the referrals, placements or involvements of other domains."""
-    set_etag(response, case.row_version)
+    set_etag(response, case)
     return await case_view(session, case)
 
 
@@ -123,7 +123,7 @@ async def correct_case(
     status. If-Match is required: the case's ETag as last read (428 without, 412 when the
     case has changed since)."""
     case = await service.correct_case(session, actor=actor, case=case, data=body, if_match=if_match)
-    set_etag(response, case.row_version)
+    set_etag(response, case)
     return await case_view(session, case)
 
 
@@ -145,7 +145,7 @@ async def add_identification(
     """Another identification of the same person, by the caller's organization."""
     await service.add_identification(session, actor=actor, case=case, data=body, if_match=if_match)
     view = await case_view(session, case)
-    set_etag(response, case.row_version)
+    set_etag(response, case)
     return view
 
 
@@ -175,7 +175,7 @@ async def transition_case(
         request=body,
         if_match=if_match,
     )
-    set_etag(response, case.row_version)
+    set_etag(response, case)
     return TransitionPublic.model_validate(transition, from_attributes=True)
 
 
@@ -213,7 +213,7 @@ async def screen_case(
     screening = await service.screen_case(
         session, actor=actor, keyring=security.keyring, case=case, data=body, if_match=if_match
     )
-    set_etag(response, case.row_version)
+    set_etag(response, case)
     return ScreeningPublic(
         id=screening.id,
         case_id=case.id,
@@ -269,5 +269,5 @@ async def link_person(
     await service.link_case_person(
         session, actor=actor, case=case, candidate_id=body.person_id, if_match=if_match
     )
-    set_etag(response, case.row_version)
+    set_etag(response, case)
     return await case_view(session, case)

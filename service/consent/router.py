@@ -55,7 +55,7 @@ async def record_consent(
     """Record a new version of the person's informed consent, or her refusal (which cancels
     the pending referrals nothing covers any more)."""
     consent = await consent_flow.record_consent(session, actor=actor, case_id=case.id, data=body)
-    set_etag(response, consent.row_version)
+    set_etag(response, consent)
     return ConsentPublic.model_validate(consent, from_attributes=True)
 
 
@@ -83,7 +83,7 @@ async def read_consent(
 ) -> ConsentPublic:
     """One consent of a case the caller's organization is involved in, with its ETag."""
     consent = await consent_flow.read_consent(session, actor=actor, consent_id=consent_id)
-    set_etag(response, consent.row_version)
+    set_etag(response, consent)
     return ConsentPublic.model_validate(consent, from_attributes=True)
 
 
@@ -104,7 +104,7 @@ async def revoke_consent(
     consent = await consent_flow.revoke_consent(
         session, actor=actor, consent_id=consent_id, if_match=if_match
     )
-    set_etag(response, consent.row_version)
+    set_etag(response, consent)
     return ConsentPublic.model_validate(consent, from_attributes=True)
 
 

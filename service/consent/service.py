@@ -87,7 +87,7 @@ async def revoke_consent(
     bring back the consent she withdrew by refusing; record her new consent instead. With
     If-Match, only if the consent is still as the actor read it (compared under its lock)."""
     await session.exec(for_update(select(Consent).where(Consent.id == consent.id), session))
-    check_version(if_match, consent.row_version)
+    check_version(if_match, consent)
     if consent.revoked_at is not None:
         raise ConsentAlreadyRevoked("This consent was already revoked.")
     if consent.refused:

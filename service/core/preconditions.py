@@ -1,7 +1,7 @@
 """Concurrent edits: strong ETags from a row's version counter, checked against If-Match.
 
 A versioned row names its `row_version` column as SQLAlchemy's `version_id_col`
-(`versioned()`): the ORM bumps it on every UPDATE it flushes, so the resource's ETag changes
+(`Versioned`): the ORM bumps it on every UPDATE it flushes, so the resource's ETag changes
 with every change of the row. A writer sends the ETag it read in `If-Match`; the service
 compares it with the version of the row it has locked (`core.db.for_update`), in the same
 transaction as the write, so two writers holding the same ETag cannot both succeed.
@@ -9,8 +9,9 @@ transaction as the write, so two writers holding the same ETag cannot both succe
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import sqlalchemy as sa
 from fastapi import Depends, Request, Response
@@ -56,9 +57,20 @@ def touch(row: Versioned, attribute: str) -> None:
     flag_modified(row, attribute)
 
 
-def etag(version: int) -> str:
-    """The strong entity tag of a resource at this version."""
-    return f'"{version}"'
+class Tagged(Protocol):
+    """A versioned row, as far as its ETag is concerned."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def row_version(self) -> int: ...
+
+
+def etag(row: Tagged) -> str:
+    """The strong entity tag of a resource as it is now. It names the resource as well as the
+    version, so that a tag read from another resource never matches by accident."""
+    return f'"{row.id.hex}.{row.row_version}"'
 
 
 @dataclass(frozen=True)
@@ -76,9 +88,9 @@ class IfMatch:
             return cls(any=True, tags=frozenset())
         return cls(any=False, tags=frozenset(i for i in items if i.startswith('"')))
 
-    def check(self, version: int) -> None:
-        """PreconditionFailed unless the caller's tag names this version."""
-        if not (self.any or etag(version) in self.tags):
+    def check(self, row: Tagged) -> None:
+        """PreconditionFailed unless the caller's tag names the row as it is now."""
+        if not (self.any or etag(row) in self.tags):
             # The tag the caller sent is not repeated: only that it is stale.
             raise PreconditionFailed(
                 "The resource changed since you read it; read it again and resend your change"
@@ -86,10 +98,10 @@ class IfMatch:
             )
 
 
-def check_version(if_match: IfMatch | None, version: int) -> None:
+def check_version(if_match: IfMatch | None, row: Tagged) -> None:
     """Compare an optional If-Match with the version of a row the caller has locked."""
     if if_match is not None:
-        if_match.check(version)
+        if_match.check(row)
 
 
 def _header(request: Request) -> IfMatch | None:
@@ -116,9 +128,9 @@ IfMatchDep = Annotated[IfMatch | None, Depends(optional_if_match)]
 RequiredIfMatchDep = Annotated[IfMatch, Depends(required_if_match)]
 
 
-def set_etag(response: Response, version: int) -> None:
+def set_etag(response: Response, row: Tagged) -> None:
     """Give the response the resource's current ETag."""
-    response.headers[ETAG] = etag(version)
+    response.headers[ETAG] = etag(row)
 
 
 def _if_match_parameter(*, required: bool) -> dict[str, Any]:

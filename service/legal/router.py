@@ -129,7 +129,7 @@ async def create_proceeding(
     the offence. The caller's organization is its prosecutor and stays involved in those
     cases through it. 409 when the office already has this complaint number."""
     proceeding = await service.create_proceeding(session, actor=actor, data=body)
-    set_etag(response, proceeding.row_version)
+    set_etag(response, proceeding)
     return (await service.proceeding_public(session, actor=actor, proceedings=[proceeding]))[0]
 
 
@@ -163,7 +163,7 @@ async def get_proceeding(
     those the caller's organization sees are listed (case_count counts them all). Its ETag
     moves with its status, its cases and its defendants' outcomes."""
     proceeding = await service.get_proceeding_for(session, actor=actor, proceeding_id=proceeding_id)
-    set_etag(response, proceeding.row_version)
+    set_etag(response, proceeding)
     return (await service.proceeding_public(session, actor=actor, proceedings=[proceeding]))[0]
 
 
@@ -187,7 +187,7 @@ async def add_proceeding_case(
     proceeding = await service.add_case(
         session, actor=actor, proceeding_id=proceeding_id, data=body, if_match=if_match
     )
-    set_etag(response, proceeding.row_version)
+    set_etag(response, proceeding)
     return (await service.proceeding_public(session, actor=actor, proceedings=[proceeding]))[0]
 
 
@@ -212,7 +212,7 @@ async def add_defendant(
     defendant = await service.add_defendant(
         session, actor=actor, proceeding_id=proceeding_id, data=body, if_match=if_match
     )
-    set_etag(response, defendant.row_version)
+    set_etag(response, defendant)
     return service.defendant_public(defendant)
 
 
@@ -236,7 +236,7 @@ async def change_proceeding_status(
     proceeding = await service.change_status(
         session, actor=actor, proceeding_id=proceeding_id, data=body, if_match=if_match
     )
-    set_etag(response, proceeding.row_version)
+    set_etag(response, proceeding)
     return (await service.proceeding_public(session, actor=actor, proceedings=[proceeding]))[0]
 
 
@@ -260,7 +260,7 @@ async def record_outcome(
     defendant = await service.record_outcome(
         session, actor=actor, defendant_id=defendant_id, data=body, if_match=if_match
     )
-    set_etag(response, defendant.row_version)
+    set_etag(response, defendant)
     return service.defendant_public(defendant)
 
 
@@ -275,7 +275,7 @@ async def read_defendant(
 ) -> DefendantPublic:
     """One defendant of a proceeding the caller's organization may read, with its ETag."""
     defendant, _ = await service.get_defendant_for(session, actor=actor, defendant_id=defendant_id)
-    set_etag(response, defendant.row_version)
+    set_etag(response, defendant)
     return service.defendant_public(defendant)
 
 

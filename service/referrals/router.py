@@ -46,7 +46,7 @@ async def send_referral(
     referral = await service.send_referral(
         session, actor=actor, settings=settings, case=case, data=body
     )
-    set_etag(response, referral.row_version)
+    set_etag(response, referral)
     [public] = await service.referral_public(session, [referral])
     return public
 
@@ -83,7 +83,7 @@ async def read_referral(
     referral, _ = await service.get_referral_for(
         session, actor=actor, referral_id=referral_id, lock=False
     )
-    set_etag(response, referral.row_version)
+    set_etag(response, referral)
     [public] = await service.referral_public(session, [referral])
     return public
 
@@ -106,7 +106,7 @@ async def _act(
         if_match=if_match,
     )
     [public] = await service.referral_public(session, [referral])
-    set_etag(response, referral.row_version)
+    set_etag(response, referral)
     return public
 
 

@@ -210,7 +210,7 @@ async def act_on_referral(
     If-Match, only if the referral is still as the actor read it: of two caseworkers answering
     at once, the second finds it changed (412)."""
     referral, side = await get_referral_for(session, actor=actor, referral_id=referral_id)
-    check_version(if_match, referral.row_version)
+    check_version(if_match, referral)
     await _change(session, actor=actor, referral=referral, action=action, side=side, reason=reason)
     if action is rules.ReferralAction.accept:
         # After the status check, so a referral that cannot be accepted says why; the refusal

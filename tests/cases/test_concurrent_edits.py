@@ -106,19 +106,23 @@ async def test_patch_with_a_stale_etag_is_refused_with_412_without_repeating_it(
     assert [c["current_location"]["to"] for c in await _corrections(db, case["id"])] == ["Puerto"]
 
 
-async def test_weak_or_unknown_tags_never_match_and_star_does(
+async def test_weak_unknown_or_other_resources_tags_never_match_and_star_does(
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
     police = await factory.user("PNP", Role.identifier)
     case = await create_case(client, police)
+    other = await create_case(client, police)
     current = await _etag(client, police, case["id"])
+    # The other case is at the same version, but its tag names it, not this one.
+    borrowed = await _etag(client, police, other["id"])
 
     weak = await _patch(client, police, case["id"], {"is_witness": True}, f"W/{current}")
     garbage = await _patch(client, police, case["id"], {"is_witness": True}, "not-a-tag")
+    foreign = await _patch(client, police, case["id"], {"is_witness": True}, borrowed)
     listed = await _patch(client, police, case["id"], {"is_witness": True}, f'"0", {current}')
     star = await _patch(client, police, case["id"], {"is_witness": False}, "*")
 
-    assert [weak.status_code, garbage.status_code] == [412, 412]
+    assert [weak.status_code, garbage.status_code, foreign.status_code] == [412, 412, 412]
     assert [listed.status_code, star.status_code] == [200, 200]
 
 

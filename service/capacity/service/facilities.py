@@ -107,7 +107,7 @@ async def change_capacity(
     ).first()
     if facility is None:
         raise FacilityNotFound(f"No facility {facility_id}.")
-    check_version(if_match, facility.row_version)
+    check_version(if_match, facility)
     before = {"capacity": facility.capacity, "status": facility.status}
     if data.capacity is not None:
         await beds.expire_holds_at(session, facility)

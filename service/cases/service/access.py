@@ -192,7 +192,7 @@ async def lock_case_for_change(
     locked = await lock_case(session, case.id)
     if locked is None:
         raise CaseNotFound(f"No case {case.id} is visible to your organization.")
-    check_version(if_match, locked.row_version)
+    check_version(if_match, locked)
     locked.updated_at = utcnow()
     session.add(locked)
     return locked

@@ -152,7 +152,7 @@ async def record_outcome(
     defendant, proceeding = await get_defendant_for(
         session, actor=actor, defendant_id=defendant_id, lock=True
     )
-    check_version(if_match, defendant.row_version)
+    check_version(if_match, defendant)
     _authorize_outcome(proceeding, actor, data.outcome)
     sentence_months = (
         data.sentence.years * YEAR + data.sentence.months if data.sentence is not None else None

@@ -106,7 +106,7 @@ async def lock_proceeding_for_change(
     proceeding = await get_proceeding_for(
         session, actor=actor, proceeding_id=proceeding_id, lock=True
     )
-    check_version(if_match, proceeding.row_version)
+    check_version(if_match, proceeding)
     touch(proceeding, "status")
     session.add(proceeding)
     return proceeding
