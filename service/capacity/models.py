@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from service.core.db import partial_unique_index
+from service.core.preconditions import Versioned
 from service.core.time import utcnow
 from service.core.types import UTCDateTime, code_column
 
@@ -18,7 +19,7 @@ ACTIVE_PLACEMENT = "status IN ('held', 'placed')"
 WAITING_REQUEST = "status = 'waiting'"
 
 
-class Facility(SQLModel, table=True):
+class Facility(Versioned, table=True):
     """A shelter or residential centre, its beds and whom it may take.
 
     `in_use` counts the beds placed or held; the check constraint is the database's last guard

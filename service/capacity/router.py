@@ -27,6 +27,7 @@ from service.capacity.schemas import (
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
 from service.core.security import Actor
 from service.identity.dependencies import ActorDep, AuthenticatedRoute, require
 from service.identity.rules import Permission
@@ -68,12 +69,14 @@ async def list_facilities(
     response_model=FacilityPublic,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 409, 422),
+    openapi_extra=versioned_read("201"),
 )
 async def create_facility(
-    body: FacilityCreate, actor: FacilityAdminDep, session: SessionDep
+    body: FacilityCreate, actor: FacilityAdminDep, session: SessionDep, response: Response
 ) -> FacilityPublic:
     """Open a facility (administrators)."""
     facility = await service.create_facility(session, actor=actor, data=body)
+    set_etag(response, facility)
     [public] = await service.facilities_public(session, [facility], actor=actor)
     return public
 
@@ -82,14 +85,21 @@ async def create_facility(
     "/facilities/{facility_id}",
     response_model=FacilityPublic,
     responses=problem_responses(401, 404, 422),
+    openapi_extra=versioned_read(),
 )
 async def read_facility(
-    facility_id: uuid.UUID, actor: ActorDep, session: SessionDep, as_of: AsOf | None = None
+    facility_id: uuid.UUID,
+    actor: ActorDep,
+    session: SessionDep,
+    response: Response,
+    as_of: AsOf | None = None,
 ) -> FacilityPublic:
-    """One facility now, or `as_of` a past moment (capacity and occupancy from history)."""
+    """One facility now, or `as_of` a past moment (capacity and occupancy from history). Now,
+    with its ETag, which moves with its capacity, status and beds in use."""
     facility = await service.get_facility(session, facility_id)
     if as_of is not None:
         return await service.facility_as_of(session, actor=actor, facility=facility, as_of=as_of)
+    set_etag(response, facility)
     [public] = await service.facilities_public(session, [facility], actor=actor)
     return public
 
@@ -98,16 +108,23 @@ async def read_facility(
     "/facilities/{facility_id}/capacity-changes",
     response_model=FacilityPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+    openapi_extra=versioned_write(status=201),
 )
 async def change_capacity(
-    facility_id: uuid.UUID, body: CapacityChange, actor: ActorDep, session: SessionDep
+    facility_id: uuid.UUID,
+    body: CapacityChange,
+    actor: ActorDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> FacilityPublic:
     """Add or remove beds, close or reopen (administrators); dated history is kept."""
     facility = await service.change_capacity(
-        session, actor=actor, facility_id=facility_id, data=body
+        session, actor=actor, facility_id=facility_id, data=body, if_match=if_match
     )
     [public] = await service.facilities_public(session, [facility], actor=actor)
+    set_etag(response, facility)
     return public
 
 

@@ -9,11 +9,12 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from service.core.db import partial_unique_index
+from service.core.preconditions import Versioned
 from service.core.time import utcnow
 from service.core.types import UTCDateTime, code_column
 
 
-class CaseFile(SQLModel, table=True):
+class CaseFile(Versioned, table=True):
     """One person's path through the referral pathway; holds no identifying data."""
 
     __tablename__ = "case_file"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
 from service.cases import service
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep, PersonReaderDep
@@ -28,6 +28,13 @@ from service.cases.schemas import (
 from service.core.db import SessionDep, writes
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
+from service.core.preconditions import (
+    IfMatchDep,
+    RequiredIfMatchDep,
+    set_etag,
+    versioned_read,
+    versioned_write,
+)
 from service.identity.dependencies import AuthenticatedRoute, SecurityDep
 from service.pathway import closing
 from service.pathway.case_view import case_view
@@ -41,15 +48,21 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=Authenticated
     response_model=CaseCreated,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 422),
+    openapi_extra=versioned_read("201"),
 )
 async def create_case(
-    body: CaseCreate, actor: CaseWriterDep, session: SessionDep, security: SecurityDep
+    body: CaseCreate,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    security: SecurityDep,
+    response: Response,
 ) -> CaseCreated:
     """Open a case with its first identification; lists earlier records of the same person."""
     case, duplicates = await service.create_case(
         session, actor=actor, keyring=security.keyring, data=body
     )
     view = await case_view(session, case)
+    set_etag(response, case)
     return CaseCreated(**view.model_dump(), possible_duplicates=duplicates)
 
 
@@ -78,20 +91,39 @@ async def list_cases(
     return Page[CaseSummary](items=items, next_cursor=next_cursor)
 
 
-@router.get("/{case_id}", response_model=CasePublic, responses=problem_responses(401, 403, 404))
-async def read_case(case: CaseDep, session: SessionDep) -> CasePublic:
-    """One case, without identifying data of the person."""
+@router.get(
+    "/{case_id}",
+    response_model=CasePublic,
+    responses=problem_responses(401, 403, 404),
+    openapi_extra=versioned_read(),
+)
+async def read_case(case: CaseDep, session: SessionDep, response: Response) -> CasePublic:
+    """One case, without identifying data of the person. Its ETag moves with every change of
+    the case itself (status, victim status, witness, location, identifications, person),
+    not with the referrals, placements or involvements of other domains."""
+    set_etag(response, case)
     return await case_view(session, case)
 
 
 @router.patch(
-    "/{case_id}", response_model=CasePublic, responses=problem_responses(401, 403, 404, 409, 422)
+    "/{case_id}",
+    response_model=CasePublic,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+    openapi_extra=versioned_write(required=True),
 )
 async def correct_case(
-    body: CaseUpdate, case: CaseDep, actor: CaseWriterDep, session: SessionDep
+    body: CaseUpdate,
+    case: CaseDep,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    if_match: RequiredIfMatchDep,
+    response: Response,
 ) -> CasePublic:
-    """Correct the caller's identification details, where the person is now, or witness status."""
-    await service.correct_case(session, actor=actor, case=case, data=body)
+    """Correct the caller's identification details, where the person is now, or witness
+    status. If-Match is required: the case's ETag as last read (428 without, 412 when the
+    case has changed since)."""
+    case = await service.correct_case(session, actor=actor, case=case, data=body, if_match=if_match)
+    set_etag(response, case)
     return await case_view(session, case)
 
 
@@ -99,21 +131,30 @@ async def correct_case(
     "/{case_id}/identifications",
     response_model=CasePublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 412, 422),
+    openapi_extra=versioned_write(status=201),
 )
 async def add_identification(
-    body: IdentificationCreate, case: CaseDep, actor: CaseWriterDep, session: SessionDep
+    body: IdentificationCreate,
+    case: CaseDep,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> CasePublic:
     """Another identification of the same person, by the caller's organization."""
-    await service.add_identification(session, actor=actor, case=case, data=body)
-    return await case_view(session, case)
+    await service.add_identification(session, actor=actor, case=case, data=body, if_match=if_match)
+    view = await case_view(session, case)
+    set_etag(response, case)
+    return view
 
 
 @router.post(
     "/{case_id}/transitions",
     response_model=TransitionPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+    openapi_extra=versioned_write(status=201),
 )
 async def transition_case(
     body: TransitionRequest,
@@ -121,12 +162,20 @@ async def transition_case(
     actor: CaseWriterDep,
     session: SessionDep,
     security: SecurityDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> TransitionPublic:
     """Close (with a reason allowed from the current state) or reopen a case; a note is stored
-    encrypted."""
+    encrypted. If-Match and the ETag returned are the case's."""
     transition = await closing.transition_case(
-        session, actor=actor, keyring=security.keyring, case=case, request=body
+        session,
+        actor=actor,
+        keyring=security.keyring,
+        case=case,
+        request=body,
+        if_match=if_match,
     )
+    set_etag(response, case)
     return TransitionPublic.model_validate(transition, from_attributes=True)
 
 
@@ -147,7 +196,8 @@ async def list_transitions(case: CaseDep, session: SessionDep) -> list[Transitio
     "/{case_id}/screenings",
     response_model=ScreeningPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 412, 422),
+    openapi_extra=versioned_write(status=201),
 )
 async def screen_case(
     body: ScreeningCreate,
@@ -155,11 +205,15 @@ async def screen_case(
     actor: CaseWriterDep,
     session: SessionDep,
     security: SecurityDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> ScreeningPublic:
-    """Decide victim status; the caller's organization is the deciding one."""
+    """Decide victim status; the caller's organization is the deciding one. If-Match and the
+    ETag returned are the case's."""
     screening = await service.screen_case(
-        session, actor=actor, keyring=security.keyring, case=case, data=body
+        session, actor=actor, keyring=security.keyring, case=case, data=body, if_match=if_match
     )
+    set_etag(response, case)
     return ScreeningPublic(
         id=screening.id,
         case_id=case.id,
@@ -200,11 +254,20 @@ async def read_person(
 @router.post(
     "/{case_id}/person/link",
     response_model=CasePublic,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 412, 422),
+    openapi_extra=versioned_write(),
 )
 async def link_person(
-    body: PersonLink, case: CaseDep, actor: CaseWriterDep, session: SessionDep
+    body: PersonLink,
+    case: CaseDep,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> CasePublic:
     """Record that this case's person is an earlier record listed in `possible_duplicates`."""
-    await service.link_case_person(session, actor=actor, case=case, candidate_id=body.person_id)
+    await service.link_case_person(
+        session, actor=actor, case=case, candidate_id=body.person_id, if_match=if_match
+    )
+    set_etag(response, case)
     return await case_view(session, case)

@@ -8,11 +8,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from service.core.preconditions import Versioned
 from service.core.time import utcnow
 from service.core.types import UTCDateTime, code_column
 
 
-class Consent(SQLModel, table=True):
+class Consent(Versioned, table=True):
     """One version of the person's informed consent in a case; revoked, never deleted."""
 
     __tablename__ = "consent"

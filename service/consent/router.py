@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
-from service.cases.dependencies import CaseDep, CaseWriterDep
+from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.consent import service
 from service.consent.schemas import (
     ConsentCreate,
@@ -17,6 +17,7 @@ from service.consent.schemas import (
 )
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
 from service.core.security import Actor
 from service.identity.dependencies import AuthenticatedRoute, require
 from service.identity.rules import Permission
@@ -42,13 +43,19 @@ def _basis_public(record: StatisticsBasis) -> StatisticsBasisPublic:
     response_model=ConsentPublic,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 404, 422),
+    openapi_extra=versioned_read("201"),
 )
 async def record_consent(
-    body: ConsentCreate, case: CaseDep, actor: CaseWriterDep, session: SessionDep
+    body: ConsentCreate,
+    case: CaseDep,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    response: Response,
 ) -> ConsentPublic:
     """Record a new version of the person's informed consent, or her refusal (which cancels
     the pending referrals nothing covers any more)."""
     consent = await consent_flow.record_consent(session, actor=actor, case_id=case.id, data=body)
+    set_etag(response, consent)
     return ConsentPublic.model_validate(consent, from_attributes=True)
 
 
@@ -65,16 +72,39 @@ async def list_consents(case: CaseDep, session: SessionDep) -> list[ConsentPubli
     ]
 
 
+@router.get(
+    "/consents/{consent_id}",
+    response_model=ConsentPublic,
+    responses=problem_responses(401, 403, 404),
+    openapi_extra=versioned_read(),
+)
+async def read_consent(
+    consent_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep, response: Response
+) -> ConsentPublic:
+    """One consent of a case the caller's organization is involved in, with its ETag."""
+    consent = await consent_flow.read_consent(session, actor=actor, consent_id=consent_id)
+    set_etag(response, consent)
+    return ConsentPublic.model_validate(consent, from_attributes=True)
+
+
 @router.post(
     "/consents/{consent_id}/revoke",
     response_model=ConsentPublic,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404, 409, 412),
+    openapi_extra=versioned_write(),
 )
 async def revoke_consent(
-    consent_id: uuid.UUID, actor: CaseWriterDep, session: SessionDep
+    consent_id: uuid.UUID,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> ConsentPublic:
     """Withdraw a consent; pending referrals it alone covered are cancelled."""
-    consent = await consent_flow.revoke_consent(session, actor=actor, consent_id=consent_id)
+    consent = await consent_flow.revoke_consent(
+        session, actor=actor, consent_id=consent_id, if_match=if_match
+    )
+    set_etag(response, consent)
     return ConsentPublic.model_validate(consent, from_attributes=True)
 
 

@@ -22,7 +22,8 @@ from service.consent.exceptions import (
 )
 from service.consent.models import Consent, ConsentOverride, StatisticsBasis
 from service.consent.schemas import ConsentCreate
-from service.core.db import table_of
+from service.core.db import for_update, table_of
+from service.core.preconditions import IfMatch, check_version
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.exceptions import UnknownOrganization
@@ -79,9 +80,14 @@ async def get_consent(session: AsyncSession, consent_id: uuid.UUID) -> Consent:
     return consent
 
 
-async def revoke_consent(session: AsyncSession, *, actor: Actor, consent: Consent) -> Consent:
+async def revoke_consent(
+    session: AsyncSession, *, actor: Actor, consent: Consent, if_match: IfMatch | None = None
+) -> Consent:
     """Withdraw a consent; the record stays, dated. A refusal is not revoked: revoking it would
-    bring back the consent she withdrew by refusing; record her new consent instead."""
+    bring back the consent she withdrew by refusing; record her new consent instead. With
+    If-Match, only if the consent is still as the actor read it (compared under its lock)."""
+    await session.exec(for_update(select(Consent).where(Consent.id == consent.id), session))
+    check_version(if_match, consent)
     if consent.revoked_at is not None:
         raise ConsentAlreadyRevoked("This consent was already revoked.")
     if consent.refused:

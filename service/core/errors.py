@@ -227,7 +227,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The caller's role may not do this",
         404: "Not found, or not visible to the caller's organization",
         409: "Conflicts with the current state",
+        412: "If-Match names a version the resource no longer has; read it again",
         422: "Invalid input; `errors` names each field",
+        428: "If-Match is required: send the ETag of the resource as last read",
         429: "Too many attempts; see Retry-After",
         503: "Not ready",
     }

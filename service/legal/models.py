@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from service.core.db import partial_unique_index
+from service.core.preconditions import Versioned
 from service.core.time import utcnow
 from service.core.types import UTCDateTime, code_column
 
@@ -62,7 +63,7 @@ class Interview(SQLModel, table=True):
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Proceeding(SQLModel, table=True):
+class Proceeding(Versioned, table=True):
     """A criminal proceeding: one complaint at one prosecutor office, possibly about several
     victims' cases and several defendants (one trafficking ring, one proceeding). Its status
     is the latest of its dated status changes."""
@@ -123,7 +124,7 @@ class ProceedingCase(SQLModel, table=True):
     linked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Defendant(SQLModel, table=True):
+class Defendant(Versioned, table=True):
     """A defendant, without identity: a label (D1, D2 ... in order per proceeding), the charge
     filed and the charge decided, and the current outcome (its history is in
     defendant_outcome). The flags are computed by the pure sentencing rule of

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
+from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
 from service.identity.dependencies import ActorDep, AuthenticatedRoute, SecurityDep
 from service.legal import service
 from service.legal.schemas import (
@@ -118,15 +119,17 @@ async def list_interviews(
     response_model=ProceedingPublic,
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(401, 403, 409, 422),
+    openapi_extra=versioned_read("201"),
 )
 async def create_proceeding(
-    body: ProceedingCreate, actor: CaseWriterDep, session: SessionDep
+    body: ProceedingCreate, actor: CaseWriterDep, session: SessionDep, response: Response
 ) -> ProceedingPublic:
     """Open a criminal proceeding (a prosecutor organization only, 403 otherwise) at a
     specialized prosecutor office, with the victims' cases it concerns, each with the day of
     the offence. The caller's organization is its prosecutor and stays involved in those
     cases through it. 409 when the office already has this complaint number."""
     proceeding = await service.create_proceeding(session, actor=actor, data=body)
+    set_etag(response, proceeding)
     return (await service.proceeding_public(session, actor=actor, proceedings=[proceeding]))[0]
 
 
@@ -151,13 +154,16 @@ async def list_proceedings(
     "/proceedings/{proceeding_id}",
     response_model=ProceedingPublic,
     responses=problem_responses(401, 403, 404),
+    openapi_extra=versioned_read(),
 )
 async def get_proceeding(
-    proceeding_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep
+    proceeding_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep, response: Response
 ) -> ProceedingPublic:
     """A proceeding with its status history and defendants; of its victims' cases, only
-    those the caller's organization sees are listed (case_count counts them all)."""
+    those the caller's organization sees are listed (case_count counts them all). Its ETag
+    moves with its status, its cases and its defendants' outcomes."""
     proceeding = await service.get_proceeding_for(session, actor=actor, proceeding_id=proceeding_id)
+    set_etag(response, proceeding)
     return (await service.proceeding_public(session, actor=actor, proceedings=[proceeding]))[0]
 
 
@@ -165,16 +171,23 @@ async def get_proceeding(
     "/proceedings/{proceeding_id}/cases",
     response_model=ProceedingPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+    openapi_extra=versioned_write(status=201),
 )
 async def add_proceeding_case(
-    proceeding_id: uuid.UUID, body: ProceedingCaseCreate, actor: CaseWriterDep, session: SessionDep
+    proceeding_id: uuid.UUID,
+    body: ProceedingCaseCreate,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> ProceedingPublic:
     """Add a victim's case (one the caller sees) to an undecided proceeding: the
     prosecutor's step. The prosecutor and the court, once named, become involved in it."""
     proceeding = await service.add_case(
-        session, actor=actor, proceeding_id=proceeding_id, data=body
+        session, actor=actor, proceeding_id=proceeding_id, data=body, if_match=if_match
     )
+    set_etag(response, proceeding)
     return (await service.proceeding_public(session, actor=actor, proceedings=[proceeding]))[0]
 
 
@@ -182,50 +195,87 @@ async def add_proceeding_case(
     "/proceedings/{proceeding_id}/defendants",
     response_model=DefendantPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+    openapi_extra=versioned_write(status=201),
 )
 async def add_defendant(
-    proceeding_id: uuid.UUID, body: DefendantCreate, actor: CaseWriterDep, session: SessionDep
+    proceeding_id: uuid.UUID,
+    body: DefendantCreate,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> DefendantPublic:
     """Add a defendant, without identity: labelled D1, D2 ... in order; the prosecutor's
-    step, until the proceeding is decided."""
+    step, until the proceeding is decided. If-Match is the proceeding's ETag; the ETag
+    returned is the new defendant's."""
     defendant = await service.add_defendant(
-        session, actor=actor, proceeding_id=proceeding_id, data=body
+        session, actor=actor, proceeding_id=proceeding_id, data=body, if_match=if_match
     )
+    set_etag(response, defendant)
     return service.defendant_public(defendant)
 
 
 @router.post(
     "/proceedings/{proceeding_id}/status",
     response_model=ProceedingPublic,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+    openapi_extra=versioned_write(),
 )
 async def change_proceeding_status(
-    proceeding_id: uuid.UUID, body: StatusChange, actor: CaseWriterDep, session: SessionDep
+    proceeding_id: uuid.UUID,
+    body: StatusChange,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> ProceedingPublic:
     """Move the proceeding forward from a day on (409 backwards). The prosecutor moves it up
     to trial, naming the court (an organization of kind judiciary); the court moves it to
     decided once every defendant has an outcome."""
     proceeding = await service.change_status(
-        session, actor=actor, proceeding_id=proceeding_id, data=body
+        session, actor=actor, proceeding_id=proceeding_id, data=body, if_match=if_match
     )
+    set_etag(response, proceeding)
     return (await service.proceeding_public(session, actor=actor, proceedings=[proceeding]))[0]
 
 
 @router.post(
     "/defendants/{defendant_id}/outcome",
     response_model=DefendantPublic,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+    openapi_extra=versioned_write(),
 )
 async def record_outcome(
-    defendant_id: uuid.UUID, body: OutcomeCreate, actor: CaseWriterDep, session: SessionDep
+    defendant_id: uuid.UUID,
+    body: OutcomeCreate,
+    actor: CaseWriterDep,
+    session: SessionDep,
+    if_match: IfMatchDep,
+    response: Response,
 ) -> DefendantPublic:
     """Record a defendant's outcome: the court at trial (a conviction with its sentence and
     any fine), or the prosecutor before trial (dismissed or suspended). A conviction is
     flagged below_legal_minimum or charge_reduced by the sentencing rule, with its version."""
     defendant = await service.record_outcome(
-        session, actor=actor, defendant_id=defendant_id, data=body
+        session, actor=actor, defendant_id=defendant_id, data=body, if_match=if_match
     )
+    set_etag(response, defendant)
+    return service.defendant_public(defendant)
+
+
+@router.get(
+    "/defendants/{defendant_id}",
+    response_model=DefendantPublic,
+    responses=problem_responses(401, 403, 404),
+    openapi_extra=versioned_read(),
+)
+async def read_defendant(
+    defendant_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep, response: Response
+) -> DefendantPublic:
+    """One defendant of a proceeding the caller's organization may read, with its ETag."""
+    defendant, _ = await service.get_defendant_for(session, actor=actor, defendant_id=defendant_id)
+    set_etag(response, defendant)
     return service.defendant_public(defendant)
 
 

@@ -24,6 +24,7 @@ from service.cases import service as case_service
 from service.cases.rules import CaseStatus, TransitionTrigger
 from service.cases.schemas import TransitionRequest
 from service.core.crypto import Keyring
+from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.referrals import service as referral_service
 from service.repatriation import service as repatriation_service
@@ -40,16 +41,17 @@ async def transition_case(
     keyring: Keyring,
     case: CaseFile,
     request: TransitionRequest,
+    if_match: IfMatch | None = None,
 ) -> CaseTransition:
     """Close or reopen a case as the state machine allows; a closure releases what the case
     held in other domains."""
-    locked = await case_service.lock_case(session, case.id)
-    assert locked is not None
+    locked = await case_service.lock_case_for_change(session, case, if_match=if_match)
     transition = await case_service.transition_case(
         session, actor=actor, keyring=keyring, case=locked, request=request
     )
     if request.to is CaseStatus.closed:
         await _release(session, actor=actor, case_id=locked.id)
+    await session.flush()
     return transition
 
 

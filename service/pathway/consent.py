@@ -13,6 +13,7 @@ from service.consent import service as consent_service
 from service.consent.exceptions import ConsentNotFound, StatisticsBasisNotFound
 from service.consent.rules import StatisticsBasisKind
 from service.consent.schemas import ConsentCreate
+from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.referrals import service as referral_service
 
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
     from service.consent.models import Consent, StatisticsBasis
 
 
-async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uuid.UUID) -> Consent:
-    """Withdraw consent and cancel the pending referrals no other consent or override covers."""
+async def read_consent(session: AsyncSession, *, actor: Actor, consent_id: uuid.UUID) -> Consent:
+    """A consent of a case the actor's organization may see; ConsentNotFound otherwise."""
     consent = await consent_service.get_consent(session, consent_id)
     await case_service.require_visible_case(
         session,
@@ -29,7 +30,15 @@ async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uui
         case_id=consent.case_id,
         otherwise=ConsentNotFound(f"No consent {consent_id} is visible to your organization."),
     )
-    await consent_service.revoke_consent(session, actor=actor, consent=consent)
+    return consent
+
+
+async def revoke_consent(
+    session: AsyncSession, *, actor: Actor, consent_id: uuid.UUID, if_match: IfMatch | None = None
+) -> Consent:
+    """Withdraw consent and cancel the pending referrals no other consent or override covers."""
+    consent = await read_consent(session, actor=actor, consent_id=consent_id)
+    await consent_service.revoke_consent(session, actor=actor, consent=consent, if_match=if_match)
     await referral_service.cancel_uncovered_referrals(
         session,
         actor=actor,
@@ -37,6 +46,7 @@ async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uui
         share_with=consent.share_with,
         reason="consent_revoked",
     )
+    await session.flush()
     return consent
 
 

@@ -8,11 +8,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from service.core.preconditions import Versioned
 from service.core.time import utcnow
 from service.core.types import UTCDateTime, code_column
 
 
-class Referral(SQLModel, table=True):
+class Referral(Versioned, table=True):
     """A request from one organization to another to serve the person of a case."""
 
     __tablename__ = "referral"

@@ -20,6 +20,7 @@ from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.consent import service as consent_service
 from service.core.db import for_update, table_of
 from service.core.pagination import PageParams, keyset, page_of
+from service.core.preconditions import IfMatch, check_version
 from service.core.security import Actor
 from service.core.settings import Settings
 from service.core.time import utcnow
@@ -158,9 +159,10 @@ async def _change(
 
 
 async def get_referral_for(
-    session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID
+    session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID, lock: bool = True
 ) -> tuple[Referral, rules.Side]:
-    """A referral the actor's organization sent or received, locked; 404 otherwise."""
+    """A referral the actor's organization sent or received, locked unless `lock` is False
+    (a read); 404 otherwise."""
     stmt = select(Referral).where(
         Referral.id == referral_id,
         sa.or_(
@@ -168,7 +170,7 @@ async def get_referral_for(
             col(Referral.to_org_id) == actor.organization_id,
         ),
     )
-    referral = (await session.exec(for_update(stmt, session))).first()
+    referral = (await session.exec(for_update(stmt, session) if lock else stmt)).first()
     if referral is None:
         raise ReferralNotFound(f"No referral {referral_id} is visible to your organization.")
     side = rules.Side.receiver if referral.to_org_id == actor.organization_id else rules.Side.sender
@@ -201,10 +203,14 @@ async def act_on_referral(
     referral_id: uuid.UUID,
     action: rules.ReferralAction,
     reason: str | None = None,
+    if_match: IfMatch | None = None,
 ) -> Referral:
     """Accept, reject, start, complete or cancel, as the actor's side may. Accepting involves
-    the receiving organization; the case is in care only when the purpose starts care."""
+    the receiving organization; the case is in care only when the purpose starts care. With
+    If-Match, only if the referral is still as the actor read it: of two caseworkers answering
+    at once, the second finds it changed (412)."""
     referral, side = await get_referral_for(session, actor=actor, referral_id=referral_id)
+    check_version(if_match, referral)
     await _change(session, actor=actor, referral=referral, action=action, side=side, reason=reason)
     if action is rules.ReferralAction.accept:
         # After the status check, so a referral that cannot be accepted says why; the refusal

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from service.identity.rules import Role
-from tests.support.factories import Factory, create_case
+from tests.support.factories import Factory, create_case, patch_case
 
 
 async def test_auditor_follows_a_case_through_its_events(
@@ -16,7 +16,7 @@ async def test_auditor_follows_a_case_through_its_events(
     police = await factory.user("PNP", Role.identifier)
     auditor = await factory.user("MIMP", Role.auditor)
     case = await create_case(client, police)
-    await client.patch(f"/v1/cases/{case['id']}", json={"place": "otro"}, headers=police.headers)
+    await patch_case(client, police, case["id"], {"place": "otro"})
 
     seen: list[dict[str, Any]] = []
     params: dict[str, Any] = {"entity_type": "case", "entity_id": case["id"], "limit": 2}

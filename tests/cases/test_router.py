@@ -16,7 +16,7 @@ from service.cases.rules import InvolvementBasis
 from service.core.db import Database
 from service.identity.rules import Role
 from tests.support.databases import query
-from tests.support.factories import Factory, case_body, create_case, person_body
+from tests.support.factories import Factory, case_body, create_case, patch_case, person_body
 
 
 async def test_identification_opens_a_case_seen_by_the_identifier(
@@ -123,9 +123,11 @@ async def test_correction_changes_the_identification_and_is_audited(
     police = await factory.user("PNP", Role.identifier)
     case = await create_case(client, police)
 
-    response = await client.patch(
-        f"/v1/cases/{case['id']}",
-        json={
+    response = await patch_case(
+        client,
+        police,
+        case["id"],
+        {
             "place": "Mazuko, campamento minero",
             "exploitation": [
                 {"form": "sexual_exploitation"},
@@ -133,7 +135,6 @@ async def test_correction_changes_the_identification_and_is_audited(
             ],
             "current_location": "Hogar de refugio",
         },
-        headers=police.headers,
     )
 
     assert response.status_code == 200, response.text
@@ -177,9 +178,7 @@ async def test_correcting_without_having_identified_is_refused(
         )
 
     visible = await client.get(f"/v1/cases/{case['id']}", headers=mimp.headers)
-    refused = await client.patch(
-        f"/v1/cases/{case['id']}", json={"place": "elsewhere"}, headers=mimp.headers
-    )
+    refused = await patch_case(client, mimp, case["id"], {"place": "elsewhere"})
 
     assert visible.status_code == 200
     assert "MIMP" in visible.json()["involved_organizations"]

@@ -15,7 +15,7 @@ from service.core.time import utcnow
 from service.identity.rules import Role
 from service.stats.catalogue import CATALOGUE, By, ExclusionReason, breakdown
 from service.stats.counting import Scope, TrueTable, count_table
-from tests.support.factories import Factory, SignedInUser, create_case, person_body
+from tests.support.factories import Factory, SignedInUser, create_case, patch_case, person_body
 
 
 async def _count(
@@ -174,10 +174,8 @@ async def test_a_past_day_counts_the_same_after_corrections_links_and_late_entri
     before = utcnow()
     published = await _count(db, "V2", day, known_on=before)
 
-    corrected = await client.patch(
-        f"/v1/cases/{first['id']}",
-        json={"exploitation": [{"form": "sexual_exploitation"}]},
-        headers=police.headers,
+    corrected = await patch_case(
+        client, police, first["id"], {"exploitation": [{"form": "sexual_exploitation"}]}
     )
     linked = await client.post(
         f"/v1/cases/{second['id']}/person/link",

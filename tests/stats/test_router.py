@@ -20,7 +20,7 @@ from service.stats.audit import narrow_cells
 from service.stats.disclosure import ProtectedTable, PublishedCell
 from service.stats.rules import TOTAL, Dimension, TableSpec
 from tests.support.databases import query
-from tests.support.factories import Factory, SignedInUser, create_case, person_body
+from tests.support.factories import Factory, SignedInUser, create_case, patch_case, person_body
 
 YEAR = 2003
 ROUTES = [
@@ -273,10 +273,11 @@ async def test_a_release_is_reproduced_as_known_on_its_day(
     release = created.json()
 
     # Later: one girl's exploitation is corrected, and eleven more are entered late.
-    corrected = await client.patch(
-        f"/v1/cases/{identified[0]['id']}",
-        json={"exploitation": [{"form": "forced_labour", "sector": "gold_mining"}]},
-        headers=police.headers,
+    corrected = await patch_case(
+        client,
+        police,
+        identified[0]["id"],
+        {"exploitation": [{"form": "forced_labour", "sector": "gold_mining"}]},
     )
     await _identify(client, police, 11, region="17")
     verified = await client.post(

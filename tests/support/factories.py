@@ -102,6 +102,19 @@ async def create_case(
     return data
 
 
+async def patch_case(
+    client: httpx.AsyncClient, user: SignedInUser, case_id: str, body: dict[str, Any]
+) -> httpx.Response:
+    """PATCH a case the way a front-end must: read it for its ETag, then send If-Match."""
+    read = await client.get(f"/v1/cases/{case_id}", headers=user.headers)
+    assert read.status_code == 200, read.text
+    return await client.patch(
+        f"/v1/cases/{case_id}",
+        json=body,
+        headers={**user.headers, "If-Match": read.headers["ETag"]},
+    )
+
+
 async def create_facility(
     client: httpx.AsyncClient, admin: SignedInUser, **overrides: Any
 ) -> dict[str, Any]:

@@ -201,3 +201,42 @@ def post_keyed_from_processes(
         list(pool.map(int, range(processes)))  # every process up before the first request
         futures = [pool.submit(_post_keyed, url, token, share, concurrency) for share in shares]
         return [answer for f in futures for answer in f.result()]
+
+
+Request = tuple[str, str, dict[str, Any], dict[str, str]]
+
+
+def _send_all(
+    url: str, token: str, requests: Sequence[Request]
+) -> list[tuple[int, dict[str, Any]]]:
+    """In one process: send every (method, path, body, headers) at once; (status, JSON body)."""
+
+    async def run() -> list[tuple[int, dict[str, Any]]]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=180) as client:
+
+            async def one(request: Request) -> tuple[int, dict[str, Any]]:
+                method, path, body, extra = request
+                response = await client.request(method, path, json=body, headers=extra)
+                try:
+                    answer = response.json()
+                except ValueError:
+                    answer = {"text": response.text[:200]}
+                return response.status_code, answer if isinstance(answer, dict) else {}
+
+            return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    return asyncio.run(run())
+
+
+def send_from_processes(
+    url: str, token: str, requests: Sequence[Request], *, processes: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """Any method with its own headers (a PATCH with If-Match), split over several client
+    processes started together, every request of a process in flight at once."""
+    shares = [list(requests[i::processes]) for i in range(processes)]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
+        list(pool.map(int, range(processes)))  # every process up before the first request
+        futures = [pool.submit(_send_all, url, token, share) for share in shares]
+        return [answer for f in futures for answer in f.result()]

@@ -111,11 +111,19 @@ async def adjust_in_use(session: AsyncSession, facility: Facility, delta: int) -
         await session.exec(
             sa.update(table)
             .where(table.c.id == facility.id)
-            .values(in_use=table.c.in_use + delta)
-            .returning(table.c.in_use)
+            .values(in_use=table.c.in_use + delta, row_version=table.c.row_version + 1)
+            .returning(table.c.in_use, table.c.row_version)
         )
-    ).scalar_one()
-    set_committed_value(facility, "in_use", new)
+    ).one()
+    _set_occupancy(facility, in_use=new.in_use, row_version=new.row_version)
+
+
+def _set_occupancy(facility: Facility, *, in_use: int, row_version: int) -> None:
+    """What the UPDATE wrote, as the loaded row's committed state. The beds in use are part
+    of the facility as read, so its version (its ETag) moves with them; the ORM's own next
+    UPDATE of the row then names the version the database has."""
+    set_committed_value(facility, "in_use", in_use)
+    set_committed_value(facility, "row_version", row_version)
 
 
 class BedTaken(Exception):
@@ -134,13 +142,13 @@ async def take_bed(session: AsyncSession, facility: Facility) -> None:
                 table.c.in_use < table.c.capacity,
                 table.c.status == rules.FacilityStatus.open.value,
             )
-            .values(in_use=table.c.in_use + 1)
-            .returning(table.c.in_use)
+            .values(in_use=table.c.in_use + 1, row_version=table.c.row_version + 1)
+            .returning(table.c.in_use, table.c.row_version)
         )
-    ).scalar_one_or_none()
+    ).first()
     if taken is None:
         raise BedTaken(facility.code)
-    set_committed_value(facility, "in_use", taken)
+    _set_occupancy(facility, in_use=taken.in_use, row_version=taken.row_version)
 
 
 async def expire_holds_at(session: AsyncSession, facility: Facility) -> int:

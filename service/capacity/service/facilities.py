@@ -26,6 +26,7 @@ from service.capacity.service import beds, waitlist
 from service.cases import service as case_service
 from service.core.db import for_update
 from service.core.errors import Forbidden, InvalidInput
+from service.core.preconditions import IfMatch, check_version
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity import rules as identity_rules
@@ -98,9 +99,15 @@ def _require_permission(actor: Actor, permission: identity_rules.Permission) -> 
 
 
 async def change_capacity(
-    session: AsyncSession, *, actor: Actor, facility_id: uuid.UUID, data: CapacityChange
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    facility_id: uuid.UUID,
+    data: CapacityChange,
+    if_match: IfMatch | None = None,
 ) -> Facility:
     """Add or remove beds, close or reopen: dated, audited; freed beds go to the waitlist.
+    With If-Match, only if the facility is still as the actor read it (beds in use included).
     Only a role that manages facilities may (checked here, so every caller is covered)."""
     _require_permission(actor, identity_rules.Permission.facilities_manage)
     facility = (
@@ -108,6 +115,7 @@ async def change_capacity(
     ).first()
     if facility is None:
         raise FacilityNotFound(f"No facility {facility_id}.")
+    check_version(if_match, facility)
     before = {"capacity": facility.capacity, "status": facility.status}
     if data.capacity is not None:
         await beds.expire_holds_at(session, facility)

@@ -27,6 +27,7 @@ from service.cases.models import (
 from service.cases.rules import InvolvementBasis
 from service.core.db import for_update, table_of
 from service.core.errors import ProblemError
+from service.core.preconditions import IfMatch, check_version
 from service.core.security import Actor
 from service.core.time import utcnow
 
@@ -179,3 +180,19 @@ async def lock_case(
     `skip_locked`, a case another transaction holds is None instead of a wait."""
     stmt = select(CaseFile).where(CaseFile.id == case_id)
     return (await session.exec(for_update(stmt, session, skip_locked=skip_locked))).first()
+
+
+async def lock_case_for_change(
+    session: AsyncSession, case: CaseFile, *, if_match: IfMatch | None
+) -> CaseFile:
+    """Lock a case about to change through its own routes and compare the caller's If-Match
+    with its version under the lock (412 when stale): of two writers holding the same ETag,
+    the second waits for the first to commit and then finds its tag stale. The change dates
+    the case, which moves its version (its ETag)."""
+    locked = await lock_case(session, case.id)
+    if locked is None:
+        raise CaseNotFound(f"No case {case.id} is visible to your organization.")
+    check_version(if_match, locked)
+    locked.updated_at = utcnow()
+    session.add(locked)
+    return locked

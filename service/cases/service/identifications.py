@@ -41,11 +41,12 @@ from service.cases.schemas import (
     MigrationRoute,
     SuggestedReferral,
 )
-from service.cases.service.access import involve, visible_to
+from service.cases.service.access import involve, lock_case_for_change, visible_to
 from service.cases.service.person import age_of_person_on, person_minor_on
 from service.core.crypto import Keyring
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
+from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.service import get_organizations
@@ -237,9 +238,15 @@ async def create_case(
 
 
 async def add_identification(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, data: IdentificationFields
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case: CaseFile,
+    data: IdentificationFields,
+    if_match: IfMatch | None = None,
 ) -> Identification:
     """Record that the actor's organization also identified the person of this case."""
+    case = await lock_case_for_change(session, case, if_match=if_match)
     identification = await _add_identification(session, actor=actor, case=case, data=data)
     case.updated_at = utcnow()
     session.add(case)
@@ -299,15 +306,17 @@ async def _latest_identification_by(
 
 
 async def correct_case(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, data: CaseUpdate
+    session: AsyncSession, *, actor: Actor, case: CaseFile, data: CaseUpdate, if_match: IfMatch
 ) -> CaseFile:
-    """Correct the actor's latest identification and where the person is now; audited."""
+    """Correct the actor's latest identification and where the person is now, if the case is
+    still as the actor last read it (If-Match); audited."""
     fields = data.model_fields_set
     if not fields:
         raise InvalidInput("body", "name at least one field to correct")
     for name in fields - {"operation_ref", "current_location"}:
         if getattr(data, name) is None:
             raise InvalidInput(name, "may not be null")
+    case = await lock_case_for_change(session, case, if_match=if_match)
     if data.is_witness is not None and data.is_witness != case.is_witness:
         record_event(
             session,

@@ -27,8 +27,10 @@ from service.cases.schemas import (
     ScreeningRead,
     TransitionRequest,
 )
+from service.cases.service.access import lock_case_for_change
 from service.core.crypto import Keyring
 from service.core.db import table_of
+from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.service import get_organizations
@@ -145,9 +147,16 @@ async def list_transitions(session: AsyncSession, case: CaseFile) -> Sequence[Ca
 
 
 async def screen_case(
-    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile, data: ScreeningCreate
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    keyring: Keyring,
+    case: CaseFile,
+    data: ScreeningCreate,
+    if_match: IfMatch | None = None,
 ) -> Screening:
     """Decide victim status; the deciding organization is the actor's."""
+    case = await lock_case_for_change(session, case, if_match=if_match)
     notes = None
     if data.notes:
         notes = await person_service.seal_for_person(

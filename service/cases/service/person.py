@@ -25,9 +25,11 @@ from service.cases.models import (
 from service.cases.schemas import (
     PlacementProfile,
 )
+from service.cases.service.access import lock_case_for_change
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
 from service.core.db import table_of
+from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity.service import get_organizations
@@ -83,9 +85,15 @@ async def read_person(
 
 
 async def link_case_person(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, candidate_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case: CaseFile,
+    candidate_id: uuid.UUID,
+    if_match: IfMatch | None = None,
 ) -> CaseFile:
     """Record that this case's person is the same as an earlier record (a listed candidate)."""
+    case = await lock_case_for_change(session, case, if_match=if_match)
     previous = case.person_id
     candidate = await person_service.link_person(
         session, person_id=previous, candidate_id=candidate_id

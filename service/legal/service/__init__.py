@@ -3,7 +3,7 @@ proceedings, their defendants, and court-ordered restitution (proceedings is the
 last two stand on). Other domains and the
 router import from here."""
 
-from service.legal.service.defendants import add_defendant, record_outcome
+from service.legal.service.defendants import add_defendant, get_defendant_for, record_outcome
 from service.legal.service.facts import defendants_known_on, restitution_known_on
 from service.legal.service.interviews import interview_public, list_interviews, record_interview
 from service.legal.service.legal_aid import (
@@ -42,6 +42,7 @@ __all__ = [
     "defendant_public",
     "defendants_known_on",
     "end_assignment",
+    "get_defendant_for",
     "get_proceeding_for",
     "interview_public",
     "legal_aid_public",

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.audit.service import record_event
 from service.cases import service as case_service
 from service.core.errors import InvalidInput
+from service.core.preconditions import IfMatch, check_version, touch
 from service.core.security import Actor
 from service.legal import rules
 from service.legal.exceptions import (
@@ -29,19 +30,26 @@ from service.legal.schemas import DefendantCreate, OutcomeCreate
 from service.legal.service.proceedings import (
     YEAR,
     get_proceeding_for,
+    lock_proceeding_for_change,
     require_open,
     require_prosecutor,
 )
 
 
 async def add_defendant(
-    session: AsyncSession, *, actor: Actor, proceeding_id: uuid.UUID, data: DefendantCreate
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    proceeding_id: uuid.UUID,
+    data: DefendantCreate,
+    if_match: IfMatch | None = None,
 ) -> Defendant:
-    """Add a defendant to an undecided proceeding: labelled D1, D2 ... in order, no identity."""
+    """Add a defendant to an undecided proceeding: labelled D1, D2 ... in order, no identity.
+    If-Match, when sent, is the proceeding's ETag."""
     # The lock on the proceeding orders concurrent additions: each reads the count after the
     # previous one committed, so labels never collide (the unique constraint is the last guard).
-    proceeding = await get_proceeding_for(
-        session, actor=actor, proceeding_id=proceeding_id, lock=True
+    proceeding = await lock_proceeding_for_change(
+        session, actor=actor, proceeding_id=proceeding_id, if_match=if_match
     )
     require_prosecutor(proceeding, actor)
     require_open(proceeding)
@@ -107,23 +115,44 @@ async def youngest_victim_age(session: AsyncSession, proceeding_id: uuid.UUID) -
     return min(known) if known else None
 
 
-async def record_outcome(
-    session: AsyncSession, *, actor: Actor, defendant_id: uuid.UUID, data: OutcomeCreate
-) -> Defendant:
-    """Record a defendant's outcome (dated history; the defendant's columns hold the latest).
-    A conviction is judged by the pure sentencing rule against the youngest victim's age on
-    the day of the offence: below the legal minimum, charge reduced; the flags and the rule's
-    version are stored with it."""
+async def get_defendant_for(
+    session: AsyncSession, *, actor: Actor, defendant_id: uuid.UUID, lock: bool = False
+) -> tuple[Defendant, Proceeding]:
+    """A defendant of a proceeding the actor's organization may read, with the proceeding
+    (locked with `lock`, which orders every change of its defendants); DefendantNotFound
+    otherwise."""
     defendant = await session.get(Defendant, defendant_id)
     not_found = DefendantNotFound(f"No defendant {defendant_id} is visible to your organization.")
     if defendant is None:
         raise not_found
     try:
         proceeding = await get_proceeding_for(
-            session, actor=actor, proceeding_id=defendant.proceeding_id, lock=True
+            session, actor=actor, proceeding_id=defendant.proceeding_id, lock=lock
         )
     except ProceedingNotFound as exc:
         raise not_found from exc
+    if lock:
+        # Read before the lock: as the last writer under the same lock left it.
+        await session.refresh(defendant)
+    return defendant, proceeding
+
+
+async def record_outcome(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    defendant_id: uuid.UUID,
+    data: OutcomeCreate,
+    if_match: IfMatch | None = None,
+) -> Defendant:
+    """Record a defendant's outcome (dated history; the defendant's columns hold the latest).
+    A conviction is judged by the pure sentencing rule against the youngest victim's age on
+    the day of the offence: below the legal minimum, charge reduced; the flags and the rule's
+    version are stored with it."""
+    defendant, proceeding = await get_defendant_for(
+        session, actor=actor, defendant_id=defendant_id, lock=True
+    )
+    check_version(if_match, defendant)
     _authorize_outcome(proceeding, actor, data.outcome)
     sentence_months = (
         data.sentence.years * YEAR + data.sentence.months if data.sentence is not None else None
@@ -159,6 +188,9 @@ async def record_outcome(
     defendant.charge_reduced = flags.charge_reduced
     defendant.rule_version = flags.rule_version
     session.add(defendant)
+    # The proceeding as read lists its defendants' outcomes: its ETag moves too.
+    touch(proceeding, "status")
+    session.add(proceeding)
     session.add(
         DefendantOutcome(
             defendant_id=defendant.id,

@@ -33,6 +33,7 @@ from service.cases.rules import InvolvementBasis
 from service.core.db import for_update
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
+from service.core.preconditions import IfMatch, check_version, touch
 from service.core.security import Actor
 from service.identity import service as identity_service
 from service.identity.rules import OrganizationKind
@@ -93,6 +94,21 @@ async def get_proceeding_for(
     proceeding = (await session.exec(stmt)).first()
     if proceeding is None:
         raise ProceedingNotFound(f"No proceeding {proceeding_id} is visible to your organization.")
+    return proceeding
+
+
+async def lock_proceeding_for_change(
+    session: AsyncSession, *, actor: Actor, proceeding_id: uuid.UUID, if_match: IfMatch | None
+) -> Proceeding:
+    """Lock a proceeding about to change, compare the caller's If-Match with its version
+    under the lock (412 when stale), and count the change in its version: its ETag covers
+    its status and court, its cases and its defendants with their outcomes."""
+    proceeding = await get_proceeding_for(
+        session, actor=actor, proceeding_id=proceeding_id, lock=True
+    )
+    check_version(if_match, proceeding)
+    touch(proceeding, "status")
+    session.add(proceeding)
     return proceeding
 
 
@@ -244,16 +260,22 @@ async def create_proceeding(
 
 
 async def add_case(
-    session: AsyncSession, *, actor: Actor, proceeding_id: uuid.UUID, data: ProceedingCaseCreate
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    proceeding_id: uuid.UUID,
+    data: ProceedingCaseCreate,
+    if_match: IfMatch | None = None,
 ) -> Proceeding:
     """Add a victim's case the prosecutor can see to an undecided proceeding."""
-    proceeding = await get_proceeding_for(
-        session, actor=actor, proceeding_id=proceeding_id, lock=True
+    proceeding = await lock_proceeding_for_change(
+        session, actor=actor, proceeding_id=proceeding_id, if_match=if_match
     )
     require_prosecutor(proceeding, actor)
     require_open(proceeding)
     await _require_visible_cases(session, actor=actor, links=[data], field="case_id")
     await _link_case(session, actor=actor, proceeding=proceeding, data=data)
+    await session.flush()
     return proceeding
 
 
@@ -275,13 +297,18 @@ async def _court_for_trial(session: AsyncSession, code: str) -> uuid.UUID:
 
 
 async def change_status(
-    session: AsyncSession, *, actor: Actor, proceeding_id: uuid.UUID, data: StatusChange
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    proceeding_id: uuid.UUID,
+    data: StatusChange,
+    if_match: IfMatch | None = None,
 ) -> Proceeding:
     """Move the proceeding forward. The prosecutor moves it up to trial, naming the court,
     which becomes involved in every linked case; the court moves it to decided once no
     defendant's outcome is ongoing."""
-    proceeding = await get_proceeding_for(
-        session, actor=actor, proceeding_id=proceeding_id, lock=True
+    proceeding = await lock_proceeding_for_change(
+        session, actor=actor, proceeding_id=proceeding_id, if_match=if_match
     )
     current, to = rules.ProceedingStatus(proceeding.status), data.status
     if to is rules.ProceedingStatus.decided:
@@ -314,6 +341,7 @@ async def change_status(
     )
     if to is rules.ProceedingStatus.trial:
         await _involve_court(session, actor=actor, proceeding=proceeding)
+    await session.flush()
     return proceeding
 
 

@@ -1,8 +1,8 @@
 """Addresses users signed in from, as keyed hashes, for the login limits
 
 Revision ID: 0020
-Revises: 0017
-Create Date: 2026-11-29 02:40:00
+Revises: 0019
+Create Date: 2026-11-29 03:20:00
 
 - `login_address`: per user, a keyed hash of each address the user signed in from (never
   the address itself), with when it was first and last used: from a known address the
@@ -18,7 +18,7 @@ import service.core.types
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | Sequence[str] | None = "0017"
+down_revision: str | Sequence[str] | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
