@@ -8,8 +8,8 @@ import httpx
 from service.identity.rules import Role
 from tests.support.factories import (
     Factory,
-    create_case,
     create_facility,
+    create_shelter_case,
     marriage_case,
     request_placement,
 )
@@ -30,8 +30,9 @@ async def test_facility_etag_moves_with_capacity_and_beds_in_use(
         headers={**admin.headers, "If-Match": opened.headers["ETag"]},
     )
     after_growth = await client.get(path, headers=admin.headers)
-    case = await create_case(client, police, **marriage_case(age_estimate=30))
-    placed = await request_placement(client, police, case["id"], facility_id=facility["id"])
+    shelter = await factory.user("MIMP", Role.caseworker)
+    case = await create_shelter_case(client, police, shelter, **marriage_case(age_estimate=30))
+    placed = await request_placement(client, shelter, case["id"], facility_id=facility["id"])
     after_placement = await client.get(path, headers=admin.headers)
 
     assert opened.status_code == 200, opened.text

@@ -30,6 +30,7 @@ from tests.support.factories import (
     case_body,
     create_case,
     create_facility,
+    create_shelter_case,
     marriage_case,
 )
 
@@ -96,14 +97,15 @@ async def test_retried_placement_places_once_and_replays_the_same_answer(
 ) -> None:
     police = await factory.user("PNP", Role.identifier)
     admin = await factory.user("MIMP", Role.admin)
+    shelter = await factory.user("MIMP", Role.caseworker)
     facility = await create_facility(client, admin, capacity=2)
-    case = await create_case(client, police, **marriage_case())
+    case = await create_shelter_case(client, police, shelter, **marriage_case())
     key = _key()
     path = f"/v1/cases/{case['id']}/placements"
 
     answers = [
         await client.post(
-            path, json={"facility_id": facility["id"]}, headers=_with_key(police, key)
+            path, json={"facility_id": facility["id"]}, headers=_with_key(shelter, key)
         )
         for _ in range(3)
     ]

@@ -50,9 +50,13 @@ async def test_two_hundred_retries_of_twenty_placements_place_exactly_twenty(
                 capacity=KEYS + 5,
             ),
         )
-    await create_cases(db, actor, KEYS)
+    # The police identify and refer for shelter; MIMP, accepting, asks for the beds.
+    shelter = await make_actor(db, security, org="MIMP")
+    await create_cases(db, actor, KEYS, shelter=shelter)
     case_ids = [str(uuid.UUID(str(c))) for (c,) in await query(db, "SELECT id FROM case_file")]
-    token = security.tokens.issue(user_id=actor.user_id, organization_code="PNP", role="identifier")
+    token = security.tokens.issue(
+        user_id=shelter.user_id, organization_code="MIMP", role="identifier"
+    )
     keys = {case_id: f"place-{uuid.uuid4()}" for case_id in case_ids}
     # Consecutive requests share a key, so each key's tries are spread over all 4 processes.
     requests = [
