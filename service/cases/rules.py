@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
 
@@ -292,3 +293,21 @@ def suggested_referrals(*, foreign: bool, minor: bool, witness: bool) -> list[tu
         suggestions.append(("MP", "victim_witness_programme"))
     suggestions.append(("MINJUS", "legal_aid"))
     return suggestions
+
+
+# Ruta records no identification before 1990: an earlier day is a typing error (year 1 ...).
+EARLIEST_IDENTIFICATION = date(1990, 1, 1)
+
+
+class IdentificationDateProblem(StrEnum):
+    in_future = "identification_in_future"
+    too_early = "identification_too_early"
+
+
+def identified_on_problem(identified_on: date, *, today: date) -> IdentificationDateProblem | None:
+    """Why an identification's day cannot be true, or None."""
+    if identified_on > today:
+        return IdentificationDateProblem.in_future
+    if identified_on < EARLIEST_IDENTIFICATION:
+        return IdentificationDateProblem.too_early
+    return None

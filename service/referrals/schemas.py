@@ -6,21 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field
 
+from service.core.schemas import Lax, OrgCode, RequestModel, Strip, multi_line
 from service.referrals.rules import ReferralPurpose, ReferralStatus
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Reason = Annotated[str, multi_line(500), Strip]
 
 
-class ReferralCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    to_org: Annotated[str, StringConstraints(min_length=2, max_length=32)]
-    purpose: ReferralPurpose
+class ReferralCreate(RequestModel):
+    to_org: OrgCode
+    purpose: Annotated[ReferralPurpose, Lax]
     consent_override_justification: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=1000)]
-        | None
+        Annotated[str, multi_line(1000), Strip, Field(min_length=10)] | None
     ) = Field(
         default=None,
         description="Refer although consent does not cover the organization; needs the"
@@ -28,15 +26,11 @@ class ReferralCreate(BaseModel):
     )
 
 
-class ReferralReason(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReferralReason(RequestModel):
     reason: Reason | None = None
 
 
-class ReferralRejection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReferralRejection(RequestModel):
     reason: Reason
 
 
