@@ -27,7 +27,6 @@ from service.core.schemas import (
     OrgCode,
     RegionCode,
     RequestModel,
-    Strip,
     single_line,
 )
 from service.persons.rules import Gender
@@ -56,7 +55,7 @@ class FacilityCreate(RequestModel):
         description="ISO 3166-1 alpha-3 codes it is restricted to; empty: any",
     )
     lgbti_specialized: bool = False
-    address: Annotated[str, single_line(300), Strip] | None = None
+    address: Annotated[str, single_line(300)] | None = None
 
     @model_validator(mode="after")
     def _ages(self) -> Self:

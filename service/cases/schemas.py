@@ -22,7 +22,6 @@ from service.core.schemas import (
     Lax,
     Name,
     RequestModel,
-    Strip,
     multi_line,
     single_line,
 )
@@ -31,7 +30,7 @@ from service.persons.schemas import PersonCreate, PersonFacts, PossibleDuplicate
 
 ShortText = Name
 Indicator = Name
-OperationRef = Annotated[str, single_line(100), Strip]
+OperationRef = Annotated[str, single_line(100)]
 
 
 class Exploitation(RequestModel):
@@ -164,7 +163,7 @@ class TransitionRequest(RequestModel):
     reason: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=40)
     ]
-    note: Annotated[str, multi_line(500), Strip] | None = Field(
+    note: Annotated[str, multi_line(500)] | None = Field(
         default=None, description="Stored encrypted under the person's data key"
     )
 
@@ -181,7 +180,7 @@ class TransitionPublic(BaseModel):
 
 class ScreeningCreate(RequestModel):
     victim_status: Literal["confirmed", "not_a_victim", "undetermined"]
-    notes: Annotated[str, multi_line(4000), Strip] | None = Field(
+    notes: Annotated[str, multi_line(4000)] | None = Field(
         default=None, description="Stored encrypted under the person's data key"
     )
 

@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     Strict,
     StringConstraints,
     WithJsonSchema,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 
 class RequestModel(BaseModel):
@@ -44,34 +47,62 @@ _CONTROL = r"\x00-\x1F\x7F-\x9F"
 _CONTROL_BUT_LINE_BREAKS = r"\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F"
 
 
-def _strip(value: str) -> str:
-    return value.strip()
-
-
-Strip = AfterValidator(_strip)
 # Enums and literals are strings on the wire: lax for them takes the value, never a number.
 Lax = Strict(False)
 
 
 def _not_blank(refused: str) -> str:
-    """A pattern: none of the `refused` characters, and one at least that is not a space
-    (without look-ahead, which pydantic's regex engine lacks)."""
+    """A pattern: none of the `refused` characters, and one at least that is not a space."""
     return rf"^[^{refused}]*[^\s{refused}][^{refused}]*$"
 
 
-def single_line(max_length: int) -> StringConstraints:
-    """Text on one line: no control character, not blank (use with Strip)."""
-    # The limits apply to the text as sent, so that the schema says exactly what is refused.
-    return StringConstraints(min_length=1, max_length=max_length, pattern=_not_blank(_CONTROL))
+@dataclass(frozen=True)
+class _PlainText:
+    """Text of a bounded length with none of the `refused` characters, not blank; stripped
+    once accepted. The limits apply to the text as sent, and the JSON Schema states them
+    (maxLength, pattern); the messages say what is wrong without quoting the text."""
+
+    max_length: int
+    refused: str
+    min_length: int = 1
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        inner = handler(source)
+        if inner["type"] != "str":
+            raise TypeError("plain text constrains a str")
+        text = cast(dict[str, Any], inner)
+        text["min_length"], text["max_length"] = self.min_length, self.max_length
+        return core_schema.no_info_after_validator_function(
+            self._check, cast(core_schema.CoreSchema, text)
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = _not_blank(self.refused)
+        return json_schema
+
+    def _check(self, value: str) -> str:
+        if re.search(f"[{self.refused}]", value):
+            raise PydanticCustomError(
+                "string_control_character", "String should contain no control character"
+            )
+        if not value.strip():
+            raise PydanticCustomError("string_blank", "String should not be blank")
+        return value.strip()
 
 
-def multi_line(max_length: int) -> StringConstraints:
+def single_line(max_length: int, *, min_length: int = 1) -> _PlainText:
+    """Text on one line: no control character, not blank."""
+    return _PlainText(max_length, _CONTROL, min_length)
+
+
+def multi_line(max_length: int, *, min_length: int = 1) -> _PlainText:
     """Free text: tab and line breaks allowed, no other control character, not blank."""
-    return StringConstraints(
-        min_length=1,
-        max_length=max_length,
-        pattern=_not_blank(_CONTROL_BUT_LINE_BREAKS),
-    )
+    return _PlainText(max_length, _CONTROL_BUT_LINE_BREAKS, min_length)
 
 
 # A short identifier: a reason code, the code of an office, a scenario's name. Patterns of
@@ -93,9 +124,9 @@ LanguageCode = Annotated[
     str, StringConstraints(pattern=r"^[a-z]{2,3}$", max_length=3), Field(description="ISO 639")
 ]
 # A person's name, a place, an offence: one line.
-Name = Annotated[str, single_line(200), Strip]
+Name = Annotated[str, single_line(200)]
 # Free text: a note, a justification.
-Text = Annotated[str, multi_line(2000), Strip]
+Text = Annotated[str, multi_line(2000)]
 
 
 def _wire_string(

@@ -21,7 +21,6 @@ from service.core.schemas import (
     Lax,
     OrgCode,
     RequestModel,
-    Strip,
     decimal_string,
     multi_line,
     positive_decimal_schema,
@@ -35,7 +34,7 @@ from service.legal.rules import (
     ProceedingStatus,
 )
 
-Justification = Annotated[str, multi_line(2000), Strip]
+Justification = Annotated[str, multi_line(2000)]
 # The code of a specialized prosecutor office (FISTRAP-LIMA ...).
 OfficeCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9-]{0,31}$", max_length=32)]
 
@@ -92,7 +91,7 @@ Soles = Annotated[
     positive_decimal_schema(integer_digits=10, decimal_places=2),
 ]
 # A complaint number as the prosecutor office writes it (carpeta fiscal "123-2016").
-ComplaintNumber = Annotated[str, single_line(64), Strip]
+ComplaintNumber = Annotated[str, single_line(64)]
 
 # Every day below is plausible or refused with its own code (legal.rules.day_error): not in
 # the future, not before 1990.

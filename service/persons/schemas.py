@@ -15,19 +15,16 @@ from service.core.schemas import (
     LanguageCode,
     Lax,
     RequestModel,
-    Strip,
     single_line,
 )
 from service.persons.rules import DocumentType, Gender, MatchKind
 
-PersonName = Annotated[str, single_line(120), Strip]
+PersonName = Annotated[str, single_line(120)]
 
 
 class Document(RequestModel):
     type: Annotated[DocumentType, Lax]
-    number: Annotated[
-        str, single_line(40), Strip, Field(min_length=3, description="As written on it")
-    ]
+    number: Annotated[str, single_line(40, min_length=3), Field(description="As written on it")]
 
 
 class PersonCreate(RequestModel):
@@ -36,15 +33,15 @@ class PersonCreate(RequestModel):
     given_name: PersonName | None = None
     family_name: PersonName | None = None
     document: Document | None = None
-    phone: Annotated[str, single_line(40), Strip] | None = None
-    address: Annotated[str, single_line(300), Strip] | None = None
+    phone: Annotated[str, single_line(40)] | None = None
+    address: Annotated[str, single_line(300)] | None = None
     # Its plausibility (not in the future, not after the identification, not before
     # 1900) is the identification's rule: see persons.rules.birth_date_error.
     birth_date: Date | None = None
     age_estimate: int | None = Field(default=None, ge=0, le=120)
     gender: Annotated[Gender, Lax]
     nationality: CountryCode | None = None
-    indigenous_people: Annotated[str, single_line(80), Strip] | None = None
+    indigenous_people: Annotated[str, single_line(80)] | None = None
     languages: list[LanguageCode] = Field(
         default_factory=list, max_length=10, description="ISO 639 codes, e.g. es, qu, ay"
     )

@@ -8,18 +8,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from service.core.schemas import Lax, OrgCode, RequestModel, Strip, multi_line
+from service.core.schemas import Lax, OrgCode, RequestModel, multi_line
 from service.referrals.rules import ReferralPurpose, ReferralStatus
 
-Reason = Annotated[str, multi_line(500), Strip]
+Reason = Annotated[str, multi_line(500)]
 
 
 class ReferralCreate(RequestModel):
     to_org: OrgCode
     purpose: Annotated[ReferralPurpose, Lax]
-    consent_override_justification: (
-        Annotated[str, multi_line(1000), Strip, Field(min_length=10)] | None
-    ) = Field(
+    consent_override_justification: Annotated[str, multi_line(1000, min_length=10)] | None = Field(
         default=None,
         description="Refer although consent does not cover the organization; needs the"
         " consent:override permission; audited.",
