@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.capacity import rules
@@ -71,6 +71,7 @@ def _within_population(person: Needs, facility: FacilityView) -> bool:
     )
 
 
+@settings(deadline=None)
 @given(needs, facilities())
 def test_eligibility_never_admits_a_person_outside_the_declared_population(
     person: Needs, facility: FacilityView
@@ -78,6 +79,7 @@ def test_eligibility_never_admits_a_person_outside_the_declared_population(
     assert (rules.ineligibility(person, facility) == []) == _within_population(person, facility)
 
 
+@settings(deadline=None)
 @given(needs, st.lists(facilities(), max_size=8, unique_by=lambda f: f.code))
 def test_a_bed_is_chosen_only_in_an_eligible_facility_with_one_free(
     person: Needs, candidates: list[FacilityView]
@@ -125,6 +127,7 @@ def _comes_first(a: rules.WaitlistEntry, b: rules.WaitlistEntry) -> bool:
     return a.id < b.id
 
 
+@settings(deadline=None)
 @given(entries, entries)
 def test_the_waitlist_order_is_total_and_follows_priority_then_arrival(
     a: rules.WaitlistEntry, b: rules.WaitlistEntry
@@ -137,6 +140,7 @@ def test_the_waitlist_order_is_total_and_follows_priority_then_arrival(
     assert (rules.priority(b) < rules.priority(a)) == _comes_first(b, a)
 
 
+@settings(deadline=None)
 @given(st.lists(entries, min_size=1, max_size=30, unique_by=lambda e: e.id))
 def test_sorting_a_waitlist_puts_every_request_before_those_it_outranks(
     waitlist: list[rules.WaitlistEntry],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.cases import rules
@@ -37,6 +37,7 @@ def _accepts(status: CaseStatus, to: CaseStatus, reason: str, victim: VictimStat
     return True
 
 
+@settings(deadline=None)
 @given(histories)
 def test_no_sequence_of_transitions_takes_a_case_through_a_move_the_machine_forbids(
     history: list[tuple[object, ...]],
@@ -78,6 +79,7 @@ def test_no_sequence_of_transitions_takes_a_case_through_a_move_the_machine_forb
         assert status in set(CaseStatus)
 
 
+@settings(deadline=None)
 @given(st.sampled_from(CaseStatus), st.sampled_from(VictimStatus))
 def test_allowed_transitions_list_exactly_what_a_caller_may_request(
     status: CaseStatus, victim: VictimStatus
@@ -101,6 +103,7 @@ def test_allowed_transitions_list_exactly_what_a_caller_may_request(
     )
 
 
+@settings(deadline=None)
 @given(st.dates(), st.dates(min_value=date(2020, 1, 1), max_value=date(2100, 1, 1)))
 def test_an_identification_day_is_accepted_exactly_from_1990_to_today(
     identified_on: date, today: date

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.persons import rules
@@ -15,6 +15,7 @@ days = st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31))
 recent = st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 12, 31))
 
 
+@settings(deadline=None)
 @given(days, recent, recent)
 def test_an_accepted_birth_date_gives_an_age_from_0_to_120(
     birth_date: date, identified_on: date, today: date

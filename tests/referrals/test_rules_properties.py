@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.referrals import rules
@@ -30,6 +30,7 @@ LEGAL_MOVES = {
 steps = st.lists(st.tuples(st.sampled_from(ReferralAction), st.sampled_from(Side)), max_size=20)
 
 
+@settings(deadline=None)
 @given(steps)
 def test_no_sequence_of_actions_makes_a_move_the_lifecycle_forbids(
     history: list[tuple[ReferralAction, Side]],
@@ -54,6 +55,7 @@ def test_no_sequence_of_actions_makes_a_move_the_lifecycle_forbids(
         status = after
 
 
+@settings(deadline=None)
 @given(st.sampled_from(sorted(TERMINAL)), st.sampled_from(Side))
 def test_a_finished_referral_allows_no_action_to_anyone(status: ReferralStatus, side: Side) -> None:
     assert rules.allowed_actions(status, side) == []
