@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from service.core.dates import EARLIEST_INSTANT, DateProblem, Implausible
 from service.persons.rules import Gender
 
 RULE_VERSION = "placement/2026-11-28.2"
@@ -369,3 +370,10 @@ def priority(entry: WaitlistEntry) -> tuple[Any, ...]:
         value = getattr(entry, name)
         key.append(-int(value) if descending else value)
     return tuple(key)
+
+
+def as_of_problem(as_of: datetime) -> Implausible | None:
+    """A moment of the capacity history: none before 1990."""
+    if as_of < EARLIEST_INSTANT:
+        return Implausible("as_of", DateProblem.too_early, "must not be before 1990-01-01")
+    return None

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from service.capacity.rules import (
     EndReason,
@@ -18,31 +18,44 @@ from service.capacity.rules import (
     WithdrawReason,
 )
 from service.cases.rules import ExploitationForm
+from service.core.schemas import (
+    CountryCode,
+    DateTime,
+    Id,
+    Lax,
+    Name,
+    OrgCode,
+    RegionCode,
+    RequestModel,
+    single_line,
+)
 from service.persons.rules import Gender
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Name
 
 
-class FacilityCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,47}$")]
+class FacilityCreate(RequestModel):
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,47}$", max_length=48)]
     name: Text
-    operator: Annotated[str, StringConstraints(min_length=2, max_length=32)]
-    region: Annotated[str, StringConstraints(pattern=r"^\d{2}$")]
-    kind: FacilityKind
+    operator: OrgCode
+    region: RegionCode
+    kind: Annotated[FacilityKind, Lax]
     capacity: int = Field(ge=0, le=5000)
     min_age: int = Field(default=0, ge=0, le=120)
     max_age: int = Field(default=120, ge=0, le=120)
-    genders: list[Gender] = Field(default_factory=list, description="Empty: any gender")
-    exploitation_forms: list[ExploitationForm] = Field(
-        default_factory=list, description="Empty: every form"
+    genders: list[Annotated[Gender, Lax]] = Field(
+        default_factory=list, max_length=len(Gender), description="Empty: any gender"
     )
-    nationalities: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]] = Field(
-        default_factory=list, description="ISO 3166-1 alpha-3 codes it is restricted to; empty: any"
+    exploitation_forms: list[Annotated[ExploitationForm, Lax]] = Field(
+        default_factory=list, max_length=len(ExploitationForm), description="Empty: every form"
+    )
+    nationalities: list[CountryCode] = Field(
+        default_factory=list,
+        max_length=50,
+        description="ISO 3166-1 alpha-3 codes it is restricted to; empty: any",
     )
     lgbti_specialized: bool = False
-    address: Annotated[str, StringConstraints(max_length=300)] | None = None
+    address: Annotated[str, single_line(300)] | None = None
 
     @model_validator(mode="after")
     def _ages(self) -> Self:
@@ -51,11 +64,9 @@ class FacilityCreate(BaseModel):
         return self
 
 
-class CapacityChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CapacityChange(RequestModel):
     capacity: int | None = Field(default=None, ge=0, le=5000)
-    status: FacilityStatus | None = None
+    status: Annotated[FacilityStatus, Lax] | None = None
     reason: Text
 
     @model_validator(mode="after")
@@ -89,10 +100,8 @@ class FacilityPublic(BaseModel):
     as_of: datetime | None = None
 
 
-class PlacementCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    facility_id: uuid.UUID | None = Field(default=None, description="Omit to find a bed")
+class PlacementCreate(RequestModel):
+    facility_id: Id | None = Field(default=None, description="Omit to find a bed")
     hold_hours: int | None = Field(
         default=None,
         ge=1,
@@ -127,9 +136,7 @@ class PlacementResult(BaseModel):
     unmet_reason: str | None = None
 
 
-class PlacementEnd(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PlacementEnd(RequestModel):
     # case_closed is Ruta's own reason, when closing the case ends the placement.
     reason: Literal["discharged", "transferred"]
 
@@ -151,16 +158,12 @@ class PlacementRequestPublic(BaseModel):
     position: int | None = Field(description="Place on the national waitlist while waiting")
 
 
-class RequestWithdraw(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RequestWithdraw(RequestModel):
     # The other reasons (placed_directly, case_closed, already_placed ...) are Ruta's own.
     reason: Literal["no_longer_needed", "declined_by_person", "placed_elsewhere"]
 
 
-class RiskChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RiskChange(RequestModel):
     risk_level: int = Field(ge=0, le=3, description="0 low ... 3 immediate danger")
     reason: Text
 
@@ -195,4 +198,4 @@ class CapacitySummary(BaseModel):
     unmet_needs: dict[str, int]
 
 
-AsOf = AwareDatetime
+AsOf = DateTime

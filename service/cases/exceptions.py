@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.cases.rules import IdentificationDateProblem
 from service.core.errors import Conflict, InvalidInput, NotFound
 
 
@@ -33,3 +34,28 @@ class IllegalCaseTransition(Conflict):
 class IdentifyingDataNotShared(Conflict):
     code = "identifying_data_not_shared"
     title = "The person's consent does not cover your organization"
+
+
+class ImplausibleIdentificationDate(InvalidInput):
+    title = "Implausible identification date"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("identified_on", message, type=self.code)
+
+
+class IdentificationInFuture(ImplausibleIdentificationDate):
+    code = "identification_in_future"
+    title = "Identification in the future"
+
+
+class IdentificationTooEarly(ImplausibleIdentificationDate):
+    code = "identification_too_early"
+    title = "Identification before 1990"
+
+
+IDENTIFICATION_DATE_ERRORS: dict[
+    IdentificationDateProblem, tuple[type[ImplausibleIdentificationDate], str]
+] = {
+    IdentificationDateProblem.in_future: (IdentificationInFuture, "must not be in the future"),
+    IdentificationDateProblem.too_early: (IdentificationTooEarly, "must not be before 1990-01-01"),
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
 
@@ -238,7 +239,8 @@ def check_requested_transition(
                 f"a closed case reopens to identified or in_care, not {to}", allowed
             )
         if reason not in {r.value for r in ReopeningReason}:
-            raise IllegalTransition(f"{reason!r} is not a reason to reopen a case", allowed)
+            # The reason is the caller's text: the message names the field, never the value.
+            raise IllegalTransition("reason is not a reason to reopen a case", allowed)
         return
     if to is not CaseStatus.closed:
         raise IllegalTransition(
@@ -251,7 +253,7 @@ def check_requested_transition(
             allowed,
         )
     if reason not in {r.value for r in CLOSING_REASONS[status]}:
-        raise IllegalTransition(f"a case cannot close as {reason!r} from {status}", allowed)
+        raise IllegalTransition(f"a case cannot close for this reason from {status}", allowed)
     if reason == ClosingReason.not_a_victim and victim_status is not VictimStatus.not_a_victim:
         raise IllegalTransition("closing as not_a_victim needs a screening that found so", allowed)
 
@@ -292,3 +294,21 @@ def suggested_referrals(*, foreign: bool, minor: bool, witness: bool) -> list[tu
         suggestions.append(("MP", "victim_witness_programme"))
     suggestions.append(("MINJUS", "legal_aid"))
     return suggestions
+
+
+# Ruta records no identification before 1990: an earlier day is a typing error (year 1 ...).
+EARLIEST_IDENTIFICATION = date(1990, 1, 1)
+
+
+class IdentificationDateProblem(StrEnum):
+    in_future = "identification_in_future"
+    too_early = "identification_too_early"
+
+
+def identified_on_problem(identified_on: date, *, today: date) -> IdentificationDateProblem | None:
+    """Why an identification's day cannot be true, or None."""
+    if identified_on > today:
+        return IdentificationDateProblem.in_future
+    if identified_on < EARLIEST_IDENTIFICATION:
+        return IdentificationDateProblem.too_early
+    return None

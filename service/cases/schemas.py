@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from service.cases.rules import (
     CaseStatus,
@@ -16,23 +16,28 @@ from service.cases.rules import (
     VictimStatus,
     exploitation_error,
 )
-from service.core.time import today
-from service.persons.schemas import CountryCode, PersonCreate, PersonFacts, PossibleDuplicate
+from service.core.schemas import (
+    CountryCode,
+    Date,
+    Lax,
+    Name,
+    RequestModel,
+    multi_line,
+    single_line,
+)
+from service.core.schemas import RegionCode as RegionCode
+from service.persons.schemas import PersonCreate, PersonFacts, PossibleDuplicate
 
-RegionCode = Annotated[
-    str, StringConstraints(pattern=r"^\d{2}$"), Field(description="INEI ubigeo department code")
-]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Indicator = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Name
+Indicator = Name
+OperationRef = Annotated[str, single_line(100)]
 
 
-class Exploitation(BaseModel):
+class Exploitation(RequestModel):
     """A suspected form of exploitation; forced labour names its sector."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    form: ExploitationForm
-    sector: LabourSector | None = None
+    form: Annotated[ExploitationForm, Lax]
+    sector: Annotated[LabourSector, Lax] | None = None
 
     @model_validator(mode="after")
     def _sector_matches_form(self) -> Self:
@@ -42,26 +47,17 @@ class Exploitation(BaseModel):
         return self
 
 
-class MigrationRoute(BaseModel):
+class MigrationRoute(RequestModel):
     """The countries a person was moved through, for statistics (ISO 3166-1 alpha-3)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     origin: CountryCode | None = None
     transit: list[CountryCode] = Field(default_factory=list, max_length=10)
     destination: CountryCode | None = None
 
 
-def _not_in_future(value: date) -> date:
-    if value > today():
-        raise ValueError("must not be in the future")
-    return value
-
-
-class IdentificationFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    identified_on: date
+class IdentificationFields(RequestModel):
+    # Not in the future, not before 1990: see cases.rules.identified_on_error.
+    identified_on: Date
     region: RegionCode | None = Field(
         default=None,
         description="Where in Peru the exploitation took place (INEI ubigeo department code);"
@@ -76,14 +72,13 @@ class IdentificationFields(BaseModel):
         default=None, description="Origin, transit and destination countries, if known"
     )
     place: ShortText
-    context: IdentificationContext
-    operation_ref: Annotated[str, StringConstraints(max_length=100)] | None = None
+    context: Annotated[IdentificationContext, Lax]
+    operation_ref: OperationRef | None = None
     exploitation: list[Exploitation] = Field(min_length=1, max_length=8)
     indicators: list[Indicator] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _checks(self) -> Self:
-        _not_in_future(self.identified_on)
         if len({(e.form, e.sector) for e in self.exploitation}) != len(self.exploitation):
             raise ValueError("exploitation lists the same form twice")
         return self
@@ -100,13 +95,11 @@ class IdentificationCreate(IdentificationFields):
     """Another institution identifies the person of an existing case."""
 
 
-class CaseUpdate(BaseModel):
+class CaseUpdate(RequestModel):
     """Corrections to the caller's identification and to where the person is now."""
 
-    model_config = ConfigDict(extra="forbid")
-
     place: ShortText | None = None
-    operation_ref: Annotated[str, StringConstraints(max_length=100)] | None = None
+    operation_ref: OperationRef | None = None
     indicators: list[Indicator] | None = Field(default=None, max_length=50)
     exploitation: list[Exploitation] | None = Field(default=None, min_length=1, max_length=8)
     current_location: ShortText | None = None
@@ -165,12 +158,12 @@ class CaseCreated(CasePublic):
     possible_duplicates: list[PossibleDuplicate]
 
 
-class TransitionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    to: CaseStatus
-    reason: str = Field(min_length=1, max_length=40)
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = Field(
+class TransitionRequest(RequestModel):
+    to: Annotated[CaseStatus, Lax]
+    reason: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=40)
+    ]
+    note: Annotated[str, multi_line(500)] | None = Field(
         default=None, description="Stored encrypted under the person's data key"
     )
 
@@ -185,11 +178,9 @@ class TransitionPublic(BaseModel):
     at: datetime
 
 
-class ScreeningCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ScreeningCreate(RequestModel):
     victim_status: Literal["confirmed", "not_a_victim", "undetermined"]
-    notes: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+    notes: Annotated[str, multi_line(4000)] | None = Field(
         default=None, description="Stored encrypted under the person's data key"
     )
 

@@ -8,23 +8,19 @@ from typing import Annotated
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
-    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from service.consent.rules import ConsentPurpose, StatisticsBasisKind
+from service.core.schemas import LanguageCode, Lax, RequestModel
+from service.core.schemas import OrgCode as OrgCode
 
-OrgCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9-]{1,31}$")]
 
-
-class ConsentCreate(BaseModel):
+class ConsentCreate(RequestModel):
     """A version of the consent: purposes the person agreed to, or a refusal."""
-
-    model_config = ConfigDict(extra="forbid")
 
     # Declared first: the validators of purposes and share_with read it.
     refused: bool = Field(
@@ -32,11 +28,11 @@ class ConsentCreate(BaseModel):
         description="The person refused: no purposes, no share_with. It withdraws every"
         " earlier version; only consent recorded after it counts. It cannot be revoked.",
     )
-    purposes: list[ConsentPurpose] = Field(
+    purposes: list[Annotated[ConsentPurpose, Lax]] = Field(
         default_factory=list, validate_default=True, max_length=len(ConsentPurpose)
     )
     share_with: list[OrgCode] = Field(default_factory=list, max_length=30)
-    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] = Field(
+    language: LanguageCode = Field(
         description="ISO 639 code of the language the person consented in"
     )
 
@@ -78,12 +74,10 @@ class ConsentPublic(BaseModel):
     revoked_at: datetime | None
 
 
-class StatisticsBasisCreate(BaseModel):
+class StatisticsBasisCreate(RequestModel):
     """A legal basis, other than consent, for counting the case in the statistics."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    basis: StatisticsBasisKind
+    basis: Annotated[StatisticsBasisKind, Lax]
 
 
 class StatisticsBasisPublic(BaseModel):

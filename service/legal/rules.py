@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from service.core.dates import Implausible, first, ordered, past_day, past_instant
 from service.identity.rules import Role
 
 # Only these users can be a case's public defender.
@@ -194,3 +195,43 @@ def defendant_label(number: int) -> str:
 def restitution_overdue_before(*, today: date, days: int) -> date:
     """Restitution ordered on this day or earlier and still unpaid opens an alert."""
     return today - timedelta(days=days)
+
+
+def proceeding_days_problem(
+    complaint_filed_on: date, offences_on: list[date], *, today: date
+) -> Implausible | None:
+    """A complaint already filed, about offences committed before it (none before 1990)."""
+    return first(
+        past_day("complaint_filed_on", complaint_filed_on, today=today),
+        *(
+            past_day(f"cases.{i}.offence_on", offence_on, today=today)
+            for i, offence_on in enumerate(offences_on)
+        ),
+        *(
+            ordered(f"cases.{i}.offence_on", offence_on, "complaint_filed_on", complaint_filed_on)
+            for i, offence_on in enumerate(offences_on)
+        ),
+    )
+
+
+def offence_day_problem(
+    offence_on: date, *, complaint_filed_on: date, today: date
+) -> Implausible | None:
+    """An offence against a victim added to a proceeding: before its complaint."""
+    return first(
+        past_day("offence_on", offence_on, today=today),
+        ordered("offence_on", offence_on, "complaint_filed_on", complaint_filed_on),
+    )
+
+
+def step_day_problem(
+    field: str, day: date, *, after_field: str, after: date, today: date
+) -> Implausible | None:
+    """A step of a proceeding (a status, an outcome, an order, a payment): it has happened,
+    and not before the step it follows."""
+    return first(past_day(field, day, today=today), ordered(after_field, after, field, day))
+
+
+def interview_problem(conducted_at: datetime, *, now: datetime) -> Implausible | None:
+    """An interview already held (give or take a client's clock), not before 1990."""
+    return past_instant("conducted_at", conducted_at, now=now)

@@ -8,16 +8,24 @@ from decimal import Decimal
 from typing import Annotated, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
-from service.core.time import today, utcnow
+from service.core.schemas import (
+    Date,
+    DateTime,
+    Id,
+    Lax,
+    OrgCode,
+    RequestModel,
+    decimal_string,
+    multi_line,
+    positive_decimal_schema,
+    single_line,
+)
 from service.legal.rules import (
     Charge,
     InterviewPurpose,
@@ -26,23 +34,19 @@ from service.legal.rules import (
     ProceedingStatus,
 )
 
-Justification = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
-]
+Justification = Annotated[str, multi_line(2000)]
+# The code of a specialized prosecutor office (FISTRAP-LIMA ...).
+OfficeCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9-]{0,31}$", max_length=32)]
 
 
-class LegalAidCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LegalAidCreate(RequestModel):
     # The public defender: an active user of role legal_aid, of any organization (MINJUS
     # normally); that organization becomes involved in the case while the assignment lasts.
-    defender_id: uuid.UUID
+    defender_id: Id
 
 
-class LegalAidEnd(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: LegalAidEndReason
+class LegalAidEnd(RequestModel):
+    reason: Annotated[LegalAidEndReason, Lax]
 
 
 class LegalAidPublic(BaseModel):
@@ -56,21 +60,14 @@ class LegalAidPublic(BaseModel):
     active: bool
 
 
-class InterviewCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    conducted_at: AwareDatetime
-    purpose: InterviewPurpose
+class InterviewCreate(RequestModel):
+    # Plausible (not in the future, not before 1990): legal.rules.
+    conducted_at: DateTime
+    purpose: Annotated[InterviewPurpose, Lax]
     gesell_chamber: bool = False
     # Required for any interview after the first (the law requires a single interview);
     # stored sealed under the person's data key and never returned.
     justification: Justification | None = None
-
-    @model_validator(mode="after")
-    def _not_future(self) -> Self:
-        if self.conducted_at > utcnow():
-            raise ValueError("conducted_at must not be in the future")
-        return self
 
 
 class InterviewPublic(BaseModel):
@@ -86,40 +83,33 @@ class InterviewPublic(BaseModel):
 
 # Soles, to the cent, positive. Sent and shown as a decimal string ("1500.00") so no
 # client rounds it through a float.
-Soles = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
-# A complaint number as the prosecutor office writes it (carpeta fiscal "123-2016").
-ComplaintNumber = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+Soles = Annotated[
+    Decimal,
+    Lax,
+    decimal_string(integer_digits=10, decimal_places=2),
+    Field(gt=0, max_digits=12, decimal_places=2),
+    positive_decimal_schema(integer_digits=10, decimal_places=2),
 ]
+# A complaint number as the prosecutor office writes it (carpeta fiscal "123-2016").
+ComplaintNumber = Annotated[str, single_line(64)]
+
+# Every day below is plausible or refused with its own code (legal.rules.day_error): not in
+# the future, not before 1990.
 
 
-def _not_future(day: date) -> date:
-    if day > today():
-        raise ValueError("must not be in the future")
-    return day
-
-
-class ProceedingCaseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProceedingCaseCreate(RequestModel):
     # A victim's case the caller's organization can see.
-    case_id: uuid.UUID
+    case_id: Id
     # The day of the offence against this victim: their age on it sets the minimum sentence.
-    offence_on: date
-
-    _offence_not_future = field_validator("offence_on")(_not_future)
+    offence_on: Date
 
 
-class ProceedingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProceedingCreate(RequestModel):
     complaint_number: ComplaintNumber
     # The code of a specialized prosecutor office (reference data, e.g. FISTRAP-LIMA).
-    prosecutor_office: str = Field(min_length=1, max_length=32)
-    complaint_filed_on: date
+    prosecutor_office: OfficeCode
+    complaint_filed_on: Date
     cases: list[ProceedingCaseCreate] = Field(min_length=1, max_length=200)
-
-    _filed_not_future = field_validator("complaint_filed_on")(_not_future)
 
     @model_validator(mode="after")
     def _cases_once(self) -> Self:
@@ -128,23 +118,17 @@ class ProceedingCreate(BaseModel):
         return self
 
 
-class DefendantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DefendantCreate(RequestModel):
     # Defendants carry no identity: a label (D1, D2 ...) is assigned in order.
     public_official: bool = False
-    charge_filed: Charge
+    charge_filed: Annotated[Charge, Lax]
 
 
-class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    status: ProceedingStatus
-    effective_on: date
+class StatusChange(RequestModel):
+    status: Annotated[ProceedingStatus, Lax]
+    effective_on: Date
     # Moving to trial names the court: the code of an organization of kind judiciary.
-    court: str | None = Field(default=None, min_length=1, max_length=32)
-
-    _effective_not_future = field_validator("effective_on")(_not_future)
+    court: OrgCode | None = None
 
     @model_validator(mode="after")
     def _court_with_trial(self) -> Self:
@@ -153,45 +137,31 @@ class StatusChange(BaseModel):
         return self
 
 
-class Sentence(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Sentence(RequestModel):
     years: int = Field(ge=0, le=50)
     months: int = Field(ge=0, le=11)
 
 
-class OutcomeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    outcome: Outcome
-    outcome_on: date
+class OutcomeCreate(RequestModel):
+    outcome: Annotated[Outcome, Lax]
+    outcome_on: Date
     # The charge decided; for a conviction it defaults to the charge filed.
-    charge: Charge | None = None
+    charge: Annotated[Charge, Lax] | None = None
     # A conviction's prison term (0 years 0 months for a fine alone), and any fine.
     sentence: Sentence | None = None
     fine_soles: Soles | None = None
 
-    _outcome_not_future = field_validator("outcome_on")(_not_future)
 
-
-class RestitutionOrderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RestitutionOrderCreate(RequestModel):
     # The victim's case, linked to the proceeding.
-    case_id: uuid.UUID
+    case_id: Id
     amount_soles: Soles
-    ordered_on: date
-
-    _ordered_not_future = field_validator("ordered_on")(_not_future)
+    ordered_on: Date
 
 
-class PaymentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PaymentCreate(RequestModel):
     amount_soles: Soles
-    received_on: date
-
-    _received_not_future = field_validator("received_on")(_not_future)
+    received_on: Date
 
 
 class StatusChangePublic(BaseModel):

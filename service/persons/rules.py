@@ -97,3 +97,26 @@ def minor_on_date(stored: StoredAge, on: date) -> bool:
 
 def is_foreign(nationality: str | None) -> bool:
     return nationality is not None and nationality != PERU
+
+
+class BirthDateProblem(StrEnum):
+    in_future = "birth_date_in_future"
+    after_identification = "birth_date_after_identification"
+    too_early = "birth_date_too_early"
+
+
+# The oldest age Ruta takes (as for an estimate): a birth further back is a typing error.
+MAX_AGE = 120
+
+
+def birth_date_problem(
+    birth_date: date, *, identified_on: date, today: date
+) -> BirthDateProblem | None:
+    """Why a birth date cannot be true of a person identified on a day, or None."""
+    if birth_date > today:
+        return BirthDateProblem.in_future
+    if birth_date > identified_on:
+        return BirthDateProblem.after_identification
+    if birth_date < _years_before(identified_on, MAX_AGE):
+        return BirthDateProblem.too_early
+    return None

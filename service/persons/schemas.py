@@ -6,40 +6,43 @@ import uuid
 from datetime import date
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from service.core.time import today
+from service.core.schemas import CountryCode as CountryCode
+from service.core.schemas import (
+    Date,
+    Id,
+    LanguageCode,
+    Lax,
+    RequestModel,
+    single_line,
+)
 from service.persons.rules import DocumentType, Gender, MatchKind
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-CountryCode = Annotated[
-    str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(description="ISO 3166-1 alpha-3")
-]
+PersonName = Annotated[str, single_line(120)]
 
 
-class Document(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: DocumentType
-    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40)]
+class Document(RequestModel):
+    type: Annotated[DocumentType, Lax]
+    number: Annotated[str, single_line(40, min_length=3), Field(description="As written on it")]
 
 
-class PersonCreate(BaseModel):
+class PersonCreate(RequestModel):
     """The person identified: identifying fields are encrypted, the rest kept for statistics."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    given_name: Name | None = None
-    family_name: Name | None = None
+    given_name: PersonName | None = None
+    family_name: PersonName | None = None
     document: Document | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
-    address: Annotated[str, StringConstraints(max_length=300)] | None = None
-    birth_date: date | None = None
+    phone: Annotated[str, single_line(40)] | None = None
+    address: Annotated[str, single_line(300)] | None = None
+    # Its plausibility (not in the future, not after the identification, not before
+    # 1900) is the identification's rule: see persons.rules.birth_date_error.
+    birth_date: Date | None = None
     age_estimate: int | None = Field(default=None, ge=0, le=120)
-    gender: Gender
+    gender: Annotated[Gender, Lax]
     nationality: CountryCode | None = None
-    indigenous_people: Annotated[str, StringConstraints(max_length=80)] | None = None
-    languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]] = Field(
+    indigenous_people: Annotated[str, single_line(80)] | None = None
+    languages: list[LanguageCode] = Field(
         default_factory=list, max_length=10, description="ISO 639 codes, e.g. es, qu, ay"
     )
     lgbti: bool | None = Field(default=None, description="Self-declared; optional")
@@ -48,8 +51,6 @@ class PersonCreate(BaseModel):
     def _age(self) -> Self:
         if self.birth_date is not None and self.age_estimate is not None:
             raise ValueError("give birth_date or age_estimate, not both")
-        if self.birth_date is not None and self.birth_date > today():
-            raise ValueError("birth_date must not be in the future")
         return self
 
 
@@ -90,7 +91,5 @@ class PossibleDuplicate(BaseModel):
     )
 
 
-class PersonLink(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    person_id: uuid.UUID = Field(description="A candidate from `possible_duplicates`")
+class PersonLink(RequestModel):
+    person_id: Id = Field(description="A candidate from `possible_duplicates`")

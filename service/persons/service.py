@@ -17,6 +17,7 @@ from service.core.db import insert_ignoring_conflicts, table_of
 from service.core.errors import InvalidInput
 from service.core.time import utcnow
 from service.persons import rules
+from service.persons.exceptions import BIRTH_DATE_ERRORS
 from service.persons.models import (
     Person,
     PersonBlindIndex,
@@ -201,6 +202,17 @@ async def _person_of_document(
     return await _surviving(session, claimant), True
 
 
+def _refuse_implausible_birth(data: PersonCreate, *, identified_on: date) -> None:
+    if data.birth_date is None:
+        return
+    problem = rules.birth_date_problem(
+        data.birth_date, identified_on=identified_on, today=utcnow().date()
+    )
+    if problem is not None:
+        error, message = BIRTH_DATE_ERRORS[problem]
+        raise error(message)
+
+
 async def identify_person(
     session: AsyncSession,
     *,
@@ -212,6 +224,7 @@ async def identify_person(
     """The person of a new identification: the same person when the document matches one
     already recorded (even one recorded at this very moment), otherwise a new person;
     candidates that share name and birth date are listed for a caseworker to link."""
+    _refuse_implausible_birth(data, identified_on=identified_on)
     digests = _digests(keyring, data)
     duplicates: list[PossibleDuplicate] = []
     if rules.MatchKind.document in digests:

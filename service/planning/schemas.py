@@ -6,19 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from service.core.schemas import Code, RequestModel
 from service.planning.rules import MAX_REPLICATIONS, JobStatus
 
 
-class SimulationCreate(BaseModel):
+class SimulationCreate(RequestModel):
     """A scenario to simulate: a built-in one by `reference`, or a whole `scenario` with the
     fields of a scenario file (see service/simulation/scenarios/peru-2016.yaml); either may
     have its replications and seed overridden."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    reference: str | None = Field(
+    reference: Code | None = Field(
         default=None, description="A built-in scenario: peru-2016", examples=["peru-2016"]
     )
     scenario: dict[str, Any] | None = Field(

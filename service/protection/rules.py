@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from service.alerts.rules import AlertKind
+from service.core.dates import Implausible, first, ordered, past_day, past_instant
 
 
 class AssistanceKind(StrEnum):
@@ -70,3 +71,23 @@ def custody_alert_kind(place: CustodyPlace, *, minor: bool) -> AlertKind:
     return (
         AlertKind.minor_in_custody if custody_alerts(place, minor=minor) else AlertKind.long_custody
     )
+
+
+def assistance_day_problem(provided_on: date, *, today: date) -> Implausible | None:
+    """Assistance is recorded once given: not in the future, not before 1990."""
+    return past_day("provided_on", provided_on, today=today)
+
+
+def custody_problem(start: datetime, end: datetime | None, *, now: datetime) -> Implausible | None:
+    """A custody period has begun (give or take a client's clock), not before 1990, and
+    ends neither in the future nor before it began."""
+    return first(
+        past_instant("start", start, now=now),
+        None if end is None else past_instant("end", end, now=now),
+        None if end is None else ordered("start", start, "end", end),
+    )
+
+
+def non_punishment_day_problem(occurred_on: date, *, today: date) -> Implausible | None:
+    """A punitive measure already taken: not in the future, not before 1990."""
+    return past_day("occurred_on", occurred_on, today=today)

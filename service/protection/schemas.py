@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel
 
-from service.core.time import today, utcnow
+from service.core.schemas import Date, DateTime, Lax, Name, RequestModel
 from service.protection.rules import (
     AssistanceKind,
     AssistanceOutcome,
@@ -16,21 +16,14 @@ from service.protection.rules import (
     PunitiveMeasure,
 )
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Name
 
 
-class AssistanceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: AssistanceKind
-    provided_on: date
-    outcome: AssistanceOutcome = AssistanceOutcome.provided
-
-    @model_validator(mode="after")
-    def _not_future(self) -> Self:
-        if self.provided_on > today():
-            raise ValueError("provided_on must not be in the future")
-        return self
+class AssistanceCreate(RequestModel):
+    kind: Annotated[AssistanceKind, Lax]
+    # Plausible days (not in the future, not before 1990): protection.rules.
+    provided_on: Date
+    outcome: Annotated[AssistanceOutcome, Lax] = AssistanceOutcome.provided
 
 
 class AssistancePublic(BaseModel):
@@ -42,26 +35,16 @@ class AssistancePublic(BaseModel):
     outcome: AssistanceOutcome
 
 
-class CustodyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    place_kind: CustodyPlace
-    start: AwareDatetime
-    end: AwareDatetime | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.start > utcnow():
-            raise ValueError("start must not be in the future")
-        if self.end is not None and self.end < self.start:
-            raise ValueError("end must not be before start")
-        return self
+class CustodyCreate(RequestModel):
+    place_kind: Annotated[CustodyPlace, Lax]
+    # Plausible instants (not in the future, not before 1990) and their order:
+    # protection.rules.custody_error.
+    start: DateTime
+    end: DateTime | None = None
 
 
-class CustodyEnd(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    end: AwareDatetime
+class CustodyEnd(RequestModel):
+    end: DateTime
 
 
 class CustodyPublic(BaseModel):
@@ -74,12 +57,10 @@ class CustodyPublic(BaseModel):
     hours: float
 
 
-class NonPunishmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    measure: PunitiveMeasure
+class NonPunishmentCreate(RequestModel):
+    measure: Annotated[PunitiveMeasure, Lax]
     offence: Text
-    occurred_on: date
+    occurred_on: Date
     authority: Text
 
 

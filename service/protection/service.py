@@ -17,7 +17,7 @@ from service.capacity import service as capacity_service
 from service.cases import service as case_service
 from service.cases.rules import TransitionTrigger
 from service.core.db import for_update, table_of
-from service.core.errors import InvalidInput
+from service.core.plausibility import refuse_implausible
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.protection import rules
@@ -38,6 +38,7 @@ async def record_assistance(
     session: AsyncSession, *, actor: Actor, case: CaseFile, data: AssistanceCreate
 ) -> Assistance:
     """A service given to the person by the actor's organization; care has begun."""
+    refuse_implausible(rules.assistance_day_problem(data.provided_on, today=utcnow().date()))
     assistance = Assistance(
         case_id=case.id,
         kind=data.kind.value,
@@ -84,6 +85,7 @@ async def record_custody(
     session: AsyncSession, *, actor: Actor, case: CaseFile, data: CustodyCreate
 ) -> CustodyPeriod:
     """Where the person is held; a child in a police station opens an alert at once."""
+    refuse_implausible(rules.custody_problem(data.start, data.end, now=utcnow()))
     # A child on the day the custody began, however late it is entered; the day as the
     # caller dated it (Peru's day for a Peruvian institution).
     minor = await case_service.person_minor_on(session, case, data.start.date())
@@ -137,8 +139,7 @@ async def end_custody(
     )
     if period.end_at is not None:
         raise CustodyAlreadyEnded("This custody period already has an end.")
-    if end < period.start_at:
-        raise InvalidInput("end", "must not be before the start of the period")
+    refuse_implausible(rules.custody_problem(period.start_at, end, now=utcnow()))
     period.end_at = end
     period.end_recorded_at = utcnow()
     session.add(period)
@@ -248,6 +249,7 @@ async def record_non_punishment(
     session: AsyncSession, *, actor: Actor, case: CaseFile, data: NonPunishmentCreate
 ) -> NonPunishmentRecord:
     """A measure taken against the victim for compelled acts; it opens an alert."""
+    refuse_implausible(rules.non_punishment_day_problem(data.occurred_on, today=utcnow().date()))
     record = NonPunishmentRecord(
         case_id=case.id,
         measure=data.measure.value,

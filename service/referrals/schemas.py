@@ -6,37 +6,29 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field
 
+from service.core.schemas import Lax, OrgCode, RequestModel, multi_line
 from service.referrals.rules import ReferralPurpose, ReferralStatus
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Reason = Annotated[str, multi_line(500)]
 
 
-class ReferralCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    to_org: Annotated[str, StringConstraints(min_length=2, max_length=32)]
-    purpose: ReferralPurpose
-    consent_override_justification: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=1000)]
-        | None
-    ) = Field(
+class ReferralCreate(RequestModel):
+    to_org: OrgCode
+    purpose: Annotated[ReferralPurpose, Lax]
+    consent_override_justification: Annotated[str, multi_line(1000, min_length=10)] | None = Field(
         default=None,
         description="Refer although consent does not cover the organization; needs the"
         " consent:override permission; audited.",
     )
 
 
-class ReferralReason(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReferralReason(RequestModel):
     reason: Reason | None = None
 
 
-class ReferralRejection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReferralRejection(RequestModel):
     reason: Reason
 
 

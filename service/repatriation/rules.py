@@ -8,10 +8,11 @@ then by when it was recorded.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
+from service.core.dates import Implausible, first, past_day, planned_day
 from service.persons.rules import PERU
 
 
@@ -95,3 +96,27 @@ def to_peru_country_error(country: str, exploitation_countries: list[str]) -> st
             f" ({', '.join(sorted(set(exploitation_countries)))})"
         )
     return None
+
+
+# A repatriation is planned weeks ahead, not years.
+PLANNING_HORIZON = timedelta(days=366)
+
+
+def status_day_problem(effective_on: date, *, today: date) -> Implausible | None:
+    """An asylum or residency status already in effect: not in the future, not before 1990."""
+    return past_day("effective_on", effective_on, today=today)
+
+
+def travel_day_problem(travel_on: date, *, today: date) -> Implausible | None:
+    """A planned journey: at most a year ahead, not before 1990."""
+    return planned_day("travel_on", travel_on, today=today, ahead=PLANNING_HORIZON)
+
+
+def arrival_days_problem(
+    arrived_on: date, travelled_on: date | None, *, today: date
+) -> Implausible | None:
+    """An arrival, and the journey that led to it, have happened (not before 1990)."""
+    return first(
+        past_day("arrived_on", arrived_on, today=today),
+        None if travelled_on is None else past_day("travelled_on", travelled_on, today=today),
+    )

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
-from service.cases.schemas import RegionCode
-from service.consent.schemas import OrgCode
-from service.core.time import today
-from service.persons.schemas import CountryCode
+from service.core.schemas import CountryCode, Date, Lax, OrgCode, RegionCode, RequestModel
 from service.repatriation.rules import (
     AsylumClaimStatus,
     CancelReason,
@@ -20,34 +17,18 @@ from service.repatriation.rules import (
     ResidencyStatus,
 )
 
-
-def _not_future(day: date, field: str) -> None:
-    if day > today():
-        raise ValueError(f"{field} must not be in the future")
+# Every day below is plausible or refused with its own code (repatriation.rules): not in
+# the future (the planned travel_on excepted), not before 1990, and in order.
 
 
-class AsylumClaimCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    status: AsylumClaimStatus
-    effective_on: date = Field(description="The day the claim took this status")
-
-    @model_validator(mode="after")
-    def _past(self) -> Self:
-        _not_future(self.effective_on, "effective_on")
-        return self
+class AsylumClaimCreate(RequestModel):
+    status: Annotated[AsylumClaimStatus, Lax]
+    effective_on: Date = Field(description="The day the claim took this status")
 
 
-class ResidencyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    status: ResidencyStatus
-    effective_on: date = Field(description="The day the residency took this status")
-
-    @model_validator(mode="after")
-    def _past(self) -> Self:
-        _not_future(self.effective_on, "effective_on")
-        return self
+class ResidencyCreate(RequestModel):
+    status: Annotated[ResidencyStatus, Lax]
+    effective_on: Date = Field(description="The day the residency took this status")
 
 
 class AsylumClaimPublic(BaseModel):
@@ -80,14 +61,12 @@ class ResidencyHistory(BaseModel):
     history: list[ResidencyPublic] = Field(description="Oldest first")
 
 
-class RepatriationCreate(BaseModel):
+class RepatriationCreate(RequestModel):
     """to_peru: a Peruvian exploited abroad comes home, through a consulate, to a receiving
     organization in an arrival region. to_country_of_origin: a foreign national goes back;
     nothing of Peru's side is named, the case closes when she arrives."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    direction: RepatriationDirection
+    direction: Annotated[RepatriationDirection, Lax]
     country: CountryCode | None = Field(
         default=None,
         description="to_peru: the country of exploitation (default: the latest one the"
@@ -106,28 +85,17 @@ class RepatriationCreate(BaseModel):
         default=None,
         description="to_peru only, required: where the person arrives; a bed is sought there",
     )
-    travel_on: date = Field(description="The planned day of travel")
+    travel_on: Date = Field(description="The planned day of travel")
 
 
-class RepatriationArrival(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    arrived_on: date
-    travelled_on: date | None = Field(
+class RepatriationArrival(RequestModel):
+    arrived_on: Date
+    travelled_on: Date | None = Field(
         default=None, description="The day the person actually travelled (default: travel_on)"
     )
 
-    @model_validator(mode="after")
-    def _dates(self) -> Self:
-        _not_future(self.arrived_on, "arrived_on")
-        if self.travelled_on is not None and self.travelled_on > self.arrived_on:
-            raise ValueError("travelled_on must not be after arrived_on")
-        return self
 
-
-class RepatriationCancel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RepatriationCancel(RequestModel):
     reason: Literal["person_declined", "travel_not_possible", "recorded_in_error"]
 
 

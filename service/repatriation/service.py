@@ -24,6 +24,7 @@ from service.consent import service as consent_service
 from service.consent.rules import ConsentPurpose
 from service.core.db import table_of
 from service.core.errors import InvalidInput
+from service.core.plausibility import refuse_implausible
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity import service as identity_service
@@ -166,6 +167,7 @@ async def record_asylum_claim(
 ) -> AsylumClaimStatusRecord:
     """A new status of the person's asylum claim, dated. A pending or recognized claim in
     force cancels a planned return to the country of origin (non-refoulement)."""
+    refuse_implausible(rules.status_day_problem(data.effective_on, today=utcnow().date()))
     locked = await _lock(session, case)
     await _require_foreign(session, locked, "An asylum claim")
     entry = await _record_status(
@@ -200,6 +202,7 @@ async def record_residency(
     session: AsyncSession, *, actor: Actor, case: CaseFile, data: ResidencyCreate
 ) -> ResidencyStatusRecord:
     """A new status of the person's residency in Peru, dated."""
+    refuse_implausible(rules.status_day_problem(data.effective_on, today=utcnow().date()))
     await _require_foreign(session, case, "Residency")
     return await _record_status(
         session,
@@ -355,6 +358,7 @@ async def plan_repatriation(
     """Plan a repatriation. To Peru: the receiving organization becomes involved in the
     case, and a bed is sought in the arrival region. To the country of origin: refused while
     the asylum claim is pending or recognized, or without consent."""
+    refuse_implausible(rules.travel_day_problem(data.travel_on, today=utcnow().date()))
     locked = await _lock(session, case)
     if locked.status == CaseStatus.closed.value:
         raise CaseClosedForRepatriation("A closed case is not repatriated; reopen it first.")
@@ -461,6 +465,9 @@ async def record_arrival(
 ) -> Repatriation:
     """The person arrived. A return to the country of origin is checked again, now that she
     leaves Ruta's care: no pending or recognized asylum claim, consent still in force."""
+    refuse_implausible(
+        rules.arrival_days_problem(data.arrived_on, data.travelled_on, today=utcnow().date())
+    )
     fresh = await _still_planned(session, repatriation)
     travelled_on = data.travelled_on or fresh.travel_on
     if travelled_on > data.arrived_on:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Final
 
+from service.core.dates import DateProblem, Implausible, first, past_instant
 from service.persons.rules import ADULT_AGE
 
 # The smallest count that may be shown, and the least width of what an intruder can infer
@@ -176,3 +178,23 @@ def minor_category(age: int | None) -> str:
     if age is None:
         return UNKNOWN_AGE_BAND
     return "minor" if age < ADULT_AGE else "adult"
+
+
+# The days a published period may span: no case before the pathway, nothing past 2100.
+EARLIEST_PERIOD_DAY = date(1990, 1, 1)
+LATEST_PERIOD_DAY = date(2100, 12, 31)
+
+
+def release_problem(
+    start: date, end: date, known_on: datetime | None, *, now: datetime
+) -> Implausible | None:
+    """A period between 1990 and 2100, counted as known at a moment that has come."""
+    return first(
+        None
+        if start >= EARLIEST_PERIOD_DAY
+        else Implausible("start", DateProblem.too_early, "must not be before 1990-01-01"),
+        None
+        if end <= LATEST_PERIOD_DAY
+        else Implausible("end", DateProblem.too_late, "must not be after 2100-12-31"),
+        None if known_on is None else past_instant("known_on", known_on, now=now),
+    )

@@ -7,8 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema, model_validator
 
+from service.core.schemas import Date, DateTime, Lax, RequestModel, decimal_string
 from service.stats.catalogue import By
 
 # The years a release may cover: Ruta keeps no case before the pathway existed.
@@ -57,7 +58,20 @@ class SuppressedCell(BaseModel):
 
 
 Method = Literal["suppression", "dp"]
-Epsilon = Annotated[Decimal, Field(gt=0, le=100, decimal_places=6)]
+# Sent as a string ("0.5"), from more than 0 to 100, at most six decimals.
+Epsilon = Annotated[
+    Decimal,
+    Lax,
+    decimal_string(integer_digits=3, decimal_places=6),
+    Field(gt=0, le=100, decimal_places=6),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(?!0+(\.0+)?$)(100(\.0{1,6})?|[1-9]?\d(\.\d{1,6})?)$",
+            "maxLength": 10,
+        }
+    ),
+]
 
 
 class Disclosure(BaseModel):
@@ -97,30 +111,26 @@ class PublishedTable(BaseModel):
     disclosure: Disclosure
 
 
-class TableRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    code: str
-    by: list[By] | None = Field(
+class TableRequest(RequestModel):
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{0,7}$", max_length=8)]
+    by: list[Annotated[By, Lax]] | None = Field(
         default=None, max_length=8, description="At most two dimensions of the table"
     )
 
 
-class ReleaseCreate(BaseModel):
+class ReleaseCreate(RequestModel):
     """A release: tables of one period, published together so that no number they share
     is shown in one and hidden in another."""
 
-    model_config = ConfigDict(extra="forbid")
-
     year: Annotated[int, Field(ge=FIRST_YEAR, le=LAST_YEAR)] | None = None
-    start: date | None = None
-    end: date | None = None
+    start: Date | None = None
+    end: Date | None = None
     tables: list[TableRequest] | None = Field(
         default=None,
         max_length=40,
         description="Default: the whole catalogue (dp: its tables where each unit is in one cell)",
     )
-    known_on: AwareDatetime | None = Field(
+    known_on: DateTime | None = Field(
         default=None, description="Count as known at this moment (default: now)"
     )
     method: Method = Field(

@@ -17,11 +17,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit.service import record_event
 from service.core.errors import InvalidInput
+from service.core.plausibility import refuse_implausible
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.identity import service as identity_service
 from service.reference import service as reference_service
-from service.stats import budget, catalogue, counting
+from service.stats import budget, catalogue, counting, rules
 from service.stats.catalogue import ABROAD, CATALOGUE, By, CatalogueTable
 from service.stats.disclosure import (
     ProtectedTable,
@@ -261,6 +262,7 @@ async def publish_table(
     known_on: datetime | None = None,
 ) -> PublishedTable:
     """One table of the catalogue, published on its own; the call is audited."""
+    refuse_implausible(rules.release_problem(period.start, period.end, known_on, now=utcnow()))
     moment = known_on or utcnow()
     request = TableRequest(code=code, by=list(by) if by is not None else None)
     [table] = await _publish(session, [request], period, moment)
@@ -330,6 +332,7 @@ async def create_release(
     parameters and a digest; audited. A dp release first spends its epsilon from its year's
     budget (`epsilon_per_year`), or is refused."""
     period = _period(data)
+    refuse_implausible(rules.release_problem(period.start, period.end, data.known_on, now=utcnow()))
     known_on = data.known_on or utcnow()
     epsilon: Fraction | None = None
     if data.method == "dp":

@@ -222,7 +222,8 @@ async def test_ended_involvement_hides_the_case_again(
     [
         ({"region": "99"}, "region", "unknown_region"),
         ({"region": "Lima"}, "region", "validation_error"),
-        ({"identified_on": "2999-01-01"}, "body", "validation_error"),
+        ({"identified_on": "2999-01-01"}, "identified_on", "identification_in_future"),
+        ({"identified_on": "0001-01-01"}, "identified_on", "identification_too_early"),
         ({"context": "raid"}, "context", "validation_error"),
         ({"exploitation": []}, "exploitation", "validation_error"),
         ({"exploitation": [{"form": "forced_labour"}]}, "exploitation.0", "validation_error"),

@@ -26,6 +26,7 @@ from service.capacity.service import beds, waitlist
 from service.cases import service as case_service
 from service.core.db import for_update
 from service.core.errors import Forbidden, InvalidInput
+from service.core.plausibility import refuse_implausible
 from service.core.preconditions import IfMatch, check_version
 from service.core.security import Actor
 from service.core.time import utcnow
@@ -240,6 +241,7 @@ async def facility_as_of(
     session: AsyncSession, *, actor: Actor, facility: Facility, as_of: datetime
 ) -> FacilityPublic:
     """The facility's capacity, occupancy and holds at a past moment, from dated history."""
+    refuse_implausible(rules.as_of_problem(as_of))
     change = (
         await session.exec(
             select(FacilityCapacityChange)

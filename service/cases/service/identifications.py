@@ -16,6 +16,7 @@ from service.audit.rules import change_set
 from service.audit.service import record_event
 from service.cases import rules
 from service.cases.exceptions import (
+    IDENTIFICATION_DATE_ERRORS,
     InvalidPlaceOfExploitation,
     NotAnIdentifier,
     UnknownRegion,
@@ -57,7 +58,12 @@ from service.reference.service import region_exists
 
 
 async def _require_place(session: AsyncSession, data: IdentificationFields) -> None:
-    """Exactly one place of exploitation: a known Peruvian region or a foreign country."""
+    """A plausible day, and exactly one place of exploitation: a known Peruvian region or a
+    foreign country."""
+    problem = rules.identified_on_problem(data.identified_on, today=utcnow().date())
+    if problem is not None:
+        refused, message = IDENTIFICATION_DATE_ERRORS[problem]
+        raise refused(message)
     error = rules.place_of_exploitation_error(
         region=data.region, country=data.exploitation_country, context=data.context
     )

@@ -16,8 +16,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.audit.service import record_event
 from service.cases import service as case_service
 from service.core.errors import InvalidInput
+from service.core.plausibility import refuse_implausible
 from service.core.preconditions import IfMatch, check_version, touch
 from service.core.security import Actor
+from service.core.time import utcnow
 from service.legal import rules
 from service.legal.exceptions import (
     CourtOnly,
@@ -164,8 +166,15 @@ async def record_outcome(
         raise InvalidInput(
             "outcome" if data.outcome is rules.Outcome.ongoing else "sentence", reason
         )
-    if data.outcome_on < proceeding.complaint_filed_on:
-        raise InvalidInput("outcome_on", "must not be before the complaint")
+    refuse_implausible(
+        rules.step_day_problem(
+            "outcome_on",
+            data.outcome_on,
+            after_field="the complaint",
+            after=proceeding.complaint_filed_on,
+            today=utcnow().date(),
+        )
+    )
     charge_filed = rules.Charge(defendant.charge_filed)
     charge = data.charge or (charge_filed if data.outcome is rules.Outcome.convicted else None)
     age = (

@@ -15,7 +15,9 @@ from service.audit.service import record_event
 from service.cases import service as case_service
 from service.core.crypto import Keyring
 from service.core.errors import InvalidInput
+from service.core.plausibility import refuse_implausible
 from service.core.security import Actor
+from service.core.time import utcnow
 from service.identity import service as identity_service
 from service.legal import rules
 from service.legal.models import Interview
@@ -53,6 +55,7 @@ async def record_interview(
     """An interview of the victim by the actor's organization. The law requires a single
     interview: a later one needs a justification (sealed under the person's data key) and
     opens a repeated_interview alert to every organization involved in the case."""
+    refuse_implausible(rules.interview_problem(data.conducted_at, now=utcnow()))
     # Lock the case so that two interviews recorded at once cannot both be the first.
     await case_service.lock_case(session, case.id)
     earlier = (

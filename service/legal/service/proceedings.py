@@ -33,8 +33,10 @@ from service.cases.rules import InvolvementBasis
 from service.core.db import for_update
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
+from service.core.plausibility import refuse_implausible
 from service.core.preconditions import IfMatch, check_version, touch
 from service.core.security import Actor
+from service.core.time import utcnow
 from service.identity import service as identity_service
 from service.identity.rules import OrganizationKind
 from service.legal import rules
@@ -216,6 +218,11 @@ async def create_proceeding(
     actor's organization, which must be a prosecutor organization, is its prosecutor."""
     if await _organization_kind(session, actor.organization_id) != OrganizationKind.prosecutor:
         raise ProsecutorOnly("Only a prosecutor organization opens a proceeding.")
+    refuse_implausible(
+        rules.proceeding_days_problem(
+            data.complaint_filed_on, [c.offence_on for c in data.cases], today=utcnow().date()
+        )
+    )
     if not await reference_service.prosecutor_office_exists(session, data.prosecutor_office):
         raise InvalidInput("prosecutor_office", "not a known prosecutor office code")
     await _require_visible_cases(session, actor=actor, links=data.cases, field="cases")
@@ -273,6 +280,13 @@ async def add_case(
     )
     require_prosecutor(proceeding, actor)
     require_open(proceeding)
+    refuse_implausible(
+        rules.offence_day_problem(
+            data.offence_on,
+            complaint_filed_on=proceeding.complaint_filed_on,
+            today=utcnow().date(),
+        )
+    )
     await _require_visible_cases(session, actor=actor, links=[data], field="case_id")
     await _link_case(session, actor=actor, proceeding=proceeding, data=data)
     await session.flush()
@@ -319,8 +333,15 @@ async def change_status(
         raise StatusNotForward(f"The proceeding is at {current.value}: it cannot move to {to}.")
     if to is rules.ProceedingStatus.decided:
         await _require_all_decided(session, proceeding.id)
-    if data.effective_on < await _latest_effective_on(session, proceeding.id):
-        raise InvalidInput("effective_on", "must not be before the proceeding's last change")
+    refuse_implausible(
+        rules.step_day_problem(
+            "effective_on",
+            data.effective_on,
+            after_field="the proceeding's last change",
+            after=await _latest_effective_on(session, proceeding.id),
+            today=utcnow().date(),
+        )
+    )
     changes: dict[str, object] = {"status": {"from": current.value, "to": to.value}}
     if to is rules.ProceedingStatus.trial:
         assert data.court is not None  # the schema requires it with trial

@@ -24,7 +24,9 @@ from service.audit.service import record_event
 from service.cases import service as case_service
 from service.core.db import for_update, table_of
 from service.core.errors import InvalidInput
+from service.core.plausibility import refuse_implausible
 from service.core.security import Actor
+from service.core.time import utcnow
 from service.identity import service as identity_service
 from service.legal import rules
 from service.legal.exceptions import (
@@ -95,8 +97,15 @@ async def order_restitution(
         raise ProceedingStageConflict("Restitution is ordered at trial or after.")
     if await linked_case(session, proceeding_id=proceeding.id, case_id=data.case_id) is None:
         raise InvalidInput("case_id", "the case is not in this proceeding")
-    if data.ordered_on < proceeding.complaint_filed_on:
-        raise InvalidInput("ordered_on", "must not be before the complaint")
+    refuse_implausible(
+        rules.step_day_problem(
+            "ordered_on",
+            data.ordered_on,
+            after_field="the complaint",
+            after=proceeding.complaint_filed_on,
+            today=utcnow().date(),
+        )
+    )
     order = RestitutionOrder(
         proceeding_id=proceeding.id,
         case_id=data.case_id,
@@ -140,8 +149,15 @@ async def record_payment(
     await case_service.require_visible_case(
         session, actor=actor, case_id=order.case_id, otherwise=not_found
     )
-    if data.received_on < order.ordered_on:
-        raise InvalidInput("received_on", "must not be before the order")
+    refuse_implausible(
+        rules.step_day_problem(
+            "received_on",
+            data.received_on,
+            after_field="the order",
+            after=order.ordered_on,
+            today=utcnow().date(),
+        )
+    )
     _, balance = (await _paid_and_balance(session, [order.id]))[order.id]
     if data.amount_soles > balance:
         raise PaymentExceedsBalance(
