@@ -44,8 +44,8 @@ class SweepReport:
             f" escalated {self.custody_escalated} long custody alerts;"
             f" alerted {self.cases_without_defender} cases without a defender"
             f" and {self.restitution_unpaid} unpaid restitution orders;"
+            f" purged {self.idempotency_keys_purged} expired idempotency keys;"
             f" pruned {self.login_attempts_pruned} old login attempts"
-            f" and {self.idempotency_keys_purged} expired idempotency keys"
         )
 
 

@@ -72,7 +72,8 @@ async def test_sweep_runs_against_the_database(fresh_settings: Settings) -> None
     assert result.stdout.strip() == (
         "expired 0 overdue referrals, 0 bed holds and 0 waiting requests;"
         " escalated 0 long custody alerts; alerted 0 cases without a defender"
-        " and 0 unpaid restitution orders; pruned 0 old login attempts"
+        " and 0 unpaid restitution orders; purged 0 expired idempotency keys;"
+        " pruned 0 old login attempts"
     )
 
 
