@@ -20,7 +20,8 @@ async def test_facility_etag_moves_with_capacity_and_beds_in_use(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
-    facility = await create_facility(client, admin, capacity=1)
+    # Women only: the shared database must keep having no facility for adult men.
+    facility = await create_facility(client, admin, capacity=1, genders=["female"])
     path = f"/v1/facilities/{facility['id']}"
     opened = await client.get(path, headers=admin.headers)
 
@@ -46,7 +47,7 @@ async def test_capacity_change_with_a_stale_etag_is_refused_and_changes_nothing(
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
-    facility = await create_facility(client, admin, capacity=3)
+    facility = await create_facility(client, admin, capacity=3, genders=["female"])
     path = f"/v1/facilities/{facility['id']}"
     stale = (await client.get(path, headers=admin.headers)).headers["ETag"]
     first = await client.post(
