@@ -354,6 +354,9 @@ async def _create_facility(w: World, org: str) -> Call:
             "region": "24",
             "kind": "ngo_shelter",
             "capacity": 1,
+            # Takes only what the tests' own cases are: the seeded beds' cases stay theirs.
+            "exploitation_forms": ["forced_marriage"],
+            "genders": ["female"],
         },
     )
 
