@@ -8,9 +8,11 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
 
 from service.alerts.router import router as alerts_router
 from service.audit import service as audit_service
@@ -20,7 +22,8 @@ from service.capacity.router import router as capacity_router
 from service.cases.router import router as cases_router
 from service.consent.router import router as consent_router
 from service.core.db import Database
-from service.core.errors import install_problem_handlers
+from service.core.errors import declare_problems, install_problem_handlers
+from service.core.http import BodySizeGuard, NoStoreMiddleware
 from service.core.migrations import head_revisions
 from service.core.requestid import RequestIdMiddleware, bind_request_id
 from service.core.security import Security
@@ -110,6 +113,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.security = Security.from_settings(settings)
     app.state.head_revisions = head_revisions(settings)
+    # The last added runs first: the request id, CORS, the size guard, then no-store.
+    app.add_middleware(NoStoreMiddleware)
+    app.add_middleware(BodySizeGuard, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     for router in (
@@ -128,7 +143,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         planning_router,
     ):
         app.include_router(router)
+    _publish_problems(app)
     return app
+
+
+def _publish_problems(app: FastAPI) -> None:
+    """The OpenAPI document declares errors as the server sends them (core/errors.py)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_factory() -> FastAPI:

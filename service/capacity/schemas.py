@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from service.capacity.rules import (
     EndReason,
@@ -18,6 +18,7 @@ from service.capacity.rules import (
     WithdrawReason,
 )
 from service.cases.rules import ExploitationForm
+from service.core.types import Instant
 from service.persons.rules import Gender
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -195,4 +196,4 @@ class CapacitySummary(BaseModel):
     unmet_needs: dict[str, int]
 
 
-AsOf = AwareDatetime
+AsOf = Instant

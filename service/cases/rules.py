@@ -238,7 +238,7 @@ def check_requested_transition(
                 f"a closed case reopens to identified or in_care, not {to}", allowed
             )
         if reason not in {r.value for r in ReopeningReason}:
-            raise IllegalTransition(f"{reason!r} is not a reason to reopen a case", allowed)
+            raise IllegalTransition("this is not a reason to reopen a case", allowed)
         return
     if to is not CaseStatus.closed:
         raise IllegalTransition(
@@ -251,7 +251,7 @@ def check_requested_transition(
             allowed,
         )
     if reason not in {r.value for r in CLOSING_REASONS[status]}:
-        raise IllegalTransition(f"a case cannot close as {reason!r} from {status}", allowed)
+        raise IllegalTransition(f"a case cannot close for this reason from {status}", allowed)
     if reason == ClosingReason.not_a_victim and victim_status is not VictimStatus.not_a_victim:
         raise IllegalTransition("closing as not_a_victim needs a screening that found so", allowed)
 

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     # unset, the client address is the direct peer, which the login rate limit counts.
     forwarded_allow_ips: str | None = None
 
+    # Largest request body accepted, in bytes; a larger one is refused with 413 before it is
+    # read (on its Content-Length) or as soon as it passes the limit (a chunked body).
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Origins whose browsers may call the API (comma-separated, e.g.
+    # "https://ruta.example.pe,https://campo.example.pe"); none by default.
+    cors_origins: str = ""
+
     # Failed-login rate limits.
     login_window_seconds: int = Field(default=900, ge=1)
     login_max_failures_per_username: int = Field(default=5, ge=1)
@@ -110,6 +117,11 @@ class Settings(BaseSettings):
             if (self.oidc_issuer is None) != (self.oidc_jwks_url is None):
                 raise ValueError("RUTA_OIDC_ISSUER and RUTA_OIDC_JWKS_URL go together")
         return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The configured CORS origins."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Annotated, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,6 +17,7 @@ from pydantic import (
 )
 
 from service.core.time import today, utcnow
+from service.core.types import Instant
 from service.legal.rules import (
     Charge,
     InterviewPurpose,
@@ -59,7 +59,7 @@ class LegalAidPublic(BaseModel):
 class InterviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    conducted_at: AwareDatetime
+    conducted_at: Instant
     purpose: InterviewPurpose
     gesell_chamber: bool = False
     # Required for any interview after the first (the law requires a single interview);

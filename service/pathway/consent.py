@@ -27,7 +27,7 @@ async def revoke_consent(session: AsyncSession, *, actor: Actor, consent_id: uui
         session,
         actor=actor,
         case_id=consent.case_id,
-        otherwise=ConsentNotFound(f"No consent {consent_id} is visible to your organization."),
+        otherwise=ConsentNotFound("No such consent is visible to your organization."),
     )
     await consent_service.revoke_consent(session, actor=actor, consent=consent)
     await referral_service.cancel_uncovered_referrals(

@@ -6,9 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from service.core.time import today, utcnow
+from service.core.types import Instant
 from service.protection.rules import (
     AssistanceKind,
     AssistanceOutcome,
@@ -46,8 +47,8 @@ class CustodyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     place_kind: CustodyPlace
-    start: AwareDatetime
-    end: AwareDatetime | None = None
+    start: Instant
+    end: Instant | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -61,7 +62,7 @@ class CustodyCreate(BaseModel):
 class CustodyEnd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    end: AwareDatetime
+    end: Instant
 
 
 class CustodyPublic(BaseModel):

@@ -7,8 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.core.types import Instant
 from service.stats.catalogue import By
 
 # The years a release may cover: Ruta keeps no case before the pathway existed.
@@ -120,7 +121,7 @@ class ReleaseCreate(BaseModel):
         max_length=40,
         description="Default: the whole catalogue (dp: its tables where each unit is in one cell)",
     )
-    known_on: AwareDatetime | None = Field(
+    known_on: Instant | None = Field(
         default=None, description="Count as known at this moment (default: now)"
     )
     method: Method = Field(

@@ -115,7 +115,7 @@ async def record_outcome(
     the day of the offence: below the legal minimum, charge reduced; the flags and the rule's
     version are stored with it."""
     defendant = await session.get(Defendant, defendant_id)
-    not_found = DefendantNotFound(f"No defendant {defendant_id} is visible to your organization.")
+    not_found = DefendantNotFound("No such defendant is visible to your organization.")
     if defendant is None:
         raise not_found
     try:
