@@ -111,6 +111,14 @@ class ServiceUnavailable(ProblemError):
     title = "Service unavailable"
 
 
+def _instance(request: Request) -> str | None:
+    """The operation the problem occurred in, as its path template: the request's own path
+    may carry a submitted value (a malformed id) that must not come back."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
 def problem_response(
     request: Request,
     *,
@@ -127,7 +135,7 @@ def problem_response(
         title=title,
         status=status,
         detail=detail,
-        instance=request.url.path,
+        instance=_instance(request),
         code=code,
         request_id=current_request_id(),
         errors=errors,
