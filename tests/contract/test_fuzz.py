@@ -4,9 +4,9 @@ invalid data refused and valid data accepted (schemathesis.toml says which, and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -50,22 +50,43 @@ async def fuzz_headers(factory: Factory) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(settings: Settings) -> Iterator[FastAPI]:
+def fuzz_app(settings: Settings) -> FastAPI:
     # An app of its own: schemathesis serves it from its own event loop and runs its lifespan.
-    yield create_app(settings)
+    return create_app(settings)
 
 
 # The published contract, which tests/test_openapi.py holds equal to what the app serves.
-schema = schemathesis.openapi.from_path(
-    SPEC, config=SchemathesisConfig.from_path(CONFIG)
-)
+schema = schemathesis.openapi.from_path(SPEC, config=SchemathesisConfig.from_path(CONFIG))
 
 
 @pytest.mark.slow
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
 def test_contract_holds_for_any_input(
-    case: schemathesis.Case, fuzz_app: FastAPI, fuzz_headers: dict[str, dict[str, str]]
+    case: schemathesis.Case[Any], fuzz_app: FastAPI, fuzz_headers: dict[str, dict[str, str]]
 ) -> None:
     for headers in fuzz_headers.values():
         case.call_and_validate(app=fuzz_app, headers=headers)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["admin", "caseworker"])
+def test_what_is_created_can_be_used_through_the_links(
+    fuzz_app: FastAPI, fuzz_headers: dict[str, dict[str, str]], role: str
+) -> None:
+    """Stateful: create, then follow the contract's links (read it, act on it)."""
+    headers = fuzz_headers[role]
+    machine = schema.as_state_machine()
+    workflow: type[schemathesis.stateful.APIStateMachine] = type(
+        "AuthenticatedWorkflow",
+        (machine,),
+        {"get_call_kwargs": lambda self, case: {"app": fuzz_app, "headers": headers}},
+    )
+    workflow.run(
+        settings=settings(
+            max_examples=10,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
