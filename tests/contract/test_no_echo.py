@@ -130,6 +130,7 @@ async def test_no_service_error_repeats_a_marker_in_an_otherwise_valid_body(
             {"to": "closed", "reason": f"{MARK}reason"},
             "reason",
         ),
+        (admin, "/v1/simulations", {"reference": f"{MARK}ref"}, "reference"),
     ]
     for user, url, body, field in attempts:
         response = await client.post(url, json=body, headers=user.headers)
