@@ -8,9 +8,11 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
 
 from service.alerts.router import router as alerts_router
 from service.audit import service as audit_service
@@ -20,7 +22,8 @@ from service.capacity.router import router as capacity_router
 from service.cases.router import router as cases_router
 from service.consent.router import router as consent_router
 from service.core.db import Database
-from service.core.errors import install_problem_handlers
+from service.core.errors import declare_problems, install_problem_handlers
+from service.core.http import BodySizeGuard, NoStoreMiddleware
 from service.core.migrations import head_revisions
 from service.core.requestid import RequestIdMiddleware, bind_request_id
 from service.core.security import Security
@@ -110,6 +113,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.security = Security.from_settings(settings)
     app.state.head_revisions = head_revisions(settings)
+    # The last added runs first: the request id, CORS, the size guard, then no-store.
+    app.add_middleware(NoStoreMiddleware)
+    app.add_middleware(BodySizeGuard, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     for router in (
@@ -128,7 +143,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         planning_router,
     ):
         app.include_router(router)
+    _publish_problems(app)
     return app
+
+
+def _publish_problems(app: FastAPI) -> None:
+    """The OpenAPI document declares errors as the server sends them (core/errors.py), and
+    links each creation to the operations on what it created."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = link_creations(declare_problems(generate()))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_factory() -> FastAPI:
@@ -136,3 +165,51 @@ def app_factory() -> FastAPI:
     settings = Settings()
     logging.basicConfig(level=settings.log_level)
     return create_app(settings)
+
+
+def link_creations(spec: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI `links` from every POST that creates a resource (201 with an `id`) to the
+    operations on that resource: POST /v1/cases -> GET /v1/cases/{case_id} and the case's
+    sub-resources; POST /v1/cases/{case_id}/referrals -> POST /v1/referrals/{referral_id}/accept.
+    Clients follow them; schemathesis chains its stateful tests on them."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    paths: dict[str, dict[str, Any]] = spec.get("paths", {})
+    for path, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        ref = created.get("content", {}).get("application/json", {}).get("schema", {})
+        name = str(ref.get("$ref", "")).rsplit("/", 1)[-1]
+        if "id" not in schemas.get(name, {}).get("properties", {}):
+            continue
+        collection = path.rstrip("/").rsplit("/", 1)[-1]
+        links: dict[str, Any] = {}
+        for target, target_operations in paths.items():
+            prefix = next(
+                (p for p in (f"{path}/{{", f"/v1/{collection}/{{") if target.startswith(p)),
+                None,
+            )
+            if prefix is None:
+                continue
+            parameter = target[len(prefix) :].split("}", 1)[0]
+            # The id names what was created: a case added to a proceeding returns the
+            # proceeding, whose id is no case_id.
+            if parameter.removesuffix("_id").replace("_", "") not in name.lower():
+                continue
+            for method, operation in target_operations.items():
+                own = {
+                    q["name"]
+                    for q in operation.get("parameters", [])
+                    if q["in"] == "path" and q["name"] != parameter
+                }
+                if not own <= {q["name"] for q in operations["post"].get("parameters", [])}:
+                    continue
+                values = {q: f"$request.path.{q}" for q in sorted(own)}
+                links[operation["operationId"]] = {
+                    "operationId": operation["operationId"],
+                    "parameters": {**values, parameter: "$response.body#/id"},
+                    "description": f"{method.upper()} {target} on the created resource",
+                }
+        if links:
+            created["links"] = links
+    return spec

@@ -213,7 +213,7 @@ async def change_alert(
     """Acknowledge or resolve an alert visible to the actor."""
     alert = (await session.exec(select(Alert).where(Alert.id == alert_id, _visible(actor)))).first()
     if alert is None:
-        raise AlertNotFound(f"No alert {alert_id} is visible to your organization.")
+        raise AlertNotFound("No such alert is visible to your organization.")
     _move(alert, to, actor)
     session.add(alert)
     await session.flush()

@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from service.audit import service
 from service.audit.schemas import AuditEventPublic
@@ -14,6 +13,7 @@ from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
 from service.core.security import Actor
+from service.core.types import Instant
 from service.identity.dependencies import AuthenticatedRoute, require
 from service.identity.rules import Permission
 
@@ -33,12 +33,8 @@ async def list_audit_events(
     entity_id: str | None = None,
     actor_user_id: uuid.UUID | None = None,
     action: str | None = None,
-    since: Annotated[
-        AwareDatetime | None, Query(description="Inclusive, ISO 8601 with offset")
-    ] = None,
-    until: Annotated[
-        AwareDatetime | None, Query(description="Exclusive, ISO 8601 with offset")
-    ] = None,
+    since: Annotated[Instant | None, Query(description="Inclusive, ISO 8601 with offset")] = None,
+    until: Annotated[Instant | None, Query(description="Exclusive, ISO 8601 with offset")] = None,
 ) -> Page[AuditEventPublic]:
     """Audit events, newest first, filtered by entity, actor, action and time."""
     rows, next_cursor = await service.list_events(

@@ -76,7 +76,7 @@ async def record_consent(
 async def get_consent(session: AsyncSession, consent_id: uuid.UUID) -> Consent:
     consent = await session.get(Consent, consent_id)
     if consent is None:
-        raise ConsentNotFound(f"No consent {consent_id} is visible to your organization.")
+        raise ConsentNotFound("No such consent is visible to your organization.")
     return consent
 
 
@@ -257,7 +257,7 @@ async def record_statistics_basis(
 async def get_statistics_basis(session: AsyncSession, basis_id: uuid.UUID) -> StatisticsBasis:
     record = await session.get(StatisticsBasis, basis_id)
     if record is None:
-        raise StatisticsBasisNotFound(f"No statistics basis {basis_id}.")
+        raise StatisticsBasisNotFound("No such statistics basis.")
     return record
 
 

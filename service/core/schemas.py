@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Annotated, Any, cast
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +32,8 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
+
+from service.core.types import Instant
 
 
 class RequestModel(BaseModel):
@@ -158,8 +159,9 @@ Date = Annotated[
     ),
 ]
 # An instant with its UTC offset, sent as RFC 3339 (never a number of seconds).
+# An instant in Ruta's range (core.types.Instant: no overflow converting to UTC), sent as a string.
 DateTime = Annotated[
-    AwareDatetime,
+    Instant,
     Strict(False),
     _wire_string(
         "datetime_type",

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     # unset, the client address is the direct peer, which the login rate limit counts.
     forwarded_allow_ips: str | None = None
 
+    # Largest request body accepted, in bytes; a larger one is refused with 413 before it is
+    # read (on its Content-Length) or as soon as it passes the limit (a chunked body).
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Origins whose browsers may call the API (comma-separated, e.g.
+    # "https://ruta.example.pe,https://campo.example.pe"); none by default.
+    cors_origins: str = ""
+
     # Failed-login rate limits (service/identity/rules.py login_refusal): failures within
     # the window, per address across usernames, per username and address, and per username
     # from addresses it never signed in from (a known address is never refused by that one).
@@ -136,6 +143,11 @@ class Settings(BaseSettings):
         if self.audit_signing_key is not None:
             _require_raw_key(self.audit_signing_key, "RUTA_AUDIT_SIGNING_KEY")
         return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The configured CORS origins."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def is_sqlite(self) -> bool:

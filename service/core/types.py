@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
+from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 
@@ -39,6 +40,26 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# The instants Ruta can hold: wide enough for any record, narrow enough that converting to UTC
+# or adding a few days never overflows (year 1 with a +01:00 offset is before datetime.min).
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _within_instant_range(value: datetime) -> datetime:
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not EARLIEST_INSTANT <= in_utc < LATEST_INSTANT:
+        raise ValueError("must lie between 1900-01-01 and 8999-12-31 (UTC)")
+    return value
+
+
+# An aware date-time within the range above: a 422 naming the field instead of an overflow.
+Instant = Annotated[AwareDatetime, AfterValidator(_within_instant_range)]
 
 
 def code_column(length: int = 32) -> sa.String:

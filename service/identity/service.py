@@ -49,7 +49,7 @@ async def get_organization_by_code(session: AsyncSession, code: str) -> Organiza
     """The organization with this code, or OrganizationNotFound."""
     org = (await session.exec(select(Organization).where(Organization.code == code))).first()
     if org is None:
-        raise OrganizationNotFound(f"No organization has the code {code!r}.")
+        raise OrganizationNotFound("No organization has this code.")
     return org
 
 
@@ -103,7 +103,7 @@ async def create_user(
             "organization", f"no organization has the code {organization_code!r}"
         )
     if (await session.exec(select(AppUser).where(AppUser.username == username))).first():
-        raise UsernameTaken(f"The username {username!r} is already in use.")
+        raise UsernameTaken("The username is already in use.")
     user = AppUser(
         username=username,
         organization_id=org.id,
@@ -135,7 +135,7 @@ async def set_password(
     password_hash = await _hash(security, password)
     user = (await session.exec(select(AppUser).where(AppUser.username == username))).first()
     if user is None:
-        raise InvalidInput("username", f"no user is named {username!r}")
+        raise InvalidInput("username", "no user has this username")
     user.password_hash = password_hash
     session.add(user)
     record_event(

@@ -28,7 +28,7 @@ async def read_consent(session: AsyncSession, *, actor: Actor, consent_id: uuid.
         session,
         actor=actor,
         case_id=consent.case_id,
-        otherwise=ConsentNotFound(f"No consent {consent_id} is visible to your organization."),
+        otherwise=ConsentNotFound("No such consent is visible to your organization."),
     )
     return consent
 

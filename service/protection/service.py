@@ -130,7 +130,7 @@ async def end_custody(
     session: AsyncSession, *, actor: Actor, custody_id: uuid.UUID, end: datetime
 ) -> CustodyPeriod:
     """The person left custody; its alerts are resolved (a child's once she has a bed)."""
-    not_found = CustodyNotFound(f"No custody period {custody_id} is visible to your organization.")
+    not_found = CustodyNotFound("No such custody period is visible to your organization.")
     period = await session.get(CustodyPeriod, custody_id)
     if period is None:
         raise not_found

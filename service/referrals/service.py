@@ -48,7 +48,7 @@ async def send_referral(
     orgs = await get_organizations_by_code(session, [data.to_org])
     to_org = orgs.get(data.to_org)
     if to_org is None:
-        raise UnknownOrganization("to_org", f"no organization has the code {data.to_org!r}")
+        raise UnknownOrganization("to_org", "no organization has this code")
     if to_org.id == actor.organization_id:
         raise UnknownOrganization("to_org", "an organization does not refer to itself")
     override_id = None
@@ -172,7 +172,7 @@ async def get_referral_for(
     )
     referral = (await session.exec(for_update(stmt, session) if lock else stmt)).first()
     if referral is None:
-        raise ReferralNotFound(f"No referral {referral_id} is visible to your organization.")
+        raise ReferralNotFound("No such referral is visible to your organization.")
     side = rules.Side.receiver if referral.to_org_id == actor.organization_id else rules.Side.sender
     return referral, side
 

@@ -281,7 +281,7 @@ async def _planned(session: AsyncSession, case_id: uuid.UUID) -> Repatriation | 
 async def _organization_id(session: AsyncSession, field: str, code: str) -> uuid.UUID:
     org = (await identity_service.get_organizations_by_code(session, [code])).get(code)
     if org is None:
-        raise UnknownOrganization(field, f"no organization has the code {code!r}")
+        raise UnknownOrganization(field, "no organization has this code")
     return org.id
 
 
@@ -322,7 +322,7 @@ async def _to_peru(
     assert receiving is not None
     assert region is not None
     if not await region_exists(session, region):
-        raise InvalidInput("arrival_region", f"{region!r} is not an INEI ubigeo department code")
+        raise InvalidInput("arrival_region", "not an INEI ubigeo department code")
     return {
         "country": country,
         "consulate_organization_id": await _organization_id(session, "consulate", consulate),

@@ -34,7 +34,7 @@ async def import_ctdc(
     Ruta's cases, never counted in its tables. Audited."""
     taken = await session.exec(select(CtdcDataset.id).where(CtdcDataset.name == name))
     if taken.first() is not None:
-        raise CtdcDatasetExists(f"A CTDC dataset named {name!r} was already imported.")
+        raise CtdcDatasetExists("A CTDC dataset of this name was already imported.")
     dataset = CtdcDataset(name=name, source=source, records=len(rows))
     session.add(dataset)
     await session.flush()

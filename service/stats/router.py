@@ -10,11 +10,11 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from service.core.db import SessionDep, writes
 from service.core.errors import InvalidInput, problem_responses
 from service.core.security import Actor
+from service.core.types import Instant
 from service.identity.dependencies import AuthenticatedRoute, SettingsDep, require
 from service.identity.rules import Permission
 from service.stats import service
@@ -62,7 +62,7 @@ def _dimensions(by: str | None) -> list[By] | None:
         return [By(n) for n in names]
     except ValueError:
         known = ", ".join(b.value for b in By)
-        raise InvalidInput("by", f"unknown dimension in {by!r} (known: {known})") from None
+        raise InvalidInput("by", f"unknown dimension (known: {known})") from None
 
 
 def _csv(table: PublishedTable) -> str:
@@ -100,7 +100,7 @@ async def read_table(
     by: Annotated[
         str | None, Query(description="One or two dimensions, comma-separated: region,form")
     ] = None,
-    known_on: AwareDatetime | None = None,
+    known_on: Instant | None = None,
 ) -> PublishedTable | Response:
     """One table of the catalogue over a year (or start..end), broken down by at most two
     dimensions (minor/adult and gender are added for tables about persons), as known now or

@@ -405,7 +405,7 @@ def release_public(release: StatsRelease) -> ReleasePublic:
 async def get_release(session: AsyncSession, release_id: uuid.UUID) -> StatsRelease:
     release = await session.get(StatsRelease, release_id)
     if release is None:
-        raise StatsReleaseNotFound(f"No statistics release {release_id}.")
+        raise StatsReleaseNotFound("No such statistics release.")
     return release
 
 

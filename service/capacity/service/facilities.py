@@ -42,9 +42,9 @@ async def create_facility(
     """A new facility with its first capacity record."""
     operator = (await get_organizations_by_code(session, [data.operator])).get(data.operator)
     if operator is None:
-        raise UnknownOrganization("operator", f"no organization has the code {data.operator!r}")
+        raise UnknownOrganization("operator", "no organization has this code")
     if not await region_exists(session, data.region):
-        raise InvalidInput("region", f"{data.region!r} is not an INEI ubigeo department code")
+        raise InvalidInput("region", "not an INEI ubigeo department code")
     if (await session.exec(select(Facility.id).where(Facility.code == data.code))).first():
         raise FacilityCodeTaken(f"A facility with the code {data.code!r} exists.")
     facility = Facility.model_validate(

@@ -70,7 +70,7 @@ async def _require_place(session: AsyncSession, data: IdentificationFields) -> N
     if error is not None:
         raise InvalidPlaceOfExploitation(*error)
     if data.region is not None and not await region_exists(session, data.region):
-        raise UnknownRegion("region", f"{data.region!r} is not an INEI ubigeo department code")
+        raise UnknownRegion("region", "not an INEI ubigeo department code")
 
 
 def _route_legs(route: MigrationRoute | None) -> list[tuple[str, rules.RouteRole]]:

@@ -124,7 +124,7 @@ async def get_defendant_for(
     (locked with `lock`, which orders every change of its defendants); DefendantNotFound
     otherwise."""
     defendant = await session.get(Defendant, defendant_id)
-    not_found = DefendantNotFound(f"No defendant {defendant_id} is visible to your organization.")
+    not_found = DefendantNotFound("No such defendant is visible to your organization.")
     if defendant is None:
         raise not_found
     try:

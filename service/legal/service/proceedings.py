@@ -95,7 +95,7 @@ async def get_proceeding_for(
         stmt = for_update(stmt, session)
     proceeding = (await session.exec(stmt)).first()
     if proceeding is None:
-        raise ProceedingNotFound(f"No proceeding {proceeding_id} is visible to your organization.")
+        raise ProceedingNotFound("No such proceeding is visible to your organization.")
     return proceeding
 
 
@@ -158,7 +158,7 @@ async def _link_case(
         await session.flush()
     except IntegrityError:
         await savepoint.rollback()
-        raise CaseAlreadyLinked(f"Case {data.case_id} is already in this proceeding.") from None
+        raise CaseAlreadyLinked("The case is already in this proceeding.") from None
     await savepoint.commit()
     record_event(
         session,
