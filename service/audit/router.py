@@ -12,6 +12,7 @@ from service.audit.schemas import AuditEventPublic
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
+from service.core.schemas import Code
 from service.core.security import Actor
 from service.core.types import Instant
 from service.identity.dependencies import AuthenticatedRoute, require
@@ -29,10 +30,10 @@ async def list_audit_events(
     _: AuditorDep,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    entity_type: str | None = None,
-    entity_id: str | None = None,
+    entity_type: Code | None = None,
+    entity_id: Code | None = None,
     actor_user_id: uuid.UUID | None = None,
-    action: str | None = None,
+    action: Code | None = None,
     since: Annotated[Instant | None, Query(description="Inclusive, ISO 8601 with offset")] = None,
     until: Annotated[Instant | None, Query(description="Exclusive, ISO 8601 with offset")] = None,
 ) -> Page[AuditEventPublic]:

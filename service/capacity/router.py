@@ -28,6 +28,7 @@ from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
+from service.core.schemas import RegionCode
 from service.core.security import Actor
 from service.identity.dependencies import ActorDep, AuthenticatedRoute, require
 from service.identity.rules import Permission
@@ -46,7 +47,7 @@ FacilityAdminDep = Annotated[Actor, Depends(require(Permission.facilities_manage
 async def list_facilities(
     actor: ActorDep,
     session: SessionDep,
-    region: str | None = None,
+    region: RegionCode | None = None,
     kind: FacilityKind | None = None,
     eligible_for_case: uuid.UUID | None = None,
     has_free_bed: bool | None = None,

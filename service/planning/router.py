@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.schemas import Code
 from service.core.security import Actor
 from service.identity.dependencies import AuthenticatedRoute, require
 from service.identity.rules import Permission
@@ -117,7 +118,7 @@ async def read_simulation(
     },
 )
 async def read_chart(
-    simulation_id: uuid.UUID, name: str, actor: PlannerDep, session: SessionDep
+    simulation_id: uuid.UUID, name: Code, actor: PlannerDep, session: SessionDep
 ) -> Response:
     """A chart of a finished simulation (occupancy: the fan chart of beds in use)."""
     png = await service.read_chart(session, actor=actor, job_id=simulation_id, name=name)

@@ -9,7 +9,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from service.core.db import SessionDep, writes
 from service.core.errors import InvalidInput, problem_responses
@@ -20,6 +20,7 @@ from service.identity.rules import Permission
 from service.stats import service
 from service.stats.catalogue import By
 from service.stats.schemas import (
+    TABLE_CODE_PATTERN,
     CatalogueEntry,
     Period,
     PublishedTable,
@@ -90,7 +91,7 @@ def _csv(table: PublishedTable) -> str:
 )
 @writes
 async def read_table(
-    code: str,
+    code: Annotated[str, Path(pattern=TABLE_CODE_PATTERN, max_length=8)],
     request: Request,
     actor: StatsReaderDep,
     session: SessionDep,

@@ -111,8 +111,12 @@ class PublishedTable(BaseModel):
     disclosure: Disclosure
 
 
+# A catalogue table's code (V1, P2, RP1 ...).
+TABLE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{0,7}$"
+
+
 class TableRequest(RequestModel):
-    code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{0,7}$", max_length=8)]
+    code: Annotated[str, StringConstraints(pattern=TABLE_CODE_PATTERN, max_length=8)]
     by: list[Annotated[By, Lax]] | None = Field(
         default=None, max_length=8, description="At most two dimensions of the table"
     )
