@@ -30,7 +30,7 @@ async def test_police_alone_cannot_place_a_girl_in_a_shelter_or_search_for_a_bed
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
-    facility = await create_facility(client, admin, capacity=2)
+    facility = await create_facility(client, admin, capacity=2, genders=["female"])
     girl = await create_case(client, police, **marriage_case(age_estimate=15))
 
     named = await request_placement(client, police, girl["id"], facility_id=facility["id"])
@@ -54,7 +54,9 @@ async def test_a_referral_not_yet_accepted_or_for_another_purpose_does_not_let_m
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     mimp = await factory.user("MIMP", Role.caseworker)
-    facility = await create_facility(client, admin, capacity=1, operator="NGO-SAMPLE")
+    facility = await create_facility(
+        client, admin, capacity=1, operator="NGO-SAMPLE", genders=["female"]
+    )
     girl = await create_case(client, police, **marriage_case(age_estimate=14))
     await client.post(
         f"/v1/cases/{girl['id']}/consents",
@@ -90,8 +92,10 @@ async def test_the_operator_places_in_its_own_facility_but_not_in_anothers(
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     ngo = await factory.user("NGO-SAMPLE", Role.shelter_staff)
-    own = await create_facility(client, admin, capacity=1, operator="NGO-SAMPLE")
-    mimps = await create_facility(client, admin, capacity=1, operator="MIMP")
+    own = await create_facility(
+        client, admin, capacity=1, operator="NGO-SAMPLE", genders=["female"]
+    )
+    mimps = await create_facility(client, admin, capacity=1, operator="MIMP", genders=["female"])
     # The NGO met the girl in its outreach and shelters her itself: no referral, no consent
     # needed for a child in danger.
     girl = await create_case(client, ngo, context="ngo_outreach", **marriage_case(age_estimate=12))
@@ -112,7 +116,7 @@ async def test_an_adult_is_placed_only_with_her_consent_to_services(
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     mimp = await factory.user("MIMP", Role.caseworker)
-    facility = await create_facility(client, admin, capacity=1)
+    facility = await create_facility(client, admin, capacity=1, genders=["female"])
     woman = await create_case(client, police, **marriage_case(age_estimate=29))
     # She agrees that MIMP receives her data, not (yet) to services.
     await client.post(
@@ -145,7 +149,7 @@ async def test_a_refusal_after_consent_stops_an_adults_placement(
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     mimp = await factory.user("MIMP", Role.caseworker)
-    facility = await create_facility(client, admin, capacity=1)
+    facility = await create_facility(client, admin, capacity=1, genders=["female"])
     woman = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=33))
     await client.post(
         f"/v1/cases/{woman['id']}/consents",
@@ -164,7 +168,7 @@ async def test_the_shelter_referral_holder_finds_a_bed_anywhere_in_the_country(
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     ngo = await factory.user("NGO-SAMPLE", Role.caseworker)
-    await create_facility(client, admin, capacity=1, operator="MIMP")
+    await create_facility(client, admin, capacity=1, operator="MIMP", genders=["female"])
     girl = await create_case(client, police, **marriage_case(age_estimate=16))
     await refer_for_shelter(client, police, ngo, girl["id"])
 
@@ -182,7 +186,7 @@ async def test_changing_capacity_is_refused_by_the_service_itself_to_a_role_with
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     staff = await factory.user("MIMP", Role.shelter_staff)
-    facility = await create_facility(client, admin, capacity=2)
+    facility = await create_facility(client, admin, capacity=2, genders=["female"])
 
     async with db.session() as session:
         with pytest.raises(Forbidden):
@@ -209,7 +213,7 @@ async def test_a_freed_bed_does_not_go_to_a_waiting_adult_who_withdrew_her_conse
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     mimp = await factory.user("MIMP", Role.caseworker)
-    facility = await create_facility(client, admin, capacity=1)
+    facility = await create_facility(client, admin, capacity=1, genders=["female"])
     occupant = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=30))
     waiting = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=31))
     placed = await request_placement(client, mimp, occupant["id"], facility_id=facility["id"])

@@ -163,7 +163,10 @@ class World:
         return str(sent["id"])
 
     async def facility(self, **overrides: Any) -> dict[str, Any]:
-        return await create_facility(self.client, await self.admin(), **overrides)
+        """A facility for the tests' women and girls only: no adult man finds a bed in it,
+        so other tests' unmet needs stay what they are."""
+        body = {"genders": ["female"], **overrides}
+        return await create_facility(self.client, await self.admin(), **body)
 
     async def placement(self, *, hold: bool = False) -> dict[str, Any]:
         """A placement (or a hold) of a shelter case in a facility of its own."""
