@@ -22,11 +22,13 @@ from service.core.schemas import (
     CountryCode,
     DateTime,
     Id,
+    Int,
     Lax,
     Name,
     OrgCode,
     RegionCode,
     RequestModel,
+    WholeNumber,
     single_line,
 )
 from service.persons.rules import Gender
@@ -40,9 +42,9 @@ class FacilityCreate(RequestModel):
     operator: OrgCode
     region: RegionCode
     kind: Annotated[FacilityKind, Lax]
-    capacity: int = Field(ge=0, le=5000)
-    min_age: int = Field(default=0, ge=0, le=120)
-    max_age: int = Field(default=120, ge=0, le=120)
+    capacity: Int = Field(ge=0, le=5000)
+    min_age: Int = Field(default=0, ge=0, le=120)
+    max_age: Int = Field(default=120, ge=0, le=120)
     genders: list[Annotated[Gender, Lax]] = Field(
         default_factory=list, max_length=len(Gender), description="Empty: any gender"
     )
@@ -65,7 +67,7 @@ class FacilityCreate(RequestModel):
 
 
 class CapacityChange(RequestModel):
-    capacity: int | None = Field(default=None, ge=0, le=5000)
+    capacity: Annotated[int, Field(ge=0, le=5000), WholeNumber] | None = None
     status: Annotated[FacilityStatus, Lax] | None = None
     reason: Text
 
@@ -102,13 +104,11 @@ class FacilityPublic(BaseModel):
 
 class PlacementCreate(RequestModel):
     facility_id: Id | None = Field(default=None, description="Omit to find a bed")
-    hold_hours: int | None = Field(
+    hold_hours: Annotated[int, Field(ge=1, le=72), WholeNumber] | None = Field(
         default=None,
-        ge=1,
-        le=72,
         description="Hold the bed for a person in transit; it frees itself when it expires",
     )
-    risk_level: int = Field(default=1, ge=0, le=3, description="0 low ... 3 immediate danger")
+    risk_level: Int = Field(default=1, ge=0, le=3, description="0 low ... 3 immediate danger")
     lgbti_specialized: bool = Field(
         default=False, description="The person needs LGBTI-specialized care"
     )
@@ -164,7 +164,7 @@ class RequestWithdraw(RequestModel):
 
 
 class RiskChange(RequestModel):
-    risk_level: int = Field(ge=0, le=3, description="0 low ... 3 immediate danger")
+    risk_level: Int = Field(ge=0, le=3, description="0 low ... 3 immediate danger")
     reason: Text
 
 

@@ -48,6 +48,20 @@ _CONTROL = r"\x00-\x1F\x7F-\x9F"
 _CONTROL_BUT_LINE_BREAKS = r"\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F"
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type: 3.0 is the integer 3, as JSON Schema's "integer" says; 3.5,
+    "3" and true are not integers, and strict validation refuses them."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer of a request body. Bounds of an optional one go before it, inside the Annotated
+# (`Annotated[int, Field(ge=0), WholeNumber] | None`), or the contract loses them.
+WholeNumber = BeforeValidator(_whole_number)
+Int = Annotated[int, WholeNumber]
+
+
 # Enums and literals are strings on the wire: lax for them takes the value, never a number.
 Lax = Strict(False)
 

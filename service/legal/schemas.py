@@ -18,6 +18,7 @@ from service.core.schemas import (
     Date,
     DateTime,
     Id,
+    Int,
     Lax,
     OrgCode,
     RequestModel,
@@ -138,8 +139,8 @@ class StatusChange(RequestModel):
 
 
 class Sentence(RequestModel):
-    years: int = Field(ge=0, le=50)
-    months: int = Field(ge=0, le=11)
+    years: Int = Field(ge=0, le=50)
+    months: Int = Field(ge=0, le=11)
 
 
 class OutcomeCreate(RequestModel):

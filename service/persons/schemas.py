@@ -15,6 +15,7 @@ from service.core.schemas import (
     LanguageCode,
     Lax,
     RequestModel,
+    WholeNumber,
     single_line,
 )
 from service.persons.rules import DocumentType, Gender, MatchKind
@@ -38,7 +39,7 @@ class PersonCreate(RequestModel):
     # Its plausibility (not in the future, not after the identification, not before
     # 1900) is the identification's rule: see persons.rules.birth_date_error.
     birth_date: Date | None = None
-    age_estimate: int | None = Field(default=None, ge=0, le=120)
+    age_estimate: Annotated[int, Field(ge=0, le=120), WholeNumber] | None = None
     gender: Annotated[Gender, Lax]
     nationality: CountryCode | None = None
     indigenous_people: Annotated[str, single_line(80)] | None = None

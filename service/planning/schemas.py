@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from service.core.schemas import Code, RequestModel
+from service.core.schemas import Code, RequestModel, WholeNumber
 from service.planning.rules import MAX_REPLICATIONS, JobStatus
 
 
@@ -23,8 +23,8 @@ class SimulationCreate(RequestModel):
     scenario: dict[str, Any] | None = Field(
         default=None, description="A scenario, as in a scenario file (YAML's fields, in JSON)"
     )
-    replications: int | None = Field(default=None, ge=2, le=MAX_REPLICATIONS)
-    seed: int | None = Field(default=None, ge=0)
+    replications: Annotated[int, Field(ge=2, le=MAX_REPLICATIONS), WholeNumber] | None = None
+    seed: Annotated[int, Field(ge=0), WholeNumber] | None = None
 
 
 class Progress(BaseModel):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema, model_validator
 
-from service.core.schemas import Date, DateTime, Lax, RequestModel, decimal_string
+from service.core.schemas import Date, DateTime, Lax, RequestModel, WholeNumber, decimal_string
 from service.stats.catalogue import By
 
 # The years a release may cover: Ruta keeps no case before the pathway existed.
@@ -126,7 +126,7 @@ class ReleaseCreate(RequestModel):
     """A release: tables of one period, published together so that no number they share
     is shown in one and hidden in another."""
 
-    year: Annotated[int, Field(ge=FIRST_YEAR, le=LAST_YEAR)] | None = None
+    year: Annotated[int, Field(ge=FIRST_YEAR, le=LAST_YEAR), WholeNumber] | None = None
     start: Date | None = None
     end: Date | None = None
     tables: list[TableRequest] | None = Field(

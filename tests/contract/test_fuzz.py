@@ -4,6 +4,7 @@ invalid data refused and valid data accepted (schemathesis.toml says which, and 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,17 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
+from service.core.security import Security
 from service.core.settings import Settings
 from service.core.types import EARLIEST_INSTANT, LATEST_INSTANT
 from service.identity.rules import Role
-from service.main import create_app
+from service.main import create_app, open_database
+from tests.support.databases import (
+    create_database,
+    drop_database,
+    make_settings,
+    migrate_and_seed,
+)
 from tests.support.factories import Factory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,16 +51,30 @@ schemathesis.openapi.format(
 
 
 @pytest.fixture(scope="module")
-async def fuzz_headers(factory: Factory) -> dict[str, dict[str, str]]:
-    admin = await factory.user("MIMP", Role.admin)
-    caseworker = await factory.user("PNP", Role.caseworker)
-    return {"admin": admin.headers, "caseworker": caseworker.headers}
+async def fuzz_settings(var_dir: Path) -> AsyncIterator[Settings]:
+    """A database of its own: what the fuzzer creates (facilities for anyone, cases with any
+    facts) must not change what the other tests find in the shared one."""
+    url = await create_database(var_dir)
+    settings = make_settings(url, var_dir)
+    await migrate_and_seed(settings)
+    yield settings
+    await drop_database(url)
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(settings: Settings) -> FastAPI:
+async def fuzz_headers(fuzz_settings: Settings) -> AsyncIterator[dict[str, dict[str, str]]]:
+    db = open_database(fuzz_settings)
+    factory = Factory(db, Security.from_settings(fuzz_settings))
+    admin = await factory.user("MIMP", Role.admin)
+    caseworker = await factory.user("PNP", Role.caseworker)
+    yield {"admin": admin.headers, "caseworker": caseworker.headers}
+    await db.dispose()
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(fuzz_settings: Settings) -> FastAPI:
     # An app of its own: schemathesis serves it from its own event loop and runs its lifespan.
-    return create_app(settings)
+    return create_app(fuzz_settings)
 
 
 # The published contract, which tests/test_openapi.py holds equal to what the app serves.
