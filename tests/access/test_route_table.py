@@ -97,7 +97,13 @@ async def _token(w: World, org: str) -> Call:
 
 async def _correct(w: World, org: str) -> Call:
     case = await w.case()
-    return Call("PATCH", f"/v1/cases/{case['id']}", {"current_location": "Casa refugio"})
+    # `*`: whatever the case's version (concurrent edits are tests/cases' matter).
+    return Call(
+        "PATCH",
+        f"/v1/cases/{case['id']}",
+        {"current_location": "Casa refugio"},
+        headers={"If-Match": "*"},
+    )
 
 
 async def _identification(w: World, org: str) -> Call:
@@ -320,6 +326,20 @@ async def _outcome(w: World, org: str) -> Call:
     )
 
 
+async def _read_consent(w: World, org: str) -> Call:
+    case = await w.case()
+    return Call("GET", f"/v1/consents/{await w.consent_id(case['id'])}")
+
+
+async def _read_referral(w: World, org: str) -> Call:
+    case = await w.case()
+    return Call("GET", f"/v1/referrals/{await w.referral_to('MIMP', case['id'])}")
+
+
+async def _read_defendant(w: World, org: str) -> Call:
+    return Call("GET", f"/v1/defendants/{await w.defendant_at_trial()}")
+
+
 async def _simulation(w: World, org: str, tail: str = "") -> Call:
     return Call("GET", f"/v1/simulations/{await w.simulation(org)}{tail}")
 
@@ -406,6 +426,7 @@ ROWS: dict[str, Row] = {
         "POST", "/consents", {"purposes": ["services"], "share_with": [], "language": "es"}
     ),
     "consent-list_consents": get_on_case("/consents"),
+    "consent-read_consent": _routed(_read_consent, ON_CASE, shared=True),
     "consent-revoke_consent": _routed(_consent_revoke, ON_CASE),
     "consent-record_statistics_basis": _routed(_statistics_basis, OVERRIDE),
     "consent-list_statistics_bases": get_on_case("/statistics-bases"),
@@ -451,6 +472,7 @@ ROWS: dict[str, Row] = {
         _referral_action("complete", accepted=True), RECEIVER, org="MIMP"
     ),
     "referrals-cancel_referral": _routed(_referral_cancel, ON_CASE),
+    "referrals-read_referral": _routed(_read_referral, ON_CASE, shared=True),
     # Capacity.
     "capacity-list_facilities": plain(Call("GET", "/v1/facilities"), ANYONE),
     "capacity-create_facility": _routed(_create_facility, FACILITIES),
@@ -508,6 +530,7 @@ ROWS: dict[str, Row] = {
     "legal-order_restitution": _routed(_restitution_order, ON_CASE, org="PJ"),
     "legal-record_restitution_payment": _routed(_payment, ON_CASE, org="PJ"),
     "legal-record_outcome": _routed(_outcome, ON_CASE, org="PJ"),
+    "legal-read_defendant": _routed(_read_defendant, ON_CASE, org="MP", shared=True),
     # Foreign nationals and repatriation.
     "repatriation-record_asylum_claim": on_foreign_case(
         "POST", "/asylum-claim", {"status": "pending", "effective_on": "2026-03-20"}
@@ -574,7 +597,7 @@ async def _send(world: World, call: Call, who: str, org: str) -> httpx.Response:
         json=call.json,
         params=call.params,
         data=call.form,
-        headers=headers,
+        headers={**headers, **(call.headers or {})},
     )
 
 

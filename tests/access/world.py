@@ -59,6 +59,7 @@ class Call:
     params: dict[str, Any] | None = None
     form: dict[str, str] | None = None
     auth: bool = True
+    headers: dict[str, str] | None = None
 
 
 class World:
