@@ -25,7 +25,8 @@ MARKER = "zq-marker-7781"
     ("override", "field"),
     [
         ({"person": person_body(age_estimate="15")}, "person.age_estimate"),
-        ({"person": person_body(age_estimate=15.0)}, "person.age_estimate"),
+        # 15.0 is the integer 15 in JSON (and in JSON Schema); 15.5 is not an integer.
+        ({"person": person_body(age_estimate=15.5)}, "person.age_estimate"),
         ({"person": person_body(age_estimate=True)}, "person.age_estimate"),
         ({"person": person_body(lgbti="true")}, "person.lgbti"),
         ({"person": person_body(lgbti=1)}, "person.lgbti"),
