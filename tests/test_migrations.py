@@ -249,7 +249,7 @@ async def test_free_text_stored_in_clear_before_0021_is_sealed_for_its_person_on
     data_key = keyring.unwrap(wrapped, owner=str(ids["alive"]))
     names = {value: name for name, value in ids.items()}
 
-    def opened(sealed: bytes | None) -> object:
+    def opened(sealed: bytes | memoryview | None) -> object:
         if sealed is None:
             return None
         return open_sealed(data_key, bytes(sealed), owner=str(ids["alive"]))
