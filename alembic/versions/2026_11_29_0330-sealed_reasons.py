@@ -14,9 +14,9 @@ transition's note or an interview's justification), never kept in clear.
 
 Existing texts are sealed here, through the deployment's keyring (the settings Alembic runs
 with: the same master keys as the service). A text whose person was erased (no data key any
-more) cannot be sealed for her and is dropped, never kept in clear. The downgrade cannot open
-what it sealed without the keys' owners' consent to do so in clear: it keeps the codes, and
-writes a placeholder where a justification was.
+more) cannot be sealed for her and is dropped, never kept in clear. The downgrade never
+puts a text back in clear: it restores the codes and writes a placeholder where a caseworker's
+text was.
 """
 
 import uuid
