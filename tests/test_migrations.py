@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from service.core import migrations
+from service.core.crypto import Keyring, open_sealed
 from service.core.time import utcnow
 from service.main import open_database
 from tests.support.databases import (
@@ -175,3 +176,101 @@ async def test_documents_indexed_before_claims_are_claimed_by_their_earliest_sur
         ("document", "x", "p1"),
         ("document", "y", "p4"),
     ]
+
+
+async def test_free_text_stored_in_clear_before_0021_is_sealed_for_its_person_on_upgrade(
+    var_dir: Path,
+) -> None:
+    url = await create_database(var_dir)
+    settings = make_settings(url, var_dir)
+    keyring = Keyring(settings)
+    ids = {name: uuid.uuid4() for name in ("alive", "erased", "c1", "c2", "org", "user")}
+    ids |= {name: uuid.uuid4() for name in ("r1", "r2", "s1", "s2", "s3", "o1", "o2")}
+    at = utcnow().replace(tzinfo=None)
+
+    def key(name: str) -> object:
+        return ids[name].hex if settings.is_sqlite else ids[name]
+
+    rows = [
+        "INSERT INTO person (id, age_is_estimate, gender, languages, created_at)"
+        " VALUES (:alive, false, 'female', '[]', :at), (:erased, false, 'female', '[]', :at)",
+        "INSERT INTO person_key (person_id, master_key_id, wrapped_key, created_at)"
+        " VALUES (:alive, :key_id, :wrapped, :at)",
+        "INSERT INTO organization (id, code, name, kind, created_at)"
+        " VALUES (:org, 'ORG', 'Org', 'ngo', :at)",
+        "INSERT INTO app_user (id, username, organization_id, role, is_active, created_at)"
+        " VALUES (:user, 'u', :org, 'caseworker', true, :at)",
+        "INSERT INTO case_file (id, status, victim_status, created_at, updated_at, person_id,"
+        " is_witness, row_version) VALUES (:c1, 'referred', 'suspected', :at, :at, :alive,"
+        " false, 1), (:c2, 'referred', 'suspected', :at, :at, :erased, false, 1)",
+        "INSERT INTO referral (id, case_id, from_org_id, to_org_id, purpose, status, reason,"
+        " created_by, created_at, due_at, updated_at, row_version) VALUES"
+        " (:r1, :c1, :org, :org, 'shelter', 'rejected', 'Rosa en Juliaca', :user, :at, :at,"
+        " :at, 1), (:r2, :c2, :org, :org, 'shelter', 'expired', 'unanswered_past_deadline',"
+        " :user, :at, :at, :at, 1)",
+        "INSERT INTO referral_status_change (id, referral_id, to_status, reason, at) VALUES"
+        " (:s1, :r1, 'rejected', 'Rosa en Juliaca', :at), (:s2, :r2, 'expired',"
+        " 'unanswered_past_deadline', :at), (:s3, :r1, 'requested', NULL, :at)",
+        "INSERT INTO consent_override (id, case_id, organization_id, justification, recorded_by,"
+        " recorded_at) VALUES (:o1, :c1, :org, 'Rosa corre peligro', :user, :at),"
+        " (:o2, :c2, :org, 'Ana corre peligro', :user, :at)",
+    ]
+    wrapped = keyring.wrap(keyring.new_data_key(), owner=str(ids["alive"]))
+    params = {name: key(name) for name in ids} | {"at": at}
+    params |= {"key_id": wrapped.master_key_id, "wrapped": wrapped.blob}
+    try:
+        await asyncio.to_thread(migrations.upgrade, settings, "0020")
+        db = open_database(settings)
+        async with db.engine.begin() as conn:
+            for sql in rows:
+                await conn.execute(sa.text(sql), params)
+        await db.dispose()
+        await asyncio.to_thread(migrations.upgrade, settings)
+        db = open_database(settings)
+        reasons = await query(
+            db, "SELECT id, reason_code, reason_ciphertext FROM referral_status_change"
+        )
+        referrals = await query(db, "SELECT id, reason_code, reason_ciphertext FROM referral")
+        overrides = await query(db, "SELECT id, justification_ciphertext FROM consent_override")
+        columns = await query(
+            db,
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE column_name IN ('reason', 'justification') AND table_name IN"
+            " ('referral', 'referral_status_change', 'consent_override')"
+            if not settings.is_sqlite
+            else "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p"
+            " WHERE p.name IN ('reason', 'justification') AND m.name IN"
+            " ('referral', 'referral_status_change', 'consent_override')",
+        )
+        await db.dispose()
+    finally:
+        await drop_database(url)
+
+    data_key = keyring.unwrap(wrapped, owner=str(ids["alive"]))
+    names = {value: name for name, value in ids.items()}
+
+    def opened(sealed: bytes | memoryview | None) -> object:
+        if sealed is None:
+            return None
+        return open_sealed(data_key, bytes(sealed), owner=str(ids["alive"]))
+
+    def by_name(found: list[tuple[object, ...]]) -> dict[str, tuple[object, ...]]:
+        return {
+            names[uuid.UUID(str(row[0]))]: tuple(
+                opened(v) if isinstance(v, bytes | memoryview) else v for v in row[1:]
+            )
+            for row in found
+        }
+
+    assert by_name(referrals) == {
+        "r1": (None, {"reason": "Rosa en Juliaca"}),
+        "r2": ("unanswered_past_deadline", None),
+    }
+    assert by_name(reasons) == {
+        "s1": (None, {"reason": "Rosa en Juliaca"}),
+        "s2": ("unanswered_past_deadline", None),
+        "s3": (None, None),
+    }
+    # Erased: no key to seal it under, so the text is dropped rather than kept in clear.
+    assert by_name(overrides) == {"o1": ({"justification": "Rosa corre peligro"},), "o2": (None,)}
+    assert columns == []

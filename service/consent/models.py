@@ -46,7 +46,10 @@ class ConsentOverride(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(foreign_key="case_file.id", index=True)
     organization_id: uuid.UUID = Field(foreign_key="organization.id")
-    justification: str = Field(max_length=1000)
+    # Sealed under the person's data key (it may name people); returned by no route: evidence
+    # for an inspection, the audit shows that the override happened. Always set since 0021;
+    # None only for an earlier override whose person had been erased (the text was dropped).
+    justification_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     recorded_by: uuid.UUID = Field(foreign_key="app_user.id")
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

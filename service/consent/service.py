@@ -186,13 +186,14 @@ async def record_override(
     actor: Actor,
     case_id: uuid.UUID,
     organization_id: uuid.UUID,
-    justification: str,
+    justification_ciphertext: bytes,
 ) -> ConsentOverride:
-    """Share without consent: allowed to permitted users, with a justification, audited."""
+    """Share without consent: allowed to permitted users, with a justification (sealed by the
+    caller under the person's data key: it may name people), audited."""
     override = ConsentOverride(
         case_id=case_id,
         organization_id=organization_id,
-        justification=justification,
+        justification_ciphertext=justification_ciphertext,
         recorded_by=actor.user_id,
     )
     session.add(override)

@@ -27,6 +27,7 @@ from service.core.crypto import Keyring
 from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.referrals import service as referral_service
+from service.referrals.rules import SystemReason
 from service.repatriation import service as repatriation_service
 from service.repatriation.rules import CancelReason
 
@@ -72,7 +73,7 @@ async def _release(session: AsyncSession, *, actor: Actor, case_id: uuid.UUID) -
     its planned repatriation."""
     await capacity_service.release_case(session, actor=actor, case_id=case_id)
     await referral_service.cancel_requested_referrals(
-        session, actor=actor, case_id=case_id, reason="case_closed"
+        session, actor=actor, case_id=case_id, reason=SystemReason.case_closed
     )
     await repatriation_service.cancel_planned_of_case(
         session, actor=actor, case_id=case_id, reason=CancelReason.case_closed

@@ -16,6 +16,7 @@ from service.consent.schemas import ConsentCreate
 from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.referrals import service as referral_service
+from service.referrals.rules import SystemReason
 
 if TYPE_CHECKING:
     from service.consent.models import Consent, StatisticsBasis
@@ -44,7 +45,7 @@ async def revoke_consent(
         actor=actor,
         case_id=consent.case_id,
         share_with=consent.share_with,
-        reason="consent_revoked",
+        reason=SystemReason.consent_revoked,
     )
     await session.flush()
     return consent
@@ -58,7 +59,11 @@ async def record_consent(
     consent = await consent_service.record_consent(session, actor=actor, case_id=case_id, data=data)
     if consent.refused:
         await referral_service.cancel_uncovered_referrals(
-            session, actor=actor, case_id=case_id, share_with=None, reason="consent_refused"
+            session,
+            actor=actor,
+            case_id=case_id,
+            share_with=None,
+            reason=SystemReason.consent_refused,
         )
     return consent
 

@@ -453,6 +453,7 @@ async def _write_case(session: AsyncSession, run: _Run, plan: CasePlan) -> None:
             session,
             actor=identifier,
             settings=run.settings,
+            keyring=run.security.keyring,
             case=case,
             data=ReferralCreate(
                 to_org=plan.referral_to, purpose=ReferralPurpose(plan.referral_purpose)
@@ -462,7 +463,11 @@ async def _write_case(session: AsyncSession, run: _Run, plan: CasePlan) -> None:
         receiver = actors[plan.referral_to]
         if plan.referral_answer == "accept":
             await referral_service.act_on_referral(
-                session, actor=receiver, referral_id=referral.id, action=ReferralAction.accept
+                session,
+                actor=receiver,
+                referral_id=referral.id,
+                action=ReferralAction.accept,
+                keyring=keyring,
             )
         elif plan.referral_answer == "reject":
             await referral_service.act_on_referral(
@@ -470,6 +475,7 @@ async def _write_case(session: AsyncSession, run: _Run, plan: CasePlan) -> None:
                 actor=receiver,
                 referral_id=referral.id,
                 action=ReferralAction.reject,
+                keyring=keyring,
                 reason="outside our service area",
             )
     mimp = actors["MIMP"]
@@ -525,11 +531,16 @@ async def _prosecute(
             session,
             actor=identifier,
             settings=run.settings,
+            keyring=run.security.keyring,
             case=case,
             data=ReferralCreate(to_org="MP", purpose=ReferralPurpose.victim_witness_programme),
         )
         await referral_service.act_on_referral(
-            session, actor=prosecutor, referral_id=referral.id, action=ReferralAction.accept
+            session,
+            actor=prosecutor,
+            referral_id=referral.id,
+            action=ReferralAction.accept,
+            keyring=run.security.keyring,
         )
     last = today()
     filed = min(plan.identified_on + timedelta(days=5), last)

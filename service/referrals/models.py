@@ -29,7 +29,10 @@ class Referral(Versioned, table=True):
     to_org_id: uuid.UUID = Field(foreign_key="organization.id")
     purpose: str = Field(sa_type=code_column())
     status: str = Field(sa_type=code_column())
-    reason: str | None = Field(default=None, max_length=500)
+    # Why it ended as it did: a code where the system ended it (`rules.SystemReason`), else
+    # the caseworker's free text, sealed under the person's data key (it may name people).
+    reason_code: str | None = Field(default=None, sa_type=code_column())
+    reason_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     consent_override_id: uuid.UUID | None = Field(default=None, foreign_key="consent_override.id")
     created_by: uuid.UUID = Field(foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -46,6 +49,7 @@ class ReferralStatusChange(SQLModel, table=True):
     referral_id: uuid.UUID = Field(foreign_key="referral.id", index=True)
     from_status: str | None = Field(default=None, sa_type=code_column())
     to_status: str = Field(sa_type=code_column())
-    reason: str | None = Field(default=None, max_length=500)
+    reason_code: str | None = Field(default=None, sa_type=code_column())
+    reason_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     actor_user_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -12,7 +12,7 @@ from service.core.db import SessionDep
 from service.core.errors import problem_responses
 from service.core.pagination import Page, PageParams, page_params
 from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
-from service.identity.dependencies import AuthenticatedRoute, SettingsDep
+from service.identity.dependencies import AuthenticatedRoute, SecurityDep, SettingsDep
 from service.referrals import service
 from service.referrals.rules import ReferralAction, ReferralStatus
 from service.referrals.schemas import (
@@ -40,14 +40,17 @@ async def send_referral(
     actor: CaseWriterDep,
     session: SessionDep,
     settings: SettingsDep,
+    security: SecurityDep,
     response: Response,
 ) -> ReferralPublic:
     """Refer the person to another organization (status requested)."""
     referral = await service.send_referral(
-        session, actor=actor, settings=settings, case=case, data=body
+        session, actor=actor, settings=settings, keyring=security.keyring, case=case, data=body
     )
     set_etag(response, referral)
-    [public] = await service.referral_public(session, [referral])
+    [public] = await service.referral_public(
+        session, keyring=security.keyring, referrals=[referral]
+    )
     return public
 
 
@@ -57,6 +60,7 @@ async def send_referral(
 async def list_referrals(
     actor: CaseReaderDep,
     session: SessionDep,
+    security: SecurityDep,
     page: Annotated[PageParams, Depends(page_params)],
     direction: Literal["incoming", "outgoing"] = "incoming",
     status: Annotated[list[ReferralStatus] | None, Query()] = None,
@@ -66,7 +70,7 @@ async def list_referrals(
     rows, next_cursor = await service.list_referrals(
         session, actor=actor, direction=direction, statuses=status or [], page=page, case_id=case_id
     )
-    items = await service.referral_public(session, rows)
+    items = await service.referral_public(session, keyring=security.keyring, referrals=rows)
     return Page[ReferralPublic](items=items, next_cursor=next_cursor)
 
 
@@ -77,19 +81,26 @@ async def list_referrals(
     openapi_extra=versioned_read(),
 )
 async def read_referral(
-    referral_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep, response: Response
+    referral_id: uuid.UUID,
+    actor: CaseReaderDep,
+    session: SessionDep,
+    security: SecurityDep,
+    response: Response,
 ) -> ReferralPublic:
     """One referral the caller's organization sent or received, with its ETag."""
     referral, _ = await service.get_referral_for(
         session, actor=actor, referral_id=referral_id, lock=False
     )
     set_etag(response, referral)
-    [public] = await service.referral_public(session, [referral])
+    [public] = await service.referral_public(
+        session, keyring=security.keyring, referrals=[referral]
+    )
     return public
 
 
 async def _act(
     session: SessionDep,
+    security: SecurityDep,
     actor: CaseWriterDep,
     referral_id: uuid.UUID,
     action: ReferralAction,
@@ -102,10 +113,13 @@ async def _act(
         actor=actor,
         referral_id=referral_id,
         action=action,
+        keyring=security.keyring,
         reason=reason,
         if_match=if_match,
     )
-    [public] = await service.referral_public(session, [referral])
+    [public] = await service.referral_public(
+        session, keyring=security.keyring, referrals=[referral]
+    )
     set_etag(response, referral)
     return public
 
@@ -120,11 +134,14 @@ async def accept_referral(
     referral_id: uuid.UUID,
     actor: CaseWriterDep,
     session: SessionDep,
+    security: SecurityDep,
     if_match: IfMatchDep,
     response: Response,
 ) -> ReferralPublic:
     """The receiving organization takes the person on; it becomes involved in the case."""
-    return await _act(session, actor, referral_id, ReferralAction.accept, if_match, response)
+    return await _act(
+        session, security, actor, referral_id, ReferralAction.accept, if_match, response
+    )
 
 
 @router.post(
@@ -138,12 +155,20 @@ async def reject_referral(
     body: ReferralRejection,
     actor: CaseWriterDep,
     session: SessionDep,
+    security: SecurityDep,
     if_match: IfMatchDep,
     response: Response,
 ) -> ReferralPublic:
     """The receiving organization declines, with a reason."""
     return await _act(
-        session, actor, referral_id, ReferralAction.reject, if_match, response, body.reason
+        session,
+        security,
+        actor,
+        referral_id,
+        ReferralAction.reject,
+        if_match,
+        response,
+        body.reason,
     )
 
 
@@ -157,11 +182,14 @@ async def start_referral(
     referral_id: uuid.UUID,
     actor: CaseWriterDep,
     session: SessionDep,
+    security: SecurityDep,
     if_match: IfMatchDep,
     response: Response,
 ) -> ReferralPublic:
     """The receiving organization has begun the service."""
-    return await _act(session, actor, referral_id, ReferralAction.start, if_match, response)
+    return await _act(
+        session, security, actor, referral_id, ReferralAction.start, if_match, response
+    )
 
 
 @router.post(
@@ -174,11 +202,14 @@ async def complete_referral(
     referral_id: uuid.UUID,
     actor: CaseWriterDep,
     session: SessionDep,
+    security: SecurityDep,
     if_match: IfMatchDep,
     response: Response,
 ) -> ReferralPublic:
     """The receiving organization has finished the service."""
-    return await _act(session, actor, referral_id, ReferralAction.complete, if_match, response)
+    return await _act(
+        session, security, actor, referral_id, ReferralAction.complete, if_match, response
+    )
 
 
 @router.post(
@@ -191,6 +222,7 @@ async def cancel_referral(
     referral_id: uuid.UUID,
     actor: CaseWriterDep,
     session: SessionDep,
+    security: SecurityDep,
     if_match: IfMatchDep,
     response: Response,
     body: ReferralReason | None = None,
@@ -198,6 +230,7 @@ async def cancel_referral(
     """The sending organization withdraws the referral."""
     return await _act(
         session,
+        security,
         actor,
         referral_id,
         ReferralAction.cancel,

@@ -49,6 +49,16 @@ class ReferralAction(StrEnum):
     expire = "expire"
 
 
+class SystemReason(StrEnum):
+    """Why the system ended a referral: a code (counted, filtered), never free text, kept in
+    clear; a caseworker's reason is free text and sealed."""
+
+    unanswered_past_deadline = "unanswered_past_deadline"
+    case_closed = "case_closed"
+    consent_revoked = "consent_revoked"
+    consent_refused = "consent_refused"
+
+
 class Side(StrEnum):
     sender = "sender"
     receiver = "receiver"

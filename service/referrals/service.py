@@ -18,6 +18,7 @@ from service.audit.service import record_event
 from service.cases import service as case_service
 from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.consent import service as consent_service
+from service.core.crypto import Keyring
 from service.core.db import for_update, table_of
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.preconditions import IfMatch, check_version
@@ -27,6 +28,7 @@ from service.core.time import utcnow
 from service.identity import rules as identity_rules
 from service.identity.exceptions import UnknownOrganization
 from service.identity.service import get_organizations, get_organizations_by_code
+from service.persons import service as person_service
 from service.referrals import rules
 from service.referrals.exceptions import (
     IllegalReferralChange,
@@ -42,7 +44,13 @@ if TYPE_CHECKING:
 
 
 async def send_referral(
-    session: AsyncSession, *, actor: Actor, settings: Settings, case: CaseFile, data: ReferralCreate
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    settings: Settings,
+    keyring: Keyring,
+    case: CaseFile,
+    data: ReferralCreate,
 ) -> Referral:
     """Refer the person to another organization, within the consent or with a justified override."""
     orgs = await get_organizations_by_code(session, [data.to_org])
@@ -65,12 +73,18 @@ async def send_referral(
             actor.role, identity_rules.Permission.consent_override
         ):
             raise OverrideNotPermitted(f"The role {actor.role!r} may not override consent.")
+        sealed = await person_service.seal_for_person(
+            session,
+            keyring=keyring,
+            person_id=case.person_id,
+            payload={"justification": data.consent_override_justification},
+        )
         override = await consent_service.record_override(
             session,
             actor=actor,
             case_id=case.id,
             organization_id=to_org.id,
-            justification=data.consent_override_justification,
+            justification_ciphertext=sealed,
         )
         override_id = override.id
     now = utcnow()
@@ -119,8 +133,11 @@ async def _change(
     referral: Referral,
     action: rules.ReferralAction,
     side: rules.Side,
-    reason: str | None = None,
+    reason_code: rules.SystemReason | None = None,
+    reason_ciphertext: bytes | None = None,
 ) -> Referral:
+    """Move the referral on, with the system's reason code or the caseworker's sealed reason;
+    the audit event says which code, or only that a reason was given."""
     try:
         to = rules.next_status(rules.ReferralStatus(referral.status), action, side)
     except rules.IllegalReferralAction as exc:
@@ -130,25 +147,31 @@ async def _change(
             referral_id=referral.id,
             from_status=referral.status,
             to_status=to.value,
-            reason=reason,
+            reason_code=reason_code,
+            reason_ciphertext=reason_ciphertext,
             actor_user_id=actor.user_id if actor else None,
         )
     )
+    changes: dict[str, dict[str, object]] = {
+        "referral_id": {"to": str(referral.id)},
+        "status": {"from": referral.status, "to": to.value},
+    }
+    if reason_code is not None:
+        changes["reason_code"] = {"to": reason_code.value}
+    if reason_ciphertext is not None:
+        changes["reason"] = {"changed": True}
     record_event(
         session,
         actor=actor,
         action=f"referral.{to.value}",
         entity_type="case",
         entity_id=referral.case_id,
-        changes={
-            "referral_id": {"to": str(referral.id)},
-            "status": {"from": referral.status, "to": to.value},
-            "reason": {"to": reason},
-        },
+        changes=changes,
     )
     referral.status, referral.updated_at = to.value, utcnow()
-    if reason is not None:
-        referral.reason = reason
+    if reason_code is not None or reason_ciphertext is not None:
+        referral.reason_code = reason_code.value if reason_code else None
+        referral.reason_ciphertext = reason_ciphertext
     session.add(referral)
     await session.flush()
     if action is not rules.ReferralAction.expire:
@@ -202,6 +225,7 @@ async def act_on_referral(
     actor: Actor,
     referral_id: uuid.UUID,
     action: rules.ReferralAction,
+    keyring: Keyring,
     reason: str | None = None,
     if_match: IfMatch | None = None,
 ) -> Referral:
@@ -211,7 +235,24 @@ async def act_on_referral(
     at once, the second finds it changed (412)."""
     referral, side = await get_referral_for(session, actor=actor, referral_id=referral_id)
     check_version(if_match, referral)
-    await _change(session, actor=actor, referral=referral, action=action, side=side, reason=reason)
+    sealed = None
+    if reason is not None:
+        # Free text may name people: sealed under the person's data key, shown to the parties.
+        persons = await case_service.persons_of_cases(session, [referral.case_id])
+        sealed = await person_service.seal_for_person(
+            session,
+            keyring=keyring,
+            person_id=persons[referral.case_id],
+            payload={"reason": reason},
+        )
+    await _change(
+        session,
+        actor=actor,
+        referral=referral,
+        action=action,
+        side=side,
+        reason_ciphertext=sealed,
+    )
     if action is rules.ReferralAction.accept:
         # After the status check, so a referral that cannot be accepted says why; the refusal
         # rolls the whole request back.
@@ -249,7 +290,7 @@ async def cancel_uncovered_referrals(
     actor: Actor,
     case_id: uuid.UUID,
     share_with: Sequence[str] | None,
-    reason: str,
+    reason: rules.SystemReason,
 ) -> int:
     """Cancel the case's pending referrals (to these organizations; None: to any) that no
     consent in force or override covers any more; returns how many."""
@@ -282,14 +323,14 @@ async def cancel_uncovered_referrals(
             referral=referral,
             action=rules.ReferralAction.cancel,
             side=rules.Side.sender,
-            reason=reason,
+            reason_code=reason,
         )
         cancelled += 1
     return cancelled
 
 
 async def cancel_requested_referrals(
-    session: AsyncSession, *, actor: Actor | None, case_id: uuid.UUID, reason: str
+    session: AsyncSession, *, actor: Actor | None, case_id: uuid.UUID, reason: rules.SystemReason
 ) -> list[Referral]:
     """Cancel every referral of the case still waiting for an answer (the case closed)."""
     pending = (
@@ -312,7 +353,7 @@ async def cancel_requested_referrals(
             referral=referral,
             action=rules.ReferralAction.cancel,
             side=rules.Side.system,
-            reason=reason,
+            reason_code=reason,
         )
     return list(pending)
 
@@ -345,7 +386,7 @@ async def expire_overdue_referrals(
             referral=referral,
             action=rules.ReferralAction.expire,
             side=rules.Side.system,
-            reason="unanswered_past_deadline",
+            reason_code=rules.SystemReason.unanswered_past_deadline,
         )
         await alert_service.open_alert(
             session,
@@ -378,12 +419,37 @@ async def list_referrals(
     return page_of((await session.exec(stmt)).all(), page, lambda r: (r.created_at, r.id))
 
 
+async def _reason_of(
+    session: AsyncSession, keyring: Keyring, referral: Referral, person_id: uuid.UUID
+) -> str | None:
+    """The system's code, or the caseworker's text opened with the person's key (None once
+    the person was erased)."""
+    if referral.reason_ciphertext is None:
+        return referral.reason_code
+    opened = await person_service.open_for_person(
+        session, keyring=keyring, person_id=person_id, sealed=referral.reason_ciphertext
+    )
+    return None if opened is None else str(opened["reason"])
+
+
 async def referral_public(
-    session: AsyncSession, referrals: Sequence[Referral]
+    session: AsyncSession, *, keyring: Keyring, referrals: Sequence[Referral]
 ) -> list[ReferralPublic]:
+    """The referrals as their two organizations see them (the only callers: every route
+    reads them through `get_referral_for` or the organization's own inbox or outbox), with
+    the reason in clear."""
     orgs = await get_organizations(
         session, [r.from_org_id for r in referrals] + [r.to_org_id for r in referrals]
     )
+    persons = await case_service.persons_of_cases(
+        session, [r.case_id for r in referrals if r.reason_ciphertext is not None]
+    )
+    reasons = [
+        await _reason_of(session, keyring, r, persons[r.case_id])
+        if r.reason_ciphertext is not None
+        else r.reason_code
+        for r in referrals
+    ]
     return [
         ReferralPublic(
             id=r.id,
@@ -392,13 +458,13 @@ async def referral_public(
             to_org=orgs[r.to_org_id].code,
             purpose=rules.ReferralPurpose(r.purpose),
             status=rules.ReferralStatus(r.status),
-            reason=r.reason,
+            reason=reason,
             consent_overridden=r.consent_override_id is not None,
             created_at=r.created_at,
             due_at=r.due_at,
             updated_at=r.updated_at,
         )
-        for r in referrals
+        for r, reason in zip(referrals, reasons, strict=True)
     ]
 
 

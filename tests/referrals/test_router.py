@@ -140,7 +140,7 @@ async def test_unanswered_referral_expires_and_alerts_the_sender(
     assert due  # shelter referrals are due within 24 hours
     assert none_yet == 0
     assert expired >= 1
-    assert outbox[0]["status"] == "expired"
+    assert (outbox[0]["status"], outbox[0]["reason"]) == ("expired", "unanswered_past_deadline")
     assert [a["kind"] for a in alerts] == ["referral_overdue"]
     assert mimp_alerts == []
     assert late_accept.status_code == 409

@@ -91,11 +91,16 @@ async def _refer_for_shelter(
         session,
         actor=sender,
         settings=db.settings,
+        keyring=Keyring(db.settings),
         case=case,
         data=ReferralCreate(to_org=shelter.organization_code, purpose=ReferralPurpose.shelter),
     )
     await referral_service.act_on_referral(
-        session, actor=shelter, referral_id=referral.id, action=ReferralAction.accept
+        session,
+        actor=shelter,
+        referral_id=referral.id,
+        action=ReferralAction.accept,
+        keyring=Keyring(db.settings),
     )
 
 
