@@ -99,9 +99,7 @@ async def create_user(
         await session.exec(select(Organization).where(Organization.code == organization_code))
     ).first()
     if org is None:
-        raise UnknownOrganization(
-            "organization", f"no organization has the code {organization_code!r}"
-        )
+        raise UnknownOrganization("organization", "no organization has this code")
     if (await session.exec(select(AppUser).where(AppUser.username == username))).first():
         raise UsernameTaken("The username is already in use.")
     user = AppUser(

@@ -95,7 +95,7 @@ def _entry(code: str) -> CatalogueTable:
         return CATALOGUE[code]
     except KeyError:
         raise StatsTableNotFound(
-            f"No table {code!r}; the catalogue has {', '.join(CATALOGUE)}."
+            f"No such table; the catalogue has {', '.join(CATALOGUE)}."
         ) from None
 
 

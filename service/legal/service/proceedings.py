@@ -241,8 +241,7 @@ async def create_proceeding(
     except IntegrityError:
         await savepoint.rollback()
         raise ProceedingExists(
-            f"Complaint {data.complaint_number!r} already has a proceeding at"
-            f" {data.prosecutor_office}."
+            "This complaint already has a proceeding at this prosecutor office."
         ) from None
     await savepoint.commit()
     await _add_status_change(

@@ -139,7 +139,7 @@ async def record_payment(
     victim's case. Refused above the outstanding balance; the order's unpaid alert is
     resolved when it is paid in full."""
     not_found = RestitutionOrderNotFound(
-        f"No restitution order {order_id} is visible to your organization."
+        "No such restitution order is visible to your organization."
     )
     # Locked so that two payments recorded at once are checked one after the other.
     stmt = for_update(select(RestitutionOrder).where(RestitutionOrder.id == order_id), session)
@@ -161,7 +161,7 @@ async def record_payment(
     _, balance = (await _paid_and_balance(session, [order.id]))[order.id]
     if data.amount_soles > balance:
         raise PaymentExceedsBalance(
-            f"The outstanding balance is {balance} soles; the payment is {data.amount_soles}.",
+            f"The payment is above the outstanding balance of {balance} soles.",
             balance_soles=str(balance),
         )
     payment = RestitutionPayment(
