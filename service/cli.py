@@ -209,7 +209,11 @@ def user_add(
 
     try:
         _run(settings, work)
-    except (UnknownOrganization, UsernameTaken) as exc:
+    except UnknownOrganization as exc:
+        # The operator's own input, on their own terminal: name it (the API never does).
+        typer.echo(f"error: {exc.detail} ({org})", err=True)
+        raise typer.Exit(2) from exc
+    except UsernameTaken as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"user {username} ({role.value}) added to {org}")
