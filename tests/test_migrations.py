@@ -274,3 +274,84 @@ async def test_free_text_stored_in_clear_before_0021_is_sealed_for_its_person_on
     # Erased: no key to seal it under, so the text is dropped rather than kept in clear.
     assert by_name(overrides) == {"o1": ({"justification": "Rosa corre peligro"},), "o2": (None,)}
     assert columns == []
+
+
+async def test_risk_change_reasons_stored_in_clear_before_0022_are_sealed_on_upgrade(
+    var_dir: Path,
+) -> None:
+    url = await create_database(var_dir)
+    settings = make_settings(url, var_dir)
+    keyring = Keyring(settings)
+    names = ("alive", "erased", "c1", "c2", "org", "user", "q1", "q2", "k1", "k2", "k3")
+    ids = {name: uuid.uuid4() for name in names}
+    at = utcnow().replace(tzinfo=None)
+
+    def key(name: str) -> object:
+        return ids[name].hex if settings.is_sqlite else ids[name]
+
+    rows = [
+        "INSERT INTO person (id, age_is_estimate, gender, languages, created_at)"
+        " VALUES (:alive, false, 'female', '[]', :at), (:erased, false, 'female', '[]', :at)",
+        "INSERT INTO person_key (person_id, master_key_id, wrapped_key, created_at)"
+        " VALUES (:alive, :key_id, :wrapped, :at)",
+        "INSERT INTO region (code, name, capital) VALUES ('15', 'Lima', 'Lima')",
+        "INSERT INTO organization (id, code, name, kind, created_at)"
+        " VALUES (:org, 'ORG', 'Org', 'ngo', :at)",
+        "INSERT INTO app_user (id, username, organization_id, role, is_active, created_at)"
+        " VALUES (:user, 'u', :org, 'caseworker', true, :at)",
+        "INSERT INTO case_file (id, status, victim_status, created_at, updated_at, person_id,"
+        " is_witness, row_version) VALUES (:c1, 'referred', 'suspected', :at, :at, :alive,"
+        " false, 1), (:c2, 'referred', 'suspected', :at, :at, :erased, false, 1)",
+        "INSERT INTO placement_request (id, case_id, status, minor, risk_level, needs, region,"
+        " requested_by, requested_at) VALUES (:q1, :c1, 'waiting', false, 3, '{}', '15', :user,"
+        " :at), (:q2, :c2, 'waiting', false, 2, '{}', '15', :user, :at)",
+        "INSERT INTO placement_request_risk_change (id, request_id, from_level, to_level, reason,"
+        " changed_by, changed_at) VALUES (:k1, :q1, 1, 2, 'Rosa vio al tratante', :user, :at),"
+        " (:k2, :q1, 2, 3, 'su hermana en Juliaca', :user, :at),"
+        " (:k3, :q2, 1, 2, 'Ana vio al tratante', :user, :at)",
+    ]
+    wrapped = keyring.wrap(keyring.new_data_key(), owner=str(ids["alive"]))
+    params = {name: key(name) for name in ids} | {"at": at}
+    params |= {"key_id": wrapped.master_key_id, "wrapped": wrapped.blob}
+    try:
+        await asyncio.to_thread(migrations.upgrade, settings, "0021")
+        db = open_database(settings)
+        async with db.engine.begin() as conn:
+            for sql in rows:
+                await conn.execute(sa.text(sql), params)
+        await db.dispose()
+        await asyncio.to_thread(migrations.upgrade, settings)
+        db = open_database(settings)
+        changes = await query(
+            db, "SELECT id, to_level, reason_ciphertext FROM placement_request_risk_change"
+        )
+        columns = await query(
+            db,
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE column_name = 'reason' AND table_name = 'placement_request_risk_change'"
+            if not settings.is_sqlite
+            else "SELECT name FROM pragma_table_info('placement_request_risk_change')"
+            " WHERE name = 'reason'",
+        )
+        await db.dispose()
+    finally:
+        await drop_database(url)
+
+    data_key = keyring.unwrap(wrapped, owner=str(ids["alive"]))
+    by_id = {value: name for name, value in ids.items()}
+
+    def opened(sealed: bytes | memoryview | None) -> object:
+        if sealed is None:
+            return None
+        return open_sealed(data_key, bytes(sealed), owner=str(ids["alive"]))
+
+    found = {
+        by_id[uuid.UUID(str(row_id))]: (level, opened(sealed)) for row_id, level, sealed in changes
+    }
+    assert found == {
+        "k1": (2, {"reason": "Rosa vio al tratante"}),
+        "k2": (3, {"reason": "su hermana en Juliaca"}),
+        # Erased: no key to seal it under, so the text is dropped rather than kept in clear.
+        "k3": (2, None),
+    }
+    assert columns == []

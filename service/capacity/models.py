@@ -145,7 +145,8 @@ class PlacementRequest(SQLModel, table=True):
 
 class PlacementRequestRiskChange(SQLModel, table=True):
     """A change of a waiting person's risk level, dated, with its reason: the history behind
-    `placement_request.risk_level`."""
+    `placement_request.risk_level`. The reason is a caseworker's text about the person, sealed
+    under her data key (None only where she was erased before migration 0022 sealed it)."""
 
     __tablename__ = "placement_request_risk_change"
 
@@ -153,7 +154,7 @@ class PlacementRequestRiskChange(SQLModel, table=True):
     request_id: uuid.UUID = Field(foreign_key="placement_request.id", index=True)
     from_level: int
     to_level: int
-    reason: str = Field(max_length=300)
+    reason_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     changed_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

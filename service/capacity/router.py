@@ -30,7 +30,7 @@ from service.core.errors import problem_responses
 from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
 from service.core.schemas import RegionCode
 from service.core.security import Actor
-from service.identity.dependencies import ActorDep, AuthenticatedRoute, require
+from service.identity.dependencies import ActorDep, AuthenticatedRoute, SecurityDep, require
 from service.identity.rules import Permission
 from service.pathway import placement as placement_flow
 
@@ -229,12 +229,21 @@ async def read_placement_request(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def change_request_risk(
-    request_id: uuid.UUID, body: RiskChange, actor: CaseWriterDep, session: SessionDep
+    request_id: uuid.UUID,
+    body: RiskChange,
+    actor: CaseWriterDep,
+    security: SecurityDep,
+    session: SessionDep,
 ) -> PlacementRequestPublic:
-    """The waiting person's risk changed: re-ordered at once, dated and audited with the
-    reason; answers the new position."""
+    """The waiting person's risk changed: re-ordered at once, dated and audited; the reason is
+    sealed under the person's data key and returned by no route. Answers the new position."""
     request = await service.change_risk(
-        session, actor=actor, request_id=request_id, risk_level=body.risk_level, reason=body.reason
+        session,
+        actor=actor,
+        request_id=request_id,
+        keyring=security.keyring,
+        risk_level=body.risk_level,
+        reason=body.reason,
     )
     return await service.request_public(session, request)
 

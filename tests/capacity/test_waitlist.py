@@ -4,6 +4,7 @@ passed over, and reported."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
 from service.capacity import service as capacity_service
@@ -34,6 +36,7 @@ from service.core.settings import Settings
 from service.core.time import utcnow
 from service.identity.rules import Role
 from service.main import open_database
+from service.persons import service as person_service
 from service.persons.schemas import PersonCreate
 from tests.support.audit import case_create, make_actor
 from tests.support.databases import query
@@ -71,6 +74,12 @@ async def _active(client: httpx.AsyncClient, user: SignedInUser, case_id: str) -
         for p in await _placements(client, user, case_id)
         if p["status"] in {"placed", "held"}
     ]
+
+
+def _raw_bytes(value: object) -> bytes:
+    if isinstance(value, bytes | memoryview):
+        return bytes(value)
+    return str(value).encode()
 
 
 async def _end(client: httpx.AsyncClient, user: SignedInUser, placement_id: str) -> None:
@@ -364,8 +373,8 @@ async def test_a_new_facility_and_added_or_reopened_beds_serve_the_waitlist_at_o
     assert await _active(client, police, cases[3]["id"]) == [second["id"]]
 
 
-async def test_a_risk_change_reorders_the_list_with_its_reason_and_position(
-    client: httpx.AsyncClient, factory: Factory, db: Database
+async def test_a_risk_change_reorders_the_list_and_seals_its_reason_for_the_person(
+    client: httpx.AsyncClient, factory: Factory, db: Database, app: FastAPI
 ) -> None:
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
@@ -381,15 +390,17 @@ async def test_a_risk_change_reorders_the_list_with_its_reason_and_position(
     [early_request] = await _requests(client, police, early["id"])
     [late_request] = await _requests(client, police, late["id"])
     assert late_request["position"] == early_request["position"] + 1
+    marker = "Rosa Quispe: the exploiter found her sister in Juliaca"
 
     changed = await client.post(
         f"/v1/placement-requests/{late_request['id']}/risk",
-        json={"risk_level": 3, "reason": "the exploiter found the family"},
+        json={"risk_level": 3, "reason": marker},
         headers=police.headers,
     )
 
     assert changed.status_code == 200, changed.text
     assert changed.json()["risk_level"] == 3
+    assert marker not in changed.text
     [early_now] = await _requests(client, police, early["id"])
     assert changed.json()["position"] < early_now["position"]
     [(changes,)] = await query(
@@ -398,17 +409,36 @@ async def test_a_risk_change_reorders_the_list_with_its_reason_and_position(
         " AND entity_id = :id",
         id=late["id"],
     )
-    assert "the exploiter found the family" in str(changes)
+    # The event says that a reason was given, not what it says.
+    assert (changes if isinstance(changes, dict) else json.loads(changes))["reason"] == {
+        "changed": True
+    }
+    # No stored row holds the text in clear, read as someone with database access would.
+    raw = [
+        *await query(db, "SELECT * FROM placement_request_risk_change"),
+        *await query(db, "SELECT * FROM audit_event"),
+    ]
+    assert [row for row in raw if any(marker.encode() in _raw_bytes(v) for v in row)] == []
     changes_table = table_of(PlacementRequestRiskChange)
     async with db.engine.connect() as conn:
         history = (
             await conn.execute(
                 sa.select(
-                    changes_table.c.from_level, changes_table.c.to_level, changes_table.c.reason
+                    changes_table.c.from_level,
+                    changes_table.c.to_level,
+                    changes_table.c.reason_ciphertext,
                 ).where(changes_table.c.request_id == uuid.UUID(late_request["id"]))
             )
         ).all()
-    assert [tuple(h) for h in history] == [(1, 3, "the exploiter found the family")]
+    [(from_level, to_level, sealed)] = history
+    async with db.session() as session:
+        opened = await person_service.open_for_person(
+            session,
+            keyring=app.state.security.keyring,
+            person_id=uuid.UUID(late["person_id"]),
+            sealed=bytes(sealed),
+        )
+    assert (from_level, to_level, opened) == (1, 3, {"reason": marker})
     await _end(client, police, occupant["id"])
     assert await _active(client, police, late["id"]) == [full["id"]]
     assert await _active(client, police, early["id"]) == []

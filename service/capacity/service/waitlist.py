@@ -35,10 +35,12 @@ from service.cases import service as case_service
 from service.cases.rules import CaseStatus
 from service.consent import service as consent_service
 from service.consent.rules import ConsentPurpose
+from service.core.crypto import Keyring
 from service.core.db import for_update
 from service.core.pagination import lexicographic
 from service.core.security import Actor
 from service.core.time import utcnow
+from service.persons import service as person_service
 
 if TYPE_CHECKING:
     from service.cases.models import CaseFile
@@ -236,20 +238,27 @@ async def change_risk(
     *,
     actor: Actor,
     request_id: uuid.UUID,
+    keyring: Keyring,
     risk_level: int,
     reason: str,
 ) -> PlacementRequest:
-    """A waiting person's risk changed: the new level re-orders the list; dated, audited."""
+    """A waiting person's risk changed: the new level re-orders the list; dated, audited.
+    The reason may name people: it is sealed under the person's data key, and the audit
+    records only that one was given."""
     request = await get_request_for(session, actor=actor, request_id=request_id, lock=True)
     _require_waiting(request)
     if request.risk_level == risk_level:
         return request
+    persons = await case_service.persons_of_cases(session, [request.case_id])
+    sealed = await person_service.seal_for_person(
+        session, keyring=keyring, person_id=persons[request.case_id], payload={"reason": reason}
+    )
     session.add(
         PlacementRequestRiskChange(
             request_id=request.id,
             from_level=request.risk_level,
             to_level=risk_level,
-            reason=reason,
+            reason_ciphertext=sealed,
             changed_by=actor.user_id,
         )
     )
@@ -262,7 +271,7 @@ async def change_risk(
         changes={
             "request_id": {"to": str(request.id)},
             "risk_level": {"from": request.risk_level, "to": risk_level},
-            "reason": {"to": reason},
+            "reason": {"changed": True},
         },
     )
     request.risk_level = risk_level
