@@ -168,17 +168,23 @@ async def test_the_shelter_referral_holder_finds_a_bed_anywhere_in_the_country(
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     ngo = await factory.user("NGO-SAMPLE", Role.caseworker)
-    await create_facility(client, admin, capacity=1, operator="MIMP", genders=["female"])
+    mimp_beds = await create_facility(
+        client, admin, capacity=5, operator="MIMP", genders=["female"]
+    )
     girl = await create_case(client, police, **marriage_case(age_estimate=16))
+    other_girl = await create_case(client, police, **marriage_case(age_estimate=16))
     await refer_for_shelter(client, police, ngo, girl["id"])
+    await refer_for_shelter(client, police, ngo, other_girl["id"])
 
-    response = await request_placement(client, ngo, girl["id"])
-    placement = response.json()["placement"]
-    facility = await client.get(f"/v1/facilities/{placement['facility_id']}", headers=ngo.headers)
+    # A bed the NGO does not run, named; and a search of the whole country.
+    named = await request_placement(client, ngo, girl["id"], facility_id=mimp_beds["id"])
+    searched = await request_placement(client, ngo, other_girl["id"])
 
-    assert response.status_code == 201, response.text
-    assert response.json()["outcome"] == "placed"
-    assert facility.json()["operator"] == "MIMP"
+    assert named.status_code == 201, named.text
+    assert named.json()["outcome"] == "placed"
+    assert named.json()["placement"]["facility_id"] == mimp_beds["id"]
+    assert searched.status_code == 201, searched.text
+    assert searched.json()["outcome"] == "placed"
 
 
 async def test_changing_capacity_is_refused_by_the_service_itself_to_a_role_without_the_right(
