@@ -411,32 +411,30 @@ async def _case(session: AsyncSession, actor: Actor, case_id: uuid.UUID) -> Case
     return await case_service.get_case_for(session, actor=actor, case_id=case_id)
 
 
+async def _identify(
+    session: AsyncSession, run: _Run, plan: CasePlan, person: PersonCreate, institution: str
+) -> CaseFile:
+    """One institution's identification of the person, with the consent it records."""
+    actor = run.actors[institution]
+    case, _ = await case_service.create_case(
+        session,
+        actor=actor,
+        keyring=run.security.keyring,
+        data=_identification(plan, person, institution),
+    )
+    await consent_flow.record_consent(session, actor=actor, case_id=case.id, data=_consent(plan))
+    return case
+
+
 async def _write_case(session: AsyncSession, run: _Run, plan: CasePlan) -> None:
     actors, report = run.actors, run.report
     keyring = run.security.keyring
     identifier = actors[plan.institution]
     person = _person(plan, f"{secrets.randbelow(10**8):08d}")
-    case, _ = await case_service.create_case(
-        session,
-        actor=identifier,
-        keyring=keyring,
-        data=_identification(plan, person, plan.institution),
-    )
-    await consent_flow.record_consent(
-        session, actor=identifier, case_id=case.id, data=_consent(plan)
-    )
+    case = await _identify(session, run, plan, person, plan.institution)
     report.cases += 1
     if plan.also_identified_by is not None:
-        other = actors[plan.also_identified_by]
-        second, _ = await case_service.create_case(
-            session,
-            actor=other,
-            keyring=keyring,
-            data=_identification(plan, person, plan.also_identified_by),
-        )
-        await consent_flow.record_consent(
-            session, actor=other, case_id=second.id, data=_consent(plan)
-        )
+        await _identify(session, run, plan, person, plan.also_identified_by)
         report.persons_identified_twice += 1
     if plan.custody_hours is not None:
         start = _on(plan.identified_on, 2)
