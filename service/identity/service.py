@@ -420,6 +420,22 @@ async def prune_login_attempts(session: AsyncSession, *, settings: Settings, lim
     return int(result.rowcount)
 
 
+async def prune_login_addresses(session: AsyncSession, *, settings: Settings, limit: int) -> int:
+    """Delete up to `limit` remembered login addresses not seen within the known-address
+    period (they no longer exempt anyone from a limit), oldest first; returns how many."""
+    cutoff = utcnow() - timedelta(days=settings.login_known_address_days)
+    table = table_of(LoginAddress)
+    batch = (
+        sa.select(table.c.user_id, table.c.address_hash)
+        .where(table.c.last_seen_at < cutoff)
+        .order_by(table.c.last_seen_at)
+        .limit(limit)
+    )
+    key = sa.tuple_(table.c.user_id, table.c.address_hash)
+    result = await session.exec(sa.delete(table).where(key.in_(batch)))
+    return int(result.rowcount)
+
+
 async def actor_for_claims(session: AsyncSession, claims: TokenClaims) -> Actor:
     """The active user a verified token speaks for; 401 when there is none."""
     stmt = select(AppUser, Organization).join(

@@ -35,6 +35,7 @@ class SweepReport:
     cases_without_defender: int
     restitution_unpaid: int
     login_attempts_pruned: int
+    login_addresses_pruned: int
     idempotency_keys_purged: int
 
     def describe(self) -> str:
@@ -46,6 +47,7 @@ class SweepReport:
             f" and {self.restitution_unpaid} unpaid restitution orders;"
             f" purged {self.idempotency_keys_purged} expired idempotency keys;"
             f" pruned {self.login_attempts_pruned} old login attempts"
+            f" and {self.login_addresses_pruned} login addresses no longer known"
         )
 
 
@@ -65,7 +67,8 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
     """Expire overdue referrals, bed holds and requests that waited too long; escalate the
     alerts of people held too long; alert on cases in care too long without a public
     defender and on court-ordered restitution left unpaid; prune login attempts older than
-    the rate-limit window, and idempotency keys past their lifetime."""
+    the rate-limit window, login addresses not seen within the known-address period, and
+    idempotency keys past their lifetime."""
     referrals = await _in_batches(
         db, lambda s: referral_service.expire_overdue_referrals(s, limit=batch), batch=batch
     )
@@ -109,6 +112,11 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         lambda s: identity_service.prune_login_attempts(s, settings=settings, limit=batch),
         batch=batch,
     )
+    forgotten = await _in_batches(
+        db,
+        lambda s: identity_service.prune_login_addresses(s, settings=settings, limit=batch),
+        batch=batch,
+    )
     purged = await _in_batches(
         db, lambda s: purge_expired_keys(s, now=utcnow(), limit=batch), batch=batch
     )
@@ -120,5 +128,6 @@ async def sweep(db: Database, *, settings: Settings, batch: int = BATCH) -> Swee
         cases_without_defender=without_defender,
         restitution_unpaid=unpaid,
         login_attempts_pruned=pruned,
+        login_addresses_pruned=forgotten,
         idempotency_keys_purged=purged,
     )

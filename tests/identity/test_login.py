@@ -21,7 +21,7 @@ from service.core.security import Passwords, Security
 from service.core.settings import Settings
 from service.core.time import utcnow
 from service.identity import service as identity_service
-from service.identity.models import LoginAttempt
+from service.identity.models import LoginAddress, LoginAttempt
 from service.identity.rules import Role
 from service.main import create_app
 from tests.support.clients import client_from
@@ -239,3 +239,39 @@ async def test_pruning_removes_login_attempts_older_than_the_window_in_batches(
     assert sum(batches) >= len(ages)
     assert len(batches) >= 2
     assert len(left) == len(recent_ages)
+
+
+async def test_pruning_forgets_login_addresses_not_seen_within_the_known_address_period(
+    db: Database, settings: Settings, factory: Factory
+) -> None:
+    user = await factory.user()
+    now = utcnow()
+    period = timedelta(days=settings.login_known_address_days)
+    stale = [period * 2, period + timedelta(days=1), period + timedelta(seconds=5)]
+    known = [period - timedelta(days=1), timedelta(minutes=1)]
+    async with db.session() as session:
+        for n, age in enumerate(stale + known):
+            session.add(
+                LoginAddress(
+                    user_id=user.actor.user_id,
+                    address_hash=f"{n:064x}",
+                    first_seen_at=now - age,
+                    last_seen_at=now - age,
+                )
+            )
+
+    batches: list[int] = []
+    while not batches or batches[-1] == 2:
+        async with db.session() as session:
+            batches.append(
+                await identity_service.prune_login_addresses(session, settings=settings, limit=2)
+            )
+    left = await query(
+        db,
+        "SELECT address_hash FROM login_address WHERE user_id = :u ORDER BY address_hash",
+        u=user.actor.user_id.hex if settings.is_sqlite else user.actor.user_id,
+    )
+
+    assert all(b <= 2 for b in batches)
+    assert sum(batches) >= len(stale)
+    assert [row[0] for row in left] == [f"{n:064x}" for n in range(len(stale), len(stale + known))]
