@@ -73,7 +73,7 @@ async def test_sweep_runs_against_the_database(fresh_settings: Settings) -> None
         "expired 0 overdue referrals, 0 bed holds and 0 waiting requests;"
         " escalated 0 long custody alerts; alerted 0 cases without a defender"
         " and 0 unpaid restitution orders; purged 0 expired idempotency keys;"
-        " pruned 0 old login attempts"
+        " pruned 0 old login attempts and 0 login addresses no longer known"
     )
 
 
@@ -101,5 +101,7 @@ async def test_sweep_prunes_login_attempts_older_than_the_window(
     await db.dispose()
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("; pruned 2 old login attempts")
+    assert result.stdout.strip().endswith(
+        "; pruned 2 old login attempts and 0 login addresses no longer known"
+    )
     assert left == [("recent",)]
