@@ -173,8 +173,10 @@ async def list_case_placements(case: CaseDep, session: SessionDep) -> list[Place
 async def end_placement(
     placement_id: uuid.UUID, body: PlacementEnd, actor: CaseWriterDep, session: SessionDep
 ) -> PlacementPublic:
-    """Discharge or transfer; the bed goes to the first eligible person on the waitlist."""
-    placement = await service.end_placement(
+    """Discharge or transfer; the bed goes to the first eligible person on the waitlist. Only
+    the facility's operator, or an organization that accepted a shelter referral of the
+    case, may (403)."""
+    placement = await placement_flow.end_placement(
         session, actor=actor, placement_id=placement_id, reason=EndReason(body.reason)
     )
     [public] = await service.placements_public(session, [placement])
@@ -189,8 +191,11 @@ async def end_placement(
 async def confirm_arrival(
     placement_id: uuid.UUID, actor: CaseWriterDep, session: SessionDep
 ) -> PlacementPublic:
-    """The person a bed was held for has arrived."""
-    placement = await service.confirm_arrival(session, actor=actor, placement_id=placement_id)
+    """The person a bed was held for has arrived. Only the facility's operator, or an
+    organization that accepted a shelter referral of the case, may say so (403)."""
+    placement = await placement_flow.confirm_arrival(
+        session, actor=actor, placement_id=placement_id
+    )
     [public] = await service.placements_public(session, [placement])
     return public
 

@@ -115,6 +115,14 @@ def placement_refusal(
     return None
 
 
+def manages_placement(*, operates_facility: bool, holds_shelter_referral: bool) -> bool:
+    """Whether the caller may confirm an arrival in, or end, a placement: the organizations
+    that may allocate the bed (`placement_refusal`), the facility's operator and one that
+    accepted a shelter referral of the case, and no one else (the identifying police refer
+    the person; they neither discharge nor admit her)."""
+    return operates_facility or holds_shelter_referral
+
+
 def available_beds(*, capacity: int, in_use: int, status: str) -> int:
     """Beds free to place someone in now: capacity less beds placed or held; 0 unless open.
 

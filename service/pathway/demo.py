@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.capacity import service as capacity_service
 from service.capacity.rules import EndReason
 from service.capacity.schemas import PlacementCreate
 from service.cases import service as case_service
@@ -490,7 +489,7 @@ async def _write_case(session: AsyncSession, run: _Run, plan: CasePlan) -> None:
         report.waiting += outcome == "waitlisted"
         report.unmet += outcome not in ("placed", "waitlisted")
         if outcome == "placed" and result.placement is not None and plan.stay_ends:
-            await capacity_service.end_placement(
+            await placement_flow.end_placement(
                 session,
                 actor=mimp,
                 placement_id=result.placement.id,

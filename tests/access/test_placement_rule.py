@@ -245,3 +245,50 @@ async def test_a_freed_bed_does_not_go_to_a_waiting_adult_who_withdrew_her_conse
     assert ended.status_code == 200, ended.text
     assert request.json()["status"] == "waiting"
     assert bed.json()["available"] == 1
+
+
+async def test_the_police_neither_admit_nor_discharge_the_operator_and_the_referral_holder_do(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    admin = await factory.user("MIMP", Role.admin)
+    police = await factory.user("PNP", Role.caseworker)
+    mimp = await factory.user("MIMP", Role.caseworker)
+    ngo = await factory.user("NGO-SAMPLE", Role.shelter_staff)
+    facility = await create_facility(
+        client, admin, capacity=2, operator="NGO-SAMPLE", genders=["female"]
+    )
+    first = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=24))
+    second = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=25))
+    held = await request_placement(
+        client, mimp, first["id"], facility_id=facility["id"], hold_hours=4
+    )
+    placed = await request_placement(client, mimp, second["id"], facility_id=facility["id"])
+    hold_id, placement_id = held.json()["placement"]["id"], placed.json()["placement"]["id"]
+
+    police_arrival = await client.post(f"/v1/placements/{hold_id}/arrive", headers=police.headers)
+    police_discharge = await client.post(
+        f"/v1/placements/{placement_id}/end",
+        json={"reason": "discharged"},
+        headers=police.headers,
+    )
+    unchanged = await client.get(f"/v1/facilities/{facility['id']}", headers=admin.headers)
+    operator_arrival = await client.post(f"/v1/placements/{hold_id}/arrive", headers=ngo.headers)
+    holder_discharge = await client.post(
+        f"/v1/placements/{placement_id}/end",
+        json={"reason": "discharged"},
+        headers=mimp.headers,
+    )
+
+    assert (police_arrival.status_code, police_arrival.json()["code"]) == (
+        403,
+        "placement_not_entitled",
+    )
+    assert (police_discharge.status_code, police_discharge.json()["code"]) == (
+        403,
+        "placement_not_entitled",
+    )
+    assert (unchanged.json()["occupied"], unchanged.json()["held"]) == (1, 1)
+    assert operator_arrival.status_code == 200, operator_arrival.text
+    assert operator_arrival.json()["status"] == "placed"
+    assert holder_discharge.status_code == 200, holder_discharge.text
+    assert holder_discharge.json()["status"] == "ended"

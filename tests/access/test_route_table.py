@@ -491,8 +491,14 @@ ROWS: dict[str, Row] = {
     "capacity-withdraw_placement_request": _routed(
         _request_action("/withdraw", {"reason": "no_longer_needed"}), ON_CASE
     ),
-    "capacity-end_placement": _routed(_placement_action("end", {"reason": "discharged"}), ON_CASE),
-    "capacity-confirm_arrival": _routed(_placement_action("arrive", {}, hold=True), ON_CASE),
+    # Admitting and discharging, like placing: the organization that accepted the shelter
+    # referral (or operates the facility); tests/access/test_placement_rule.py refuses police.
+    "capacity-end_placement": _routed(
+        _placement_action("end", {"reason": "discharged"}), ON_CASE, org="MIMP"
+    ),
+    "capacity-confirm_arrival": _routed(
+        _placement_action("arrive", {}, hold=True), ON_CASE, org="MIMP"
+    ),
     "capacity-read_decision": _routed(_placement_action("decision"), ON_CASE, shared=True),
     # Legal aid, interviews, proceedings.
     "legal-assign_defender": _routed(_assign, ON_CASE),

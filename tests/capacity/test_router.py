@@ -85,7 +85,7 @@ async def test_finding_a_bed_places_a_girl_in_an_eligible_facility_and_explains_
     await client.post(
         f"/v1/placements/{placement['id']}/end",
         json={"reason": "discharged"},
-        headers=police.headers,
+        headers=mimp.headers,
     )
 
 
@@ -146,7 +146,7 @@ async def test_waitlist_is_served_children_first_then_risk_then_time(
         ended = await client.post(
             f"/v1/placements/{placement['id']}/end",
             json={"reason": "discharged"},
-            headers=police.headers,
+            headers=mimp.headers,
         )
         assert ended.status_code == 200, ended.text
         now = (await client.get(f"/v1/facilities/{facility['id']}", headers=police.headers)).json()
@@ -204,7 +204,7 @@ async def test_an_expired_hold_frees_the_bed(
     waiting = await _active_placement(client, police, next_one["id"])
     assert waiting is not None
     assert waiting["facility_id"] == facility["id"]
-    late = await client.post(f"/v1/placements/{hold['id']}/arrive", headers=police.headers)
+    late = await client.post(f"/v1/placements/{hold['id']}/arrive", headers=mimp.headers)
     assert late.status_code == 409
     assert late.json()["code"] == "placement_not_active"
 
@@ -221,7 +221,7 @@ async def test_arrival_turns_a_hold_into_a_placement(
         await request_placement(client, mimp, case["id"], facility_id=facility["id"], hold_hours=2)
     ).json()
     arrived = await client.post(
-        f"/v1/placements/{held['placement']['id']}/arrive", headers=police.headers
+        f"/v1/placements/{held['placement']['id']}/arrive", headers=mimp.headers
     )
     assert arrived.status_code == 200
     assert arrived.json()["status"] == "placed"
@@ -250,7 +250,7 @@ async def test_capacity_history_answers_as_of_a_past_moment(
     await client.post(
         f"/v1/placements/{placement['id']}/end",
         json={"reason": "transferred"},
-        headers=police.headers,
+        headers=mimp.headers,
     )
     shrink_too_far = await client.post(
         f"/v1/facilities/{facility['id']}/capacity-changes",
@@ -375,7 +375,7 @@ async def test_a_child_waiting_in_a_police_station_keeps_the_alert_until_placed(
     await client.post(
         f"/v1/placements/{occupant['id']}/end",
         json={"reason": "discharged"},
-        headers=police.headers,
+        headers=mimp.headers,
     )
 
     assert waiting.status_code == 202

@@ -123,7 +123,7 @@ async def test_a_direct_placement_takes_the_person_off_the_waitlist(
     assert (request["status"], request["end_reason"]) == ("withdrawn", "placed_directly")
     assert request["position"] is None
     # The bed freed at the first facility does not give the person a second bed.
-    await _end(client, police, occupant["id"])
+    await _end(client, mimp, occupant["id"])
     assert await _active(client, police, person["id"]) == [other["id"]]
     shown = (await client.get(f"/v1/facilities/{full['id']}", headers=police.headers)).json()
     assert (shown["occupied"], shown["available"]) == (0, 1)
@@ -193,7 +193,7 @@ async def test_a_freed_bed_passes_over_closed_cases_and_people_already_in_a_bed_
             .values(status="waiting", end_reason=None)
         )
 
-    await _end(client, police, occupant["id"])
+    await _end(client, mimp, occupant["id"])
 
     assert await _active(client, police, served["id"]) == [full["id"]]
     assert await _active(client, police, closed["id"]) == []
@@ -362,7 +362,7 @@ async def test_a_new_facility_and_added_or_reopened_beds_serve_the_waitlist_at_o
     [placement] = [
         p for p in await _placements(client, police, cases[1]["id"]) if p["status"] == "placed"
     ]
-    await _end(client, police, placement["id"])
+    await _end(client, mimp, placement["id"])
     assert await _active(client, police, cases[3]["id"]) == []  # closed: nobody placed there
     reopened = await client.post(
         f"/v1/facilities/{second['id']}/capacity-changes",
@@ -439,7 +439,7 @@ async def test_a_risk_change_reorders_the_list_and_seals_its_reason_for_the_pers
             sealed=bytes(sealed),
         )
     assert (from_level, to_level, opened) == (1, 3, {"reason": marker})
-    await _end(client, police, occupant["id"])
+    await _end(client, mimp, occupant["id"])
     assert await _active(client, police, late["id"]) == [full["id"]]
     assert await _active(client, police, early["id"]) == []
 
@@ -629,7 +629,11 @@ async def test_a_freed_bed_reaches_the_first_eligible_person_however_far_down_th
 
     async with db.session() as session:
         await capacity_service.end_placement(
-            session, actor=actor, placement_id=placed.placement.id, reason=EndReason.discharged
+            session,
+            actor=actor,
+            placement_id=placed.placement.id,
+            reason=EndReason.discharged,
+            holds_shelter_referral=False,
         )
 
     requests = table_of(PlacementRequest)

@@ -86,7 +86,7 @@ async def test_calibrates_rates_raids_mix_stays_and_census_from_the_records(
         ended = await client.post(
             f"/v1/placements/{discharged['id']}/end",
             json={"reason": "discharged"},
-            headers=police.headers,
+            headers=mimp.headers,
         )
         assert ended.status_code == 200, ended.text
         # The stay began 20 days before it ended (a stay entered as it happened, earlier).

@@ -276,9 +276,10 @@ async def request_placement(
     )
 
 
-async def _placement_for(
+async def get_visible_placement(
     session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID
 ) -> Placement:
+    """The placement, if its case is visible to the caller's organization; 404 otherwise."""
     not_found = PlacementNotFound(f"No placement {placement_id} is visible to your organization.")
     placement = await session.get(Placement, placement_id)
     if placement is None:
@@ -289,12 +290,30 @@ async def _placement_for(
     return placement
 
 
+def _require_manager(actor: Actor, facility: Facility, *, holds_shelter_referral: bool) -> None:
+    if not rules.manages_placement(
+        operates_facility=facility.organization_id == actor.organization_id,
+        holds_shelter_referral=holds_shelter_referral,
+    ):
+        raise PlacementNotEntitled(
+            "A placement is managed by the organization that operates the facility, or by one"
+            " that accepted a shelter referral for this case; your organization is neither."
+        )
+
+
 async def end_placement(
-    session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID, reason: rules.EndReason
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    placement_id: uuid.UUID,
+    reason: rules.EndReason,
+    holds_shelter_referral: bool,
 ) -> Placement:
-    """Discharge or transfer: the bed is freed and offered to the waitlist, in one transaction."""
-    placement = await _placement_for(session, actor=actor, placement_id=placement_id)
+    """Discharge or transfer: the bed is freed and offered to the waitlist, in one transaction.
+    Only the facility's operator or the holder of an accepted shelter referral may (403)."""
+    placement = await get_visible_placement(session, actor=actor, placement_id=placement_id)
     [facility] = await beds.lock_facilities(session, [placement.facility_id])
+    _require_manager(actor, facility, holds_shelter_referral=holds_shelter_referral)
     await session.refresh(placement)
     if placement.status not in beds.ACTIVE:
         raise PlacementNotActive(f"This placement is {placement.status}.")
@@ -304,11 +323,13 @@ async def end_placement(
 
 
 async def confirm_arrival(
-    session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID
+    session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID, holds_shelter_referral: bool
 ) -> Placement:
-    """The person held a bed for has arrived: the hold becomes a placement."""
-    placement = await _placement_for(session, actor=actor, placement_id=placement_id)
+    """The person held a bed for has arrived: the hold becomes a placement. Only the
+    facility's operator or the holder of an accepted shelter referral may (403)."""
+    placement = await get_visible_placement(session, actor=actor, placement_id=placement_id)
     [facility] = await beds.lock_facilities(session, [placement.facility_id])
+    _require_manager(actor, facility, holds_shelter_referral=holds_shelter_referral)
     await beds.expire_holds_at(session, facility)
     await session.refresh(placement)
     if placement.status != rules.PlacementStatus.held.value:
@@ -409,7 +430,7 @@ async def placements_public(
 async def get_decision(
     session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID
 ) -> AllocationDecision:
-    placement = await _placement_for(session, actor=actor, placement_id=placement_id)
+    placement = await get_visible_placement(session, actor=actor, placement_id=placement_id)
     decision = await session.get(AllocationDecision, placement.decision_id)
     assert decision is not None
     return decision
