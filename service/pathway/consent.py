@@ -1,5 +1,6 @@
 """Consent across domains: withdrawing a consent cancels the pending referrals it alone
-covered; a refusal cancels those nothing covers any more."""
+covered; a refusal cancels those nothing covers any more; either cancels a planned return
+to the person's country that no consent in force allows."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.referrals import service as referral_service
 from service.referrals.rules import SystemReason
+from service.repatriation import service as repatriation_service
 
 if TYPE_CHECKING:
     from service.consent.models import Consent, StatisticsBasis
@@ -37,7 +39,8 @@ async def read_consent(session: AsyncSession, *, actor: Actor, consent_id: uuid.
 async def revoke_consent(
     session: AsyncSession, *, actor: Actor, consent_id: uuid.UUID, if_match: IfMatch | None = None
 ) -> Consent:
-    """Withdraw consent and cancel the pending referrals no other consent or override covers."""
+    """Withdraw consent, cancel the pending referrals no other consent or override covers,
+    and a planned return to her country that no consent in force allows any more."""
     consent = await read_consent(session, actor=actor, consent_id=consent_id)
     await consent_service.revoke_consent(session, actor=actor, consent=consent, if_match=if_match)
     await referral_service.cancel_uncovered_referrals(
@@ -47,6 +50,9 @@ async def revoke_consent(
         share_with=consent.share_with,
         reason=SystemReason.consent_revoked,
     )
+    await repatriation_service.cancel_return_without_consent(
+        session, actor=actor, case_id=consent.case_id
+    )
     await session.flush()
     return consent
 
@@ -55,7 +61,8 @@ async def record_consent(
     session: AsyncSession, *, actor: Actor, case_id: uuid.UUID, data: ConsentCreate
 ) -> Consent:
     """Record a consent, or a refusal: the person's "no" also cancels the pending referrals
-    no longer covered (an override still covers its own)."""
+    no longer covered (an override still covers its own) and a planned return to her
+    country."""
     consent = await consent_service.record_consent(session, actor=actor, case_id=case_id, data=data)
     if consent.refused:
         await referral_service.cancel_uncovered_referrals(
@@ -64,6 +71,9 @@ async def record_consent(
             case_id=case_id,
             share_with=None,
             reason=SystemReason.consent_refused,
+        )
+        await repatriation_service.cancel_return_without_consent(
+            session, actor=actor, case_id=case_id
         )
     return consent
 

@@ -43,15 +43,17 @@ class RepatriationStatus(StrEnum):
 
 
 class CancelReason(StrEnum):
-    """Why a planned repatriation did not happen. Ruta sets the last two itself:
+    """Why a planned repatriation did not happen. Ruta sets the last three itself:
     `asylum_claim` when a pending or recognized claim is recorded while a return is planned,
-    `case_closed` when the case closes before the journey."""
+    `case_closed` when the case closes before the journey, `consent_withdrawn` when the
+    person withdraws or refuses the consent a return to her country needs."""
 
     person_declined = "person_declined"
     travel_not_possible = "travel_not_possible"
     recorded_in_error = "recorded_in_error"
     asylum_claim = "asylum_claim"
     case_closed = "case_closed"
+    consent_withdrawn = "consent_withdrawn"
 
 
 # While the latest claim is one of these, a return to the country of origin is refoulement.

@@ -552,6 +552,23 @@ async def cancel_planned_of_case(
         await _cancel(session, actor=actor, repatriation=planned, reason=reason)
 
 
+async def cancel_return_without_consent(
+    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID
+) -> None:
+    """Cancel the case's planned return to her country of origin when no consent in force
+    names repatriation any more (the consent flow: she withdrew or refused it). A journey to
+    Peru needs no such consent and stays planned."""
+    planned = await _planned(session, case_id)
+    if planned is None or planned.direction != RepatriationDirection.to_country_of_origin:
+        return
+    if not await consent_service.consented_to(
+        session, case_id=case_id, purpose=ConsentPurpose.repatriation
+    ):
+        await _cancel(
+            session, actor=actor, repatriation=planned, reason=CancelReason.consent_withdrawn
+        )
+
+
 async def list_repatriations(session: AsyncSession, case_id: uuid.UUID) -> list[Repatriation]:
     """The case's repatriations, oldest first."""
     rows = await session.exec(

@@ -423,24 +423,54 @@ async def test_a_case_never_in_care_closes_as_repatriated_on_arrival(
     assert view["status"] == "closed"
 
 
-async def test_withdrawn_consent_stops_the_arrival_and_changes_nothing(
+async def test_withdrawn_consent_cancels_the_planned_return_and_stops_the_arrival(
     client: httpx.AsyncClient, factory: Factory, db: Database
 ) -> None:
     police = await factory.user("PNP", Role.identifier)
     case = await foreign_case(client, police)
     given = await consent(client, police, case["id"], ["repatriation"])
     planned = (await plan(client, police, case["id"], **RETURN)).json()
-    revoked = await client.post(f"/v1/consents/{given['id']}/revoke", headers=police.headers)
-    before = await audit_actions(db, case["id"])
 
+    revoked = await client.post(f"/v1/consents/{given['id']}/revoke", headers=police.headers)
+    repatriation = await client.get(f"/v1/repatriations/{planned['id']}", headers=police.headers)
     arrival = await arrive(client, police, planned["id"])
 
     assert revoked.status_code == 200, revoked.text
-    assert (arrival.status_code, arrival.json()["code"]) == (409, "consent_required")
-    assert await audit_actions(db, case["id"]) == before
+    assert repatriation.json()["status"] == "cancelled"
+    assert repatriation.json()["cancel_reason"] == "consent_withdrawn"
+    assert (arrival.status_code, arrival.json()["code"]) == (409, "repatriation_not_planned")
     assert (await _case(client, police, case["id"]))["status"] != "closed"
-    again = await client.get(f"/v1/repatriations/{planned['id']}", headers=police.headers)
-    assert again.json()["status"] == "planned"
+    actions = await audit_actions(db, case["id"])
+    assert actions.index("consent.revoked") < actions.index("repatriation.cancelled")
+
+
+async def test_a_refusal_cancels_the_planned_return_but_another_consent_in_force_keeps_it(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    refusing = await foreign_case(client, police)
+    await consent(client, police, refusing["id"], ["repatriation"])
+    refused_plan = (await plan(client, police, refusing["id"], **RETURN)).json()
+    kept = await foreign_case(client, police)
+    first = await consent(client, police, kept["id"], ["repatriation"])
+    await consent(client, police, kept["id"], ["repatriation", "services"])
+    kept_plan = (await plan(client, police, kept["id"], **RETURN)).json()
+
+    refusal = await client.post(
+        f"/v1/cases/{refusing['id']}/consents",
+        json={"refused": True, "language": "es"},
+        headers=police.headers,
+    )
+    revoked = await client.post(f"/v1/consents/{first['id']}/revoke", headers=police.headers)
+
+    assert (refusal.status_code, revoked.status_code) == (201, 200)
+    cancelled = await client.get(f"/v1/repatriations/{refused_plan['id']}", headers=police.headers)
+    still = await client.get(f"/v1/repatriations/{kept_plan['id']}", headers=police.headers)
+    assert (cancelled.json()["status"], cancelled.json()["cancel_reason"]) == (
+        "cancelled",
+        "consent_withdrawn",
+    )
+    assert still.json()["status"] == "planned"
 
 
 async def test_no_caller_closes_a_case_as_repatriated_by_hand(
