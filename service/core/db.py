@@ -54,15 +54,15 @@ class Database:
     ) -> None:
         self.settings = settings
         self.read_only = read_only
-        url = make_url(url or settings.database_url)
-        self.dialect = url.get_backend_name()
+        address = make_url(url or settings.database_url)
+        self.dialect = address.get_backend_name()
         # Bound parameters never reach exception messages or logs: they may be about a victim.
         kwargs: dict[str, Any] = {"echo": settings.sql_echo, "hide_parameters": True}
         if self.dialect == "sqlite":
-            _ensure_sqlite_directory(url.database)
+            _ensure_sqlite_directory(address.database)
         else:
             kwargs |= {"pool_size": settings.db_pool_size, "max_overflow": 0, "pool_pre_ping": True}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.engine: AsyncEngine = create_async_engine(address, **kwargs)
         if self.dialect == "sqlite":
             _harden_sqlite(
                 self.engine,

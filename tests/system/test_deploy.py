@@ -17,7 +17,8 @@ import typer
 import yaml
 
 from service import cli
-from service.core import migrations, settings as settings_module
+from service.core import migrations
+from service.core import settings as settings_module
 from service.core.settings import Settings
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
