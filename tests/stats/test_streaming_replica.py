@@ -82,18 +82,24 @@ def cluster() -> Iterator[Cluster]:
                 f"unix_socket_directories = '{root}'\nwal_level = replica\n"
                 "max_wal_senders = 4\nfsync = off\n"
             )
-        _as_postgres(str(bindir / "pg_ctl"), "-D", str(primary), "-l", f"{root}/primary.log",
-                     "-w", "start")  # fmt: skip
+        _as_postgres(
+            str(bindir / "pg_ctl"), "-D", str(primary), "-l", f"{root}/primary.log", "-w", "start"
+        )
         started.append(primary)
         _as_postgres(
             str(bindir / "pg_basebackup"),
             f"--dbname=host=127.0.0.1 port={ports.primary_port} user=postgres",
-            "-D", str(standby), "-R", "-X", "stream",
-        )  # fmt: skip
+            "-D",
+            str(standby),
+            "-R",
+            "-X",
+            "stream",
+        )
         with (standby / "postgresql.auto.conf").open("a") as conf:
             conf.write(f"port = {ports.standby_port}\nhot_standby = on\n")
-        _as_postgres(str(bindir / "pg_ctl"), "-D", str(standby), "-l", f"{root}/standby.log",
-                     "-w", "start")  # fmt: skip
+        _as_postgres(
+            str(bindir / "pg_ctl"), "-D", str(standby), "-l", f"{root}/standby.log", "-w", "start"
+        )
         started.append(standby)
         yield ports
     finally:
