@@ -8,7 +8,7 @@ import contextlib
 import json
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -28,7 +28,7 @@ from service.core.settings import Settings
 from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Permission, Role, has_permission
-from service.main import audit_keys, create_app, open_database
+from service.main import audit_keys, create_app, open_database, open_stats_database
 from service.pathway import demo as demo_flow
 from service.pathway import seed as reference_seed
 from service.pathway import sweep as sweep_flow
@@ -172,7 +172,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=settings.forwarded_allow_ips is not None,
+        proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
@@ -616,6 +616,20 @@ async def _stats_actor(session: AsyncSession, username: str) -> Actor:
     return actor
 
 
+@contextlib.asynccontextmanager
+async def _stats_reading(settings: Settings) -> AsyncIterator[AsyncSession | None]:
+    """A read-only session on the statistics replica (RUTA_STATS_DATABASE_URL), if set."""
+    stats_db = open_stats_database(settings)
+    if stats_db is None:
+        yield None
+        return
+    try:
+        async with stats_db.session(write=False) as reading:
+            yield reading
+    finally:
+        await stats_db.dispose()
+
+
 AsOption = Annotated[
     str, typer.Option("--as", help="The analyst or administrator publishing (a username)")
 ]
@@ -641,10 +655,12 @@ def stats_report(
     settings = Settings()
 
     async def work(db: Database) -> ReleasePublic:
-        async with db.session() as session:
+        async with db.session() as session, _stats_reading(settings) as reading:
             actor = await _stats_actor(session, as_user)
             request = stats_report_module.release_request(year)
-            return await stats_service.create_release(session, actor=actor, data=request)
+            return await stats_service.create_release(
+                session, actor=actor, data=request, reading=reading
+            )
 
     release = _run(settings, work)
     built = stats_report_module.build(release)
@@ -673,9 +689,11 @@ def stats_export_ctdc(
     settings = Settings()
 
     async def work(db: Database) -> stats_exchange.CtdcExport:
-        async with db.session() as session:
+        async with db.session() as session, _stats_reading(settings) as reading:
             actor = await _stats_actor(session, as_user)
-            return await stats_exchange.export_ctdc(session, actor=actor, year=year)
+            return await stats_exchange.export_ctdc(
+                session, actor=actor, year=year, reading=reading
+            )
 
     exported = _run(settings, work)
     target = out or Path(f"ctdc-{year}.csv")

@@ -56,6 +56,13 @@ def open_database(settings: Settings) -> Database:
     return Database(settings, session_info=audit_service.session_info(audit_keys(settings)))
 
 
+def open_stats_database(settings: Settings) -> Database | None:
+    """The statistics replica, read-only, when RUTA_STATS_DATABASE_URL names one."""
+    if not settings.stats_database_url:  # unset, or set empty (compose's default)
+        return None
+    return Database(settings, url=settings.stats_database_url, read_only=True)
+
+
 def audit_keys(settings: Settings) -> AuditKeys:
     """The audit keys the settings name: the active one seals, all of them verify."""
     return AuditKeys(active_id=settings.audit_key_id, keys=settings.audit_key_map())
@@ -87,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = open_database(settings)
         app.state.db = db
+        stats_db = open_stats_database(settings)
+        app.state.stats_db = stats_db
         simulations = SimulationRunner(db, workers=settings.simulation_workers)
         app.state.simulations = simulations
         await simulations.start()
@@ -102,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await sweeper
             await simulations.stop()
             await db.dispose()
+            if stats_db is not None:
+                await stats_db.dispose()
 
     app = FastAPI(
         title=API_TITLE,

@@ -32,37 +32,50 @@ _BEGIN_OPTION = "ruta_sqlite_begin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+READ_ONLY_INFO = "ruta_read_only"
+
+
 class Database:
-    """An engine plus the two kinds of session Ruta uses: reading and writing."""
+    """An engine plus the two kinds of session Ruta uses: reading and writing.
+
+    `url` opens another database than the settings' own (the statistics replica);
+    `read_only` makes every transaction on it read-only, as a hot standby's are, so that
+    code run there that would write fails here too instead of only in production.
+    """
 
     def __init__(
         self,
         settings: Settings,
         *,
+        url: str | None = None,
+        read_only: bool = False,
         session_info: dict[str, Any] | None = None,
         sqlite_foreign_keys: bool = True,
     ) -> None:
         self.settings = settings
-        url = make_url(settings.database_url)
-        self.dialect = url.get_backend_name()
+        self.read_only = read_only
+        address = make_url(url or settings.database_url)
+        self.dialect = address.get_backend_name()
         # Bound parameters never reach exception messages or logs: they may be about a victim.
         kwargs: dict[str, Any] = {"echo": settings.sql_echo, "hide_parameters": True}
         if self.dialect == "sqlite":
-            _ensure_sqlite_directory(url.database)
+            _ensure_sqlite_directory(address.database)
         else:
             kwargs |= {"pool_size": settings.db_pool_size, "max_overflow": 0, "pool_pre_ping": True}
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.engine: AsyncEngine = create_async_engine(address, **kwargs)
         if self.dialect == "sqlite":
             _harden_sqlite(
                 self.engine,
                 busy_timeout_ms=settings.sqlite_busy_timeout_ms,
                 foreign_keys=sqlite_foreign_keys,
             )
+        if read_only:
+            _refuse_writes(self.engine, self.dialect)
         # On SQLite a transaction that may write must take the write lock when it begins
         # (BEGIN IMMEDIATE): a deferred one that writes later fails with "database is locked"
         # instead of waiting. Readers keep deferred transactions and never block writers.
         writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        info = dict(session_info or {})
+        info = dict(session_info or {}) | {READ_ONLY_INFO: read_only}
         self._reading = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, info=info
         )
@@ -73,7 +86,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error."""
-        maker = self._writing if write else self._reading
+        maker = self._writing if write and not self.read_only else self._reading
         async with maker() as session:
             try:
                 yield session
@@ -112,6 +125,25 @@ def _harden_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, foreign_keys: b
     def _on_begin(connection: sa.Connection) -> None:
         mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _refuse_writes(engine: AsyncEngine, dialect: str) -> None:
+    """Every transaction of the engine's connections read-only, as on a hot standby."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if dialect == "sqlite":
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        cursor.close()
+
+
+def is_read_only(session: AsyncSession) -> bool:
+    """Whether the session's database refuses writes (a replica): nothing may be created in
+    it, not even a temporary table."""
+    return bool(session.info.get(READ_ONLY_INFO, False))
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:
@@ -221,6 +253,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_stats_session(request: Request, session: SessionDep) -> AsyncIterator[AsyncSession]:
+    """The session statistics are counted in: a read-only transaction on the statistics
+    database (RUTA_STATS_DATABASE_URL, a replica) when one is set, else the request's own."""
+    stats_db: Database | None = getattr(request.app.state, "stats_db", None)
+    if stats_db is None:
+        yield session
+        return
+    async with stats_db.session(write=False) as reading:
+        yield reading
+
+
+StatsSessionDep = Annotated[AsyncSession, Depends(get_stats_session, scope="function")]
 
 
 class hours_between(sa.sql.functions.GenericFunction[float]):  # noqa: N801 (SQL function)

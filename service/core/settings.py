@@ -38,6 +38,10 @@ class Settings(BaseSettings):
 
     environment: Literal["local", "test", "production"] = "local"
     database_url: str = DEFAULT_SQLITE_URL
+    # A read replica (a hot standby) the statistics are counted in: tables, releases, reports
+    # and exports read from it, in read-only transactions; what they record (the release,
+    # its audit event, the privacy budget) still goes to database_url. Unset: database_url.
+    stats_database_url: str | None = None
     var_dir: Path = Path("var")
     log_level: str = "INFO"
     sql_echo: bool = False

@@ -30,7 +30,7 @@ from service.capacity import service as capacity_service
 from service.cases import service as case_service
 from service.cases.rules import ExploitationForm, VictimStatus
 from service.consent import service as consent_service
-from service.core.db import hours_between
+from service.core.db import hours_between, is_read_only
 from service.core.types import UTCDateTime
 from service.identity import service as identity_service
 from service.legal import service as legal_service
@@ -226,37 +226,49 @@ class _Bases:
     """What every table of one count reads, computed once: the scoped identifications (up to
     the period's end), the counted persons (of the period, or up to its end) and the cases'
     standing, each kept in a temporary table for the transaction's statements that follow.
-    Plain SQL on both databases; dropped by `drop` (a rolled back transaction takes them)."""
+    Plain SQL on both databases; dropped by `drop` (a rolled back transaction takes them).
+
+    A read-only database (the statistics replica, a hot standby) refuses even temporary
+    tables: there each is a common table expression of every statement that reads it,
+    computed again by each table's statement, with the same counts."""
 
     def __init__(self, session: AsyncSession, scope: Scope) -> None:
         self.session = session
         self.scope = scope
         self._prefix = f"stats_{uuid.uuid4().hex[:12]}"
-        self._kept: dict[str, sa.Table] = {}
+        self._temporary = not is_read_only(session)
+        self._kept: dict[str, sa.FromClause] = {}
+        self._created: list[sa.Table] = []
 
-    async def _keep(self, name: str, build: Callable[[], sa.Select[Any]]) -> sa.Table:
+    async def _keep(self, name: str, build: Callable[[], sa.Select[Any]]) -> sa.FromClause:
         if name not in self._kept:
-            self._kept[name] = await _temporary(self.session, f"{self._prefix}_{name}", build())
+            if self._temporary:
+                table = await _temporary(self.session, f"{self._prefix}_{name}", build())
+                self._created.append(table)
+                self._kept[name] = table
+            else:
+                self._kept[name] = build().cte(f"base_{name}")
         return self._kept[name]
 
-    async def scoped(self) -> sa.Table:
+    async def scoped(self) -> sa.FromClause:
         return await self._keep("scoped", lambda: _scoped(self.scope, from_start=False))
 
-    async def persons(self, *, from_start: bool) -> sa.Table:
+    async def persons(self, *, from_start: bool) -> sa.FromClause:
         scoped = await self.scoped()
         return await self._keep(
             "persons_period" if from_start else "persons",
             lambda: _persons(scoped, self.scope, from_start=from_start),
         )
 
-    async def cases(self) -> sa.Table:
+    async def cases(self) -> sa.FromClause:
         scoped = await self.scoped()
         return await self._keep("cases", lambda: _case_standing(scoped))
 
     async def drop(self) -> None:
         connection = await self.session.connection()
-        for table in reversed(self._kept.values()):
+        for table in reversed(self._created):
             await connection.execute(sa.schema.DropTable(table))
+        self._created.clear()
         self._kept.clear()
 
 

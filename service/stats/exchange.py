@@ -82,13 +82,19 @@ class CtdcExport:
 
 
 async def export_ctdc(
-    session: AsyncSession, *, actor: Actor, year: int, known_on: datetime | None = None
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    year: int,
+    known_on: datetime | None = None,
+    reading: AsyncSession | None = None,
 ) -> CtdcExport:
     """The year's persons (those V1 counts, each once) as CTDC microdata, k-anonymized
-    (k = 11) on their quasi-identifiers; nothing else about them leaves. Audited."""
+    (k = 11) on their quasi-identifiers; nothing else about them leaves. Audited (in
+    `session`); read from `reading` (the statistics replica) when given."""
     moment = known_on or utcnow()
     scope = counting.Scope(start=date(year, 1, 1), end=date(year, 12, 31), known_on=moment)
-    persons = await counting.counted_persons(session, scope=scope)
+    persons = await counting.counted_persons(reading or session, scope=scope)
     records = [
         ctdc.quasi_identifiers(
             year=year,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from service.core.db import SessionDep, writes
+from service.core.db import SessionDep, StatsSessionDep, writes
 from service.core.errors import InvalidInput, problem_responses
 from service.core.security import Actor
 from service.core.types import Instant
@@ -95,6 +95,7 @@ async def read_table(
     request: Request,
     actor: StatsReaderDep,
     session: SessionDep,
+    reading: StatsSessionDep,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     start: date | None = None,
     end: date | None = None,
@@ -113,6 +114,7 @@ async def read_table(
         by=_dimensions(by),
         period=_period(year, start, end),
         known_on=known_on,
+        reading=reading,
     )
     if CSV in request.headers.get("accept", ""):
         return Response(content=_csv(table), media_type=CSV)
@@ -126,14 +128,22 @@ async def read_table(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def create_release(
-    body: ReleaseCreate, actor: StatsReaderDep, session: SessionDep, settings: SettingsDep
+    body: ReleaseCreate,
+    actor: StatsReaderDep,
+    session: SessionDep,
+    reading: StatsSessionDep,
+    settings: SettingsDep,
 ) -> ReleasePublic:
     """Publish tables together (default: the whole catalogue), so that a number two tables
     share is hidden in both or neither, and keep the release with its digest. With
     `{"method": "dp", "epsilon": "0.5"}`, a differentially private release spending that
     much of its year's budget (409 `privacy_budget_spent` once spent)."""
     return await service.create_release(
-        session, actor=actor, data=body, epsilon_per_year=settings.dp_epsilon_per_year
+        session,
+        actor=actor,
+        data=body,
+        epsilon_per_year=settings.dp_epsilon_per_year,
+        reading=reading,
     )
 
 
@@ -162,7 +172,9 @@ async def read_release(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def verify_release(
-    release_id: uuid.UUID, actor: StatsReaderDep, session: SessionDep
+    release_id: uuid.UUID, actor: StatsReaderDep, session: SessionDep, reading: StatsSessionDep
 ) -> ReleaseVerification:
     """Recompute the release as known on its day and compare its digest."""
-    return await service.verify_release(session, actor=actor, release_id=release_id)
+    return await service.verify_release(
+        session, actor=actor, release_id=release_id, reading=reading
+    )

@@ -260,12 +260,14 @@ async def publish_table(
     by: Sequence[By] | None,
     period: Period,
     known_on: datetime | None = None,
+    reading: AsyncSession | None = None,
 ) -> PublishedTable:
-    """One table of the catalogue, published on its own; the call is audited."""
+    """One table of the catalogue, published on its own; the call is audited (in `session`).
+    Counted in `reading` (the statistics replica) when given, else in `session`."""
     refuse_implausible(rules.release_problem(period.start, period.end, known_on, now=utcnow()))
     moment = known_on or utcnow()
     request = TableRequest(code=code, by=list(by) if by is not None else None)
-    [table] = await _publish(session, [request], period, moment)
+    [table] = await _publish(reading or session, [request], period, moment)
     record_event(
         session,
         actor=actor,
@@ -327,10 +329,12 @@ async def create_release(
     actor: Actor,
     data: ReleaseCreate,
     epsilon_per_year: Decimal | None = None,
+    reading: AsyncSession | None = None,
 ) -> ReleasePublic:
     """Publish tables together (by default the whole catalogue) and keep them, with their
     parameters and a digest; audited. A dp release first spends its epsilon from its year's
-    budget (`epsilon_per_year`), or is refused."""
+    budget (`epsilon_per_year`), or is refused. Counted in `reading` (the statistics
+    replica) when given; the release, its audit event and the budget go to `session`."""
     period = _period(data)
     refuse_implausible(rules.release_problem(period.start, period.end, data.known_on, now=utcnow()))
     known_on = data.known_on or utcnow()
@@ -345,7 +349,7 @@ async def create_release(
         epsilon = Fraction(data.epsilon)
     else:
         requests = data.tables or _default_requests()
-    tables = await _publish(session, requests, period, known_on, epsilon=epsilon)
+    tables = await _publish(reading or session, requests, period, known_on, epsilon=epsilon)
     release = StatsRelease(
         period_start=period.start,
         period_end=period.end,
@@ -433,10 +437,15 @@ async def read_release(
 
 
 async def verify_release(
-    session: AsyncSession, *, actor: Actor, release_id: uuid.UUID
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    release_id: uuid.UUID,
+    reading: AsyncSession | None = None,
 ) -> ReleaseVerification:
     """Recompute a release with its parameters, as known on its day, and compare digests:
-    later corrections and late entries must not change a published number."""
+    later corrections and late entries must not change a published number. Recomputed in
+    `reading` (the statistics replica) when given."""
     release = await get_release(session, release_id)
     if release.method == "dp":
         record_event(
@@ -456,7 +465,7 @@ async def verify_release(
         )
     requests = [TableRequest.model_validate(p) for p in release.parameters]
     period = Period(start=release.period_start, end=release.period_end)
-    recomputed = _digest(await _publish(session, requests, period, release.known_on))
+    recomputed = _digest(await _publish(reading or session, requests, period, release.known_on))
     record_event(
         session,
         actor=actor,
