@@ -30,8 +30,7 @@ S = TypeVar("S", bound=Select)  # type: ignore[type-arg]
 
 _BEGIN_OPTION = "ruta_sqlite_begin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
+# Session info key: the session's database refuses writes (see is_read_only).
 READ_ONLY_INFO = "ruta_read_only"
 
 
