@@ -8,6 +8,7 @@ from service.capacity.service.facilities import (
     facilities_public,
     facility_as_of,
     get_facility,
+    get_facility_by_code,
     list_facilities,
     upsert_facilities,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "facility_census",
     "get_decision",
     "get_facility",
+    "get_facility_by_code",
     "get_request_for",
     "hsds_directory",
     "is_waiting",
