@@ -1,5 +1,8 @@
 """`ruta facility`: the directory administered from the command line, through the same
-capacity service (never overbooked, dated, audited) as the API."""
+capacity service (never overbooked, dated, audited) as the API.
+
+The facilities here take only women of 77 (no other test's person): beds they leave open
+change no other test's placement, nor the reason of its unmet need."""
 
 from __future__ import annotations
 
@@ -58,6 +61,10 @@ async def test_facility_add_opens_it_in_the_directory_and_audits_the_administrat
         "forced_marriage",
         "--gender",
         "female",
+        "--min-age",
+        "77",
+        "--max-age",
+        "77",
         "--address",
         "Jr. Reservado 9",
     )
@@ -126,9 +133,11 @@ async def test_set_capacity_close_and_reopen_keep_the_never_overbook_rule(
     admin = await factory.user("MIMP", Role.admin)
     police = await factory.user("PNP", Role.caseworker)
     mimp = await factory.user("MIMP", Role.caseworker)
-    facility = await create_facility(client, admin, capacity=2)
+    facility = await create_facility(
+        client, admin, capacity=2, genders=["female"], min_age=77, max_age=77
+    )
     code = facility["code"]
-    case = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=28))
+    case = await create_shelter_case(client, police, mimp, **marriage_case(age_estimate=77))
     placed = await request_placement(client, mimp, case["id"], facility_id=facility["id"])
     assert placed.status_code == 201, placed.text
     as_admin = ("--as", admin.actor.username)
