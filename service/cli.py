@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import secrets
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 import yaml
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service import cli_facilities, cli_users
 from service.audit import rules as audit_rules
 from service.audit import service as audit_service
+from service.cli_support import run as _run
 from service.core import migrations
 from service.core.crypto import Keyring
 from service.core.db import Database
-from service.core.requestid import bind_request_id
 from service.core.security import Actor, Security
 from service.core.settings import Settings
 from service.identity import service as identity_service
-from service.identity.exceptions import UnknownOrganization, UsernameTaken
 from service.identity.rules import Permission, Role, has_permission
-from service.main import audit_keys, create_app, open_database, open_stats_database
+from service.main import audit_keys, create_app, open_stats_database
 from service.pathway import demo as demo_flow
 from service.pathway import seed as reference_seed
 from service.pathway import sweep as sweep_flow
@@ -47,14 +46,14 @@ from service.stats.schemas import ReleasePublic
 app = typer.Typer(
     help="Ruta: case management for Peru's victim-referral pathway.", no_args_is_help=True
 )
-user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect the audit trail.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage the keys that protect identifying data.", no_args_is_help=True)
 referrals_app = typer.Typer(help="Referral housekeeping.", no_args_is_help=True)
 demo_app = typer.Typer(
     help="Synthetic data for demonstrations and benchmarks.", no_args_is_help=True
 )
-app.add_typer(user_app, name="user")
+app.add_typer(cli_users.app, name="user")
+app.add_typer(cli_facilities.app, name="facility")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(referrals_app, name="referrals")
@@ -63,8 +62,6 @@ stats_app = typer.Typer(
 )
 app.add_typer(stats_app, name="stats")
 app.add_typer(demo_app, name="demo")
-
-T = TypeVar("T")
 
 DEMO_ACCOUNTS = (
     ("demo-police", "PNP", Role.identifier),
@@ -79,18 +76,6 @@ DEMO_ACCOUNTS = (
     ("demo-auditor", "MIMP", Role.auditor),
     ("demo-admin", "MIMP", Role.admin),
 )
-
-
-def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    async def runner() -> T:
-        bind_request_id(f"cli-{secrets.token_hex(8)}")
-        db = open_database(settings)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(runner())
 
 
 @app.command()
@@ -175,48 +160,6 @@ def serve(
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
-
-
-@user_app.command("add")
-def user_add(
-    username: Annotated[str, typer.Argument()],
-    org: Annotated[str, typer.Option("--org", help="Organization code, e.g. PNP")],
-    role: Annotated[Role, typer.Option("--role")],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input")
-    ] = False,
-) -> None:
-    """Create a user; without --password-stdin the user signs in only through OpenID Connect."""
-    password = None
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-        if len(password) < 12:
-            raise typer.BadParameter("the password must have at least 12 characters")
-    settings = Settings()
-    security = Security.from_settings(settings)
-
-    async def work(db: Database) -> None:
-        async with db.session() as session:
-            await identity_service.create_user(
-                session,
-                security=security,
-                actor=None,
-                username=username,
-                organization_code=org,
-                role=role,
-                password=password,
-            )
-
-    try:
-        _run(settings, work)
-    except UnknownOrganization as exc:
-        # The operator's own input, on their own terminal: name it (the API never does).
-        typer.echo(f"error: {exc.detail} ({org})", err=True)
-        raise typer.Exit(2) from exc
-    except UsernameTaken as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
-    typer.echo(f"user {username} ({role.value}) added to {org}")
 
 
 def _signing_key(settings: Settings) -> bytes:

@@ -37,6 +37,7 @@ from service.protection.router import router as protection_router
 from service.referrals.router import router as referrals_router
 from service.repatriation.router import router as repatriation_router
 from service.stats.router import router as stats_router
+from service.system.docs import router as docs_router
 from service.system.router import router as system_router
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=API_DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # Served by service/system/docs.py with its own files, never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.security = Security.from_settings(settings)
@@ -151,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (
         system_router,
+        docs_router,
         identity_router,
         cases_router,
         consent_router,

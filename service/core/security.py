@@ -52,6 +52,9 @@ class TokenClaims:
     subject: str  # a user id for Ruta's tokens, a username for an external issuer's
     issuer: str
     external: bool
+    # The user's token generation when Ruta issued the token (0 for an external issuer's):
+    # a password reset or a disabling moves the user's on, and every earlier token dies.
+    generation: int = 0
 
 
 class Tokens:
@@ -68,7 +71,9 @@ class Tokens:
     def ttl_seconds(self) -> int:
         return self._settings.access_token_ttl_seconds
 
-    def issue(self, *, user_id: uuid.UUID, organization_code: str, role: str) -> str:
+    def issue(
+        self, *, user_id: uuid.UUID, organization_code: str, role: str, generation: int = 0
+    ) -> str:
         now = utcnow()
         claims = {
             "iss": self._settings.token_issuer,
@@ -80,6 +85,7 @@ class Tokens:
             "nbf": now,
             "exp": now + timedelta(seconds=self.ttl_seconds),
             "jti": uuid.uuid4().hex,
+            "gen": generation,
         }
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
 
@@ -100,7 +106,15 @@ class Tokens:
                     issuer=self._settings.token_issuer,
                     options={"require": ["exp", "iat", "sub", "iss", "aud"]},
                 )
-                return TokenClaims(subject=str(claims["sub"]), issuer=str(issuer), external=False)
+                generation = claims.get("gen", 0)
+                if not isinstance(generation, int):
+                    raise InvalidToken("malformed token generation")
+                return TokenClaims(
+                    subject=str(claims["sub"]),
+                    issuer=str(issuer),
+                    external=False,
+                    generation=generation,
+                )
             if self._jwks is not None and issuer == self._settings.oidc_issuer:
                 claims = await run_in_threadpool(self._verify_external, token)
                 username = claims.get(self._settings.oidc_username_claim)

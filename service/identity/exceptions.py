@@ -32,3 +32,7 @@ class UnknownOrganization(InvalidInput):
 class UsernameTaken(Conflict):
     code = "username_taken"
     title = "Username already exists"
+
+
+class UnknownUser(InvalidInput):
+    code = "unknown_user"

@@ -40,6 +40,9 @@ class AppUser(SQLModel, table=True):
     # None for accounts that sign in only through the external OpenID Connect issuer.
     password_hash: str | None = Field(default=None, max_length=255)
     is_active: bool = True
+    # Moved on by a password reset and by disabling: Ruta's tokens of an earlier generation
+    # are refused (the token carries the generation it was issued at).
+    token_generation: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

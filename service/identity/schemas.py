@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -29,3 +30,15 @@ class Me(BaseModel):
     username: str
     role: Role
     organization: OrganizationPublic
+
+
+class UserSummary(BaseModel):
+    """A staff account as an administrator sees it: no password, no victim's data."""
+
+    username: str
+    organization: str
+    role: Role
+    active: bool
+    password: bool  # whether the user may sign in with a password (else OpenID Connect only)
+    last_login_at: datetime | None  # the last password sign-in still on record
+    created_at: datetime

@@ -28,7 +28,6 @@ from service.core.db import (
     serialize_on,
     table_of,
 )
-from service.core.errors import InvalidInput
 from service.core.security import Actor, Security, TokenClaims
 from service.core.settings import Settings
 from service.core.time import utcnow
@@ -39,10 +38,11 @@ from service.identity.exceptions import (
     LoginRateLimited,
     OrganizationNotFound,
     UnknownOrganization,
+    UnknownUser,
     UsernameTaken,
 )
 from service.identity.models import AppUser, LoginAddress, LoginAttempt, Organization
-from service.identity.schemas import Token
+from service.identity.schemas import Token, UserSummary
 
 
 async def get_organization_by_code(session: AsyncSession, code: str) -> Organization:
@@ -129,12 +129,12 @@ async def create_user(
 async def set_password(
     session: AsyncSession, *, security: Security, actor: Actor | None, username: str, password: str
 ) -> AppUser:
-    """Replace a user's password; audited without the password."""
+    """Replace a user's password and revoke the user's earlier tokens; audited without the
+    password."""
     password_hash = await _hash(security, password)
-    user = (await session.exec(select(AppUser).where(AppUser.username == username))).first()
-    if user is None:
-        raise InvalidInput("username", "no user has this username")
+    user = await _user_to_change(session, username)
     user.password_hash = password_hash
+    user.token_generation += 1
     session.add(user)
     record_event(
         session,
@@ -142,9 +142,99 @@ async def set_password(
         action="user.password_set",
         entity_type="user",
         entity_id=user.id,
-        changes={"password": {"changed": True}},
+        changes={"password": {"changed": True}, "tokens": {"revoked": True}},
     )
     return user
+
+
+async def _user_to_change(session: AsyncSession, username: str) -> AppUser:
+    """The user of that name, its row locked for the change; UnknownUser otherwise."""
+    stmt = for_update(select(AppUser).where(AppUser.username == username), session)
+    user = (await session.exec(stmt)).first()
+    if user is None:
+        raise UnknownUser("username", "no user has this username")
+    return user
+
+
+async def set_active(
+    session: AsyncSession, *, actor: Actor | None, username: str, active: bool
+) -> bool:
+    """Enable or disable a user; audited. Disabling revokes every token the user holds at
+    once (enabling again does not revive them: the user signs in anew). Returns whether
+    anything changed."""
+    user = await _user_to_change(session, username)
+    if user.is_active == active:
+        return False
+    user.is_active = active
+    if not active:
+        user.token_generation += 1
+    session.add(user)
+    record_event(
+        session,
+        actor=actor,
+        action="user.enabled" if active else "user.disabled",
+        entity_type="user",
+        entity_id=user.id,
+        changes={"active": {"from": not active, "to": active}},
+    )
+    return True
+
+
+async def set_role(
+    session: AsyncSession, *, actor: Actor | None, username: str, role: rules.Role
+) -> str | None:
+    """Give a user another role, in force from the user's next request (the role is read
+    from the database on each one); audited. Returns the former role, None if unchanged."""
+    user = await _user_to_change(session, username)
+    before = user.role
+    if before == role.value:
+        return None
+    user.role = role.value
+    session.add(user)
+    record_event(
+        session,
+        actor=actor,
+        action="user.role_changed",
+        entity_type="user",
+        entity_id=user.id,
+        changes={"role": {"from": before, "to": user.role}},
+    )
+    return before
+
+
+async def list_users(
+    session: AsyncSession, *, organization_code: str | None = None
+) -> list[UserSummary]:
+    """Every user (of one organization if given), by organization then username, with the
+    last password sign-in known (the newest address they signed in from)."""
+    last_login = (
+        select(
+            col(LoginAddress.user_id).label("user_id"),
+            func.max(LoginAddress.last_seen_at).label("last_login_at"),
+        )
+        .group_by(col(LoginAddress.user_id))
+        .subquery()
+    )
+    stmt = (
+        select(AppUser, Organization.code, last_login.c.last_login_at)
+        .join(Organization, col(Organization.id) == col(AppUser.organization_id))
+        .outerjoin(last_login, last_login.c.user_id == col(AppUser.id))
+        .order_by(col(Organization.code), col(AppUser.username))
+    )
+    if organization_code is not None:
+        stmt = stmt.where(Organization.code == organization_code)
+    return [
+        UserSummary(
+            username=user.username,
+            organization=code,
+            role=rules.Role(user.role),
+            active=user.is_active,
+            password=user.password_hash is not None,
+            last_login_at=last,
+            created_at=user.created_at,
+        )
+        for user, code, last in (await session.exec(stmt)).all()
+    ]
 
 
 async def _hash(security: Security, password: str) -> str:
@@ -400,7 +490,12 @@ async def log_in(
             org=org,
             client_address=client_address,
         )
-    token = security.tokens.issue(user_id=user.id, organization_code=org.code, role=user.role)
+    token = security.tokens.issue(
+        user_id=user.id,
+        organization_code=org.code,
+        role=user.role,
+        generation=user.token_generation,
+    )
     return Token(access_token=token, expires_in=security.tokens.ttl_seconds)
 
 
@@ -452,6 +547,8 @@ async def actor_for_claims(session: AsyncSession, claims: TokenClaims) -> Actor:
     row = (await session.exec(stmt)).first()
     if row is None or not row[0].is_active:
         raise InvalidCredentialsToken("The token's user is unknown or disabled.")
+    if not claims.external and claims.generation != row[0].token_generation:
+        raise InvalidCredentialsToken("The token was revoked: password reset or account disabled.")
     user, org = row
     return Actor(
         user_id=user.id,

@@ -8,6 +8,7 @@ from service.capacity.service.facilities import (
     facilities_public,
     facility_as_of,
     get_facility,
+    get_facility_by_code,
     list_facilities,
     upsert_facilities,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "facility_census",
     "get_decision",
     "get_facility",
+    "get_facility_by_code",
     "get_request_for",
     "get_visible_placement",
     "hsds_directory",

@@ -157,11 +157,14 @@ async def change_capacity(
 
 
 async def _addresses_visible(
-    session: AsyncSession, facilities: Sequence[Facility], actor: Actor
+    session: AsyncSession, facilities: Sequence[Facility], actor: Actor | None
 ) -> set[uuid.UUID]:
     """Facilities whose address the actor may see: its organization operates them, or (for
     a role that sees cases) is involved in the case of someone placed or held there. An
-    analyst, auditor or administrator learns nothing of a case from an address shown."""
+    analyst, auditor or administrator learns nothing of a case from an address shown. No
+    actor (the operator's command line) sees none."""
+    if actor is None:
+        return set()
     organization_id = actor.organization_id
     visible = {f.id for f in facilities if f.organization_id == organization_id}
     others = [f.id for f in facilities if f.id not in visible]
@@ -193,7 +196,7 @@ async def placed_counts(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict
 
 
 async def facilities_public(
-    session: AsyncSession, facilities: Sequence[Facility], *, actor: Actor
+    session: AsyncSession, facilities: Sequence[Facility], *, actor: Actor | None
 ) -> list[FacilityPublic]:
     """Facilities as the actor may see them (the address only where allowed)."""
     occupied = await placed_counts(session, [f.id for f in facilities])
@@ -234,6 +237,14 @@ async def get_facility(session: AsyncSession, facility_id: uuid.UUID) -> Facilit
     facility = await session.get(Facility, facility_id)
     if facility is None:
         raise FacilityNotFound(f"No facility {facility_id}.")
+    return facility
+
+
+async def get_facility_by_code(session: AsyncSession, code: str) -> Facility:
+    """A facility by its code; FacilityNotFound otherwise."""
+    facility = (await session.exec(select(Facility).where(Facility.code == code))).first()
+    if facility is None:
+        raise FacilityNotFound("No facility has this code.")
     return facility
 
 
@@ -297,7 +308,7 @@ async def facility_as_of(
 async def list_facilities(
     session: AsyncSession,
     *,
-    actor: Actor,
+    actor: Actor | None,
     region: str | None = None,
     kind: rules.FacilityKind | None = None,
     eligible_for_case: uuid.UUID | None = None,
@@ -322,6 +333,8 @@ async def list_facilities(
         # The filter reads the person's age, gender and forms of exploitation: a role that
         # sees no case is refused whatever the id (so nothing says whether the case exists),
         # and a case not visible to the caller's organization does not exist for it.
+        if actor is None:
+            raise Forbidden("Only a user who sees cases may filter by a case.")
         _require_permission(actor, identity_rules.Permission.cases_read)
         case = await case_service.get_case_for(session, actor=actor, case_id=eligible_for_case)
         needs = await beds.needs_of(session, case, lgbti_specialized=False)
