@@ -25,6 +25,7 @@ from service.capacity.service.reports import (
     capacity_summary,
     facility_census,
     hsds_directory,
+    occupancy_gauges,
     placements_known_on,
     unmet_needs_known_on,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "hsds_directory",
     "is_waiting",
     "list_facilities",
+    "occupancy_gauges",
     "placements_known_on",
     "placements_public",
     "release_case",
