@@ -21,17 +21,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_STANDARD_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-
 
 def tracing_endpoint(settings: Settings) -> str | None:
-    """Where spans go, if tracing is configured."""
-    if settings.otel_exporter_otlp_endpoint:
-        return settings.otel_exporter_otlp_endpoint
-    for name in _STANDARD_ENDPOINTS:
-        if os.environ.get(name):
-            return os.environ[name]
-    return None
+    """The URL spans are posted to, if tracing is configured: a base endpoint gets the
+    OTLP/HTTP path /v1/traces, a traces endpoint is taken as it is (as the OTLP spec says)."""
+    base = settings.otel_exporter_otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not settings.otel_exporter_otlp_endpoint and os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    ):
+        return os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    if not base:
+        return None
+    return base if base.rstrip("/").endswith("/v1/traces") else base.rstrip("/") + "/v1/traces"
 
 
 def tracer_provider(settings: Settings) -> TracerProvider | None:
@@ -50,16 +51,11 @@ def tracer_provider(settings: Settings) -> TracerProvider | None:
             "tracing configured but OpenTelemetry is not installed: pip install 'ruta[otel]'"
         )
         return None
-    traces = endpoint if endpoint.rstrip("/").endswith("/v1/traces") else _join(endpoint)
     provider = TracerProvider(
         resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "ruta")})
     )
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces)))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     return provider
-
-
-def _join(endpoint: str) -> str:
-    return endpoint.rstrip("/") + "/v1/traces"
 
 
 class RequestSpans:
