@@ -24,7 +24,12 @@ ACCESS_LOGGER = "ruta.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 # Attributes every LogRecord has: anything else on a record was passed as `extra=`.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's message again, with terminal colours
+}
 _configured = False
 
 
