@@ -19,7 +19,6 @@ import contextlib
 import hmac
 import os
 import re
-import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,12 +81,13 @@ RATE_LIMIT_STORE_ERRORS = Counter(
 
 
 def prepare_multiprocess_dir(directory: Path) -> Path:
-    """Empty (or create) the directory the workers will share, and name it in the
-    environment the workers inherit. Call before any worker starts, never while one runs:
-    files of a previous run would otherwise add their counts to this one's."""
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True, mode=0o700)
+    """Create the directory the workers will share, or clear the metric files a previous
+    run left in it (nothing else), and name it in the environment the workers inherit. Call
+    before any worker starts, never while one runs: old files would add their counts to the
+    new run's."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for old in directory.glob("*.db"):
+        old.unlink()
     os.environ[MULTIPROC_ENV] = str(directory)
     return directory
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from prometheus_client import Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.core.db import Database
+from service.core.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from service.core.settings import Settings
 from service.main import create_app
 from tests.support.clients import client_from
@@ -167,3 +169,18 @@ async def test_two_workers_add_up(fresh_settings: Settings) -> None:
 def _pool_size(settings: Settings) -> int:
     # SQLite's pool keeps SQLAlchemy's default of 5 connections; PostgreSQL's RUTA_DB_POOL_SIZE.
     return 5 if settings.is_sqlite else settings.db_pool_size
+
+
+def test_a_metrics_dir_starts_each_run_without_the_last_runs_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MULTIPROC_ENV, "restored after the test")
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    (directory / "counter_4242.db").write_bytes(b"stale")
+    (directory / "README").write_text("not ours")
+
+    prepare_multiprocess_dir(directory)
+
+    assert sorted(p.name for p in directory.iterdir()) == ["README"]
+    assert os.environ[MULTIPROC_ENV] == str(directory)
