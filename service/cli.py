@@ -7,6 +7,7 @@ import contextlib
 import json
 import secrets
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
 from pathlib import Path
@@ -20,9 +21,10 @@ from service import cli_facilities, cli_users
 from service.audit import rules as audit_rules
 from service.audit import service as audit_service
 from service.cli_support import run as _run
-from service.core import migrations
+from service.core import metrics, migrations
 from service.core.crypto import Keyring
 from service.core.db import Database
+from service.core.logs import configure_logging
 from service.core.security import Actor, Security
 from service.core.settings import Settings
 from service.identity import service as identity_service
@@ -139,6 +141,7 @@ def serve(
     import uvicorn
 
     settings = Settings()
+    configure_logging(settings)
     migrations.upgrade(settings)
     if demo:
         if settings.environment == "production":
@@ -151,15 +154,39 @@ def serve(
         typer.echo(
             f"Token: curl -d 'username=demo-police&password=...' http://{host}:{port}/v1/auth/token"
         )
-    uvicorn.run(
-        "service.main:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    with _shared_metrics(settings, workers=workers):
+        uvicorn.run(
+            "service.main:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            # Logging is Ruta's (core/logs.py): one line per request, without query strings.
+            log_config=None,
+            access_log=False,
+            # A worker imports the whole app before answering the supervisor's health check;
+            # on a loaded host that takes longer than uvicorn's default 5 s, and the worker
+            # would be killed and restarted again and again.
+            timeout_worker_healthcheck=30,
+        )
+
+
+@contextlib.contextmanager
+def _shared_metrics(settings: Settings, *, workers: int) -> Iterator[None]:
+    """With several workers, one empty directory for all their metrics (core/metrics.py):
+    RUTA_METRICS_DIR, or a private temporary one removed afterwards."""
+    if workers == 1:
+        yield
+        return
+    if settings.metrics_dir is not None:
+        metrics.prepare_multiprocess_dir(settings.metrics_dir)
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="ruta-metrics-") as directory:
+        metrics.prepare_multiprocess_dir(Path(directory) / "workers")
+        yield
 
 
 def _signing_key(settings: Settings) -> bytes:

@@ -21,13 +21,18 @@ from service.audit.rules import AuditKeys
 from service.capacity.router import router as capacity_router
 from service.cases.router import router as cases_router
 from service.consent.router import router as consent_router
+from service.core import metrics
 from service.core.db import Database
 from service.core.errors import declare_problems, install_problem_handlers
 from service.core.http import BodySizeGuard, NoStoreMiddleware
+from service.core.logs import configure_logging
 from service.core.migrations import head_revisions
+from service.core.observability import ObservabilityMiddleware
+from service.core.ratelimit import AddressRateLimitMiddleware, RateLimiter
 from service.core.requestid import RequestIdMiddleware, bind_request_id
 from service.core.security import Security
 from service.core.settings import Settings
+from service.core.tracing import RequestSpans, tracer_provider
 from service.identity.router import router as identity_router
 from service.legal.router import router as legal_router
 from service.pathway import sweep
@@ -97,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         stats_db = open_stats_database(settings)
         app.state.stats_db = stats_db
+        metrics.instrument_pool(db.engine)
         simulations = SimulationRunner(db, workers=settings.simulation_workers)
         app.state.simulations = simulations
         await simulations.start()
@@ -114,6 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.dispose()
             if stats_db is not None:
                 await stats_db.dispose()
+            await limiter.close()
+            if provider is not None:
+                provider.shutdown()
+            metrics.forget_this_process()
 
     app = FastAPI(
         title=API_TITLE,
@@ -128,9 +138,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.security = Security.from_settings(settings)
     app.state.head_revisions = head_revisions(settings)
-    # The last added runs first: the request id, CORS, the size guard, then no-store.
+    limiter = RateLimiter(settings)
+    app.state.rate_limiter = limiter
+    provider = tracer_provider(settings)
+    app.state.tracer_provider = provider
+    # The last added runs first: the request id, its observation (metrics, log line, span),
+    # CORS, the per-address rate limit, the size guard, then no-store.
     app.add_middleware(NoStoreMiddleware)
     app.add_middleware(BodySizeGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AddressRateLimitMiddleware, limiter=limiter)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
@@ -151,6 +167,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             max_age=600,
         )
+    app.add_middleware(
+        ObservabilityMiddleware, spans=RequestSpans(provider) if provider is not None else None
+    )
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     for router in (
@@ -190,7 +209,7 @@ def _publish_problems(app: FastAPI) -> None:
 def app_factory() -> FastAPI:
     """Entry point for uvicorn workers (`--factory`): settings from the environment."""
     settings = Settings()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings)
     return create_app(settings)
 
 

@@ -16,6 +16,7 @@ from service.alerts.rules import AlertKind, AlertStatus, can_move
 from service.audit.service import record_event
 from service.cases.service import visible_case_ids
 from service.core.db import table_of
+from service.core.metrics import GaugeReading, Sample
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.security import Actor
 from service.core.time import utcnow
@@ -226,3 +227,20 @@ async def change_alert(
         changes={"alert_id": {"to": str(alert.id)}, "status": {"to": to.value}},
     )
     return alert
+
+
+async def open_alert_gauge(session: AsyncSession) -> GaugeReading:
+    """For /metrics: alerts not yet resolved, by kind and status (open, acknowledged)."""
+    rows = (
+        await session.exec(
+            select(Alert.kind, Alert.status, sa.func.count())
+            .where(Alert.status != AlertStatus.resolved.value)
+            .group_by(col(Alert.kind), col(Alert.status))
+        )
+    ).all()
+    return GaugeReading(
+        "ruta_alerts_unresolved",
+        "Alerts not yet resolved, by kind and status.",
+        ["kind", "status"],
+        [Sample({"kind": kind, "status": status}, count) for kind, status, count in rows],
+    )

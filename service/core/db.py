@@ -56,7 +56,9 @@ class Database:
         address = make_url(url or settings.database_url)
         self.dialect = address.get_backend_name()
         # Bound parameters never reach exception messages or logs: they may be about a victim.
-        kwargs: dict[str, Any] = {"echo": settings.sql_echo, "hide_parameters": True}
+        # No `echo`: RUTA_SQL_ECHO sets the level of the "sqlalchemy.engine" logger
+        # (core/logs.py), so that statements go through the one root handler, once each.
+        kwargs: dict[str, Any] = {"hide_parameters": True}
         if self.dialect == "sqlite":
             _ensure_sqlite_directory(address.database)
         else:

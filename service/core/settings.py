@@ -131,6 +131,27 @@ class Settings(BaseSettings):
     # add up to at most this; a release that would pass it is refused.
     dp_epsilon_per_year: Decimal = Field(default=Decimal("1.0"), gt=0, le=100, decimal_places=6)
 
+    # Observability (service/core/logs.py, metrics.py, tracing.py). Log lines as JSON or
+    # text; unset: JSON in production, text elsewhere.
+    log_format: Literal["json", "text"] | None = None
+    # Bearer token a Prometheus scraper sends to GET /metrics; unset, /metrics is open
+    # outside production and absent (404) in production.
+    metrics_token: SecretStr | None = None
+    # Directory the worker processes of `ruta serve --workers N` share their metrics in
+    # (emptied at every start); unset: a private temporary directory, removed at exit.
+    metrics_dir: Path | None = None
+    # OTLP/HTTP endpoint spans are exported to (needs `pip install 'ruta[otel]'`); the
+    # standard OTEL_EXPORTER_OTLP_ENDPOINT is honoured too.
+    otel_exporter_otlp_endpoint: str | None = None
+
+    # Request rate limits (service/core/ratelimit.py): requests per window, per address on
+    # every /v1 request and per authenticated user; 0 disables one. Kept in Redis when
+    # RUTA_REDIS_URL is set (shared by every worker and host), else in each process.
+    redis_url: str | None = None
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    rate_limit_per_address: int = Field(default=6000, ge=0)
+    rate_limit_per_user: int = Field(default=1200, ge=0)
+
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
@@ -152,6 +173,13 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         """The configured CORS origins."""
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        """The log format: as set, else JSON in production and text elsewhere."""
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def is_sqlite(self) -> bool:

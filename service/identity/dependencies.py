@@ -12,6 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.core.db import Database, SessionDep
 from service.core.errors import Forbidden
 from service.core.idempotency import IdempotentRoute
+from service.core.logs import note_actor
+from service.core.ratelimit import limit_user
 from service.core.security import Actor, InvalidToken, Security
 from service.core.settings import Settings
 from service.identity import rules, service
@@ -42,6 +44,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_actor(
+    request: Request,
     session: SessionDep,
     security: SecurityDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -53,7 +56,10 @@ async def get_actor(
         claims = await security.tokens.verify(credentials.credentials)
     except InvalidToken as exc:
         raise InvalidCredentialsToken("The token is invalid or has expired.") from exc
-    return await service.actor_for_claims(session, claims)
+    await limit_user(request, f"{claims.issuer}|{claims.subject}")
+    actor = await service.actor_for_claims(session, claims)
+    note_actor(user_id=actor.user_id, organization_code=actor.organization_code, role=actor.role)
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

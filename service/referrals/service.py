@@ -20,6 +20,7 @@ from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
 from service.core.db import for_update, table_of
+from service.core.metrics import GaugeReading, Sample
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.preconditions import IfMatch, check_version
 from service.core.security import Actor
@@ -536,4 +537,27 @@ def referrals_known_on(
         referral.c.created_at >= sent_from,
         referral.c.created_at < sent_before,
         referral.c.created_at <= known_on,
+    )
+
+
+async def missed_deadline_gauge(session: AsyncSession, *, now: datetime) -> GaugeReading:
+    """For /metrics: referrals whose answer deadline passed: expired by the sweep, and still
+    requested past their deadline (the sweep has not run yet)."""
+    expired = rules.ReferralStatus.expired.value
+    requested = rules.ReferralStatus.requested.value
+    row = (
+        await session.exec(
+            select(
+                sa.func.count().filter(col(Referral.status) == expired),
+                sa.func.count().filter(
+                    col(Referral.status) == requested, col(Referral.due_at) < now
+                ),
+            )
+        )
+    ).one()
+    return GaugeReading(
+        "ruta_referral_deadlines_missed",
+        "Referrals unanswered past their deadline: expired, or overdue and not yet expired.",
+        ["state"],
+        [Sample({"state": "expired"}, row[0]), Sample({"state": "overdue"}, row[1])],
     )

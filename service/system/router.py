@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from service.core.errors import ServiceUnavailable, problem_responses
+from service.core import metrics
+from service.core.errors import NotFound, ServiceUnavailable, Unauthorized, problem_responses
+from service.pathway.metrics import domain_gauges
 from service.system import service
 
 router = APIRouter(tags=["system"])
@@ -41,3 +43,30 @@ async def readyz(request: Request) -> Readiness:
             " run `ruta migrate`."
         )
     return Readiness(revision=sorted(current))
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+        **problem_responses(401, 404),
+    },
+)
+async def read_metrics(request: Request) -> Response:
+    """Prometheus metrics of every worker: requests by route template and status, the
+    database pool, and the domain's gauges (alerts, beds, waitlists, missed deadlines).
+    With RUTA_METRICS_TOKEN set, only for that bearer token; unset, absent in production."""
+    settings = request.app.state.settings
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    allowed = metrics.scrape_allowed(
+        token=token,
+        production=settings.environment == "production",
+        authorization=request.headers.get("authorization"),
+    )
+    if allowed is None:
+        raise NotFound("No resource at this path.")
+    if not allowed:
+        raise Unauthorized("A scrape of /metrics needs the bearer token RUTA_METRICS_TOKEN.")
+    body = metrics.exposition(await domain_gauges(request.app.state.db))
+    return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -405,6 +405,8 @@ ROWS: dict[str, Row] = {
     # The system and the caller.
     "system-healthz": plain(Call("GET", "/healthz", auth=False), ANYONE),
     "system-readyz": plain(Call("GET", "/readyz", auth=False), ANYONE),
+    # Open in the tests' environment: no RUTA_METRICS_TOKEN (tests/core/test_metrics.py).
+    "system-read_metrics": plain(Call("GET", "/metrics", auth=False), ANYONE),
     "auth-issue_token": Row(_token, ANYONE),
     "auth-read_me": plain(Call("GET", "/v1/me"), ANYONE),
     # Cases.

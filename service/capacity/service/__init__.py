@@ -27,6 +27,7 @@ from service.capacity.service.reports import (
     capacity_summary,
     facility_census,
     hsds_directory,
+    occupancy_gauges,
     placements_known_on,
     unmet_needs_known_on,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "hsds_directory",
     "is_waiting",
     "list_facilities",
+    "occupancy_gauges",
     "placements_known_on",
     "placements_public",
     "release_case",

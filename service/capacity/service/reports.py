@@ -16,6 +16,7 @@ from service.capacity.models import Facility, Placement, PlacementRequest, Unmet
 from service.capacity.schemas import CapacityFigures, CapacitySummary, RegionCapacity
 from service.capacity.service.facilities import placed_counts
 from service.core.db import table_of
+from service.core.metrics import GaugeReading, Sample
 from service.core.time import utcnow
 from service.identity.service import get_organizations
 
@@ -200,3 +201,45 @@ def unmet_needs_known_on(
         need.c.recorded_at < recorded_before,
         need.c.recorded_at <= known_on,
     )
+
+
+async def occupancy_gauges(session: AsyncSession) -> list[GaugeReading]:
+    """For /metrics: each facility's beds and beds in use (placed or held), and the waitlist
+    by region and the facility asked for ("" when any facility of the region will do)."""
+    facilities = (
+        await session.exec(
+            select(Facility.code, Facility.region, Facility.capacity, Facility.in_use).where(
+                Facility.status == rules.FacilityStatus.open.value
+            )
+        )
+    ).all()
+    waiting = (
+        await session.exec(
+            select(PlacementRequest.region, Facility.code, func.count())
+            .select_from(PlacementRequest)
+            .join(Facility, col(Facility.id) == col(PlacementRequest.facility_id), isouter=True)
+            .where(PlacementRequest.status == rules.RequestStatus.waiting.value)
+            .group_by(col(PlacementRequest.region), col(Facility.code))
+        )
+    ).all()
+    labels = ["facility", "region"]
+    return [
+        GaugeReading(
+            "ruta_facility_beds",
+            "Beds of each open facility.",
+            labels,
+            [Sample({"facility": c, "region": r}, cap) for c, r, cap, _ in facilities],
+        ),
+        GaugeReading(
+            "ruta_facility_beds_in_use",
+            "Beds placed or held in each open facility.",
+            labels,
+            [Sample({"facility": c, "region": r}, used) for c, r, _, used in facilities],
+        ),
+        GaugeReading(
+            "ruta_waitlist_requests",
+            'Placement requests waiting, by region and the facility asked for ("": any).',
+            labels,
+            [Sample({"facility": c or "", "region": r}, n) for r, c, n in waiting],
+        ),
+    ]
