@@ -162,7 +162,9 @@ async def test_documents_indexed_before_claims_are_claimed_by_their_earliest_sur
                     },
                 )
         await db.dispose()
-        await asyncio.to_thread(migrations.upgrade, settings)
+        # Up to the last revision before erasures were recorded: these records have no data
+        # key, which from 0024 on means erased (and an erased person holds no claim).
+        await asyncio.to_thread(migrations.upgrade, settings, "0022")
         db = open_database(settings)
         claims = await query(
             db, "SELECT kind, digest, person_id FROM person_identifier_claim ORDER BY digest"
