@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit import rules as audit_rules
 from service.audit import service as audit_service
+from service.cli_retention import app as retention_app
 from service.core import migrations
 from service.core.crypto import Keyring
 from service.core.db import Database
@@ -63,6 +64,7 @@ stats_app = typer.Typer(
 )
 app.add_typer(stats_app, name="stats")
 app.add_typer(demo_app, name="demo")
+app.add_typer(retention_app, name="retention")
 
 T = TypeVar("T")
 

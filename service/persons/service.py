@@ -613,3 +613,11 @@ async def request_erasure(
             },
         )
     return erasure
+
+
+async def surviving_records(session: AsyncSession) -> dict[uuid.UUID, uuid.UUID]:
+    """Every person record with the surviving record it now counts as (links to any depth)."""
+    roots = person_roots_on(utcnow())
+    connection = await session.connection()
+    rows = await connection.execute(sa.select(roots.c.person_id, roots.c.root_id))
+    return {person_id: root_id for person_id, root_id in rows.all()}
