@@ -1,11 +1,15 @@
-"""`ruta retention`: what retention would erase, and erasing it."""
+"""`ruta retention`: what retention would erase, erasing it, and the erasure register that
+reaches restored backups."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -16,6 +20,8 @@ from service.core.requestid import bind_request_id
 from service.core.settings import Settings
 from service.main import open_database
 from service.pathway import retention
+from service.persons import service as person_service
+from service.persons.rules import ErasureBasis
 
 app = typer.Typer(
     help="Retention: erase the identifying data of persons whose cases closed long ago"
@@ -114,3 +120,75 @@ def run(as_json: JsonOption = False) -> None:
 
     done = _run(settings, work)
     typer.echo(json.dumps(_as_json(done), indent=2) if as_json else _describe(done, verb="erased"))
+
+
+@app.command("register")
+def register(
+    output: Annotated[
+        Path | None, typer.Option(help="Write it here (JSON Lines) rather than to stdout")
+    ] = None,
+) -> None:
+    """Export the erasure register (person ids, legal bases, days: nothing identifying).
+    Keep it outside the database, refreshed after every erasure: after restoring a backup,
+    `ruta retention reapply` erases again whoever the backup still holds."""
+    settings = Settings()
+
+    async def work(db: Database) -> list[person_service.RegisterEntry]:
+        async with db.session(write=False) as session:
+            return await person_service.erasure_register(session)
+
+    lines = [
+        json.dumps(
+            {
+                "person_id": str(entry.person_id),
+                "legal_basis": entry.legal_basis.value,
+                "erased_at": entry.erased_at.isoformat(),
+            }
+        )
+        for entry in _run(settings, work)
+    ]
+    text = "".join(f"{line}\n" for line in lines)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        typer.echo(f"wrote {len(lines)} erasures to {output}", err=True)
+
+
+def _read_register(source: Path) -> list[person_service.RegisterEntry]:
+    entries = []
+    for number, line in enumerate(source.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            entries.append(
+                person_service.RegisterEntry(
+                    person_id=uuid.UUID(data["person_id"]),
+                    legal_basis=ErasureBasis(data["legal_basis"]),
+                    erased_at=datetime.fromisoformat(data["erased_at"]),
+                )
+            )
+        except (ValueError, KeyError, TypeError):
+            typer.echo(f"{source}:{number}: not an erasure register entry", err=True)
+            raise typer.Exit(2) from None
+    return entries
+
+
+@app.command("reapply")
+def reapply(source: Annotated[Path, typer.Argument(help="An erasure register file")]) -> None:
+    """After restoring a backup: erase again every person of the register that the restored
+    database holds unerased (it was taken before her erasure). Run it before serving."""
+    settings = Settings()
+    entries = _read_register(source)
+    keyring = Keyring(settings)
+
+    async def work(db: Database) -> person_service.ReapplyReport:
+        async with db.session() as session:
+            return await person_service.reapply_erasures(session, keyring=keyring, register=entries)
+
+    report = _run(settings, work)
+    typer.echo(
+        f"erased again {report.erased} person records; {report.already} already erased;"
+        f" {report.absent} not in this database"
+    )

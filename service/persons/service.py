@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -518,6 +519,7 @@ async def erase_person(
     basis: rules.ErasureBasis,
     justification: str | None,
     erased_by: uuid.UUID | None,
+    at: datetime | None = None,
 ) -> tuple[ErasurePublic, bool]:
     """Erase what identifies a person, in every record linked with it, and say so: the data
     keys (so names, documents and every text sealed for her can no longer be opened, here or
@@ -525,7 +527,7 @@ async def erase_person(
     and the identifier claims (a later identification of the same document finds nobody and
     records a new person). The person's non-identifying facts and everything about her cases
     stay. Returns the erasure and whether it happened now (False: erased before, nothing
-    done again)."""
+    done again). `at` dates it when it repeats an erasure decided earlier (after a restore)."""
     if await session.get(Person, person_id) is None:
         raise PersonNotFound("No person with this id.")
     ids = await linked_person_ids(session, person_id)
@@ -538,7 +540,7 @@ async def erase_person(
         return done, False
     for model in (PersonKey, PersonIdentity, PersonBlindIndex, PersonIdentifierClaim):
         await session.exec(sa.delete(model).where(col(model.person_id).in_(ids)))
-    now = utcnow()
+    now = at or utcnow()
     already = set(
         (
             await session.exec(
@@ -621,3 +623,74 @@ async def surviving_records(session: AsyncSession) -> dict[uuid.UUID, uuid.UUID]
     connection = await session.connection()
     rows = await connection.execute(sa.select(roots.c.person_id, roots.c.root_id))
     return {person_id: root_id for person_id, root_id in rows.all()}
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """One erased person record, as the erasure register kept outside the database holds
+    it: an id, a basis and a day, nothing that identifies her."""
+
+    person_id: uuid.UUID
+    legal_basis: rules.ErasureBasis
+    erased_at: datetime
+
+
+async def erasure_register(session: AsyncSession) -> list[RegisterEntry]:
+    """Every erasure recorded, oldest first: to keep outside the database, so that a
+    restored backup taken before some of them can be erased again (`reapply_erasures`)."""
+    rows = await session.exec(
+        select(PersonErasure).order_by(col(PersonErasure.erased_at), col(PersonErasure.person_id))
+    )
+    return [
+        RegisterEntry(
+            person_id=row.person_id,
+            legal_basis=rules.ErasureBasis(row.legal_basis),
+            erased_at=row.erased_at,
+        )
+        for row in rows.all()
+    ]
+
+
+@dataclass(frozen=True)
+class ReapplyReport:
+    erased: int  # erased again now: the database was restored from before their erasure
+    already: int  # erased in this database too
+    absent: int  # not in this database (recorded after its backup was taken)
+
+
+async def reapply_erasures(
+    session: AsyncSession, *, keyring: Keyring, register: Sequence[RegisterEntry]
+) -> ReapplyReport:
+    """Erase again, after a restore, every person record of the register that the restored
+    database still holds unerased: same legal basis, same day; each audited."""
+    erased = already = absent = 0
+    for entry in register:
+        if await session.get(Person, entry.person_id) is None:
+            absent += 1
+            continue
+        erasure, now = await erase_person(
+            session,
+            keyring=keyring,
+            person_id=entry.person_id,
+            basis=entry.legal_basis,
+            justification=None,
+            erased_by=None,
+            at=entry.erased_at,
+        )
+        if not now:
+            already += 1
+            continue
+        erased += 1
+        record_event(
+            session,
+            actor=None,
+            action="person.erased",
+            entity_type="person",
+            entity_id=entry.person_id,
+            changes={
+                "legal_basis": {"to": erasure.legal_basis.value},
+                "person_records": {"to": erasure.person_records},
+                "reapplied_after_restore": {"to": True},
+            },
+        )
+    return ReapplyReport(erased=erased, already=already, absent=absent)
