@@ -70,6 +70,7 @@ def _as_json(plan: retention.RetentionPlan) -> dict[str, Any]:
         },
         "kept_with_open_case": plan.kept_with_open_case,
         "kept_too_recent": plan.kept_too_recent,
+        "kept_in_legal_work": plan.kept_in_legal_work,
     }
 
 
@@ -85,7 +86,8 @@ def _describe(plan: retention.RetentionPlan, *, verb: str) -> str:
         lines += [f"    case {c}" for c in cases]
     lines.append(
         f"kept: {plan.kept_with_open_case} persons with another case open,"
-        f" {plan.kept_too_recent} with another case closed too recently"
+        f" {plan.kept_too_recent} with another case closed too recently,"
+        f" {plan.kept_in_legal_work} in a proceeding not yet decided or with a defender"
     )
     return "\n".join(lines)
 

@@ -4,10 +4,11 @@ A person is due when every case about her (every record linked with her as the s
 is closed, and each closed longer ago than the retention period of its closing reason
 (RUTA_RETENTION_DAYS: `{"default": 1825, "not_a_victim": 365}`; a reason with no period and
 no default is never due). A person with another case still open, or closed too recently,
-keeps her data. Erasing is the persons domain's erasure on the legal basis
-`retention_period_ended`: the data keys and what could re-identify her go, the facts and
-the statistics stay. A person already erased is not due again, so a second run erases
-nothing more.
+keeps her data; so does one whose case is in a criminal proceeding not yet decided or still
+has a public defender assigned (the court may still need her: care ends before justice).
+Erasing is the persons domain's erasure on the legal basis `retention_period_ended`: the
+data keys and what could re-identify her go, the facts and the statistics stay. A person
+already erased is not due again, so a second run erases nothing more.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from service.cases import service as case_service
 from service.cases.rules import ClosingReason
 from service.core.crypto import Keyring
 from service.core.time import utcnow
+from service.legal import service as legal_service
 from service.persons import service as person_service
 from service.persons.rules import ErasureBasis
 
@@ -78,6 +80,7 @@ class RetentionPlan:
     # Persons with a case past its period kept because another case is open or too recent.
     kept_with_open_case: int
     kept_too_recent: int
+    kept_in_legal_work: int
 
     def by_reason(self) -> dict[str, list[Due]]:
         """The persons due, grouped by the closing reason whose period ended."""
@@ -99,16 +102,17 @@ def plan_from(
     *,
     roots: Mapping[uuid.UUID, uuid.UUID],
     erased: set[uuid.UUID],
+    in_legal_work: set[uuid.UUID],
     periods: Mapping[str, int],
     now: datetime,
 ) -> RetentionPlan:
-    """The plan, from every case's closure, the surviving record of each person record and
-    the records already erased: pure."""
+    """The plan, from every case's closure, the surviving record of each person record, the
+    records already erased and the cases with legal work under way: pure."""
     by_person: dict[uuid.UUID, list[case_service.CaseClosure]] = defaultdict(list)
     for closure in closures:
         by_person[roots.get(closure.person_id, closure.person_id)].append(closure)
     due: list[Due] = []
-    open_case = too_recent = 0
+    open_case = too_recent = legal_work = 0
     for person_id, cases in sorted(by_person.items()):
         if person_id in erased:
             continue
@@ -120,6 +124,9 @@ def plan_from(
             continue
         if len(ended) < len(cases):
             too_recent += 1
+            continue
+        if any(c.case_id in in_legal_work for c in cases):
+            legal_work += 1
             continue
         last = max(ended, key=lambda c: (c.closed_at or now, c.case_id))
         due.append(
@@ -136,6 +143,7 @@ def plan_from(
         due=tuple(due),
         kept_with_open_case=open_case,
         kept_too_recent=too_recent,
+        kept_in_legal_work=legal_work,
     )
 
 
@@ -150,6 +158,7 @@ async def plan_retention(
         closures,
         roots=roots,
         erased=erased,
+        in_legal_work=await legal_service.cases_in_legal_work(session),
         periods=check_periods(periods),
         now=now or utcnow(),
     )
@@ -202,6 +211,7 @@ async def run_retention(
             "periods": {"to": plan.periods},
             "kept_with_open_case": {"to": plan.kept_with_open_case},
             "kept_too_recent": {"to": plan.kept_too_recent},
+            "kept_in_legal_work": {"to": plan.kept_in_legal_work},
         },
     )
     return plan

@@ -4,6 +4,7 @@ a person with a case still open keeps her data."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from service.cases import service as case_service
 from service.core.crypto import Keyring
 from service.core.db import Database
 from service.core.settings import Settings
@@ -150,3 +152,53 @@ async def test_ruta_retention_plan_and_run_name_cases_never_persons(world: World
     assert await w.person_status(closed) == 410
     assert wrong.returncode == 2
     assert "forever is not a closing reason" in wrong.stderr
+
+
+def _closure(person: uuid.UUID, *, days_ago: int | None, reason: str = "reintegrated") -> Any:
+    closed = days_ago is not None
+    return case_service.CaseClosure(
+        case_id=uuid.uuid4(),
+        person_id=person,
+        closed=closed,
+        closed_at=utcnow() - timedelta(days=days_ago) if days_ago is not None else None,
+        reason=reason if closed else None,
+    )
+
+
+def test_plan_keeps_persons_still_needed_and_those_with_no_period() -> None:
+    due, recent, in_court, linked, root, forever = (uuid.uuid4() for _ in range(6))
+    court_case = _closure(in_court, days_ago=400)
+    closures = [
+        _closure(due, days_ago=400),
+        _closure(recent, days_ago=400),
+        _closure(recent, days_ago=10),
+        court_case,
+        # A record linked into another: her cases count as the surviving record's.
+        _closure(linked, days_ago=400),
+        _closure(root, days_ago=10),
+        _closure(forever, days_ago=4000, reason="deceased"),
+    ]
+
+    plan = retention.plan_from(
+        closures,
+        roots={linked: root},
+        erased=set(),
+        in_legal_work={court_case.case_id},
+        periods={"reintegrated": 365},
+        now=utcnow(),
+    )
+
+    assert [d.person_id for d in plan.due] == [due]
+    assert (plan.kept_too_recent, plan.kept_in_legal_work) == (2, 1)
+    assert retention.period_of("deceased", {"reintegrated": 365}) is None
+
+
+def test_retention_periods_name_closing_reasons() -> None:
+    with pytest.raises(retention.InvalidRetentionPeriods):
+        retention.check_periods({"default": 10, "closed_forever": 1})
+    with pytest.raises(retention.InvalidRetentionPeriods):
+        retention.check_periods({"default": -1})
+    assert retention.check_periods({"default": 0, "not_a_victim": 90}) == {
+        "default": 0,
+        "not_a_victim": 90,
+    }
