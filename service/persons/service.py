@@ -301,7 +301,10 @@ def person_facts(person: Person, *, minor: bool) -> PersonFacts:
 async def read_identifying(
     session: AsyncSession, *, keyring: Keyring, person_id: uuid.UUID
 ) -> PersonIdentifying:
-    """The newest identifying record of the person and of records linked into it."""
+    """The newest identifying record of the person and of records linked into it;
+    PersonErased once she was erased."""
+    if await _any_erased(session, [person_id]):
+        raise PersonErased
     linked = (await session.exec(select(Person.id).where(Person.merged_into == person_id))).all()
     ids = [person_id, *linked]
     records = (
@@ -311,11 +314,12 @@ async def read_identifying(
             .order_by(col(PersonIdentity.recorded_at).desc())
         )
     ).all()
-    if await _any_erased(session, ids):
-        raise PersonErased
     merged: dict[str, Any] = {}
     for record in records:  # newest first: a field keeps its newest known value
-        data_key = await _data_key(session, keyring, record.person_id)
+        try:
+            data_key = await _data_key(session, keyring, record.person_id)
+        except PersonErased:
+            continue  # a linked record whose key was deleted by hand, before 0024
         payload = open_sealed(data_key, record.ciphertext, owner=str(record.person_id))
         for name, value in payload.items():
             if merged.get(name) is None and value is not None:
