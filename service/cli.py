@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service import cli_facilities, cli_users
 from service.audit import rules as audit_rules
 from service.audit import service as audit_service
+from service.cli_retention import app as retention_app
 from service.cli_support import run as _run
 from service.core import metrics, migrations
 from service.core.crypto import Keyring
@@ -64,6 +65,7 @@ stats_app = typer.Typer(
 )
 app.add_typer(stats_app, name="stats")
 app.add_typer(demo_app, name="demo")
+app.add_typer(retention_app, name="retention")
 
 DEMO_ACCOUNTS = (
     ("demo-police", "PNP", Role.identifier),

@@ -36,6 +36,7 @@ from service.core.tracing import RequestSpans, tracer_provider
 from service.identity.router import router as identity_router
 from service.legal.router import router as legal_router
 from service.pathway import sweep
+from service.persons.router import router as persons_router
 from service.planning.jobs import SimulationRunner
 from service.planning.router import router as planning_router
 from service.protection.router import router as protection_router
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         stats_router,
         planning_router,
+        persons_router,
     ):
         app.include_router(router)
     _publish_problems(app)

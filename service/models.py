@@ -39,6 +39,7 @@ from service.legal.models import (
 from service.persons.models import (
     Person,
     PersonBlindIndex,
+    PersonErasure,
     PersonIdentifierClaim,
     PersonIdentity,
     PersonKey,
@@ -93,6 +94,7 @@ __all__ = [
     "Organization",
     "Person",
     "PersonBlindIndex",
+    "PersonErasure",
     "PersonIdentifierClaim",
     "PersonIdentity",
     "PersonKey",

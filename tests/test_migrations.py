@@ -162,7 +162,9 @@ async def test_documents_indexed_before_claims_are_claimed_by_their_earliest_sur
                     },
                 )
         await db.dispose()
-        await asyncio.to_thread(migrations.upgrade, settings)
+        # Up to the last revision before erasures were recorded: these records have no data
+        # key, which from 0024 on means erased (and an erased person holds no claim).
+        await asyncio.to_thread(migrations.upgrade, settings, "0022")
         db = open_database(settings)
         claims = await query(
             db, "SELECT kind, digest, person_id FROM person_identifier_claim ORDER BY digest"
@@ -355,3 +357,59 @@ async def test_risk_change_reasons_stored_in_clear_before_0022_are_sealed_on_upg
         "k3": (2, None),
     }
     assert columns == []
+
+
+async def test_persons_erased_by_hand_before_0024_are_completed_and_recorded(
+    var_dir: Path,
+) -> None:
+    url = await create_database(var_dir)
+    settings = make_settings(url, var_dir)
+    ids = {name: uuid.uuid4() for name in ("alive", "erased", "i1", "i2", "b1", "b2", "c1", "c2")}
+    ids |= {"org": uuid.uuid4()}
+    at = utcnow().replace(tzinfo=None)
+
+    def key(name: str) -> object:
+        return ids[name].hex if settings.is_sqlite else ids[name]
+
+    # Two persons with everything an identification leaves; the data key of one was deleted
+    # by hand, the way persons were erased before erasures were recorded.
+    rows = [
+        "INSERT INTO person (id, age_is_estimate, gender, languages, created_at)"
+        " VALUES (:alive, false, 'female', '[]', :at), (:erased, false, 'female', '[]', :at)",
+        "INSERT INTO person_key (person_id, master_key_id, wrapped_key, created_at)"
+        " VALUES (:alive, 'k1', :blob, :at)",
+        "INSERT INTO organization (id, code, name, kind, created_at)"
+        " VALUES (:org, 'ORG', 'Org', 'ngo', :at)",
+        "INSERT INTO person_identity (id, person_id, recorded_by_org, ciphertext, recorded_at)"
+        " VALUES (:i1, :alive, :org, :blob, :at), (:i2, :erased, :org, :blob, :at)",
+        "INSERT INTO person_blind_index (id, person_id, kind, digest)"
+        " VALUES (:b1, :alive, 'document', 'a'), (:b2, :erased, 'document', 'e')",
+        "INSERT INTO person_identifier_claim (id, kind, digest, person_id, claimed_at)"
+        " VALUES (:c1, 'document', 'a', :alive, :at), (:c2, 'document', 'e', :erased, :at)",
+    ]
+    params = {name: key(name) for name in ids} | {"at": at, "blob": b"\x00" * 40}
+    try:
+        await asyncio.to_thread(migrations.upgrade, settings, "0022")
+        db = open_database(settings)
+        async with db.engine.begin() as conn:
+            for sql in rows:
+                await conn.execute(sa.text(sql), params)
+        await db.dispose()
+        await asyncio.to_thread(migrations.upgrade, settings)
+        db = open_database(settings)
+        left = {
+            table: sorted(str(uuid.UUID(str(p))) for (p,) in await query(db, sql))
+            for table, sql in {
+                "identity": "SELECT person_id FROM person_identity",
+                "index": "SELECT person_id FROM person_blind_index",
+                "claim": "SELECT person_id FROM person_identifier_claim",
+            }.items()
+        }
+        erasures = await query(db, "SELECT person_id, legal_basis FROM person_erasure")
+        await db.dispose()
+    finally:
+        await drop_database(url)
+
+    alive = str(ids["alive"])
+    assert left == {"identity": [alive], "index": [alive], "claim": [alive]}
+    assert [(uuid.UUID(str(p)), basis) for p, basis in erasures] == [(ids["erased"], "unrecorded")]

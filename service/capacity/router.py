@@ -231,7 +231,7 @@ async def read_placement_request(
 @router.post(
     "/placement-requests/{request_id}/risk",
     response_model=PlacementRequestPublic,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 410, 422),
 )
 async def change_request_risk(
     request_id: uuid.UUID,

@@ -153,7 +153,7 @@ async def add_identification(
     "/{case_id}/transitions",
     response_model=TransitionPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 412, 422),
+    responses=problem_responses(401, 403, 404, 409, 410, 412, 422),
     openapi_extra=versioned_write(status=201),
 )
 async def transition_case(
@@ -196,7 +196,7 @@ async def list_transitions(case: CaseDep, session: SessionDep) -> list[Transitio
     "/{case_id}/screenings",
     response_model=ScreeningPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 412, 422),
+    responses=problem_responses(401, 403, 404, 410, 412, 422),
     openapi_extra=versioned_write(status=201),
 )
 async def screen_case(
@@ -240,7 +240,7 @@ async def list_screenings(
 @router.get(
     "/{case_id}/person",
     response_model=PersonIdentifying,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404, 409, 410),
 )
 @writes
 async def read_person(

@@ -339,6 +339,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The caller's role may not do this",
         404: "Not found, or not visible to the caller's organization",
         409: "Conflicts with the current state",
+        410: "The person's identifying data was erased",
         412: "If-Match names a version the resource no longer has; read it again",
         422: "Invalid input; `errors` names each field",
         413: "The body is larger than RUTA_MAX_BODY_BYTES",

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     idempotency_wait_seconds: float = Field(default=10.0, gt=0, le=300)
     # A request waiting longer than this expires and is counted as an unmet need.
     waitlist_max_days: int = Field(default=30, ge=1, le=365)
+    # Days a closed case's person keeps her identifying data, by the case's closing reason
+    # (JSON object; "default" for the reasons not named, none: those are never erased):
+    # `ruta retention run` erases persons all of whose cases closed longer ago than this.
+    retention_days: dict[str, int] = Field(default_factory=lambda: {"default": 1825})
 
     # Custody held past these hours raises its alert again (service/protection/rules.py): a
     # child in a police station past the first, anyone held anywhere past the second.

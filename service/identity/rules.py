@@ -38,6 +38,8 @@ class Permission(StrEnum):
     facilities_manage = "facilities:manage"
     stats_read = "stats:read"
     simulations_run = "simulations:run"
+    # Erase a person's identifying data (her right to erasure, a court order, an error).
+    persons_erase = "persons:erase"
 
 
 _CASE_WORK = frozenset({Permission.cases_read, Permission.cases_write, Permission.person_read})
@@ -59,6 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.audit_read,
             Permission.stats_read,
             Permission.simulations_run,
+            Permission.persons_erase,
         }
     ),
 }

@@ -84,7 +84,7 @@ async def end_legal_aid(
     "/cases/{case_id}/interviews",
     response_model=InterviewPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 410, 422),
 )
 async def record_interview(
     body: InterviewCreate,

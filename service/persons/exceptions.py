@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.core.errors import InvalidInput
+from service.core.errors import InvalidInput, NotFound, ProblemError
 from service.persons.rules import BirthDateProblem
 
 
@@ -39,3 +39,23 @@ BIRTH_DATE_ERRORS: dict[BirthDateProblem, tuple[type[ImplausibleBirthDate], str]
         "must not be more than 120 years before identified_on",
     ),
 }
+
+
+class PersonNotFound(NotFound):
+    code = "person_not_found"
+    title = "Person not found"
+
+
+class PersonErased(ProblemError):
+    """The person's identifying data was erased: nothing can be read or sealed for her."""
+
+    status = 410
+    code = "person_erased"
+    title = "Person erased"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail
+            or "The person's identifying data was erased; it cannot be read, and no new text"
+            " about her can be sealed. The case's non-identifying facts remain."
+        )

@@ -89,3 +89,23 @@ class PersonIdentifierClaim(SQLModel, table=True):
     digest: str = Field(max_length=64)
     person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
     claimed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PersonErasure(SQLModel, table=True):
+    """That a person record was erased: when, on what legal basis, by whom. What identified
+    the person (data key, identity records, blind indexes, identifier claims) is gone; the
+    non-identifying facts stay, so statistics do not change.
+
+    The justification an administrator gives is kept only as a keyed digest
+    (`justification_digest`): it proves later which text was given (an inspector holding
+    the paper file recomputes it) but cannot be read back, so a justification that names the
+    person does not undo the erasure."""
+
+    __tablename__ = "person_erasure"
+
+    person_id: uuid.UUID = Field(primary_key=True, foreign_key="person.id")
+    legal_basis: str = Field(sa_type=code_column())
+    justification_digest: str | None = Field(default=None, max_length=64)
+    # The administrator who asked; None for `ruta retention run` and erasures found by 0024.
+    erased_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    erased_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -120,3 +120,25 @@ def birth_date_problem(
     if birth_date < _years_before(identified_on, MAX_AGE):
         return BirthDateProblem.too_early
     return None
+
+
+class ErasureBasis(StrEnum):
+    """Why a person's identifying data was erased (Peru's Ley 29733 on personal data)."""
+
+    # The person exercised her right to erasure (supresión, art. 20).
+    data_subject_request = "data_subject_request"
+    court_order = "court_order"
+    # Recorded by mistake: the wrong person, a test, a duplicate entered in error.
+    recorded_in_error = "recorded_in_error"
+    # The case was closed longer than its retention period (`ruta retention run`).
+    retention_period_ended = "retention_period_ended"
+    # Found without a data key by migration 0024: erased by hand before erasures were recorded.
+    unrecorded = "unrecorded"
+
+
+# The bases an administrator may give through the API; the others are the system's.
+REQUESTABLE_ERASURE_BASES = (
+    ErasureBasis.data_subject_request,
+    ErasureBasis.court_order,
+    ErasureBasis.recorded_in_error,
+)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
@@ -16,9 +17,10 @@ from service.core.schemas import (
     Lax,
     RequestModel,
     WholeNumber,
+    multi_line,
     single_line,
 )
-from service.persons.rules import DocumentType, Gender, MatchKind
+from service.persons.rules import DocumentType, ErasureBasis, Gender, MatchKind
 
 PersonName = Annotated[str, single_line(120)]
 
@@ -94,3 +96,35 @@ class PossibleDuplicate(BaseModel):
 
 class PersonLink(RequestModel):
     person_id: Id = Field(description="A candidate from `possible_duplicates`")
+
+
+class RequestedErasureBasis(StrEnum):
+    """The legal bases an administrator may erase a person on (persons.rules.ErasureBasis)."""
+
+    data_subject_request = ErasureBasis.data_subject_request.value
+    court_order = ErasureBasis.court_order.value
+    recorded_in_error = ErasureBasis.recorded_in_error.value
+
+
+class ErasureRequest(RequestModel):
+    """Why a person is erased. The justification is kept only as a keyed digest: it cannot
+    be read back, so even one that names the person does not survive the erasure."""
+
+    legal_basis: Annotated[RequestedErasureBasis, Lax]
+    justification: Annotated[str, multi_line(2000, min_length=10)] = Field(
+        description="Why, with the reference of the request or order (kept on paper or in the"
+        " document system). Stored only as a keyed digest that proves later which text was"
+        " given; do not write the person's name."
+    )
+
+
+class ErasurePublic(BaseModel):
+    """That a person was erased: the same answer however often it is asked."""
+
+    person_id: uuid.UUID
+    legal_basis: ErasureBasis
+    erased_at: datetime
+    erased_by: uuid.UUID | None
+    person_records: int = Field(
+        description="Person records erased: this one and those linked with it as the same person"
+    )

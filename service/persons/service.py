@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -12,20 +13,25 @@ from cryptography.exceptions import InvalidTag
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.audit.service import record_event
 from service.core.crypto import Keyring, WrappedKey, open_sealed, seal
-from service.core.db import insert_ignoring_conflicts, table_of
+from service.core.db import for_update, insert_ignoring_conflicts, table_of
 from service.core.errors import InvalidInput
+from service.core.security import Actor
 from service.core.time import utcnow
 from service.persons import rules
-from service.persons.exceptions import BIRTH_DATE_ERRORS
+from service.persons.exceptions import BIRTH_DATE_ERRORS, PersonErased, PersonNotFound
 from service.persons.models import (
     Person,
     PersonBlindIndex,
+    PersonErasure,
     PersonIdentifierClaim,
     PersonIdentity,
     PersonKey,
 )
 from service.persons.schemas import (
+    ErasurePublic,
+    ErasureRequest,
     PersonCreate,
     PersonFacts,
     PersonIdentifying,
@@ -65,9 +71,10 @@ async def _persons_matching(
 
 
 async def _data_key(session: AsyncSession, keyring: Keyring, person_id: uuid.UUID) -> bytes:
+    """The person's data key; PersonErased once it was deleted."""
     key = await session.get(PersonKey, person_id)
     if key is None:
-        raise LookupError(f"person {person_id} has no data key (erased)")
+        raise PersonErased
     return keyring.unwrap(WrappedKey(key.master_key_id, key.wrapped_key), owner=str(person_id))
 
 
@@ -294,7 +301,10 @@ def person_facts(person: Person, *, minor: bool) -> PersonFacts:
 async def read_identifying(
     session: AsyncSession, *, keyring: Keyring, person_id: uuid.UUID
 ) -> PersonIdentifying:
-    """The newest identifying record of the person and of records linked into it."""
+    """The newest identifying record of the person and of records linked into it;
+    PersonErased once she was erased."""
+    if await _any_erased(session, [person_id]):
+        raise PersonErased
     linked = (await session.exec(select(Person.id).where(Person.merged_into == person_id))).all()
     ids = [person_id, *linked]
     records = (
@@ -308,8 +318,8 @@ async def read_identifying(
     for record in records:  # newest first: a field keeps its newest known value
         try:
             data_key = await _data_key(session, keyring, record.person_id)
-        except LookupError:
-            continue
+        except PersonErased:
+            continue  # a linked record whose key was deleted by hand, before 0024
         payload = open_sealed(data_key, record.ciphertext, owner=str(record.person_id))
         for name, value in payload.items():
             if merged.get(name) is None and value is not None:
@@ -378,7 +388,7 @@ async def open_for_person(
     for owner in (person_id, *linked):
         try:
             data_key = await _data_key(session, keyring, owner)
-        except LookupError:
+        except PersonErased:
             erased = True  # perhaps the record it was sealed for
             continue
         try:
@@ -444,3 +454,247 @@ def person_traits() -> sa.Select[tuple[uuid.UUID, str, str | None]]:
     `nationality` (alpha-3 or NULL)."""
     person = table_of(Person)
     return sa.select(person.c.id.label("person_id"), person.c.gender, person.c.nationality)
+
+
+# --- erasure ------------------------------------------------------------------------------
+
+
+async def _any_erased(session: AsyncSession, ids: Sequence[uuid.UUID]) -> bool:
+    """Whether a data key of these person records is gone (erased, or deleted by hand)."""
+    keys = (
+        await session.exec(
+            select(sa.func.count()).select_from(PersonKey).where(col(PersonKey.person_id).in_(ids))
+        )
+    ).one()
+    return int(keys) < len(set(ids))
+
+
+async def linked_person_ids(session: AsyncSession, person_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every record of the same person, to any depth of links: the surviving record the
+    chain of `merged_into` leads to, first, then every record linked into it, directly or
+    not."""
+    root = await _surviving(session, person_id)
+    found = [root.id]
+    frontier = [root.id]
+    while frontier:
+        frontier = list(
+            (
+                await session.exec(select(Person.id).where(col(Person.merged_into).in_(frontier)))
+            ).all()
+        )
+        found.extend(i for i in frontier if i not in found)
+    return found
+
+
+async def _erasure_public(
+    session: AsyncSession, person_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> ErasurePublic | None:
+    erasure = await session.get(PersonErasure, person_id, populate_existing=True)
+    if erasure is None:
+        return None
+    records = (
+        await session.exec(
+            select(sa.func.count())
+            .select_from(PersonErasure)
+            .where(col(PersonErasure.person_id).in_(ids))
+        )
+    ).one()
+    return ErasurePublic(
+        person_id=person_id,
+        legal_basis=rules.ErasureBasis(erasure.legal_basis),
+        erased_at=erasure.erased_at,
+        erased_by=erasure.erased_by,
+        person_records=int(records),
+    )
+
+
+def justification_digest(keyring: Keyring, person_id: uuid.UUID, justification: str) -> str:
+    """The keyed digest an erasure keeps of its justification (bound to the person record):
+    whoever holds the text and the blind-index key can show it was this one; nobody can read
+    it back."""
+    return keyring.blind_index("erasure-justification", f"{person_id}:{justification}")
+
+
+async def erase_person(
+    session: AsyncSession,
+    *,
+    keyring: Keyring,
+    person_id: uuid.UUID,
+    basis: rules.ErasureBasis,
+    justification: str | None,
+    erased_by: uuid.UUID | None,
+    at: datetime | None = None,
+) -> tuple[ErasurePublic, bool]:
+    """Erase what identifies a person, in every record linked with it, and say so: the data
+    keys (so names, documents and every text sealed for her can no longer be opened, here or
+    in a backup once its master key is destroyed), the identity records, the blind indexes
+    and the identifier claims (a later identification of the same document finds nobody and
+    records a new person). The person's non-identifying facts and everything about her cases
+    stay. Returns the erasure and whether it happened now (False: erased before, nothing
+    done again). `at` dates it when it repeats an erasure decided earlier (after a restore)."""
+    if await session.get(Person, person_id) is None:
+        raise PersonNotFound("No person with this id.")
+    ids = await linked_person_ids(session, person_id)
+    # Concurrent erasures of one person: the second waits here for the first, then finds it.
+    await session.exec(
+        for_update(select(Person).where(col(Person.id).in_(ids)).order_by(col(Person.id)), session)
+    )
+    done = await _erasure_public(session, person_id, ids)
+    if done is not None:
+        return done, False
+    for model in (PersonKey, PersonIdentity, PersonBlindIndex, PersonIdentifierClaim):
+        await session.exec(sa.delete(model).where(col(model.person_id).in_(ids)))
+    now = at or utcnow()
+    already = set(
+        (
+            await session.exec(
+                select(PersonErasure.person_id).where(col(PersonErasure.person_id).in_(ids))
+            )
+        ).all()
+    )
+    session.add_all(
+        PersonErasure(
+            person_id=record,
+            legal_basis=basis.value,
+            justification_digest=(
+                None
+                if justification is None
+                else justification_digest(keyring, record, justification)
+            ),
+            erased_by=erased_by,
+            erased_at=now,
+        )
+        for record in ids
+        if record not in already
+    )
+    await session.flush()
+    erasure = await _erasure_public(session, person_id, ids)
+    assert erasure is not None
+    return erasure, True
+
+
+async def erased_person_ids(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these person records were erased."""
+    return set(
+        (
+            await session.exec(
+                select(PersonErasure.person_id).where(col(PersonErasure.person_id).in_(person_ids))
+            )
+        ).all()
+    )
+
+
+async def request_erasure(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    keyring: Keyring,
+    person_id: uuid.UUID,
+    data: ErasureRequest,
+) -> ErasurePublic:
+    """An administrator erases a person (her right to erasure, a court order, a record made
+    in error): audited once, with the legal basis and nothing that identifies her; asked
+    again, the same answer and nothing done twice."""
+    erasure, now = await erase_person(
+        session,
+        keyring=keyring,
+        person_id=person_id,
+        basis=rules.ErasureBasis(data.legal_basis.value),
+        justification=data.justification,
+        erased_by=actor.user_id,
+    )
+    if now:
+        record_event(
+            session,
+            actor=actor,
+            action="person.erased",
+            entity_type="person",
+            entity_id=person_id,
+            changes={
+                "legal_basis": {"to": erasure.legal_basis.value},
+                "person_records": {"to": erasure.person_records},
+                "justification": {"to": "[digest]"},
+            },
+        )
+    return erasure
+
+
+async def surviving_records(session: AsyncSession) -> dict[uuid.UUID, uuid.UUID]:
+    """Every person record with the surviving record it now counts as (links to any depth)."""
+    roots = person_roots_on(utcnow())
+    connection = await session.connection()
+    rows = await connection.execute(sa.select(roots.c.person_id, roots.c.root_id))
+    return {person_id: root_id for person_id, root_id in rows.all()}
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """One erased person record, as the erasure register kept outside the database holds
+    it: an id, a basis and a day, nothing that identifies her."""
+
+    person_id: uuid.UUID
+    legal_basis: rules.ErasureBasis
+    erased_at: datetime
+
+
+async def erasure_register(session: AsyncSession) -> list[RegisterEntry]:
+    """Every erasure recorded, oldest first: to keep outside the database, so that a
+    restored backup taken before some of them can be erased again (`reapply_erasures`)."""
+    rows = await session.exec(
+        select(PersonErasure).order_by(col(PersonErasure.erased_at), col(PersonErasure.person_id))
+    )
+    return [
+        RegisterEntry(
+            person_id=row.person_id,
+            legal_basis=rules.ErasureBasis(row.legal_basis),
+            erased_at=row.erased_at,
+        )
+        for row in rows.all()
+    ]
+
+
+@dataclass(frozen=True)
+class ReapplyReport:
+    erased: int  # erased again now: the database was restored from before their erasure
+    already: int  # erased in this database too
+    absent: int  # not in this database (recorded after its backup was taken)
+
+
+async def reapply_erasures(
+    session: AsyncSession, *, keyring: Keyring, register: Sequence[RegisterEntry]
+) -> ReapplyReport:
+    """Erase again, after a restore, every person record of the register that the restored
+    database still holds unerased: same legal basis, same day; each audited."""
+    erased = already = absent = 0
+    for entry in register:
+        if await session.get(Person, entry.person_id) is None:
+            absent += 1
+            continue
+        erasure, now = await erase_person(
+            session,
+            keyring=keyring,
+            person_id=entry.person_id,
+            basis=entry.legal_basis,
+            justification=None,
+            erased_by=None,
+            at=entry.erased_at,
+        )
+        if not now:
+            already += 1
+            continue
+        erased += 1
+        record_event(
+            session,
+            actor=None,
+            action="person.erased",
+            entity_type="person",
+            entity_id=entry.person_id,
+            changes={
+                "legal_basis": {"to": erasure.legal_basis.value},
+                "person_records": {"to": erasure.person_records},
+                "reapplied_after_restore": {"to": True},
+            },
+        )
+    return ReapplyReport(erased=erased, already=already, absent=absent)

@@ -24,14 +24,14 @@ from service.referrals.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["referrals"], route_class=AuthenticatedRoute)
 
-_ANSWERS = problem_responses(401, 403, 404, 409, 412, 422)
+_ANSWERS = problem_responses(401, 403, 404, 409, 410, 412, 422)
 
 
 @router.post(
     "/cases/{case_id}/referrals",
     response_model=ReferralPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 410, 422),
     openapi_extra=versioned_read("201"),
 )
 async def send_referral(

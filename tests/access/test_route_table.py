@@ -174,6 +174,15 @@ async def _referral_cancel(w: World, org: str) -> Call:
     return Call("POST", f"/v1/referrals/{referral}/cancel", {"reason": "sent in error"})
 
 
+async def _erase(w: World, org: str) -> Call:
+    case = await w.case()
+    return Call(
+        "POST",
+        f"/v1/persons/{case['person_id']}/erase",
+        {"legal_basis": "data_subject_request", "justification": "request no. 2026-001 on file"},
+    )
+
+
 def _alert_action(action: str) -> Build:
     async def build(w: World, org: str) -> Call:
         return Call("POST", f"/v1/alerts/{await w.alert_id()}/{action}")
@@ -576,6 +585,8 @@ ROWS: dict[str, Row] = {
     "simulations-read_simulation": _routed(_build(_simulation), PLANNING, shared=True),
     "simulations-read_chart": _routed(_chart, PLANNING, shared=True),
     "audit-list_audit_events": plain(Call("GET", "/v1/audit/events"), AUDIT),
+    # Erasure: administrators only; a fresh person for each principal.
+    "persons-erase_person": Row(_erase, expect(("admin",), uninvolved=403)),
 }
 
 

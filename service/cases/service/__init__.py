@@ -14,6 +14,7 @@ from service.cases.service.access import (
     visible_case_ids,
     visible_to,
 )
+from service.cases.service.closures import CaseClosure, case_closures
 from service.cases.service.facts import (
     exploitation_known_on,
     identifications_known_on,
@@ -45,8 +46,10 @@ from service.cases.service.person import (
 )
 
 __all__ = [
+    "CaseClosure",
     "add_identification",
     "advance_case",
+    "case_closures",
     "case_ids_of_same_person",
     "case_public",
     "cases_involving",

@@ -13,6 +13,7 @@ from service.legal.service.legal_aid import (
     legal_aid_public,
     list_assignments,
 )
+from service.legal.service.pending import cases_in_legal_work
 from service.legal.service.proceedings import (
     add_case,
     change_status,
@@ -37,6 +38,7 @@ __all__ = [
     "alert_cases_without_defender",
     "alert_unpaid_restitution",
     "assign_defender",
+    "cases_in_legal_work",
     "change_status",
     "create_proceeding",
     "defendant_public",
