@@ -11,9 +11,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
@@ -21,6 +21,9 @@ import sqlalchemy as sa
 from service.core.db import Database
 from service.core.settings import Settings
 from tests.support.databases import settings_env
+
+A = TypeVar("A")  # one answer
+R = TypeVar("R")  # one request
 
 
 def _free_port() -> int:
@@ -88,12 +91,27 @@ def fire_from_processes(
     concurrency: int,
 ) -> tuple[list[tuple[int, str]], float]:
     """Split the requests over several client processes started together; (answers, seconds)."""
+    return _from_processes(_fire, url, token, requests, processes=processes, extra=(concurrency,))
+
+
+def _from_processes(
+    sender: Callable[..., list[A]],
+    url: str,
+    token: str,
+    requests: Sequence[R],
+    *,
+    processes: int,
+    extra: tuple[Any, ...] = (),
+) -> tuple[list[A], float]:
+    """Deal the requests round-robin to `processes` client processes, started before the
+    first request; each sends its share with `sender(url, token, share, *extra)`. Answers
+    (process by process) and the seconds from the first request to the last answer."""
     shares = [list(requests[i::processes]) for i in range(processes)]
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        list(pool.map(int, range(processes)))  # start the processes before timing
+        list(pool.map(int, range(processes)))  # every process up before the first request
         started = time.perf_counter()
-        futures = [pool.submit(_fire, url, token, share, concurrency) for share in shares]
+        futures = [pool.submit(sender, url, token, share, *extra) for share in shares]
         answers = [answer for f in futures for answer in f.result()]
         elapsed = time.perf_counter() - started
     return answers, elapsed
@@ -150,12 +168,10 @@ def post_from_processes(
     concurrency: int,
 ) -> list[tuple[int, dict[str, Any]]]:
     """Like `fire_from_processes`, but answers each request with its status and JSON body."""
-    shares = [list(requests[i::processes]) for i in range(processes)]
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        list(pool.map(int, range(processes)))  # every process up before the first request
-        futures = [pool.submit(_post_all, url, token, share, concurrency) for share in shares]
-        return [answer for f in futures for answer in f.result()]
+    answers, _ = _from_processes(
+        _post_all, url, token, requests, processes=processes, extra=(concurrency,)
+    )
+    return answers
 
 
 def _post_keyed(
@@ -195,12 +211,10 @@ def post_keyed_from_processes(
 ) -> list[tuple[str, int, dict[str, Any], bool]]:
     """Like `post_from_processes`, each request with its Idempotency-Key; answers carry the
     key and the replay mark."""
-    shares = [list(requests[i::processes]) for i in range(processes)]
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        list(pool.map(int, range(processes)))  # every process up before the first request
-        futures = [pool.submit(_post_keyed, url, token, share, concurrency) for share in shares]
-        return [answer for f in futures for answer in f.result()]
+    answers, _ = _from_processes(
+        _post_keyed, url, token, requests, processes=processes, extra=(concurrency,)
+    )
+    return answers
 
 
 Request = tuple[str, str, dict[str, Any], dict[str, str]]
@@ -234,9 +248,5 @@ def send_from_processes(
 ) -> list[tuple[int, dict[str, Any]]]:
     """Any method with its own headers (a PATCH with If-Match), split over several client
     processes started together, every request of a process in flight at once."""
-    shares = [list(requests[i::processes]) for i in range(processes)]
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        list(pool.map(int, range(processes)))  # every process up before the first request
-        futures = [pool.submit(_send_all, url, token, share) for share in shares]
-        return [answer for f in futures for answer in f.result()]
+    answers, _ = _from_processes(_send_all, url, token, requests, processes=processes)
+    return answers
