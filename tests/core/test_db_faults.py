@@ -188,15 +188,15 @@ async def test_a_unit_that_loses_a_deadlock_runs_again_and_writes_once(
     def unit(first: int, second: int) -> Callable[[AsyncSession], Awaitable[None]]:
         async def work(session: AsyncSession) -> None:
             attempts[first] += 1
-            await session.execute(sa.text(BUMP), {"id": first})
-            await session.execute(
+            await (await session.connection()).execute(sa.text(BUMP), {"id": first})
+            await (await session.connection()).execute(
                 sa.text("INSERT INTO deadlock_probe_log VALUES (:id)"), {"id": first}
             )
             holds_first[first].set()
             # Each waits until the other holds its first row, then asks for it: a deadlock
             # on the first attempt; PostgreSQL rolls one side back, which runs again.
             await holds_first[second].wait()
-            await session.execute(sa.text(BUMP), {"id": second})
+            await (await session.connection()).execute(sa.text(BUMP), {"id": second})
 
         return work
 

@@ -91,10 +91,10 @@ def fire_from_processes(
     concurrency: int,
 ) -> tuple[list[tuple[int, str]], float]:
     """Split the requests over several client processes started together; (answers, seconds)."""
-    return _from_processes(_fire, url, token, requests, processes=processes, extra=(concurrency,))
+    return from_processes(_fire, url, token, requests, processes=processes, extra=(concurrency,))
 
 
-def _from_processes(
+def from_processes(
     sender: Callable[..., list[A]],
     url: str,
     token: str,
@@ -168,7 +168,7 @@ def post_from_processes(
     concurrency: int,
 ) -> list[tuple[int, dict[str, Any]]]:
     """Like `fire_from_processes`, but answers each request with its status and JSON body."""
-    answers, _ = _from_processes(
+    answers, _ = from_processes(
         _post_all, url, token, requests, processes=processes, extra=(concurrency,)
     )
     return answers
@@ -211,7 +211,7 @@ def post_keyed_from_processes(
 ) -> list[tuple[str, int, dict[str, Any], bool]]:
     """Like `post_from_processes`, each request with its Idempotency-Key; answers carry the
     key and the replay mark."""
-    answers, _ = _from_processes(
+    answers, _ = from_processes(
         _post_keyed, url, token, requests, processes=processes, extra=(concurrency,)
     )
     return answers
@@ -248,5 +248,5 @@ def send_from_processes(
 ) -> list[tuple[int, dict[str, Any]]]:
     """Any method with its own headers (a PATCH with If-Match), split over several client
     processes started together, every request of a process in flight at once."""
-    answers, _ = _from_processes(_send_all, url, token, requests, processes=processes)
+    answers, _ = from_processes(_send_all, url, token, requests, processes=processes)
     return answers
