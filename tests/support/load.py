@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -34,10 +35,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(settings: Settings, *, workers: int = 4) -> Iterator[str]:
-    """`ruta serve --workers N` on loopback; yields its base URL; stops it afterwards."""
+def running_server(
+    settings: Settings, *, workers: int = 4, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`ruta serve --workers N` on loopback; yields its base URL; stops it afterwards.
+    `env`: variables set last (settings the Settings object does not carry)."""
     port = _free_port()
-    env = {**os.environ, **settings_env(settings), "RUTA_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, **settings_env(settings), "RUTA_LOG_LEVEL": "WARNING", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
@@ -70,6 +74,27 @@ def running_server(settings: Settings, *, workers: int = 4) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def server_workers(url: str) -> set[int]:
+    """The pids of the uvicorn worker processes of the `running_server` at `url`."""
+    port = url.rsplit(":", 1)[1]
+    procs: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        procs[int(entry.name)] = (ppid, cmdline)
+    supervisors = {pid for pid, (_, cmd) in procs.items() if f"serve --port {port} " in cmd}
+    return {
+        pid
+        for pid, (ppid, cmd) in procs.items()
+        if ppid in supervisors and "spawn_main" in cmd and "resource_tracker" not in cmd
+    }
 
 
 def _fire(

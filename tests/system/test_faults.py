@@ -33,7 +33,12 @@ from tests.support.audit import make_actor
 from tests.support.cli import ruta
 from tests.support.databases import make_settings, migrate_and_seed, query
 from tests.support.factories import case_body
-from tests.support.load import from_processes, post_keyed_from_processes, running_server
+from tests.support.load import (
+    from_processes,
+    post_keyed_from_processes,
+    running_server,
+    server_workers,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -137,26 +142,6 @@ def _drive(
     return asyncio.run(run())
 
 
-def _workers(port: int) -> set[int]:
-    """The pids of the uvicorn workers of the server listening on `port`."""
-    procs: dict[int, tuple[int, str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        procs[int(entry.name)] = (ppid, cmdline)
-    [supervisor] = [pid for pid, (_, cmd) in procs.items() if f"serve --port {port} " in cmd + " "]
-    return {
-        pid
-        for pid, (ppid, cmd) in procs.items()
-        if ppid == supervisor and "spawn_main" in cmd and "resource_tracker" not in cmd
-    }
-
-
 async def _until(check: Any, what: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not await asyncio.to_thread(check):
@@ -195,7 +180,6 @@ async def test_service_survives_a_killed_worker_and_a_database_restart(
     started = var_dir / f"started-{uuid.uuid4().hex[:8]}"
     started.mkdir()
     with running_server(settings, workers=2) as url:
-        port = int(url.rsplit(":", 1)[1])
         drive = asyncio.ensure_future(
             asyncio.to_thread(
                 from_processes,
@@ -209,7 +193,7 @@ async def test_service_survives_a_killed_worker_and_a_database_restart(
         )
         await _until(lambda: len(list(started.iterdir())) == PROCESSES, "clients started")
         await asyncio.sleep(2)
-        workers = _workers(port)
+        workers = server_workers(url)
         assert len(workers) == 2
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
@@ -222,7 +206,9 @@ async def test_service_survives_a_killed_worker_and_a_database_restart(
 
         # It recovers by itself: ready again, and uvicorn's supervisor replaced the worker.
         await _until(lambda: _ready(url), "ready again after PostgreSQL restarted")
-        await _until(lambda: len(_workers(port) - {victim}) == 2, "the killed worker replaced", 30)
+        await _until(
+            lambda: len(server_workers(url) - {victim}) == 2, "the killed worker replaced", 30
+        )
 
         # Every request without a 2xx, sent again with its key, completes.
         unanswered = [(k, b) for k, b, status, _ in answers if not 200 <= status < 300]
