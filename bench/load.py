@@ -57,7 +57,7 @@ from tests.support.databases import make_settings, migrate_and_seed, query
 from tests.support.factories import case_body
 from tests.support.load import from_processes, running_server, server_workers
 
-Sample = tuple[str, int, float]  # operation, status (0: no answer), seconds
+Sample = tuple[str, int, str, float]  # operation, status (0: no answer), problem code, seconds
 ACCEPTED_SHARE = 0.85
 CASE_READS = 3
 
@@ -83,10 +83,14 @@ def _client_process(
                 started = time.perf_counter()
                 try:
                     response = await http.request(method, path, json=body, headers=headers)
-                except httpx.HTTPError:
-                    samples.append((op, 0, time.perf_counter() - started))
+                except httpx.HTTPError as exc:
+                    samples.append((op, 0, type(exc).__name__, time.perf_counter() - started))
                     return None
-                samples.append((op, response.status_code, time.perf_counter() - started))
+                seconds = time.perf_counter() - started
+                code = ""
+                if response.headers.get("content-type") == "application/problem+json":
+                    code = str(response.json().get("code"))
+                samples.append((op, response.status_code, code, seconds))
                 return response
 
             async def pathway(rng: random.Random) -> None:
@@ -164,10 +168,10 @@ def _peak_memory_mb(pids: set[int]) -> dict[int, float]:
 
 
 async def _prepare(
-    var_dir: Path, *, facilities: int, beds: int, pool: int
+    var_dir: Path, *, facilities: int, beds: int, pool: int, pool_timeout: float
 ) -> tuple[Any, list[str], list[str]]:
     url = await databases.create_database(var_dir)
-    settings = make_settings(url, var_dir, db_pool_size=pool)
+    settings = make_settings(url, var_dir, db_pool_size=pool, db_pool_timeout_seconds=pool_timeout)
     await migrate_and_seed(settings)
     db = open_database(settings)
     security = Security.from_settings(settings)
@@ -249,14 +253,26 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--facilities", type=int, default=4)
     parser.add_argument("--beds", type=int, default=15)
-    parser.add_argument("--pool", type=int, default=8, help="connections per worker")
+    parser.add_argument("--pool", type=int, default=13, help="connections per worker")
+    parser.add_argument(
+        "--pool-timeout",
+        type=float,
+        default=30,
+        help="seconds a request waits for a connection before its 503",
+    )
     parser.add_argument("--metrics-out", type=Path, default=Path("var/bench-load-metrics.txt"))
     args = parser.parse_args()
 
     databases.ON_POSTGRES = True
     var_dir = Path(tempfile.mkdtemp(prefix="ruta-load-"))
     settings, tokens, facilities = asyncio.run(
-        _prepare(var_dir, facilities=args.facilities, beds=args.beds, pool=args.pool)
+        _prepare(
+            var_dir,
+            facilities=args.facilities,
+            beds=args.beds,
+            pool=args.pool,
+            pool_timeout=args.pool_timeout,
+        )
     )
     passthrough = {k: v for k, v in os.environ.items() if k.startswith("RUTA_RATE_LIMIT_")}
     scraped: dict[str, Any] = {}
@@ -282,9 +298,12 @@ def main() -> None:
 
     by_op: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, Counter[int]] = defaultdict(Counter)
-    for op, status, seconds in samples:
+    problems: Counter[tuple[int, str]] = Counter()
+    for op, status, code, seconds in samples:
         by_op[op].append(seconds)
         statuses[op][status] += 1
+        if code:
+            problems[(status, code)] += 1
     print(
         f"bench/load: {args.clients} clients in {args.processes} processes, {args.workers}"
         f" workers, {args.seconds:.0f} s, PostgreSQL; {platform.node()} ({os.cpu_count()} cores)"
@@ -300,10 +319,10 @@ def main() -> None:
             f"{_percentile(values, 50) * 1000:>9.0f}{_percentile(values, 95) * 1000:>9.0f}"
             f"{_percentile(values, 99) * 1000:>9.0f}  {dict(sorted(statuses[op].items()))}"
         )
-    all_statuses = Counter(status for _, status, _ in samples)
+    all_statuses = Counter(status for _, status, _, _ in samples)
     errors = {s: n for s, n in sorted(all_statuses.items()) if not 200 <= s < 300}
     server_errors = {s: n for s, n in errors.items() if s >= 500 or s == 0}
-    print(f"answers that were not 2xx, by status: {errors}")
+    print(f"answers that were not 2xx, by status: {errors}; by problem code: {dict(problems)}")
     print("peak memory per worker (VmHWM):", {p: f"{mb:.0f} MB" for p, mb in peaks.items()})
     print(
         f"after: {checks['cases']} cases, {checks['placed']} placed,"

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import random
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -173,8 +174,9 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sa.exc.DBAPIError):
         state = _sqlstate(exc)
         return exc.connection_invalidated or state.startswith("08") or state in _UNAVAILABLE_STATES
-    # The driver's connect raises these unwrapped: refused, reset, TimeoutError.
-    return isinstance(exc, OSError)
+    # The driver's connect raises these unwrapped: refused or reset, its timeout, a host
+    # name that does not resolve.
+    return isinstance(exc, ConnectionError | TimeoutError | socket.gaierror)
 
 
 def _raise_translated(exc: BaseException) -> None:
