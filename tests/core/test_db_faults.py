@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from prometheus_client import REGISTRY
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.core.db import Database
+from service.core.db import Database, RetryingRoute, SessionDep, writes
 from service.core.settings import Settings
 from service.main import create_app
 from tests.support.databases import execute, make_settings, query
@@ -213,4 +213,54 @@ async def test_a_unit_that_loses_a_deadlock_runs_again_and_writes_once(
     assert sorted(attempts.values()) == [1, 2]  # one side lost and ran again
     assert retries("deadlock") == before + 1
     assert rows == [(1, 2), (2, 2)]  # each unit's two updates, once
+    assert logged == [(1, 1), (2, 1)]
+
+
+@pytest.mark.postgres
+async def test_a_request_that_loses_a_deadlock_runs_again_and_writes_once(
+    settings: Settings,
+) -> None:
+    """The same, through HTTP: two requests of a route whose transaction locks two rows in
+    opposite orders; the loser's whole request (its session committed inside the attempt)
+    runs again and answers 200."""
+    db = Database(settings)
+    await execute(db, "CREATE TABLE deadlock_probe (id int PRIMARY KEY, n int NOT NULL)")
+    await execute(db, "INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)")
+    await execute(db, "CREATE TABLE deadlock_probe_log (unit int NOT NULL)")
+    holds_first = {1: asyncio.Event(), 2: asyncio.Event()}
+    attempts = {1: 0, 2: 0}
+    router = APIRouter(route_class=RetryingRoute)
+
+    @router.get("/probe/{first}/{second}")
+    @writes
+    async def probe(first: int, second: int, session: SessionDep) -> dict[str, int]:
+        attempts[first] += 1
+        connection = await session.connection()
+        await connection.execute(sa.text(BUMP), {"id": first})
+        await connection.execute(
+            sa.text("INSERT INTO deadlock_probe_log VALUES (:id)"), {"id": first}
+        )
+        holds_first[first].set()
+        await holds_first[second].wait()
+        await connection.execute(sa.text(BUMP), {"id": second})
+        return {"attempt": attempts[first]}
+
+    before = retries("deadlock")
+    try:
+        async with serving(settings) as (app, client):
+            app.include_router(router)
+            answers = await asyncio.wait_for(
+                asyncio.gather(client.get("/probe/1/2"), client.get("/probe/2/1")), HANG
+            )
+        rows = await query(db, "SELECT id, n FROM deadlock_probe ORDER BY id")
+        logged = await query(
+            db, "SELECT unit, count(*) FROM deadlock_probe_log GROUP BY unit ORDER BY 1"
+        )
+    finally:
+        await execute(db, "DROP TABLE deadlock_probe, deadlock_probe_log")
+        await db.dispose()
+    assert [a.status_code for a in answers] == [200, 200]
+    assert sorted(a.json()["attempt"] for a in answers) == [1, 2]
+    assert retries("deadlock") == before + 1
+    assert rows == [(1, 2), (2, 2)]
     assert logged == [(1, 1), (2, 1)]
