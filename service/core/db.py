@@ -7,14 +7,19 @@ nowhere else.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable, Sequence
+import random
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from prometheus_client import Counter
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -24,14 +29,55 @@ from sqlalchemy.sql import Select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.core.errors import ServiceUnavailable
 from service.core.settings import Settings
 
 S = TypeVar("S", bound=Select)  # type: ignore[type-arg]
+T = TypeVar("T")
 
 _BEGIN_OPTION = "ruta_sqlite_begin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Session info key: the session's database refuses writes (see is_read_only).
 READ_ONLY_INFO = "ruta_read_only"
+
+DB_RETRIES = Counter(
+    "ruta_db_retries",
+    "Units of work run again after a deadlock, a serialization failure or a dead connection.",
+    ["reason"],
+)
+# SQLSTATEs (PostgreSQL): the transaction was rolled back and may simply run again.
+_TRANSIENT_STATES = {"40P01": "deadlock", "40001": "serialization"}
+# The server is shutting down, restarting or full: as good as away. (Class 08 too.)
+_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# Jittered backoff between attempts: a random pause up to base * 2**attempt, at most the cap.
+_BACKOFF_BASE_SECONDS = 0.02
+_BACKOFF_CAP_SECONDS = 0.5
+RETRY_AFTER_SECONDS = 2
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached, refused the connection, dropped it, or no connection
+    came free in time: answered 503 at once rather than a hang or a 500."""
+
+    code = "database_unavailable"
+    title = "Database unavailable"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or "The database cannot be reached just now; nothing was saved.")
+        self.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+
+
+class TransactionConflict(ServiceUnavailable):
+    """The transaction lost a deadlock or a serialization conflict and could not run again."""
+
+    code = "transaction_conflict"
+    title = "Transaction conflict"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The request collided with another one and was rolled back; nothing was saved."
+        )
+        self.headers["Retry-After"] = "1"
 
 
 class Database:
@@ -62,7 +108,14 @@ class Database:
         if self.dialect == "sqlite":
             _ensure_sqlite_directory(address.database)
         else:
-            kwargs |= {"pool_size": settings.db_pool_size, "max_overflow": 0, "pool_pre_ping": True}
+            kwargs |= {
+                "pool_size": settings.db_pool_size,
+                "max_overflow": 0,
+                "pool_pre_ping": True,
+                "pool_timeout": settings.db_pool_timeout_seconds,
+                # asyncpg's own default waits 60 s for a host that does not answer.
+                "connect_args": {"timeout": settings.db_connect_timeout_seconds},
+            }
         self.engine: AsyncEngine = create_async_engine(address, **kwargs)
         if self.dialect == "sqlite":
             _harden_sqlite(
@@ -86,19 +139,97 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on success and rolls back on error."""
+        """A session whose transaction commits on success and rolls back on error.
+
+        A database that is away or dropped the connection surfaces as DatabaseUnavailable,
+        a lost deadlock or serialization conflict as TransactionConflict (both 503 problems,
+        the original as their cause).
+        """
         maker = self._writing if write and not self.read_only else self._reading
         async with maker() as session:
             try:
                 yield session
-            except BaseException:
-                await session.rollback()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    # A dead connection may refuse even the rollback; closing releases it.
+                    await session.rollback()
+                _raise_translated(exc)
                 raise
-            else:
+            try:
                 await session.commit()
+            except Exception as exc:
+                _raise_translated(exc)
+                raise
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool = True) -> T:
+        """Run `work` in a session of its own, again (up to `db_retries` times, with jitter)
+        after a deadlock, a serialization failure or a connection found dead. For units of
+        work that may run twice: the sweep's batches, the CLI's idempotent steps."""
+
+        async def once() -> T:
+            async with self.session(write=write) as session:
+                return await work(session)
+
+        return await retrying(once, retries=self.settings.db_retries, may_rerun=lambda _: True)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database is away rather than that the request was wrong:
+    connection refused or reset, a connect timeout, a dropped connection, a full pool."""
+    if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        state = _sqlstate(exc)
+        return exc.connection_invalidated or state.startswith("08") or state in _UNAVAILABLE_STATES
+    # The driver's connect raises these unwrapped: refused or reset, its timeout, a host
+    # name that does not resolve.
+    return isinstance(exc, ConnectionError | TimeoutError | socket.gaierror)
+
+
+def _raise_translated(exc: BaseException) -> None:
+    """Raise the problem a database failure means to a client, if it means one."""
+    if isinstance(exc, sa.exc.DBAPIError) and _sqlstate(exc) in _TRANSIENT_STATES:
+        raise TransactionConflict() from exc
+    if not isinstance(exc, ServiceUnavailable) and is_unavailable(exc):
+        raise DatabaseUnavailable() from exc
+
+
+def retry_reason(exc: BaseException) -> str | None:
+    """Why a failed unit of work may simply run again ('deadlock', 'serialization',
+    'disconnect': a pooled connection found dead, the pool then renews itself), or None."""
+    cause = exc.__cause__
+    if isinstance(exc, TransactionConflict):
+        return _TRANSIENT_STATES.get(_sqlstate(cause) if cause else "")
+    if isinstance(exc, DatabaseUnavailable) and isinstance(cause, sa.exc.DBAPIError):
+        return "disconnect" if cause.connection_invalidated else None
+    return None
+
+
+async def retrying(
+    unit: Callable[[], Awaitable[T]], *, retries: int, may_rerun: Callable[[str], bool]
+) -> T:
+    """Run `unit`, and again after a failure `retry_reason` names and `may_rerun` accepts, at
+    most `retries` more times, each after a random pause (full jitter, so that the two sides
+    of a deadlock do not meet again in step). Each retry is counted in ruta_db_retries_total."""
+    attempt = 0
+    while True:
+        try:
+            return await unit()
+        except ServiceUnavailable as exc:
+            reason = retry_reason(exc)
+            if reason is None or attempt >= retries or not may_rerun(reason):
+                raise
+        DB_RETRIES.labels(reason=reason).inc()
+        pause = min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt)
+        await asyncio.sleep(random.uniform(0, pause))  # noqa: S311 (jitter, not a secret)
+        attempt += 1
 
 
 def _ensure_sqlite_directory(database: str | None) -> None:
@@ -255,6 +386,52 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
+# FastAPI keeps the exit stack of function-scoped dependencies (the session above) in the
+# request scope and closes it after the handler returns, before the response is sent.
+_FUNCTION_STACK = "fastapi_function_astack"
+
+
+def may_rerun_request(request: Request, reason: str) -> bool:
+    """Whether the request's unit of work may run again after `reason` (see retrying).
+
+    A deadlock or serialization failure rolled the whole transaction back, so a run again
+    does everything once; it is allowed where HTTP lets a client repeat the request itself:
+    GET/HEAD (an audited read's event was rolled back with it), PUT and DELETE, and a POST
+    carrying an Idempotency-Key. A dead connection may have taken a COMMIT's answer with it
+    (the work done, the client not told): only a read-only request, or a keyed POST (a
+    second run finds the key answered and replays), may run again after it.
+    """
+    keyed = request.method == "POST" and "idempotency-key" in request.headers
+    endpoint = request.scope.get("endpoint")
+    reads = request.method in SAFE_METHODS and not getattr(endpoint, "__ruta_writes__", False)
+    if reason == "disconnect":
+        return reads or keyed
+    return request.method in SAFE_METHODS | {"PUT", "DELETE"} or keyed
+
+
+async def run_request_retrying(
+    request: Request, handler: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Run a route handler with its session dependency closed (committed) inside each
+    attempt, so that a deadlock, a serialization failure or a dead connection, at any
+    statement or at COMMIT, re-runs the whole request where `may_rerun_request` allows."""
+    settings: Settings = request.app.state.settings
+
+    async def attempt() -> Response:
+        outer = request.scope.get(_FUNCTION_STACK)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                request.scope[_FUNCTION_STACK] = stack
+                return await handler(request)
+        finally:
+            request.scope[_FUNCTION_STACK] = outer
+
+    return await retrying(
+        attempt,
+        retries=settings.db_retries,
+        may_rerun=lambda reason: may_rerun_request(request, reason),
+    )
+
 
 async def get_stats_session(request: Request, session: SessionDep) -> AsyncIterator[AsyncSession]:
     """The session statistics are counted in: a read-only transaction on the statistics
@@ -288,3 +465,22 @@ def _hours_between_postgresql(element: hours_between, compiler: Any, **kw: Any) 
 def _hours_between_sqlite(element: hours_between, compiler: Any, **kw: Any) -> str:
     start, end = (compiler.process(c, **kw) for c in element.clauses)
     return f"((julianday({end}) - julianday({start})) * 24.0)"
+
+
+class RetryingRoute(APIRoute):
+    """A route whose unit of work runs again after a deadlock, a serialization failure or a
+    dead connection, where `may_rerun_request` allows (see run_request_retrying)."""
+
+    def unit_of_work(
+        self, handler: Callable[[Request], Coroutine[Any, Any, Response]]
+    ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """What one attempt runs: the handler, or a subclass's wrapping of it."""
+        return handler
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        unit = self.unit_of_work(super().get_route_handler())
+
+        async def handle(request: Request) -> Response:
+            return await run_request_retrying(request, unit)
+
+        return handle

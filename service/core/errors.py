@@ -359,17 +359,24 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+_UNAVAILABLE = (
+    "The database is unavailable (`database_unavailable`), or the request collided with"
+    " another and was rolled back (`transaction_conflict`); nothing was saved. See Retry-After"
+)
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
 def declare_problems(spec: dict[str, Any]) -> dict[str, Any]:
     """Declare, in an OpenAPI document FastAPI generated, every error as what the server sends:
     application/problem+json with the Problem schema (never FastAPI's HTTPValidationError), and
-    the errors every operation with a body can meet (400 malformed, 413 too large, 415)."""
+    the errors every operation with a body can meet (400 malformed, 413 too large, 415), and
+    the 503 every operation on the database can meet (the database away, a lost deadlock)."""
     described = problem_responses(400, 413, 415, 422)
-    for operations in spec.get("paths", {}).values():
+    for path, operations in spec.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
+            if path.startswith("/v1/"):
+                responses.setdefault("503", {"description": _UNAVAILABLE})
             if "requestBody" in operation:
                 for status in (400, 413, 415, 422):
                     responses.setdefault(

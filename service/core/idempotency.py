@@ -30,12 +30,12 @@ from typing import Annotated, Any, ClassVar
 import sqlalchemy as sa
 from fastapi import Depends, Header, Request, Response
 from fastapi.params import Depends as DependsParam
-from fastapi.routing import APIRoute
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.crypto import Keyring, WrappedKey, open_sealed, seal
 from service.core.db import (
+    RetryingRoute,
     SessionDep,
     insert_ignoring_conflicts,
     is_lock_timeout,
@@ -271,7 +271,7 @@ def _claim_dependency(
     return claim_idempotency_key
 
 
-class IdempotentRoute(APIRoute):
+class IdempotentRoute(RetryingRoute):
     """A route whose POST accepts an Idempotency-Key. Subclasses name `principal`, the
     dependency that answers the caller's user id (keys are scoped to it)."""
 
@@ -302,14 +302,16 @@ class IdempotentRoute(APIRoute):
             **kwargs,
         )
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+    def unit_of_work(
+        self, handler: Callable[[Request], Coroutine[Any, Any, Response]]
+    ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         if not self.idempotent:
             return handler
 
-        async def handle(request: Request) -> Response:
+        async def keyed(request: Request) -> Response:
             # Runs inside the session dependency's scope: what is written here commits with
             # the work, before the response is sent.
+            setattr(request.state, _CLAIM_STATE, None)  # a previous attempt's claim is void
             try:
                 response = await handler(request)
             except _Replay as replay:
@@ -322,4 +324,4 @@ class IdempotentRoute(APIRoute):
                     await release_key(claim)
             return response
 
-        return handle
+        return keyed

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     sql_echo: bool = False
     db_pool_size: int = Field(default=10, ge=1)
+    # PostgreSQL: seconds to open a connection, and to wait for one from a full pool, before
+    # the request is answered 503 database_unavailable (never a hang); and how many times a
+    # unit of work that may run again is retried after a deadlock, a serialization failure
+    # or a connection found dead (service/core/db.py).
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    db_retries: int = Field(default=3, ge=0, le=20)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
 
     # Signing key for access tokens issued by Ruta (HS256).

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from service.core.db import SessionDep
+from service.core.db import RetryingRoute, SessionDep
 from service.core.errors import problem_responses
 from service.core.security import Actor
 from service.identity import service
@@ -15,7 +15,7 @@ from service.identity.dependencies import ActorDep, DatabaseDep, SecurityDep, Se
 from service.identity.rules import Role
 from service.identity.schemas import Me, OrganizationPublic, Token
 
-router = APIRouter(prefix="/v1", tags=["auth"])
+router = APIRouter(prefix="/v1", tags=["auth"], route_class=RetryingRoute)
 
 
 @router.post("/auth/token", response_model=Token, responses=problem_responses(401, 422, 429))

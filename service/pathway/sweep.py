@@ -56,8 +56,8 @@ async def _in_batches(
 ) -> int:
     total = 0
     while True:
-        async with db.session() as session:
-            done = await step(session)
+        # A batch is idempotent (what it expired is no longer due): a deadlock re-runs it.
+        done = await db.run(step)
         total += done
         if done < batch:
             return total

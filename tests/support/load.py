@@ -11,9 +11,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
@@ -21,6 +22,9 @@ import sqlalchemy as sa
 from service.core.db import Database
 from service.core.settings import Settings
 from tests.support.databases import settings_env
+
+A = TypeVar("A")  # one answer
+R = TypeVar("R")  # one request
 
 
 def _free_port() -> int:
@@ -31,10 +35,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(settings: Settings, *, workers: int = 4) -> Iterator[str]:
-    """`ruta serve --workers N` on loopback; yields its base URL; stops it afterwards."""
+def running_server(
+    settings: Settings, *, workers: int = 4, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`ruta serve --workers N` on loopback; yields its base URL; stops it afterwards.
+    `env`: variables set last (settings the Settings object does not carry)."""
     port = _free_port()
-    env = {**os.environ, **settings_env(settings), "RUTA_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, **settings_env(settings), "RUTA_LOG_LEVEL": "WARNING", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
@@ -69,6 +76,27 @@ def running_server(settings: Settings, *, workers: int = 4) -> Iterator[str]:
             proc.wait()
 
 
+def server_workers(url: str) -> set[int]:
+    """The pids of the uvicorn worker processes of the `running_server` at `url`."""
+    port = url.rsplit(":", 1)[1]
+    procs: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        procs[int(entry.name)] = (ppid, cmdline)
+    supervisors = {pid for pid, (_, cmd) in procs.items() if f"serve --port {port} " in cmd}
+    return {
+        pid
+        for pid, (ppid, cmd) in procs.items()
+        if ppid in supervisors and "spawn_main" in cmd and "resource_tracker" not in cmd
+    }
+
+
 def _fire(
     url: str, token: str, requests: Sequence[tuple[str, dict[str, Any]]], concurrency: int
 ) -> list[tuple[int, str]]:
@@ -88,12 +116,27 @@ def fire_from_processes(
     concurrency: int,
 ) -> tuple[list[tuple[int, str]], float]:
     """Split the requests over several client processes started together; (answers, seconds)."""
+    return from_processes(_fire, url, token, requests, processes=processes, extra=(concurrency,))
+
+
+def from_processes(
+    sender: Callable[..., list[A]],
+    url: str,
+    token: str,
+    requests: Sequence[R],
+    *,
+    processes: int,
+    extra: tuple[Any, ...] = (),
+) -> tuple[list[A], float]:
+    """Deal the requests round-robin to `processes` client processes, started before the
+    first request; each sends its share with `sender(url, token, share, *extra)`. Answers
+    (process by process) and the seconds from the first request to the last answer."""
     shares = [list(requests[i::processes]) for i in range(processes)]
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        list(pool.map(int, range(processes)))  # start the processes before timing
+        list(pool.map(int, range(processes)))  # every process up before the first request
         started = time.perf_counter()
-        futures = [pool.submit(_fire, url, token, share, concurrency) for share in shares]
+        futures = [pool.submit(sender, url, token, share, *extra) for share in shares]
         answers = [answer for f in futures for answer in f.result()]
         elapsed = time.perf_counter() - started
     return answers, elapsed
@@ -150,12 +193,10 @@ def post_from_processes(
     concurrency: int,
 ) -> list[tuple[int, dict[str, Any]]]:
     """Like `fire_from_processes`, but answers each request with its status and JSON body."""
-    shares = [list(requests[i::processes]) for i in range(processes)]
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        list(pool.map(int, range(processes)))  # every process up before the first request
-        futures = [pool.submit(_post_all, url, token, share, concurrency) for share in shares]
-        return [answer for f in futures for answer in f.result()]
+    answers, _ = from_processes(
+        _post_all, url, token, requests, processes=processes, extra=(concurrency,)
+    )
+    return answers
 
 
 def _post_keyed(
@@ -195,12 +236,10 @@ def post_keyed_from_processes(
 ) -> list[tuple[str, int, dict[str, Any], bool]]:
     """Like `post_from_processes`, each request with its Idempotency-Key; answers carry the
     key and the replay mark."""
-    shares = [list(requests[i::processes]) for i in range(processes)]
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        list(pool.map(int, range(processes)))  # every process up before the first request
-        futures = [pool.submit(_post_keyed, url, token, share, concurrency) for share in shares]
-        return [answer for f in futures for answer in f.result()]
+    answers, _ = from_processes(
+        _post_keyed, url, token, requests, processes=processes, extra=(concurrency,)
+    )
+    return answers
 
 
 Request = tuple[str, str, dict[str, Any], dict[str, str]]
@@ -234,9 +273,5 @@ def send_from_processes(
 ) -> list[tuple[int, dict[str, Any]]]:
     """Any method with its own headers (a PATCH with If-Match), split over several client
     processes started together, every request of a process in flight at once."""
-    shares = [list(requests[i::processes]) for i in range(processes)]
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        list(pool.map(int, range(processes)))  # every process up before the first request
-        futures = [pool.submit(_send_all, url, token, share) for share in shares]
-        return [answer for f in futures for answer in f.result()]
+    answers, _ = from_processes(_send_all, url, token, requests, processes=processes)
+    return answers
