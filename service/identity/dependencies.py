@@ -16,6 +16,7 @@ from service.core.security import Actor, InvalidToken, Security
 from service.core.settings import Settings
 from service.identity import rules, service
 from service.identity.exceptions import InvalidCredentialsToken
+from service.identity.models import Organization
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /v1/auth/token")
 
@@ -41,19 +42,28 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_actor(
+async def get_principal(
     session: SessionDep,
     security: SecurityDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
-    """The caller, from a valid bearer token of an active user; 401 otherwise."""
+) -> tuple[Actor, Organization]:
+    """The caller and their organization, from a valid bearer token of an active user (one
+    statement, at every request); 401 otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidCredentialsToken("A bearer token is required.")
     try:
         claims = await security.tokens.verify(credentials.credentials)
     except InvalidToken as exc:
         raise InvalidCredentialsToken("The token is invalid or has expired.") from exc
-    return await service.actor_for_claims(session, claims)
+    return await service.principal_for_claims(session, claims)
+
+
+PrincipalDep = Annotated[tuple[Actor, Organization], Depends(get_principal)]
+
+
+async def get_actor(principal: PrincipalDep) -> Actor:
+    """The caller, from a valid bearer token of an active user; 401 otherwise."""
+    return principal[0]
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

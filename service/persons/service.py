@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -134,10 +134,11 @@ async def _claim(
         "person_id": person_id,
         "claimed_at": utcnow(),
     }
-    await insert_ignoring_conflicts(
-        session, table_of(PersonIdentifierClaim), [claim], on=["kind", "digest"]
+    claims = table_of(PersonIdentifierClaim)
+    won = await insert_ignoring_conflicts(
+        session, claims, [claim], on=["kind", "digest"], returning=claims.c.person_id
     )
-    return await _claimant(session, kind, digest) == person_id
+    return won == [person_id]
 
 
 async def _new_person(
@@ -275,42 +276,74 @@ async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
     return person
 
 
+def facts_of(person_id: uuid.UUID) -> sa.Subquery:
+    """The person's non-identifying columns (one row, named as on the person), to join into
+    another domain's read: the same statement, no round trip of its own."""
+    person = table_of(Person)
+    return (
+        sa.select(
+            person.c.id,
+            person.c.birth_year,
+            person.c.age_at_identification,
+            person.c.age_is_estimate,
+            person.c.gender,
+            person.c.nationality,
+            person.c.indigenous_people,
+            person.c.languages,
+            person.c.lgbti,
+        )
+        .where(person.c.id == person_id)
+        .subquery("person_facts")
+    )
+
+
 def person_facts(person: Person, *, minor: bool) -> PersonFacts:
     """What the case shows of the person: nothing identifying. Whether the person is a minor
     is decided by the caller, on the day of the event it qualifies."""
+    return facts_from(person.model_dump(), minor=minor)
+
+
+def facts_from(person: Mapping[str, Any], *, minor: bool) -> PersonFacts:
+    """`person_facts` of the person's columns by name (a row read through `facts_of`)."""
     return PersonFacts(
-        id=person.id,
-        age_at_identification=person.age_at_identification,
-        age_is_estimate=person.age_is_estimate,
+        id=person["id"],
+        age_at_identification=person["age_at_identification"],
+        age_is_estimate=person["age_is_estimate"],
         minor=minor,
-        gender=rules.Gender(person.gender),
-        nationality=person.nationality,
-        indigenous_people=person.indigenous_people,
-        languages=person.languages,
-        lgbti=person.lgbti,
+        gender=rules.Gender(person["gender"]),
+        nationality=person["nationality"],
+        indigenous_people=person["indigenous_people"],
+        languages=person["languages"],
+        lgbti=person["lgbti"],
     )
 
 
 async def read_identifying(
     session: AsyncSession, *, keyring: Keyring, person_id: uuid.UUID
 ) -> PersonIdentifying:
-    """The newest identifying record of the person and of records linked into it."""
-    linked = (await session.exec(select(Person.id).where(Person.merged_into == person_id))).all()
-    ids = [person_id, *linked]
+    """The newest identifying record of the person and of records linked into it, read in
+    one statement with their data keys."""
+    identity, key, person = table_of(PersonIdentity), table_of(PersonKey), table_of(Person)
+    linked = sa.select(person.c.id).where(person.c.merged_into == person_id)
+    # A record whose data key is gone (erased) cannot be opened: the inner join skips it.
+    connection = await session.connection()
     records = (
-        await session.exec(
-            select(PersonIdentity)
-            .where(col(PersonIdentity.person_id).in_(ids))
-            .order_by(col(PersonIdentity.recorded_at).desc())
+        await connection.execute(
+            sa.select(
+                identity.c.person_id, identity.c.ciphertext, key.c.master_key_id, key.c.wrapped_key
+            )
+            .join(key, key.c.person_id == identity.c.person_id)
+            .where(sa.or_(identity.c.person_id == person_id, identity.c.person_id.in_(linked)))
+            .order_by(identity.c.recorded_at.desc())
         )
     ).all()
     merged: dict[str, Any] = {}
-    for record in records:  # newest first: a field keeps its newest known value
-        try:
-            data_key = await _data_key(session, keyring, record.person_id)
-        except LookupError:
-            continue
-        payload = open_sealed(data_key, record.ciphertext, owner=str(record.person_id))
+    keys: dict[uuid.UUID, bytes] = {}
+    for owner, ciphertext, master_key_id, wrapped_key in records:
+        if owner not in keys:
+            keys[owner] = keyring.unwrap(WrappedKey(master_key_id, wrapped_key), owner=str(owner))
+        payload = open_sealed(keys[owner], ciphertext, owner=str(owner))
+        # Newest first: a field keeps its newest known value.
         for name, value in payload.items():
             if merged.get(name) is None and value is not None:
                 merged[name] = value
