@@ -16,7 +16,7 @@ from service.core.security import Actor, InvalidToken, Security
 from service.core.settings import Settings
 from service.identity import rules, service
 from service.identity.exceptions import InvalidCredentialsToken
-from service.identity.models import Organization
+from service.identity.schemas import OrganizationPublic
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /v1/auth/token")
 
@@ -46,7 +46,7 @@ async def get_principal(
     session: SessionDep,
     security: SecurityDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> tuple[Actor, Organization]:
+) -> tuple[Actor, OrganizationPublic]:
     """The caller and their organization, from a valid bearer token of an active user (one
     statement, at every request); 401 otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -58,7 +58,7 @@ async def get_principal(
     return await service.principal_for_claims(session, claims)
 
 
-PrincipalDep = Annotated[tuple[Actor, Organization], Depends(get_principal)]
+PrincipalDep = Annotated[tuple[Actor, OrganizationPublic], Depends(get_principal)]
 
 
 async def get_actor(principal: PrincipalDep) -> Actor:

@@ -42,7 +42,7 @@ async def issue_token(
 async def read_me(principal: PrincipalDep) -> Me:
     """The calling user, their role and organization."""
     actor, org = principal
-    return _me(actor, OrganizationPublic.model_validate(org, from_attributes=True))
+    return _me(actor, org)
 
 
 def _me(actor: Actor, org: OrganizationPublic) -> Me:

@@ -18,7 +18,7 @@ async def case_view(session: AsyncSession, case: CaseFile) -> CasePublic:
     """The case without identifying data; suggested referrals leave out those already made.
     One statement: the referrals made are read within the case's."""
     view, targets = await case_service.case_public(
-        session, case, also=referral_service.live_targets_of(case.id)
+        session, case, also=referral_service.live_targets_of
     )
     if view.suggested_referrals:
         made = referral_service.live_targets_from(targets)

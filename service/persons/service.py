@@ -64,7 +64,15 @@ async def _persons_matching(
     return list(dict.fromkeys(rows.all()))
 
 
+# The data keys of persons created in the session's transaction, by person id: recording
+# their identity then costs no read of the key just written.
+_NEW_DATA_KEYS = "ruta_new_data_keys"
+
+
 async def _data_key(session: AsyncSession, keyring: Keyring, person_id: uuid.UUID) -> bytes:
+    new: bytes | None = session.info.get(_NEW_DATA_KEYS, {}).get(person_id)
+    if new is not None:
+        return new
     key = await session.get(PersonKey, person_id)
     if key is None:
         raise LookupError(f"person {person_id} has no data key (erased)")
@@ -167,6 +175,7 @@ async def _new_person(
     session.add(person)
     await session.flush()
     data_key = Keyring.new_data_key()
+    session.info.setdefault(_NEW_DATA_KEYS, {})[person.id] = data_key
     wrapped = keyring.wrap(data_key, owner=str(person.id))
     session.add(
         PersonKey(
@@ -189,18 +198,29 @@ async def _person_of_document(
     claimant = await _claimant(session, rules.MatchKind.document, digest)
     if claimant is not None:
         return await _surviving(session, claimant), True
-    # Create the person in a savepoint, so that losing the claim to an identification of
-    # the same document running at this moment leaves nothing of it behind.
-    savepoint = await session.begin_nested()
     person = await _new_person(session, keyring=keyring, data=data, identified_on=identified_on)
     if await _claim(session, rules.MatchKind.document, digest, person.id):
-        await savepoint.commit()
         return person, False
-    await savepoint.rollback()
+    # An identification of the same document running at this moment claimed it first: the
+    # person just created is deleted, nothing of it left behind. (Deleted rather than
+    # created in a savepoint: the savepoint's two statements would cost every intake.)
+    await _forget_new_person(session, person)
     claimant = await _claimant(session, rules.MatchKind.document, digest)
     if claimant is None:  # claims are never deleted
         raise RuntimeError("a document claim vanished")
     return await _surviving(session, claimant), True
+
+
+async def _forget_new_person(session: AsyncSession, person: Person) -> None:
+    """Delete a person created in this transaction, before anything refers to it but its
+    data key."""
+    session.info.get(_NEW_DATA_KEYS, {}).pop(person.id, None)
+    key = await session.get(PersonKey, person.id)
+    if key is not None:
+        await session.delete(key)
+        await session.flush()
+    await session.delete(person)
+    await session.flush()
 
 
 def _refuse_implausible_birth(data: PersonCreate, *, identified_on: date) -> None:
@@ -276,7 +296,7 @@ async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
     return person
 
 
-def facts_of(person_id: uuid.UUID) -> sa.Subquery:
+def facts_of(person_id: uuid.UUID | sa.BindParameter[uuid.UUID]) -> sa.Subquery:
     """The person's non-identifying columns (one row, named as on the person), to join into
     another domain's read: the same statement, no round trip of its own."""
     person = table_of(Person)

@@ -500,7 +500,9 @@ _DEAD = (
 )
 
 
-def live_targets_of(case_id: uuid.UUID) -> sa.ScalarSelect[str | None]:
+def live_targets_of(
+    case_id: uuid.UUID | sa.BindParameter[uuid.UUID],
+) -> sa.ScalarSelect[str | None]:
     """The (organization code, purpose) of the case's referrals not rejected, cancelled or
     expired, as one SQL value for another read to carry in its own statement (no round trip
     of its own); `live_targets_from` reads it."""

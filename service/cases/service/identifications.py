@@ -4,8 +4,9 @@ case as involved organizations see it.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -391,76 +392,24 @@ async def correct_case(
 
 
 async def case_public(
-    session: AsyncSession, case: CaseFile, *, also: sa.ColumnElement[Any] | None = None
+    session: AsyncSession,
+    case: CaseFile,
+    *,
+    also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None = None,
 ) -> tuple[CasePublic, Any]:
     """The case as involved organizations see it (no identifying data), read in one
-    statement: a row per identification, carrying its forms of exploitation and route, the
-    person's facts, the involved organizations and the first identification of the person
-    (the day her stored age refers to). `also`, a value another domain wants read in the same
-    statement, is returned beside the view (None without it)."""
-    ident = table_of(Identification)
-    exploitation = table_of(IdentificationExploitation)
-    route = table_of(IdentificationRoute)
-    involvement = table_of(CaseInvolvement)
-    cases = table_of(CaseFile)
-    facts = person_service.facts_of(case.person_id)
-    forms = (
-        sa.select(
-            sa.func.aggregate_strings(
-                exploitation.c.form + UNIT + sa.func.coalesce(exploitation.c.sector, ""), RECORD
-            )
-        )
-        .where(
-            exploitation.c.identification_id == ident.c.id,
-            exploitation.c.superseded_at.is_(None),
-        )
-        .scalar_subquery()
-    )
-    legs = (
-        sa.select(
-            sa.func.aggregate_strings(
-                sa.cast(route.c.position, sa.String) + UNIT + route.c.role + UNIT + route.c.country,
-                RECORD,
-            )
-        )
-        .where(route.c.identification_id == ident.c.id)
-        .scalar_subquery()
-    )
-    involved = (
-        sa.select(
-            sa.func.aggregate_strings(organization_code_of(involvement.c.organization_id), RECORD)
-        )
-        .where(involvement.c.case_id == case.id, involvement.c.ended_at.is_(None))
-        .scalar_subquery()
-    )
-    # The day the person's stored age refers to: her first identification in any case.
-    first_recorded = (
-        sa.select(ident.c.identified_on)
-        .select_from(ident.join(cases, cases.c.id == ident.c.case_id))
-        .where(cases.c.person_id == case.person_id)
-        .order_by(ident.c.created_at, ident.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    stmt = (
-        sa.select(
-            ident,
-            organization_code_of(ident.c.organization_id).label("organization_code"),
-            forms.label("forms"),
-            legs.label("legs"),
-            involved.label("involved"),
-            first_recorded.label("first_recorded"),
-            (also if also is not None else sa.null()).label("also"),
-            *(c.label(f"facts_{c.name}") for c in facts.c),
-        )
-        .select_from(ident.join(facts, sa.true()))
-        .where(ident.c.case_id == case.id)
-        .order_by(ident.c.created_at, ident.c.id)
-    )
+    statement (`_case_view_statement`). `also` makes a value another domain wants read in
+    the same statement, from the case id; it is returned beside the view (None without)."""
+    stmt = _case_view_statement(also)
+    params = {"case_id": case.id, "person_id": case.person_id}
     # Core, not the ORM: rows of plain values, built into the view below.
-    rows = (await (await session.connection()).execute(stmt)).all()
+    rows = (await (await session.connection()).execute(stmt, params)).all()
     first = rows[0]
-    person = {c.name: first._mapping[f"facts_{c.name}"] for c in facts.c}
+    person = {
+        name.removeprefix("facts_"): value
+        for name, value in first._mapping.items()
+        if isinstance(name, str) and name.startswith("facts_")
+    }
     first_on = min(r.identified_on for r in rows)
     stored_age = StoredAge(
         age_at_identification=person["age_at_identification"],
@@ -514,6 +463,76 @@ async def case_public(
         updated_at=case.updated_at,
     )
     return view, first.also
+
+
+@functools.cache
+def _case_view_statement(
+    also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None,
+) -> sa.Select[Any]:
+    """A row per identification of the case `:case_id`, carrying its forms of exploitation
+    and its route, the person's (`:person_id`) facts, the involved organizations and the
+    person's first identification in any case (the day her stored age refers to). Built
+    once: a request only binds its ids."""
+    case_id = sa.bindparam("case_id", type_=sa.Uuid())
+    person_id = sa.bindparam("person_id", type_=sa.Uuid())
+    ident = table_of(Identification)
+    exploitation = table_of(IdentificationExploitation)
+    route = table_of(IdentificationRoute)
+    involvement = table_of(CaseInvolvement)
+    facts = person_service.facts_of(person_id)
+    forms = (
+        sa.select(
+            sa.func.aggregate_strings(
+                exploitation.c.form + UNIT + sa.func.coalesce(exploitation.c.sector, ""), RECORD
+            )
+        )
+        .where(
+            exploitation.c.identification_id == ident.c.id,
+            exploitation.c.superseded_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    legs = (
+        sa.select(
+            sa.func.aggregate_strings(
+                sa.cast(route.c.position, sa.String) + UNIT + route.c.role + UNIT + route.c.country,
+                RECORD,
+            )
+        )
+        .where(route.c.identification_id == ident.c.id)
+        .scalar_subquery()
+    )
+    involved = (
+        sa.select(
+            sa.func.aggregate_strings(organization_code_of(involvement.c.organization_id), RECORD)
+        )
+        .where(involvement.c.case_id == case_id, involvement.c.ended_at.is_(None))
+        .scalar_subquery()
+    )
+    earlier, its_case = ident.alias("earlier"), table_of(CaseFile).alias("its_case")
+    first_recorded = (
+        sa.select(earlier.c.identified_on)
+        .select_from(earlier.join(its_case, its_case.c.id == earlier.c.case_id))
+        .where(its_case.c.person_id == person_id)
+        .order_by(earlier.c.created_at, earlier.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            ident,
+            organization_code_of(ident.c.organization_id).label("organization_code"),
+            forms.label("forms"),
+            legs.label("legs"),
+            involved.label("involved"),
+            first_recorded.label("first_recorded"),
+            (also(case_id) if also is not None else sa.null()).label("also"),
+            *(c.label(f"facts_{c.name}") for c in facts.c),
+        )
+        .select_from(ident.join(facts, sa.true()))
+        .where(ident.c.case_id == case_id)
+        .order_by(ident.c.created_at, ident.c.id)
+    )
 
 
 def _forms_from(records: list[list[str]]) -> list[Exploitation]:
