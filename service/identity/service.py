@@ -440,14 +440,13 @@ async def principal_for_claims(
     """The active user a verified token speaks for, with their organization, in one
     statement and uncached (a disabled user is refused at the next request); 401 when there
     is none."""
-    if claims.external:
-        stmt, key = _principal_statement(by_username=True), claims.subject
-    else:
+    key: str | uuid.UUID = claims.subject
+    if not claims.external:
         try:
-            user_id = uuid.UUID(claims.subject)
+            key = uuid.UUID(claims.subject)
         except ValueError as exc:
             raise InvalidCredentialsToken("The token's subject is not a user.") from exc
-        stmt, key = _principal_statement(by_username=False), user_id
+    stmt = _principal_statement(by_username=claims.external)
     # Core, not the ORM: a request reads the caller at every call.
     row = (await (await session.connection()).execute(stmt, {"key": key})).first()
     if row is None or not row.is_active:

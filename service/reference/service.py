@@ -25,7 +25,7 @@ _KNOWN_REGIONS: set[tuple[str, str]] = set()
 
 async def region_exists(session: AsyncSession, code: str) -> bool:
     """Whether Peru's department with this INEI code is in the reference data."""
-    known = (str(session.get_bind().url), code)
+    known = (str(session.get_bind().engine.url), code)
     if known in _KNOWN_REGIONS:
         return True
     if (await session.get(Region, code)) is None:
