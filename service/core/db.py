@@ -108,10 +108,13 @@ class Database:
         if self.dialect == "sqlite":
             _ensure_sqlite_directory(address.database)
         else:
+            # No pre-ping: it would cost a round trip at every checkout, every request. A
+            # connection the server dropped fails its statement instead; SQLAlchemy then
+            # invalidates the whole pool, so the connections after it are new, and the unit
+            # of work that met it is re-run where that is safe (`retrying`) or answers 503.
             kwargs |= {
                 "pool_size": settings.db_pool_size,
                 "max_overflow": 0,
-                "pool_pre_ping": True,
                 "pool_timeout": settings.db_pool_timeout_seconds,
                 # asyncpg's own default waits 60 s for a host that does not answer.
                 "connect_args": {"timeout": settings.db_connect_timeout_seconds},
@@ -285,6 +288,17 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     return table
 
 
+# Separators of the values `aggregate_strings` joins in one read (ASCII's record and unit
+# separators: no code, date or name Ruta stores contains them).
+RECORD, UNIT = "\x1e", "\x1f"
+
+
+def split_aggregate(value: str | None) -> list[list[str]]:
+    """The records, each a list of its fields, of a string that `sa.func.aggregate_strings`
+    joined with RECORD from fields joined with UNIT (None: no records)."""
+    return [record.split(UNIT) for record in value.split(RECORD)] if value else []
+
+
 def dialect_of(session: AsyncSession) -> str:
     """The name of the session's database dialect ('sqlite' or 'postgresql')."""
     return session.get_bind().dialect.name
@@ -344,14 +358,23 @@ def partial_unique_index(name: str, *columns: str, where: str) -> sa.Index:
 
 
 async def insert_ignoring_conflicts(
-    session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]], *, on: Sequence[str]
-) -> None:
-    """Insert rows, silently skipping those that collide on the unique columns `on`."""
+    session: AsyncSession,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    on: Sequence[str],
+    returning: sa.Column[Any] | None = None,
+) -> list[Any]:
+    """Insert rows, silently skipping those that collide on the unique columns `on`; with
+    `returning`, that column of the rows actually inserted (in the same statement)."""
     if not rows:
-        return
+        return []
     insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
     stmt = insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(on))
-    await session.exec(stmt)
+    if returning is None:
+        await session.exec(stmt)
+        return []
+    return list((await session.exec(stmt.returning(returning))).scalars().all())
 
 
 async def wait_for_locks_at_most(session: AsyncSession, seconds: float | None) -> None:

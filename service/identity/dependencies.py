@@ -18,6 +18,7 @@ from service.core.security import Actor, InvalidToken, Security
 from service.core.settings import Settings
 from service.identity import rules, service
 from service.identity.exceptions import InvalidCredentialsToken
+from service.identity.schemas import OrganizationPublic
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /v1/auth/token")
 
@@ -43,13 +44,14 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_actor(
+async def get_principal(
     request: Request,
     session: SessionDep,
     security: SecurityDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
-    """The caller, from a valid bearer token of an active user; 401 otherwise."""
+) -> tuple[Actor, OrganizationPublic]:
+    """The caller and their organization, from a valid bearer token of an active user (one
+    statement, at every request); 401 otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidCredentialsToken("A bearer token is required.")
     try:
@@ -57,9 +59,17 @@ async def get_actor(
     except InvalidToken as exc:
         raise InvalidCredentialsToken("The token is invalid or has expired.") from exc
     await limit_user(request, f"{claims.issuer}|{claims.subject}")
-    actor = await service.actor_for_claims(session, claims)
+    actor, organization = await service.principal_for_claims(session, claims)
     note_actor(user_id=actor.user_id, organization_code=actor.organization_code, role=actor.role)
-    return actor
+    return actor, organization
+
+
+PrincipalDep = Annotated[tuple[Actor, OrganizationPublic], Depends(get_principal)]
+
+
+async def get_actor(principal: PrincipalDep) -> Actor:
+    """The caller, from a valid bearer token of an active user; 401 otherwise."""
+    return principal[0]
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

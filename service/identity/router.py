@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from service.core.db import RetryingRoute, SessionDep
+from service.core.db import RetryingRoute
 from service.core.errors import problem_responses
 from service.core.security import Actor
 from service.identity import service
-from service.identity.dependencies import ActorDep, DatabaseDep, SecurityDep, SettingsDep
+from service.identity.dependencies import DatabaseDep, PrincipalDep, SecurityDep, SettingsDep
 from service.identity.rules import Role
 from service.identity.schemas import Me, OrganizationPublic, Token
 
@@ -40,10 +40,10 @@ async def issue_token(
 
 
 @router.get("/me", response_model=Me, responses=problem_responses(401))
-async def read_me(actor: ActorDep, session: SessionDep) -> Me:
+async def read_me(principal: PrincipalDep) -> Me:
     """The calling user, their role and organization."""
-    org = await service.get_organization_by_code(session, actor.organization_code)
-    return _me(actor, OrganizationPublic.model_validate(org, from_attributes=True))
+    actor, org = principal
+    return _me(actor, org)
 
 
 def _me(actor: Actor, org: OrganizationPublic) -> Me:

@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 
 
 async def case_view(session: AsyncSession, case: CaseFile) -> CasePublic:
-    """The case without identifying data; suggested referrals leave out those already made."""
-    view = await case_service.case_public(session, case)
+    """The case without identifying data; suggested referrals leave out those already made.
+    One statement: the referrals made are read within the case's."""
+    view, targets = await case_service.case_public(
+        session, case, also=referral_service.live_targets_of
+    )
     if view.suggested_referrals:
-        made = await referral_service.live_referral_targets(session, case.id)
+        made = referral_service.live_targets_from(targets)
         view.suggested_referrals = [
             s for s in view.suggested_referrals if (s.to_org, s.purpose) not in made
         ]

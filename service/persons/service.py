@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -70,8 +70,16 @@ async def _persons_matching(
     return list(dict.fromkeys(rows.all()))
 
 
+# The data keys of persons created in the session's transaction, by person id: recording
+# their identity then costs no read of the key just written.
+_NEW_DATA_KEYS = "ruta_new_data_keys"
+
+
 async def _data_key(session: AsyncSession, keyring: Keyring, person_id: uuid.UUID) -> bytes:
     """The person's data key; PersonErased once it was deleted."""
+    new: bytes | None = session.info.get(_NEW_DATA_KEYS, {}).get(person_id)
+    if new is not None:
+        return new
     key = await session.get(PersonKey, person_id)
     if key is None:
         raise PersonErased
@@ -141,10 +149,11 @@ async def _claim(
         "person_id": person_id,
         "claimed_at": utcnow(),
     }
-    await insert_ignoring_conflicts(
-        session, table_of(PersonIdentifierClaim), [claim], on=["kind", "digest"]
+    claims = table_of(PersonIdentifierClaim)
+    won = await insert_ignoring_conflicts(
+        session, claims, [claim], on=["kind", "digest"], returning=claims.c.person_id
     )
-    return await _claimant(session, kind, digest) == person_id
+    return won == [person_id]
 
 
 async def _new_person(
@@ -173,6 +182,7 @@ async def _new_person(
     session.add(person)
     await session.flush()
     data_key = Keyring.new_data_key()
+    session.info.setdefault(_NEW_DATA_KEYS, {})[person.id] = data_key
     wrapped = keyring.wrap(data_key, owner=str(person.id))
     session.add(
         PersonKey(
@@ -195,18 +205,29 @@ async def _person_of_document(
     claimant = await _claimant(session, rules.MatchKind.document, digest)
     if claimant is not None:
         return await _surviving(session, claimant), True
-    # Create the person in a savepoint, so that losing the claim to an identification of
-    # the same document running at this moment leaves nothing of it behind.
-    savepoint = await session.begin_nested()
     person = await _new_person(session, keyring=keyring, data=data, identified_on=identified_on)
     if await _claim(session, rules.MatchKind.document, digest, person.id):
-        await savepoint.commit()
         return person, False
-    await savepoint.rollback()
+    # An identification of the same document running at this moment claimed it first: the
+    # person just created is deleted, nothing of it left behind. (Deleted rather than
+    # created in a savepoint: the savepoint's two statements would cost every intake.)
+    await _forget_new_person(session, person)
     claimant = await _claimant(session, rules.MatchKind.document, digest)
     if claimant is None:  # claims are never deleted
         raise RuntimeError("a document claim vanished")
     return await _surviving(session, claimant), True
+
+
+async def _forget_new_person(session: AsyncSession, person: Person) -> None:
+    """Delete a person created in this transaction, before anything refers to it but its
+    data key."""
+    session.info.get(_NEW_DATA_KEYS, {}).pop(person.id, None)
+    key = await session.get(PersonKey, person.id)
+    if key is not None:
+        await session.delete(key)
+        await session.flush()
+    await session.delete(person)
+    await session.flush()
 
 
 def _refuse_implausible_birth(data: PersonCreate, *, identified_on: date) -> None:
@@ -282,45 +303,77 @@ async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
     return person
 
 
+def facts_of(person_id: uuid.UUID | sa.BindParameter[uuid.UUID]) -> sa.Subquery:
+    """The person's non-identifying columns (one row, named as on the person), to join into
+    another domain's read: the same statement, no round trip of its own."""
+    person = table_of(Person)
+    return (
+        sa.select(
+            person.c.id,
+            person.c.birth_year,
+            person.c.age_at_identification,
+            person.c.age_is_estimate,
+            person.c.gender,
+            person.c.nationality,
+            person.c.indigenous_people,
+            person.c.languages,
+            person.c.lgbti,
+        )
+        .where(person.c.id == person_id)
+        .subquery("person_facts")
+    )
+
+
 def person_facts(person: Person, *, minor: bool) -> PersonFacts:
     """What the case shows of the person: nothing identifying. Whether the person is a minor
     is decided by the caller, on the day of the event it qualifies."""
+    return facts_from(person.model_dump(), minor=minor)
+
+
+def facts_from(person: Mapping[str, Any], *, minor: bool) -> PersonFacts:
+    """`person_facts` of the person's columns by name (a row read through `facts_of`)."""
     return PersonFacts(
-        id=person.id,
-        age_at_identification=person.age_at_identification,
-        age_is_estimate=person.age_is_estimate,
+        id=person["id"],
+        age_at_identification=person["age_at_identification"],
+        age_is_estimate=person["age_is_estimate"],
         minor=minor,
-        gender=rules.Gender(person.gender),
-        nationality=person.nationality,
-        indigenous_people=person.indigenous_people,
-        languages=person.languages,
-        lgbti=person.lgbti,
+        gender=rules.Gender(person["gender"]),
+        nationality=person["nationality"],
+        indigenous_people=person["indigenous_people"],
+        languages=person["languages"],
+        lgbti=person["lgbti"],
     )
 
 
 async def read_identifying(
     session: AsyncSession, *, keyring: Keyring, person_id: uuid.UUID
 ) -> PersonIdentifying:
-    """The newest identifying record of the person and of records linked into it;
-    PersonErased once she was erased."""
-    if await _any_erased(session, [person_id]):
-        raise PersonErased
-    linked = (await session.exec(select(Person.id).where(Person.merged_into == person_id))).all()
-    ids = [person_id, *linked]
+    """The newest identifying record of the person and of records linked into it, read in
+    one statement with their data keys; PersonErased once she was erased."""
+    identity, key, person = table_of(PersonIdentity), table_of(PersonKey), table_of(Person)
+    linked = sa.select(person.c.id).where(person.c.merged_into == person_id)
+    # A record whose data key is gone (erased) cannot be opened: the inner join skips it.
+    connection = await session.connection()
     records = (
-        await session.exec(
-            select(PersonIdentity)
-            .where(col(PersonIdentity.person_id).in_(ids))
-            .order_by(col(PersonIdentity.recorded_at).desc())
+        await connection.execute(
+            sa.select(
+                identity.c.person_id, identity.c.ciphertext, key.c.master_key_id, key.c.wrapped_key
+            )
+            .join(key, key.c.person_id == identity.c.person_id)
+            .where(sa.or_(identity.c.person_id == person_id, identity.c.person_id.in_(linked)))
+            .order_by(identity.c.recorded_at.desc())
         )
     ).all()
+    # An erased person has neither records nor key: only then is it worth asking why.
+    if not records and await _any_erased(session, [person_id]):
+        raise PersonErased
     merged: dict[str, Any] = {}
-    for record in records:  # newest first: a field keeps its newest known value
-        try:
-            data_key = await _data_key(session, keyring, record.person_id)
-        except PersonErased:
-            continue  # a linked record whose key was deleted by hand, before 0024
-        payload = open_sealed(data_key, record.ciphertext, owner=str(record.person_id))
+    keys: dict[uuid.UUID, bytes] = {}
+    for owner, ciphertext, master_key_id, wrapped_key in records:
+        if owner not in keys:
+            keys[owner] = keyring.unwrap(WrappedKey(master_key_id, wrapped_key), owner=str(owner))
+        payload = open_sealed(keys[owner], ciphertext, owner=str(owner))
+        # Newest first: a field keeps its newest known value.
         for name, value in payload.items():
             if merged.get(name) is None and value is not None:
                 merged[name] = value
@@ -544,6 +597,10 @@ async def erase_person(
         return done, False
     for model in (PersonKey, PersonIdentity, PersonBlindIndex, PersonIdentifierClaim):
         await session.exec(sa.delete(model).where(col(model.person_id).in_(ids)))
+    # A key created in this same transaction is also held in the session: forget it too.
+    new_keys = session.info.get(_NEW_DATA_KEYS, {})
+    for erased in ids:
+        new_keys.pop(erased, None)
     now = at or utcnow()
     already = set(
         (

@@ -18,8 +18,20 @@ from service.reference.models import ProsecutorOffice, Region, RegionPopulation
 DATASETS = ("peru-2017",)
 
 
+# Regions found, by database: reference data is never deleted, so a region once found is
+# not looked up again (an intake names one every time).
+_KNOWN_REGIONS: set[tuple[str, str]] = set()
+
+
 async def region_exists(session: AsyncSession, code: str) -> bool:
-    return (await session.get(Region, code)) is not None
+    """Whether Peru's department with this INEI code is in the reference data."""
+    known = (str(session.get_bind().engine.url), code)
+    if known in _KNOWN_REGIONS:
+        return True
+    if (await session.get(Region, code)) is None:
+        return False
+    _KNOWN_REGIONS.add(known)
+    return True
 
 
 def regions() -> list[dict[str, str]]:

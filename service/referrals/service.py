@@ -19,7 +19,7 @@ from service.cases import service as case_service
 from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
-from service.core.db import for_update, table_of
+from service.core.db import RECORD, UNIT, for_update, split_aggregate, table_of
 from service.core.metrics import GaugeReading, Sample
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.preconditions import IfMatch, check_version
@@ -27,6 +27,7 @@ from service.core.security import Actor
 from service.core.settings import Settings
 from service.core.time import utcnow
 from service.identity import rules as identity_rules
+from service.identity import service as identity_service
 from service.identity.exceptions import UnknownOrganization
 from service.identity.service import get_organizations, get_organizations_by_code
 from service.persons import service as person_service
@@ -493,24 +494,31 @@ async def holds_accepted_referral(
     return row is not None
 
 
-async def live_referral_targets(session: AsyncSession, case_id: uuid.UUID) -> set[tuple[str, str]]:
-    """(organization code, purpose) of the case's referrals not rejected, cancelled or expired."""
-    made = (
-        await session.exec(
-            select(Referral.to_org_id, Referral.purpose).where(
-                Referral.case_id == case_id,
-                col(Referral.status).not_in(
-                    [
-                        rules.ReferralStatus.rejected.value,
-                        rules.ReferralStatus.cancelled.value,
-                        rules.ReferralStatus.expired.value,
-                    ]
-                ),
-            )
-        )
-    ).all()
-    orgs = await get_organizations(session, [org_id for org_id, _ in made])
-    return {(orgs[org_id].code, purpose) for org_id, purpose in made}
+_DEAD = (
+    rules.ReferralStatus.rejected.value,
+    rules.ReferralStatus.cancelled.value,
+    rules.ReferralStatus.expired.value,
+)
+
+
+def live_targets_of(
+    case_id: uuid.UUID | sa.BindParameter[uuid.UUID],
+) -> sa.ScalarSelect[str | None]:
+    """The (organization code, purpose) of the case's referrals not rejected, cancelled or
+    expired, as one SQL value for another read to carry in its own statement (no round trip
+    of its own); `live_targets_from` reads it."""
+    referral = table_of(Referral)
+    target = identity_service.organization_code_of(referral.c.to_org_id) + UNIT + referral.c.purpose
+    return (
+        sa.select(sa.func.aggregate_strings(target, RECORD))
+        .where(referral.c.case_id == case_id, referral.c.status.not_in(_DEAD))
+        .scalar_subquery()
+    )
+
+
+def live_targets_from(value: str | None) -> set[tuple[str, str]]:
+    """The (organization code, purpose) pairs of a `live_targets_of` value."""
+    return {(code, purpose) for code, purpose in split_aggregate(value)}
 
 
 def referrals_known_on(

@@ -79,13 +79,18 @@ async def involve(
     organization_id: uuid.UUID,
     basis: InvolvementBasis,
     source_id: uuid.UUID | None = None,
+    new_source: bool = False,
 ) -> CaseInvolvement:
-    """Make an organization involved in a case (idempotent per basis and source)."""
-    existing = next(
-        iter(await _open_involvements(session, case_id, organization_id, basis, source_id)), None
-    )
-    if existing is not None:
-        return existing
+    """Make an organization involved in a case (idempotent per basis and source). With
+    `new_source`, the source was created in this transaction: no involvement names it yet,
+    and none is looked for."""
+    if not new_source:
+        existing = next(
+            iter(await _open_involvements(session, case_id, organization_id, basis, source_id)),
+            None,
+        )
+        if existing is not None:
+            return existing
     involvement = CaseInvolvement(
         case_id=case_id, organization_id=organization_id, basis=basis.value, source_id=source_id
     )

@@ -4,9 +4,11 @@ case as involved organizations see it.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -43,16 +45,17 @@ from service.cases.schemas import (
     SuggestedReferral,
 )
 from service.cases.service.access import involve, lock_case_for_change, visible_to
-from service.cases.service.person import age_of_person_on, person_minor_on
+from service.cases.service.person import age_of_person_on
 from service.core.crypto import Keyring
+from service.core.db import RECORD, UNIT, split_aggregate, table_of
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.core.time import utcnow
-from service.identity.service import get_organizations
+from service.identity.service import organization_code_of
 from service.persons import service as person_service
-from service.persons.rules import is_foreign
+from service.persons.rules import StoredAge, is_foreign, minor_on_date
 from service.persons.schemas import PossibleDuplicate
 from service.reference.service import region_exists
 
@@ -92,32 +95,6 @@ def _route_rows(
     ]
 
 
-async def _routes_of(
-    session: AsyncSession, identification_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, MigrationRoute | None]:
-    legs: dict[uuid.UUID, list[IdentificationRoute]] = {i: [] for i in identification_ids}
-    if identification_ids:
-        rows = await session.exec(
-            select(IdentificationRoute)
-            .where(col(IdentificationRoute.identification_id).in_(identification_ids))
-            .order_by(col(IdentificationRoute.position))
-        )
-        for row in rows.all():
-            legs[row.identification_id].append(row)
-    return {
-        i: MigrationRoute(
-            origin=next((r.country for r in rows_ if r.role == rules.RouteRole.origin), None),
-            transit=[r.country for r in rows_ if r.role == rules.RouteRole.transit],
-            destination=next(
-                (r.country for r in rows_ if r.role == rules.RouteRole.destination), None
-            ),
-        )
-        if rows_
-        else None
-        for i, rows_ in legs.items()
-    }
-
-
 def _exploitation_rows(
     identification_id: uuid.UUID, items: Sequence[Exploitation]
 ) -> list[IdentificationExploitation]:
@@ -146,14 +123,22 @@ def _identification_facts(data: IdentificationFields) -> dict[str, object]:
 
 
 async def _add_identification(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, data: IdentificationFields
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case: CaseFile,
+    data: IdentificationFields,
+    new_person: bool = False,
 ) -> Identification:
-    await _require_place(session, data)
+    """The identification of a case whose place the caller has checked (`_require_place`);
+    `new_person`: the person was created by this identification."""
     case_id = case.id
     identification = Identification(
         case_id=case_id,
         person_id=case.person_id,
-        person_age=await age_of_person_on(session, case.person_id, data.identified_on),
+        person_age=await age_of_person_on(
+            session, case.person_id, data.identified_on, first_identification=new_person
+        ),
         organization_id=actor.organization_id,
         identified_by=actor.user_id,
         identified_on=data.identified_on,
@@ -175,6 +160,7 @@ async def _add_identification(
         organization_id=actor.organization_id,
         basis=InvolvementBasis.identified,
         source_id=identification.id,
+        new_source=True,
     )
     record_event(
         session,
@@ -226,7 +212,13 @@ async def create_case(
             },
         ),
     )
-    await _add_identification(session, actor=actor, case=case, data=data)
+    await _add_identification(
+        session,
+        actor=actor,
+        case=case,
+        data=data,
+        new_person=not any(d.linked for d in duplicates),
+    )
     if duplicates:
         record_event(
             session,
@@ -252,6 +244,7 @@ async def add_identification(
     if_match: IfMatch | None = None,
 ) -> Identification:
     """Record that the actor's organization also identified the person of this case."""
+    await _require_place(session, data)
     case = await lock_case_for_change(session, case, if_match=if_match)
     identification = await _add_identification(session, actor=actor, case=case, data=data)
     case.updated_at = utcnow()
@@ -398,40 +391,41 @@ async def correct_case(
     return case
 
 
-async def case_public(session: AsyncSession, case: CaseFile) -> CasePublic:
-    """The case as involved organizations see it (no identifying data)."""
-    identifications = (
-        await session.exec(
-            select(Identification)
-            .where(Identification.case_id == case.id)
-            .order_by(col(Identification.created_at), col(Identification.id))
-        )
-    ).all()
-    involvements = (
-        await session.exec(
-            select(CaseInvolvement.organization_id).where(
-                CaseInvolvement.case_id == case.id, col(CaseInvolvement.ended_at).is_(None)
-            )
-        )
-    ).all()
-    orgs = await get_organizations(
-        session, [i.organization_id for i in identifications] + list(involvements)
+async def case_public(
+    session: AsyncSession,
+    case: CaseFile,
+    *,
+    also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None = None,
+) -> tuple[CasePublic, Any]:
+    """The case as involved organizations see it (no identifying data), read in one
+    statement (`_case_view_statement`). `also` makes a value another domain wants read in
+    the same statement, from the case id; it is returned beside the view (None without)."""
+    stmt = _case_view_statement(also)
+    params = {"case_id": case.id, "person_id": case.person_id}
+    # Core, not the ORM: rows of plain values, built into the view below.
+    rows = (await (await session.connection()).execute(stmt, params)).all()
+    first = rows[0]
+    person = {
+        name.removeprefix("facts_"): value
+        for name, value in first._mapping.items()
+        if isinstance(name, str) and name.startswith("facts_")
+    }
+    first_on = min(r.identified_on for r in rows)
+    stored_age = StoredAge(
+        age_at_identification=person["age_at_identification"],
+        age_is_estimate=person["age_is_estimate"],
+        birth_year=person["birth_year"],
+        identified_on=first.first_recorded if first.first_recorded is not None else first_on,
     )
-    exploitation = await _exploitation_of(session, [i.id for i in identifications])
-    routes = await _routes_of(session, [i.id for i in identifications])
-    person = await person_service.get_person(session, case.person_id)
-    first_on = min(i.identified_on for i in identifications)
     # A child when identified is counted and screened as one, however late the entry.
-    facts = person_service.person_facts(
-        person, minor=await person_minor_on(session, case, first_on)
-    )
+    facts_public = person_service.facts_from(person, minor=minor_on_date(stored_age, first_on))
     status = CaseStatus(case.status)
-    return CasePublic(
+    view = CasePublic(
         id=case.id,
         status=status,
         victim_status=VictimStatus(case.victim_status),
         person_id=case.person_id,
-        person=facts,
+        person=facts_public,
         is_witness=case.is_witness,
         allowed_transitions=[
             AllowedTransition.model_validate(t) for t in rules.allowed_transitions(status)
@@ -439,32 +433,129 @@ async def case_public(session: AsyncSession, case: CaseFile) -> CasePublic:
         suggested_referrals=[
             SuggestedReferral(to_org=org, purpose=purpose)
             for org, purpose in rules.suggested_referrals(
-                foreign=is_foreign(person.nationality), minor=facts.minor, witness=case.is_witness
+                foreign=is_foreign(person["nationality"]),
+                minor=facts_public.minor,
+                witness=case.is_witness,
             )
         ]
         if status is not CaseStatus.closed
         else [],
         current_location=case.current_location,
-        involved_organizations=sorted({orgs[o].code for o in involvements if o in orgs}),
+        involved_organizations=sorted({code for (code,) in split_aggregate(first.involved)}),
         identifications=[
             IdentificationPublic(
                 id=i.id,
-                organization=orgs[i.organization_id].code,
+                organization=i.organization_code,
                 identified_on=i.identified_on,
                 region=i.region,
                 exploitation_country=i.exploitation_country,
-                route=routes[i.id],
+                route=_route_from(split_aggregate(i.legs)),
                 place=i.place,
-                context=i.context,  # type: ignore[arg-type]
+                context=i.context,
                 operation_ref=i.operation_ref,
-                exploitation=exploitation[i.id],
+                exploitation=_forms_from(split_aggregate(i.forms)),
                 indicators=i.indicators,
                 created_at=i.created_at,
             )
-            for i in identifications
+            for i in rows
         ],
         created_at=case.created_at,
         updated_at=case.updated_at,
+    )
+    return view, first.also
+
+
+@functools.cache
+def _case_view_statement(
+    also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None,
+) -> sa.Select[Any]:
+    """A row per identification of the case `:case_id`, carrying its forms of exploitation
+    and its route, the person's (`:person_id`) facts, the involved organizations and the
+    person's first identification in any case (the day her stored age refers to). Built
+    once: a request only binds its ids."""
+    case_id = sa.bindparam("case_id", type_=sa.Uuid())
+    person_id = sa.bindparam("person_id", type_=sa.Uuid())
+    ident = table_of(Identification)
+    exploitation = table_of(IdentificationExploitation)
+    route = table_of(IdentificationRoute)
+    involvement = table_of(CaseInvolvement)
+    facts = person_service.facts_of(person_id)
+    forms = (
+        sa.select(
+            sa.func.aggregate_strings(
+                exploitation.c.form + UNIT + sa.func.coalesce(exploitation.c.sector, ""), RECORD
+            )
+        )
+        .where(
+            exploitation.c.identification_id == ident.c.id,
+            exploitation.c.superseded_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    legs = (
+        sa.select(
+            sa.func.aggregate_strings(
+                sa.cast(route.c.position, sa.String) + UNIT + route.c.role + UNIT + route.c.country,
+                RECORD,
+            )
+        )
+        .where(route.c.identification_id == ident.c.id)
+        .scalar_subquery()
+    )
+    involved = (
+        sa.select(
+            sa.func.aggregate_strings(organization_code_of(involvement.c.organization_id), RECORD)
+        )
+        .where(involvement.c.case_id == case_id, involvement.c.ended_at.is_(None))
+        .scalar_subquery()
+    )
+    earlier, its_case = ident.alias("earlier"), table_of(CaseFile).alias("its_case")
+    first_recorded = (
+        sa.select(earlier.c.identified_on)
+        .select_from(earlier.join(its_case, its_case.c.id == earlier.c.case_id))
+        .where(its_case.c.person_id == person_id)
+        .order_by(earlier.c.created_at, earlier.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            ident,
+            organization_code_of(ident.c.organization_id).label("organization_code"),
+            forms.label("forms"),
+            legs.label("legs"),
+            involved.label("involved"),
+            first_recorded.label("first_recorded"),
+            (also(case_id) if also is not None else sa.null()).label("also"),
+            *(c.label(f"facts_{c.name}") for c in facts.c),
+        )
+        .select_from(ident.join(facts, sa.true()))
+        .where(ident.c.case_id == case_id)
+        .order_by(ident.c.created_at, ident.c.id)
+    )
+
+
+def _forms_from(records: list[list[str]]) -> list[Exploitation]:
+    """The forms of exploitation of an aggregated read, ordered by form then sector (a form
+    without sector last, as PostgreSQL orders NULL)."""
+    pairs = sorted(((form, sector or None) for form, sector in records), key=_form_order)
+    return [Exploitation.model_validate({"form": f, "sector": s}) for f, s in pairs]
+
+
+def _form_order(pair: tuple[str, str | None]) -> tuple[str, bool, str]:
+    form, sector = pair
+    return form, sector is None, sector or ""
+
+
+def _route_from(records: list[list[str]]) -> MigrationRoute | None:
+    """The route of an aggregated read of its legs (position, role, country)."""
+    if not records:
+        return None
+    legs = sorted((int(position), role, country) for position, role, country in records)
+    return MigrationRoute(
+        origin=next((c for _, r, c in legs if r == rules.RouteRole.origin), None),
+        transit=[c for _, r, c in legs if r == rules.RouteRole.transit],
+        destination=next((c for _, r, c in legs if r == rules.RouteRole.destination), None),
     )
 
 

@@ -130,20 +130,29 @@ async def _stored_age(
     day = first if first is not None else first_identified_on
     if day is None:
         raise LookupError(f"person {person.id} has no identification yet")
+    return _age_of(person, day)
+
+
+async def age_of_person_on(
+    session: AsyncSession, person_id: uuid.UUID, on: date, *, first_identification: bool = False
+) -> int | None:
+    """The person's age in completed years on a day (the youngest the records allow), None
+    when unknown. While the person's first identification is being recorded, `on` is its
+    day; `first_identification` says so when the caller knows (the person is new), and
+    spares looking for an earlier one."""
+    person = await person_service.get_person(session, person_id)
+    if first_identification:
+        return age_on_date(_age_of(person, on), on)
+    return age_on_date(await _stored_age(session, person, first_identified_on=on), on)
+
+
+def _age_of(person: Person, identified_on: date) -> StoredAge:
     return StoredAge(
         age_at_identification=person.age_at_identification,
         age_is_estimate=person.age_is_estimate,
         birth_year=person.birth_year,
-        identified_on=day,
+        identified_on=identified_on,
     )
-
-
-async def age_of_person_on(session: AsyncSession, person_id: uuid.UUID, on: date) -> int | None:
-    """The person's age in completed years on a day (the youngest the records allow), None
-    when unknown. While the person's first identification is being recorded, `on` is its
-    day."""
-    person = await person_service.get_person(session, person_id)
-    return age_on_date(await _stored_age(session, person, first_identified_on=on), on)
 
 
 async def person_age_on(session: AsyncSession, case_id: uuid.UUID, on: date) -> int | None:

@@ -1,0 +1,236 @@
+"""A statement budget per route: the round trips each request costs, counted, never timed.
+
+Each route of the contract is called once, as in the access table (tests/access/
+test_route_table.py builds the request about a fresh object), by a role that may call it;
+the SQL statements the request sends are counted (tests/support/statements.py says what
+counts: every statement through a cursor, not BEGIN/COMMIT) and must stay within the
+route's budget. A route without a budget fails, like a route without an access row.
+
+The budgets include the caller's principal (one statement: the user joined to their
+organization, checked active at every request, no cache). The counts do not depend on the
+machine, only on the code and the database's dialect: a budget is the larger count of the
+two databases. The numbers say where the round trips are; lowering a budget after real work
+is the point, raising one needs a reason in the commit.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from service.core.db import Database, table_of
+from service.identity.models import AppUser
+from service.identity.rules import Role
+from tests.access.test_route_table import OK, ROWS
+from tests.access.world import PRINCIPALS, Call, World
+from tests.support.factories import Factory, case_body
+from tests.support.statements import counting_statements
+
+# operationId -> the most statements one call may send, the principal's included.
+BUDGETS: dict[str, int] = {
+    "alerts-acknowledge_alert": 6,
+    "alerts-list_alerts": 2,
+    "alerts-resolve_alert": 6,
+    "audit-list_audit_events": 2,
+    # Two transactions (the attempt claimed, then its outcome), around the password check.
+    "auth-issue_token": 16,
+    # The principal alone, uncached: 2 before issue 12 (the organization read again).
+    "auth-read_me": 1,
+    "capacity-capacity_summary": 5,
+    "capacity-change_capacity": 11,
+    "capacity-change_request_risk": 11,
+    "capacity-confirm_arrival": 13,
+    "capacity-create_facility": 12,
+    "capacity-end_placement": 14,
+    "capacity-hsds_directory": 3,
+    "capacity-list_case_placement_requests": 3,
+    "capacity-list_case_placements": 3,
+    "capacity-list_facilities": 6,
+    "capacity-read_decision": 4,
+    "capacity-read_facility": 5,
+    "capacity-read_placement_request": 4,
+    "capacity-request_placement": 25,
+    "capacity-withdraw_placement_request": 7,
+    "cases-add_identification": 14,  # 23 before issue 12
+    "cases-correct_case": 8,
+    # An identification with a person (names, a document): 30 before issue 12, 15 now once
+    # the process has seen the region (16 the first time): the principal, the document's
+    # claimant, one INSERT per table written (person, key, document claim, identity, blind
+    # index, case, identification, involvement, exploitation), the view, the audit chain's
+    # three.
+    "cases-create_case": 16,
+    "cases-link_person": 15,
+    "cases-list_cases": 3,
+    "cases-list_screenings": 3,
+    "cases-list_transitions": 3,
+    # The principal, the case (with the access rule), its view: 10 before issue 12.
+    "cases-read_case": 3,
+    # The audited read: the principal, the case, whether the caller identified the person,
+    # the records with their keys, the audit chain's three. 9 before issue 12.
+    "cases-read_person": 7,
+    "cases-screen_case": 8,
+    "cases-transition_case": 12,
+    "consent-list_consents": 3,
+    "consent-list_statistics_bases": 3,
+    "consent-read_consent": 3,
+    "consent-record_consent": 7,
+    "consent-record_statistics_basis": 8,
+    "consent-revoke_consent": 9,
+    "consent-withdraw_statistics_basis": 8,
+    "legal-add_defendant": 8,
+    "legal-add_proceeding_case": 17,
+    "legal-assign_defender": 14,
+    "legal-change_proceeding_status": 14,
+    "legal-create_proceeding": 24,
+    "legal-end_legal_aid": 10,
+    "legal-get_proceeding": 7,
+    "legal-list_case_proceedings": 3,
+    "legal-list_case_restitution": 3,
+    "legal-list_interviews": 3,
+    "legal-list_legal_aid": 3,
+    "legal-list_proceedings": 2,
+    "legal-list_prosecutor_offices": 2,
+    "legal-order_restitution": 10,
+    "legal-read_defendant": 3,
+    "legal-record_interview": 9,
+    "legal-record_outcome": 10,
+    "legal-record_restitution_payment": 11,
+    "protection-end_custody": 11,
+    "protection-list_custody": 3,
+    "protection-record_assistance": 8,
+    "protection-record_custody": 10,
+    "protection-record_non_punishment": 8,
+    "referrals-accept_referral": 16,
+    "referrals-cancel_referral": 15,
+    "referrals-complete_referral": 9,
+    "referrals-list_referrals": 2,
+    "referrals-read_referral": 3,
+    "referrals-reject_referral": 14,
+    "referrals-send_referral": 15,
+    "referrals-start_referral": 9,
+    "repatriation-cancel_repatriation": 12,
+    "repatriation-get_asylum_claim": 3,
+    "repatriation-get_repatriation": 4,
+    "repatriation-get_residency": 3,
+    "repatriation-list_repatriations": 3,
+    "repatriation-plan_repatriation": 14,
+    "repatriation-record_arrival": 10,
+    "repatriation-record_asylum_claim": 12,
+    "repatriation-record_residency": 9,
+    "simulations-list_simulations": 2,
+    "simulations-read_chart": 3,
+    "simulations-read_simulation": 3,
+    "simulations-request_simulation": 6,
+    "stats-create_release": 12,
+    "stats-list_releases": 2,
+    "stats-list_tables": 1,
+    "stats-read_release": 5,
+    "stats-read_table": 11,
+    "stats-verify_release": 12,
+    "system-healthz": 0,
+    "system-readyz": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def world(client: httpx.AsyncClient, factory: Factory) -> World:
+    return World(client, factory)
+
+
+def test_every_route_has_a_budget() -> None:
+    assert sorted(set(ROWS) - set(BUDGETS)) == [], "routes without a statement budget"
+    assert sorted(set(BUDGETS) - set(ROWS)) == [], "budgets of routes that no longer exist"
+
+
+@pytest.mark.parametrize("operation", sorted(ROWS))
+async def test_route_stays_within_its_statement_budget(
+    world: World, db: Database, operation: str
+) -> None:
+    row = ROWS[operation]
+    who = next(p for p in PRINCIPALS if row.expected[p] == OK)
+    user = await world.principal(row.org, who)
+    if operation == "auth-issue_token":
+        call = Call(
+            "POST",
+            "/v1/auth/token",
+            form={"username": user.actor.username, "password": user.password},
+            auth=False,
+        )
+    else:
+        call = await row.build(world, row.org)
+    with counting_statements(db) as counted:
+        response = await world.client.request(
+            call.method,
+            call.path,
+            json=call.json,
+            params=call.params,
+            data=call.form,
+            headers={**(user.headers if call.auth else {}), **(call.headers or {})},
+        )
+    assert response.status_code in (200, 201, 202), response.text
+    budget = BUDGETS.get(operation, 0)
+    assert len(counted) <= budget, (
+        f"{operation}: {len(counted)} statements > budget {budget}",
+        counted.statements,
+    )
+
+
+async def test_the_principal_is_one_uncached_statement_and_a_disabled_user_is_refused_at_once(
+    factory: Factory, client: httpx.AsyncClient, db: Database
+) -> None:
+    user = await factory.user("PNP", Role.caseworker)
+    with counting_statements(db) as counted:
+        response = await client.get("/v1/me", headers=user.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["organization"]["code"] == "PNP"
+    assert len(counted) == 1, counted.statements
+    assert counted.transactions == 1
+
+    # No cache between the user row and the request: the next request after the change is
+    # refused, with the same one statement.
+    async with db.session() as session:
+        await session.exec(
+            sa.update(table_of(AppUser))
+            .where(table_of(AppUser).c.id == user.actor.user_id)
+            .values(is_active=False)
+        )
+    with counting_statements(db) as counted:
+        refused = await client.get("/v1/me", headers=user.headers)
+    assert refused.status_code == 401, refused.text
+    assert len(counted) == 1, counted.statements
+
+
+def test_a_checkout_costs_no_round_trip(db: Database) -> None:
+    # A pre-ping would be a statement at every checkout that no hook counts.
+    assert not db.engine.pool._pre_ping
+
+
+async def test_a_case_read_is_three_statements_whatever_the_case_holds(
+    world: World, db: Database
+) -> None:
+    police = await world.police()
+    case = await world.case()
+    route = {"origin": "VEN", "transit": ["COL", "ECU"], "destination": "PER"}
+    again = {
+        **case_body(route=route),
+        "exploitation": [{"form": "forced_labour", "sector": "gold_mining"}],
+    }
+    del again["person"], again["current_location"]
+    await world.post(police, f"/v1/cases/{case['id']}/identifications", again)
+    suggested = {(s["to_org"], s["purpose"]) for s in case["suggested_referrals"]}
+    made = next(iter(sorted(suggested)))
+    await world.referral_to(made[0], case["id"], purpose=made[1])
+
+    with counting_statements(db) as counted:
+        response = await world.client.get(f"/v1/cases/{case['id']}", headers=police.headers)
+
+    assert response.status_code == 200, response.text
+    assert len(counted) == 3, counted.statements  # the principal, the case, its view
+    view = response.json()
+    assert [i["route"] for i in view["identifications"]] == [None, route]
+    assert view["identifications"][1]["exploitation"] == [
+        {"form": "forced_labour", "sector": "gold_mining"}
+    ]
+    assert {(s["to_org"], s["purpose"]) for s in view["suggested_referrals"]} == suggested - {made}
+    assert view["involved_organizations"] == ["PNP"]

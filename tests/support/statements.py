@@ -1,0 +1,67 @@
+"""Counting the SQL statements a piece of work sends to the database.
+
+What counts: every statement SQLAlchemy sends through a cursor (SELECT, INSERT, UPDATE,
+DELETE, SAVEPOINT and RELEASE, SET LOCAL, advisory locks): each is a round trip. What does not:
+transaction control. BEGIN and COMMIT are one of each per transaction on both databases, but
+only SQLite's BEGIN passes through a cursor (Ruta emits it to choose BEGIN IMMEDIATE;
+asyncpg sends its own), so BEGIN is left out and transactions are counted apart, by the
+engine's `begin` event, on both. Connection set-up (SQLite's PRAGMAs) happens once per pooled
+connection and is not the work's. A pool pre-ping would be a round trip on every checkout that
+no hook sees: Ruta's engines do not ping (tests/core/test_statement_budget.py says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from service.core.db import Database
+
+
+@dataclass
+class Counted:
+    """The statements sent (their SQL, in order) and the transactions begun."""
+
+    statements: list[str] = field(default_factory=list)
+    transactions: int = 0
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+
+# Whose statements these are: the block's own task (and what it awaits) sets it; work that
+# runs beside it on the same engine (a simulation job started earlier) is not counted.
+_COUNTING: contextvars.ContextVar[Counted | None] = contextvars.ContextVar(
+    "ruta_counting_statements", default=None
+)
+
+
+@contextlib.contextmanager
+def counting_statements(db: Database) -> Iterator[Counted]:
+    """Count what the database's engine is sent by the work the block awaits (SQLAlchemy
+    carries the caller's context into the greenlet that runs the statement)."""
+    counted = Counted()
+    engine = db.engine.sync_engine
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if _COUNTING.get() is counted and not statement.lstrip().upper().startswith("BEGIN"):
+            counted.statements.append(statement)
+
+    def on_begin(_conn: Any) -> None:
+        if _COUNTING.get() is counted:
+            counted.transactions += 1
+
+    token = _COUNTING.set(counted)
+    sa.event.listen(engine, "before_cursor_execute", on_statement)
+    sa.event.listen(engine, "begin", on_begin)
+    try:
+        yield counted
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on_statement)
+        sa.event.remove(engine, "begin", on_begin)
+        _COUNTING.reset(token)
