@@ -117,6 +117,7 @@ BUDGETS: dict[str, int] = {
     "repatriation-plan_repatriation": 14,
     "repatriation-record_arrival": 10,
     "repatriation-record_asylum_claim": 12,
+    "persons-erase_person": 17,
     "repatriation-record_residency": 9,
     "simulations-list_simulations": 2,
     "simulations-read_chart": 3,
@@ -129,6 +130,7 @@ BUDGETS: dict[str, int] = {
     "stats-read_table": 11,
     "stats-verify_release": 12,
     "system-healthz": 0,
+    "system-read_metrics": 4,
     "system-readyz": 2,
 }
 
