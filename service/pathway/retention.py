@@ -176,30 +176,19 @@ async def run_retention(
     plan = await plan_retention(session, periods=periods, now=now)
     erased = 0
     for due in plan.due:
-        erasure, now_erased = await person_service.erase_person(
+        _, now_erased = await person_service.erase_person(
             session,
             keyring=keyring,
             person_id=due.person_id,
             basis=ErasureBasis.retention_period_ended,
             justification=None,
-            erased_by=None,
-        )
-        if not now_erased:
-            continue
-        erased += 1
-        record_event(
-            session,
             actor=None,
-            action="person.erased",
-            entity_type="person",
-            entity_id=due.person_id,
-            changes={
-                "legal_basis": {"to": erasure.legal_basis.value},
-                "person_records": {"to": erasure.person_records},
-                "closing_reason": {"to": due.reason},
-                "case_ids": {"to": [str(c) for c in due.case_ids]},
+            audit={
+                "closing_reason": due.reason,
+                "case_ids": [str(c) for c in due.case_ids],
             },
         )
+        erased += now_erased
     record_event(
         session,
         actor=None,

@@ -575,7 +575,8 @@ async def erase_person(
     person_id: uuid.UUID,
     basis: rules.ErasureBasis,
     justification: str | None,
-    erased_by: uuid.UUID | None,
+    actor: Actor | None,
+    audit: Mapping[str, object] | None = None,
     at: datetime | None = None,
 ) -> tuple[ErasurePublic, bool]:
     """Erase what identifies a person, in every record linked with it, and say so: the data
@@ -584,7 +585,10 @@ async def erase_person(
     and the identifier claims (a later identification of the same document finds nobody and
     records a new person). The person's non-identifying facts and everything about her cases
     stay. Returns the erasure and whether it happened now (False: erased before, nothing
-    done again). `at` dates it when it repeats an erasure decided earlier (after a restore)."""
+    done again). An erasure done now is audited as `person.erased` (by `actor`, None for the
+    system) with its legal basis, the records erased and the caller's `audit` facts, nothing
+    that identifies her. `at` dates it when it repeats an erasure decided earlier (after a
+    restore)."""
     if await session.get(Person, person_id) is None:
         raise PersonNotFound("No person with this id.")
     ids = await linked_person_ids(session, person_id)
@@ -618,7 +622,7 @@ async def erase_person(
                 if justification is None
                 else justification_digest(keyring, record, justification)
             ),
-            erased_by=erased_by,
+            erased_by=None if actor is None else actor.user_id,
             erased_at=now,
         )
         for record in ids
@@ -627,6 +631,18 @@ async def erase_person(
     await session.flush()
     erasure = await _erasure_public(session, person_id, ids)
     assert erasure is not None
+    record_event(
+        session,
+        actor=actor,
+        action="person.erased",
+        entity_type="person",
+        entity_id=person_id,
+        changes={
+            "legal_basis": {"to": erasure.legal_basis.value},
+            "person_records": {"to": erasure.person_records},
+            **{name: {"to": value} for name, value in (audit or {}).items()},
+        },
+    )
     return erasure, True
 
 
@@ -654,27 +670,15 @@ async def request_erasure(
     """An administrator erases a person (her right to erasure, a court order, a record made
     in error): audited once, with the legal basis and nothing that identifies her; asked
     again, the same answer and nothing done twice."""
-    erasure, now = await erase_person(
+    erasure, _ = await erase_person(
         session,
         keyring=keyring,
         person_id=person_id,
         basis=rules.ErasureBasis(data.legal_basis.value),
         justification=data.justification,
-        erased_by=actor.user_id,
+        actor=actor,
+        audit={"justification": "[digest]"},
     )
-    if now:
-        record_event(
-            session,
-            actor=actor,
-            action="person.erased",
-            entity_type="person",
-            entity_id=person_id,
-            changes={
-                "legal_basis": {"to": erasure.legal_basis.value},
-                "person_records": {"to": erasure.person_records},
-                "justification": {"to": "[digest]"},
-            },
-        )
     return erasure
 
 
@@ -729,29 +733,18 @@ async def reapply_erasures(
         if await session.get(Person, entry.person_id) is None:
             absent += 1
             continue
-        erasure, now = await erase_person(
+        _, now = await erase_person(
             session,
             keyring=keyring,
             person_id=entry.person_id,
             basis=entry.legal_basis,
             justification=None,
-            erased_by=None,
+            actor=None,
+            audit={"reapplied_after_restore": True},
             at=entry.erased_at,
         )
-        if not now:
+        if now:
+            erased += 1
+        else:
             already += 1
-            continue
-        erased += 1
-        record_event(
-            session,
-            actor=None,
-            action="person.erased",
-            entity_type="person",
-            entity_id=entry.person_id,
-            changes={
-                "legal_basis": {"to": erasure.legal_basis.value},
-                "person_records": {"to": erasure.person_records},
-                "reapplied_after_restore": {"to": True},
-            },
-        )
     return ReapplyReport(erased=erased, already=already, absent=absent)
