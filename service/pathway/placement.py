@@ -54,11 +54,7 @@ async def end_placement(
     )
     holds = await _holds_shelter_referral(session, actor=actor, case_id=placement.case_id)
     return await capacity_service.end_placement(
-        session,
-        actor=actor,
-        placement_id=placement_id,
-        reason=reason,
-        holds_shelter_referral=holds,
+        session, actor=actor, placement=placement, reason=reason, holds_shelter_referral=holds
     )
 
 
@@ -72,5 +68,5 @@ async def confirm_arrival(
     )
     holds = await _holds_shelter_referral(session, actor=actor, case_id=placement.case_id)
     return await capacity_service.confirm_arrival(
-        session, actor=actor, placement_id=placement_id, holds_shelter_referral=holds
+        session, actor=actor, placement=placement, holds_shelter_referral=holds
     )

@@ -631,7 +631,9 @@ async def test_a_freed_bed_reaches_the_first_eligible_person_however_far_down_th
         await capacity_service.end_placement(
             session,
             actor=actor,
-            placement_id=placed.placement.id,
+            placement=await capacity_service.get_visible_placement(
+                session, actor=actor, placement_id=placed.placement.id
+            ),
             reason=EndReason.discharged,
             holds_shelter_referral=False,
         )

@@ -305,13 +305,13 @@ async def end_placement(
     session: AsyncSession,
     *,
     actor: Actor,
-    placement_id: uuid.UUID,
+    placement: Placement,
     reason: rules.EndReason,
     holds_shelter_referral: bool,
 ) -> Placement:
     """Discharge or transfer: the bed is freed and offered to the waitlist, in one transaction.
-    Only the facility's operator or the holder of an accepted shelter referral may (403)."""
-    placement = await get_visible_placement(session, actor=actor, placement_id=placement_id)
+    Only the facility's operator or the holder of an accepted shelter referral may (403).
+    `placement` is one `get_visible_placement` gave the caller."""
     [facility] = await beds.lock_facilities(session, [placement.facility_id])
     _require_manager(actor, facility, holds_shelter_referral=holds_shelter_referral)
     await session.refresh(placement)
@@ -323,11 +323,11 @@ async def end_placement(
 
 
 async def confirm_arrival(
-    session: AsyncSession, *, actor: Actor, placement_id: uuid.UUID, holds_shelter_referral: bool
+    session: AsyncSession, *, actor: Actor, placement: Placement, holds_shelter_referral: bool
 ) -> Placement:
     """The person held a bed for has arrived: the hold becomes a placement. Only the
-    facility's operator or the holder of an accepted shelter referral may (403)."""
-    placement = await get_visible_placement(session, actor=actor, placement_id=placement_id)
+    facility's operator or the holder of an accepted shelter referral may (403).
+    `placement` is one `get_visible_placement` gave the caller."""
     [facility] = await beds.lock_facilities(session, [placement.facility_id])
     _require_manager(actor, facility, holds_shelter_referral=holds_shelter_referral)
     await beds.expire_holds_at(session, facility)
