@@ -313,7 +313,8 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", extra={"path": request.url.path})
+    # The route template, never the path: a path may hold ids, and a query anything.
+    log.exception("unhandled error", extra={"route": _instance(request) or "unmatched"})
     return problem_response(
         request,
         status=500,

@@ -151,3 +151,32 @@ def test_sql_echo_prints_each_statement_once_without_parameters(
     printed = done.stdout + done.stderr
     assert printed.count("echo_marker") == 1, printed
     assert "Rosalinda" not in printed
+
+
+async def test_an_unexpected_error_is_a_500_problem_logged_by_route_template_not_path(
+    settings: Settings, json_lines: io.StringIO
+) -> None:
+    from service.main import create_app
+
+    app = create_app(settings)
+
+    async def fails(thing_id: str) -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/v1/things/{thing_id}", fails)
+    marker = f"Mamani-{uuid.uuid4().hex[:8]}"
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://ruta.test") as client,
+    ):
+        answer = await client.get(f"/v1/things/{marker}?name={marker}")
+
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "internal_error"
+    assert marker not in answer.text
+    errors = [line for line in _lines(json_lines) if line["message"] == "unhandled error"]
+    assert len(errors) == 1
+    assert errors[0]["route"] == "/v1/things/{thing_id}"
+    assert marker not in json.dumps([r for r in _lines(json_lines) if r["logger"] != "httpx"])
