@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import random
 import socket
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -99,6 +100,8 @@ class Database:
     ) -> None:
         self.settings = settings
         self.read_only = read_only
+        self._writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._writer_locks = weakref.WeakKeyDictionary()
         address = make_url(url or settings.database_url)
         self.dialect = address.get_backend_name()
         # Bound parameters never reach exception messages or logs: they may be about a victim.
@@ -148,8 +151,9 @@ class Database:
         a lost deadlock or serialization conflict as TransactionConflict (both 503 problems,
         the original as their cause).
         """
-        maker = self._writing if write and not self.read_only else self._reading
-        async with maker() as session:
+        write = write and not self.read_only
+        maker = self._writing if write else self._reading
+        async with self._writer_turn(write), maker() as session:
             try:
                 yield session
             except BaseException as exc:
@@ -163,6 +167,23 @@ class Database:
             except Exception as exc:
                 _raise_translated(exc)
                 raise
+
+    @contextlib.asynccontextmanager
+    async def _writer_turn(self, write: bool) -> AsyncIterator[None]:
+        """On SQLite, the writing transactions of this process take turns on an asyncio lock
+        before their BEGIN IMMEDIATE. SQLite lets one writer in at a time anyway; without
+        the queue the others wait in SQLite's busy handler, which polls with sleeps of up to
+        100 ms, and the database lock sits free between them. Other processes still wait
+        in the busy handler (RUTA_SQLITE_BUSY_TIMEOUT_MS). PostgreSQL: no turn."""
+        if not write or self.dialect != "sqlite":
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        lock = self._writer_locks.get(loop)
+        if lock is None:  # one lock per event loop (the CLI and tests run several)
+            lock = self._writer_locks[loop] = asyncio.Lock()
+        async with lock:
+            yield
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool = True) -> T:
         """Run `work` in a session of its own, again (up to `db_retries` times, with jitter)

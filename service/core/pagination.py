@@ -35,10 +35,11 @@ class PageParams(BaseModel):
     limit: int = 50
 
 
-def page_params(
+async def page_params(
     cursor: Annotated[str | None, Query(description="Opaque cursor from a previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> PageParams:
+    # A coroutine: FastAPI would run a plain function in a worker thread at every request.
     return PageParams(cursor=cursor, limit=limit)
 
 

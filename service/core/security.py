@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,8 @@ from service.core.settings import Settings
 from service.core.time import utcnow
 
 _ALGORITHM = "HS256"
+# How many verified tokens Tokens.verify remembers (forgotten all at once past it).
+_VERIFIED_TOKENS = 10_000
 
 
 class InvalidToken(Exception):
@@ -64,6 +67,9 @@ class Tokens:
         self._settings = settings
         self._key = settings.secret("secret_key")
         self._jwks: jwt.PyJWKClient | None = None
+        # Own tokens already verified, with their expiry: a bearer token is presented at
+        # every request, and decoding it twice cost more than the principal's query.
+        self._verified: dict[str, tuple[TokenClaims, float]] = {}
         if settings.oidc_issuer and settings.oidc_jwks_url:
             self._jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True, lifespan=300)
 
@@ -91,6 +97,12 @@ class Tokens:
 
     async def verify(self, token: str) -> TokenClaims:
         """Verify signature, expiry, issuer and audience; raise InvalidToken otherwise."""
+        known = self._verified.get(token)
+        if known is not None:
+            claims_seen, expires = known
+            if expires > time.time():  # PyJWT's own test: expired once exp <= now
+                return claims_seen
+            del self._verified[token]
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
@@ -109,12 +121,16 @@ class Tokens:
                 generation = claims.get("gen", 0)
                 if not isinstance(generation, int):
                     raise InvalidToken("malformed token generation")
-                return TokenClaims(
+                verified = TokenClaims(
                     subject=str(claims["sub"]),
                     issuer=str(issuer),
                     external=False,
                     generation=generation,
                 )
+                if len(self._verified) >= _VERIFIED_TOKENS:
+                    self._verified.clear()
+                self._verified[token] = (verified, float(claims["exp"]))
+                return verified
             if self._jwks is not None and issuer == self._settings.oidc_issuer:
                 claims = await run_in_threadpool(self._verify_external, token)
                 username = claims.get(self._settings.oidc_username_claim)

@@ -23,17 +23,21 @@ from service.identity.schemas import OrganizationPublic
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /v1/auth/token")
 
 
-def get_security(request: Request) -> Security:
+# The dependencies that only read app.state are coroutines: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop (and GIL handover) at every request.
+
+
+async def get_security(request: Request) -> Security:
     security: Security = request.app.state.security
     return security
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The database itself, for the one endpoint that runs its own short transactions."""
     db: Database = request.app.state.db
     return db

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -283,6 +285,22 @@ async def test_expired_tampered_foreign_and_orphan_tokens_get_401(
     assert missing.status_code == 401
     assert missing.json()["code"] == "invalid_token"
     assert (await client.get("/v1/cases", headers=user.headers)).status_code == 200
+
+
+async def test_a_token_accepted_before_is_refused_once_it_expires(
+    client: httpx.AsyncClient, factory: Factory, settings: Settings
+) -> None:
+    # Verified tokens are remembered (core/security.Tokens): the memory keeps their expiry.
+    user = await factory.user("PNP", Role.identifier)
+    expires = int(time.time()) + 2
+    token = _forge(settings, sub=str(user.actor.user_id), exp=expires)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/v1/cases", headers=headers)).status_code == 200
+    assert (await client.get("/v1/cases", headers=headers)).status_code == 200
+    await asyncio.sleep(expires - time.time() + 0.2)
+    refused = await client.get("/v1/cases", headers=headers)
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "invalid_token"
 
 
 @pytest.fixture
