@@ -30,7 +30,7 @@ from service.capacity import service as capacity_service
 from service.cases import service as case_service
 from service.cases.rules import ExploitationForm, VictimStatus
 from service.consent import service as consent_service
-from service.core.db import hours_between, is_read_only
+from service.core.db import hours_between, in_transaction, is_read_only
 from service.core.types import UTCDateTime
 from service.identity import service as identity_service
 from service.legal import service as legal_service
@@ -237,6 +237,10 @@ class _Bases:
         self.scope = scope
         self._prefix = f"stats_{uuid.uuid4().hex[:12]}"
         self._temporary = not is_read_only(session)
+        if self._temporary and not in_transaction(session):
+            # Each statement would be a transaction of its own: a count interrupted half
+            # way would leave its tables behind on a pooled connection.
+            raise RuntimeError("Counting needs a transaction: mark the GET endpoint `writes`.")
         self._kept: dict[str, sa.FromClause] = {}
         self._created: list[sa.Table] = []
 
