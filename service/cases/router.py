@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated
 
@@ -37,7 +38,7 @@ from service.core.preconditions import (
 )
 from service.identity.dependencies import AuthenticatedRoute, SecurityDep
 from service.pathway import closing
-from service.pathway.case_view import case_view
+from service.pathway.case_view import case_view, visible_case_view
 from service.persons.schemas import CountryCode, PersonIdentifying, PersonLink
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=AuthenticatedRoute)
@@ -97,12 +98,16 @@ async def list_cases(
     responses=problem_responses(401, 403, 404),
     openapi_extra=versioned_read(),
 )
-async def read_case(case: CaseDep, session: SessionDep, response: Response) -> CasePublic:
+async def read_case(
+    case_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep, response: Response
+) -> CasePublic:
     """One case, without identifying data of the person. Its ETag moves with every change of
     the case itself (status, victim status, witness, location, identifications, person),
     not with the referrals, placements or involvements of other domains."""
-    set_etag(response, case)
-    return await case_view(session, case)
+    # The access rule and the view in one statement (CaseDep would load the case first).
+    view, version = await visible_case_view(session, actor=actor, case_id=case_id)
+    set_etag(response, version)
+    return view
 
 
 @router.patch(

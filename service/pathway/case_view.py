@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.cases import service as case_service
 from service.cases.schemas import CasePublic
+from service.cases.service import CaseVersion
+from service.core.security import Actor
 from service.referrals import service as referral_service
 
 if TYPE_CHECKING:
@@ -20,6 +23,21 @@ async def case_view(session: AsyncSession, case: CaseFile) -> CasePublic:
     view, targets = await case_service.case_public(
         session, case, also=referral_service.live_targets_of
     )
+    return _without_referrals_made(view, targets)
+
+
+async def visible_case_view(
+    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID
+) -> tuple[CasePublic, CaseVersion]:
+    """`case_view` of a case the actor's organization is involved in (CaseNotFound
+    otherwise), and its version: found and read in one statement."""
+    view, version, targets = await case_service.visible_case_public(
+        session, actor=actor, case_id=case_id, also=referral_service.live_targets_of
+    )
+    return _without_referrals_made(view, targets), version
+
+
+def _without_referrals_made(view: CasePublic, targets: Any) -> CasePublic:
     if view.suggested_referrals:
         made = referral_service.live_targets_from(targets)
         view.suggested_referrals = [

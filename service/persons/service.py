@@ -303,7 +303,7 @@ async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
     return person
 
 
-def facts_of(person_id: uuid.UUID | sa.BindParameter[uuid.UUID]) -> sa.Subquery:
+def facts_of(person_id: uuid.UUID | sa.ColumnElement[uuid.UUID]) -> sa.Subquery:
     """The person's non-identifying columns (one row, named as on the person), to join into
     another domain's read: the same statement, no round trip of its own."""
     person = table_of(Person)

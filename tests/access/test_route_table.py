@@ -637,6 +637,7 @@ async def test_each_role_gets_what_the_table_says(world: World, operation: str) 
         else:
             call = shared or await row.build(world, row.org)
         response = await _send(world, call, who, row.org)
+        await world.settled(call, response, row.org)
         got[who] = _category(response.status_code)
         if response.status_code == 404:
             # A 404 that hides existence says the same as for an id that was never issued.

@@ -265,6 +265,12 @@ class World:
                 return
             await asyncio.sleep(0.1)
 
+    async def settled(self, call: Call, response: httpx.Response, org: str) -> None:
+        """Wait for what the call started in the background to end: a simulation job would
+        otherwise write its audit events during a later test, which may be counting them."""
+        if call.method == "POST" and call.path == "/v1/simulations" and response.status_code == 202:
+            await self.finished_simulation(org, response.json()["id"])
+
     async def release(self) -> str:
         made = await self.post(
             await self.user("MIMP", Role.analyst),

@@ -21,12 +21,14 @@ from service.cases.service.facts import (
     victim_status_on,
 )
 from service.cases.service.identifications import (
+    CaseVersion,
     add_identification,
     case_public,
     correct_case,
     create_case,
     exploitation_countries,
     list_cases,
+    visible_case_public,
 )
 from service.cases.service.lifecycle import (
     advance_case,
@@ -47,6 +49,7 @@ from service.cases.service.person import (
 
 __all__ = [
     "CaseClosure",
+    "CaseVersion",
     "add_identification",
     "advance_case",
     "case_closures",
@@ -78,5 +81,6 @@ __all__ = [
     "transition_case",
     "victim_status_on",
     "visible_case_ids",
+    "visible_case_public",
     "visible_to",
 ]

@@ -32,7 +32,7 @@ from service.core.security import Actor
 from service.core.time import utcnow
 
 
-def visible_to(organization_id: uuid.UUID) -> sa.ColumnElement[bool]:
+def visible_to(organization_id: uuid.UUID | sa.BindParameter[uuid.UUID]) -> sa.ColumnElement[bool]:
     """The access rule, as SQL: the case has an open involvement of this organization."""
     return sa.exists().where(
         col(CaseInvolvement.case_id) == col(CaseFile.id),

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -19,6 +20,7 @@ from service.audit.service import record_event
 from service.cases import rules
 from service.cases.exceptions import (
     IDENTIFICATION_DATE_ERRORS,
+    CaseNotFound,
     InvalidPlaceOfExploitation,
     NotAnIdentifier,
     UnknownRegion,
@@ -391,6 +393,26 @@ async def correct_case(
     return case
 
 
+_CASE_FIELDS = (
+    "id",
+    "status",
+    "victim_status",
+    "person_id",
+    "is_witness",
+    "current_location",
+    "created_at",
+    "updated_at",
+)
+
+
+@dataclass(frozen=True)
+class CaseVersion:
+    """Which case, at which version: what its ETag is made of."""
+
+    id: uuid.UUID
+    row_version: int
+
+
 async def case_public(
     session: AsyncSession,
     case: CaseFile,
@@ -399,11 +421,38 @@ async def case_public(
 ) -> tuple[CasePublic, Any]:
     """The case as involved organizations see it (no identifying data), read in one
     statement (`_case_view_statement`). `also` makes a value another domain wants read in
-    the same statement, from the case id; it is returned beside the view (None without)."""
-    stmt = _case_view_statement(also)
-    params = {"case_id": case.id, "person_id": case.person_id}
+    the same statement, from the case id; it is returned beside the view (None without).
+    The case's own fields are the object's, changes not yet flushed included."""
+    stmt = _case_view_statement(also, visible=False)
     # Core, not the ORM: rows of plain values, built into the view below.
+    rows = (await (await session.connection()).execute(stmt, {"case_id": case.id})).all()
+    view = _view_from(rows, {name: getattr(case, name) for name in _CASE_FIELDS})
+    return view, rows[0].also
+
+
+async def visible_case_public(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    case_id: uuid.UUID,
+    also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None = None,
+) -> tuple[CasePublic, CaseVersion, Any]:
+    """`case_public` of a case the actor's organization is involved in, found and read in
+    the same one statement (the access rule is its condition); CaseNotFound otherwise.
+    Returns the view, the case's version (its ETag) and the `also` value."""
+    stmt = _case_view_statement(also, visible=True)
+    params = {"case_id": case_id, "organization_id": actor.organization_id}
     rows = (await (await session.connection()).execute(stmt, params)).all()
+    if not rows:
+        raise CaseNotFound("No such case is visible to your organization.")
+    first = rows[0]._mapping
+    view = _view_from(rows, {name: first[f"case_file_{name}"] for name in _CASE_FIELDS})
+    return view, CaseVersion(id=case_id, row_version=first["case_file_row_version"]), rows[0].also
+
+
+def _view_from(rows: Sequence[sa.Row[Any]], case: Mapping[str, Any]) -> CasePublic:
+    """The view of the rows of `_case_view_statement` (one per identification) and the
+    case's own fields."""
     first = rows[0]
     person = {
         name.removeprefix("facts_"): value
@@ -419,14 +468,14 @@ async def case_public(
     )
     # A child when identified is counted and screened as one, however late the entry.
     facts_public = person_service.facts_from(person, minor=minor_on_date(stored_age, first_on))
-    status = CaseStatus(case.status)
-    view = CasePublic(
-        id=case.id,
+    status = CaseStatus(case["status"])
+    return CasePublic(
+        id=case["id"],
         status=status,
-        victim_status=VictimStatus(case.victim_status),
-        person_id=case.person_id,
+        victim_status=VictimStatus(case["victim_status"]),
+        person_id=case["person_id"],
         person=facts_public,
-        is_witness=case.is_witness,
+        is_witness=case["is_witness"],
         allowed_transitions=[
             AllowedTransition.model_validate(t) for t in rules.allowed_transitions(status)
         ],
@@ -435,12 +484,12 @@ async def case_public(
             for org, purpose in rules.suggested_referrals(
                 foreign=is_foreign(person["nationality"]),
                 minor=facts_public.minor,
-                witness=case.is_witness,
+                witness=case["is_witness"],
             )
         ]
         if status is not CaseStatus.closed
         else [],
-        current_location=case.current_location,
+        current_location=case["current_location"],
         involved_organizations=sorted({code for (code,) in split_aggregate(first.involved)}),
         identifications=[
             IdentificationPublic(
@@ -459,26 +508,30 @@ async def case_public(
             )
             for i in rows
         ],
-        created_at=case.created_at,
-        updated_at=case.updated_at,
+        created_at=case["created_at"],
+        updated_at=case["updated_at"],
     )
-    return view, first.also
 
 
 @functools.cache
 def _case_view_statement(
     also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None,
+    *,
+    visible: bool,
 ) -> sa.Select[Any]:
     """A row per identification of the case `:case_id`, carrying its forms of exploitation
-    and its route, the person's (`:person_id`) facts, the involved organizations and the
-    person's first identification in any case (the day her stored age refers to). Built
-    once: a request only binds its ids."""
+    and its route, the person's facts, the involved organizations and the person's first
+    identification in any case (the day her stored age refers to). With `visible`, only if
+    the organization `:organization_id` is involved in the case (the access rule), and with
+    the case's own columns (`case_file_<name>`). Built once: a request only binds its ids."""
     case_id = sa.bindparam("case_id", type_=sa.Uuid())
-    person_id = sa.bindparam("person_id", type_=sa.Uuid())
     ident = table_of(Identification)
+    case = table_of(CaseFile)
     exploitation = table_of(IdentificationExploitation)
     route = table_of(IdentificationRoute)
     involvement = table_of(CaseInvolvement)
+    # The case's person, found once by the database (an uncorrelated subquery).
+    person_id = sa.select(case.c.person_id).where(case.c.id == case_id).scalar_subquery()
     facts = person_service.facts_of(person_id)
     forms = (
         sa.select(
@@ -509,7 +562,7 @@ def _case_view_statement(
         .where(involvement.c.case_id == case_id, involvement.c.ended_at.is_(None))
         .scalar_subquery()
     )
-    earlier, its_case = ident.alias("earlier"), table_of(CaseFile).alias("its_case")
+    earlier, its_case = ident.alias("earlier"), case.alias("its_case")
     first_recorded = (
         sa.select(earlier.c.identified_on)
         .select_from(earlier.join(its_case, its_case.c.id == earlier.c.case_id))
@@ -518,7 +571,7 @@ def _case_view_statement(
         .limit(1)
         .scalar_subquery()
     )
-    return (
+    stmt = (
         sa.select(
             ident,
             organization_code_of(ident.c.organization_id).label("organization_code"),
@@ -529,9 +582,18 @@ def _case_view_statement(
             (also(case_id) if also is not None else sa.null()).label("also"),
             *(c.label(f"facts_{c.name}") for c in facts.c),
         )
-        .select_from(ident.join(facts, sa.true()))
         .where(ident.c.case_id == case_id)
         .order_by(ident.c.created_at, ident.c.id)
+    )
+    if not visible:
+        return stmt.select_from(ident.join(facts, sa.true()))
+    organization_id = sa.bindparam("organization_id", type_=sa.Uuid())
+    return (
+        stmt.add_columns(
+            *(case.c[name].label(f"case_file_{name}") for name in (*_CASE_FIELDS, "row_version"))
+        )
+        .select_from(ident.join(case, case.c.id == ident.c.case_id).join(facts, sa.true()))
+        .where(visible_to(organization_id))
     )
 
 
