@@ -1,17 +1,18 @@
-"""What every `ruta` command module shares: running async work against the database, and
-the person a command acts for."""
+"""What every `ruta` command module shares: running async work against the database, the
+person a command acts for, and a service's refusal told on the operator's terminal."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.db import Database
+from service.core.errors import InvalidInput, ProblemError
 from service.core.requestid import bind_request_id
 from service.core.security import Actor
 from service.core.settings import Settings
@@ -35,6 +36,34 @@ def run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(runner())
+
+
+def write(
+    settings: Settings,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    naming: Mapping[type[ProblemError], Callable[[ProblemError], str]] | None = None,
+) -> T:
+    """Run `work` in one writing transaction; a refusal of a service rolls it back and exits
+    2 with its reason. `naming` words the refusals of the given kinds differently: on the
+    operator's own terminal they may name the operator's own input (the API never does)."""
+
+    async def unit(db: Database) -> T:
+        async with db.session() as session:
+            return await work(session)
+
+    try:
+        return run(settings, unit)
+    except ProblemError as exc:
+        said = next((say for kind, say in (naming or {}).items() if isinstance(exc, kind)), None)
+        typer.echo(f"error: {said(exc) if said else _reason(exc)}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _reason(exc: ProblemError) -> str:
+    if isinstance(exc, InvalidInput):
+        return "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+    return exc.detail
 
 
 async def acting_as(
