@@ -126,7 +126,8 @@ def _set_active(username: str, *, active: bool) -> None:
 
 @app.command("disable")
 def user_disable(username: Username) -> None:
-    """Disable a user: sign-in refused and every token they hold refused at once."""
+    """Disable a user: sign-in refused and every token they hold refused at once. The last
+    active administrator is never disabled."""
     _set_active(username, active=False)
 
 
@@ -156,7 +157,8 @@ def user_reset_password(username: Username, password_stdin: PasswordStdin = Fals
 
 @app.command("set-role")
 def user_set_role(username: Username, role: Annotated[Role, typer.Argument()]) -> None:
-    """Give a user another role, in force from their next request."""
+    """Give a user another role, in force from their next request. The last active
+    administrator keeps the admin role."""
     before = _change(
         username,
         lambda session: identity_service.set_role(
