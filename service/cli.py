@@ -21,6 +21,7 @@ from service import cli_facilities, cli_users
 from service.audit import rules as audit_rules
 from service.audit import service as audit_service
 from service.cli_retention import app as retention_app
+from service.cli_support import acting_as, write
 from service.cli_support import run as _run
 from service.core import metrics, migrations
 from service.core.crypto import Keyring
@@ -29,7 +30,7 @@ from service.core.logs import configure_logging
 from service.core.security import Actor, Security
 from service.core.settings import Settings
 from service.identity import service as identity_service
-from service.identity.rules import Permission, Role, has_permission
+from service.identity.rules import Permission, Role
 from service.main import audit_keys, create_app, open_stats_database
 from service.pathway import demo as demo_flow
 from service.pathway import seed as reference_seed
@@ -43,7 +44,6 @@ from service.simulation import runner as simulation_runner
 from service.simulation import scenario as simulation_scenario
 from service.stats import exchange as stats_exchange
 from service.stats import service as stats_service
-from service.stats.exceptions import CtdcDatasetExists
 from service.stats.schemas import ReleasePublic
 
 app = typer.Typer(
@@ -578,14 +578,7 @@ def simulate(
 async def _stats_actor(session: AsyncSession, username: str) -> Actor:
     """The analyst or administrator a statistics command acts for: releases and exports are
     attributed to a person in the audit trail, as through the API."""
-    actor = await identity_service.actor_for_username(session, username)
-    if actor is None:
-        typer.echo(f"--as: no active user {username!r}", err=True)
-        raise typer.Exit(2)
-    if not has_permission(actor.role, Permission.stats_read):
-        typer.echo(f"--as: the role {actor.role!r} may not publish statistics", err=True)
-        raise typer.Exit(2)
-    return actor
+    return await acting_as(session, username, Permission.stats_read, "publish statistics")
 
 
 @contextlib.asynccontextmanager
@@ -696,17 +689,12 @@ def stats_import_ctdc(
         raise typer.Exit(2) from None
     settings = Settings()
 
-    async def work(db: Database) -> None:
-        async with db.session() as session:
-            await stats_exchange.import_ctdc(
-                session, actor=None, name=dataset, source=file.name, rows=rows
-            )
-
-    try:
-        _run(settings, work)
-    except CtdcDatasetExists as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from None
+    write(
+        settings,
+        lambda session: stats_exchange.import_ctdc(
+            session, actor=None, name=dataset, source=file.name, rows=rows
+        ),
+    )
     years = sorted({r.year for r in rows if r.year is not None})
     span = f", {years[0]} to {years[-1]}" if years else ""
     typer.echo(f"imported {len(rows)} CTDC records as dataset {dataset!r}{span}")

@@ -19,13 +19,11 @@ from service.capacity.rules import FacilityKind, FacilityStatus
 from service.capacity.schemas import CapacityChange, CapacitySummary, FacilityCreate
 from service.capacity.schemas import FacilityPublic as Facility
 from service.cases.rules import ExploitationForm
-from service.cli_support import run
+from service.cli_support import acting_as, run, write
 from service.core.db import Database
-from service.core.errors import InvalidInput, ProblemError
 from service.core.security import Actor
 from service.core.settings import Settings
-from service.identity import service as identity_service
-from service.identity.rules import Permission, has_permission
+from service.identity.rules import Permission
 from service.persons.rules import Gender
 
 app = typer.Typer(
@@ -44,37 +42,14 @@ Reason = Annotated[str, typer.Option("--reason", help="Why: kept in the capacity
 async def _admin(session: AsyncSession, username: str) -> Actor:
     """The administrator a change is attributed to, in the capacity history and the audit
     trail, as through the API."""
-    actor = await identity_service.actor_for_username(session, username)
-    if actor is None:
-        typer.echo(f"--as: no active user {username!r}", err=True)
-        raise typer.Exit(2)
-    if not has_permission(actor.role, Permission.facilities_manage):
-        typer.echo(f"--as: the role {actor.role!r} may not manage facilities", err=True)
-        raise typer.Exit(2)
-    return actor
+    return await acting_as(session, username, Permission.facilities_manage, "manage facilities")
 
 
 def _write(work: Callable[[AsyncSession], Awaitable[T]], code: str | None = None) -> T:
     """Run a change in one transaction; a refusal of the service exits 2 with its reason."""
-    settings = Settings()
-
-    async def unit(db: Database) -> T:
-        async with db.session() as session:
-            return await work(session)
-
-    try:
-        return run(settings, unit)
-    except FacilityNotFound as exc:
-        typer.echo(f"error: no facility has the code {code!r}", err=True)
-        raise typer.Exit(2) from exc
-    except InvalidInput as exc:
-        # The operator's own input, on their own terminal: name the value (the API never does).
-        reasons = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
-        typer.echo(f"error: {reasons}", err=True)
-        raise typer.Exit(2) from exc
-    except ProblemError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
+    return write(
+        Settings(), work, naming={FacilityNotFound: lambda _: f"no facility has the code {code!r}"}
+    )
 
 
 def _describe(f: Facility) -> str:

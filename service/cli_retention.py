@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from service.cli_support import run as _run
+from service.cli_support import write
 from service.core.crypto import Keyring
 from service.core.db import Database
 from service.core.settings import Settings
@@ -98,11 +99,10 @@ def run(as_json: JsonOption = False) -> None:
     periods = _periods(settings)
     keyring = Keyring(settings)
 
-    async def work(db: Database) -> retention.RetentionPlan:
-        async with db.session() as session:
-            return await retention.run_retention(session, keyring=keyring, periods=periods)
-
-    done = _run(settings, work)
+    done = write(
+        settings,
+        lambda session: retention.run_retention(session, keyring=keyring, periods=periods),
+    )
     typer.echo(json.dumps(_as_json(done), indent=2) if as_json else _describe(done, verb="erased"))
 
 
@@ -167,11 +167,10 @@ def reapply(source: Annotated[Path, typer.Argument(help="An erasure register fil
     entries = _read_register(source)
     keyring = Keyring(settings)
 
-    async def work(db: Database) -> person_service.ReapplyReport:
-        async with db.session() as session:
-            return await person_service.reapply_erasures(session, keyring=keyring, register=entries)
-
-    report = _run(settings, work)
+    report = write(
+        settings,
+        lambda session: person_service.reapply_erasures(session, keyring=keyring, register=entries),
+    )
     typer.echo(
         f"erased again {report.erased} person records; {report.already} already erased;"
         f" {report.absent} not in this database"

@@ -1,15 +1,23 @@
-"""What every `ruta` command module shares: running async work against the database."""
+"""What every `ruta` command module shares: running async work against the database, the
+person a command acts for, and a service's refusal told on the operator's terminal."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
+import typer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from service.core.db import Database
+from service.core.errors import InvalidInput, ProblemError
 from service.core.requestid import bind_request_id
+from service.core.security import Actor
 from service.core.settings import Settings
+from service.identity import service as identity_service
+from service.identity.rules import Permission, has_permission
 from service.main import open_database
 
 T = TypeVar("T")
@@ -28,3 +36,47 @@ def run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(runner())
+
+
+def write(
+    settings: Settings,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    naming: Mapping[type[ProblemError], Callable[[ProblemError], str]] | None = None,
+) -> T:
+    """Run `work` in one writing transaction; a refusal of a service rolls it back and exits
+    2 with its reason. `naming` words the refusals of the given kinds differently: on the
+    operator's own terminal they may name the operator's own input (the API never does)."""
+
+    async def unit(db: Database) -> T:
+        async with db.session() as session:
+            return await work(session)
+
+    try:
+        return run(settings, unit)
+    except ProblemError as exc:
+        said = next((say for kind, say in (naming or {}).items() if isinstance(exc, kind)), None)
+        typer.echo(f"error: {said(exc) if said else _reason(exc)}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _reason(exc: ProblemError) -> str:
+    if isinstance(exc, InvalidInput):
+        return "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+    return exc.detail
+
+
+async def acting_as(
+    session: AsyncSession, username: str, permission: Permission, what: str
+) -> Actor:
+    """The active user named by --as, who must hold `permission` (`what` says what it lets
+    them do, for the refusal): the audit trail attributes the command's changes to them, as
+    through the API."""
+    actor = await identity_service.actor_for_username(session, username)
+    if actor is None:
+        typer.echo(f"--as: no active user {username!r}", err=True)
+        raise typer.Exit(2)
+    if not has_permission(actor.role, permission):
+        typer.echo(f"--as: the role {actor.role!r} may not {what}", err=True)
+        raise typer.Exit(2)
+    return actor

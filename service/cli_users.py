@@ -13,12 +13,12 @@ from typing import Annotated, TypeVar
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.cli_support import run
+from service.cli_support import run, write
 from service.core.db import Database
 from service.core.security import Security
 from service.core.settings import Settings
 from service.identity import service as identity_service
-from service.identity.exceptions import UnknownOrganization, UnknownUser, UsernameTaken
+from service.identity.exceptions import UnknownOrganization, UnknownUser
 from service.identity.rules import Role
 from service.identity.schemas import UserSummary
 
@@ -44,19 +44,11 @@ def _password_from_stdin() -> str:
 
 
 def _change(username: str, change: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run an account change in one transaction; an unknown user exits 2 naming it (the
-    operator's own input, on their own terminal)."""
-    settings = Settings()
-
-    async def work(db: Database) -> T:
-        async with db.session() as session:
-            return await change(session)
-
-    try:
-        return run(settings, work)
-    except UnknownUser as exc:
-        typer.echo(f"error: no user has the username {username!r}", err=True)
-        raise typer.Exit(2) from exc
+    """Run an account change in one transaction; a refusal exits 2, an unknown user naming
+    it (the operator's own input, on their own terminal)."""
+    return write(
+        Settings(), change, naming={UnknownUser: lambda _: f"no user has the username {username!r}"}
+    )
 
 
 @app.command("add")
@@ -71,27 +63,19 @@ def user_add(
     settings = Settings()
     security = Security.from_settings(settings)
 
-    async def work(db: Database) -> None:
-        async with db.session() as session:
-            await identity_service.create_user(
-                session,
-                security=security,
-                actor=None,
-                username=username,
-                organization_code=org,
-                role=role,
-                password=password,
-            )
+    async def work(session: AsyncSession) -> None:
+        await identity_service.create_user(
+            session,
+            security=security,
+            actor=None,
+            username=username,
+            organization_code=org,
+            role=role,
+            password=password,
+        )
 
-    try:
-        run(settings, work)
-    except UnknownOrganization as exc:
-        # The operator's own input, on their own terminal: name it (the API never does).
-        typer.echo(f"error: {exc.detail} ({org})", err=True)
-        raise typer.Exit(2) from exc
-    except UsernameTaken as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
+    # An unknown organization is the operator's own input: named (the API never does).
+    write(settings, work, naming={UnknownOrganization: lambda exc: f"{exc.detail} ({org})"})
     typer.echo(f"user {username} ({role.value}) added to {org}")
 
 
@@ -142,7 +126,8 @@ def _set_active(username: str, *, active: bool) -> None:
 
 @app.command("disable")
 def user_disable(username: Username) -> None:
-    """Disable a user: sign-in refused and every token they hold refused at once."""
+    """Disable a user: sign-in refused and every token they hold refused at once. The last
+    active administrator is never disabled."""
     _set_active(username, active=False)
 
 
@@ -172,7 +157,8 @@ def user_reset_password(username: Username, password_stdin: PasswordStdin = Fals
 
 @app.command("set-role")
 def user_set_role(username: Username, role: Annotated[Role, typer.Argument()]) -> None:
-    """Give a user another role, in force from their next request."""
+    """Give a user another role, in force from their next request. The last active
+    administrator keeps the admin role."""
     before = _change(
         username,
         lambda session: identity_service.set_role(

@@ -6,13 +6,16 @@ import asyncio
 import os
 import sys
 import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from service.core import migrations
 from service.core.crypto import Keyring, open_sealed
+from service.core.settings import Settings
 from service.core.time import utcnow
 from service.main import open_database
 from tests.support.databases import (
@@ -24,106 +27,117 @@ from tests.support.databases import (
 )
 
 
-async def test_upgrade_downgrade_upgrade_and_no_drift(var_dir: Path) -> None:
+@pytest.fixture
+async def blank(var_dir: Path) -> AsyncIterator[Settings]:
+    """Settings of a new, empty database of its own (no migration applied), dropped after."""
     url = await create_database(var_dir)
-    settings = make_settings(url, var_dir)
+    yield make_settings(url, var_dir)
+    await drop_database(url)
+
+
+def stored(settings: Settings, value: uuid.UUID) -> object:
+    """A UUID as raw SQL binds it: 32 hex digits on SQLite, a UUID on PostgreSQL."""
+    return value.hex if settings.is_sqlite else value
+
+
+async def upgrade_over(
+    settings: Settings,
+    statements: Sequence[tuple[str, Mapping[str, object]]],
+    *,
+    from_revision: str,
+    to: str = "head",
+) -> None:
+    """Migrate to `from_revision`, insert what a database of that age held (each statement
+    with its parameters, in one transaction), then migrate on to `to`."""
+    await asyncio.to_thread(migrations.upgrade, settings, from_revision)
+    db = open_database(settings)
     try:
-        await asyncio.to_thread(migrations.upgrade, settings)
-        await asyncio.to_thread(migrations.downgrade, settings, "base")
-        db = open_database(settings)
-        tables_after_downgrade = await query(
-            db,
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-            if settings.is_sqlite
-            else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
-        )
-        await db.dispose()
-        await asyncio.to_thread(migrations.upgrade, settings)
-        # Raises when the models describe something the migrations do not create.
-        await asyncio.to_thread(migrations.check, settings)
-        db = open_database(settings)
-        [(heads,)] = await query(db, "SELECT count(*) FROM audit_chain_head")
-        await db.dispose()
+        async with db.engine.begin() as conn:
+            for sql, params in statements:
+                await conn.execute(sa.text(sql), params)
     finally:
-        await drop_database(url)
+        await db.dispose()
+    await asyncio.to_thread(migrations.upgrade, settings, to)
+
+
+def opened(sealed: bytes | memoryview | None, data_key: bytes, owner: uuid.UUID) -> object:
+    """Free text a migration sealed for its person, opened with her data key."""
+    if sealed is None:
+        return None
+    return open_sealed(data_key, bytes(sealed), owner=str(owner))
+
+
+async def test_upgrade_downgrade_upgrade_and_no_drift(blank: Settings) -> None:
+    await asyncio.to_thread(migrations.upgrade, blank)
+    await asyncio.to_thread(migrations.downgrade, blank, "base")
+    db = open_database(blank)
+    tables_after_downgrade = await query(
+        db,
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+        if blank.is_sqlite
+        else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+    )
+    await db.dispose()
+    await asyncio.to_thread(migrations.upgrade, blank)
+    # Raises when the models describe something the migrations do not create.
+    await asyncio.to_thread(migrations.check, blank)
+    db = open_database(blank)
+    [(heads,)] = await query(db, "SELECT count(*) FROM audit_chain_head")
+    await db.dispose()
 
     assert {t for (t,) in tables_after_downgrade} <= {"alembic_version"}
     assert heads == 32
 
 
-async def test_concurrent_migrate_processes_apply_each_migration_once(var_dir: Path) -> None:
-    url = await create_database(var_dir)
-    settings = make_settings(url, var_dir)
-    env = {**os.environ, **settings_env(settings)}
-    try:
-        # Three `ruta migrate` processes starting at once, as workers or containers do.
-        procs = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "service",
-                "migrate",
-                env=env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            for _ in range(3)
-        ]
-        outcomes = [await asyncio.wait_for(p.communicate(), 120) for p in procs]
-        db = open_database(settings)
-        versions = await query(db, "SELECT version_num FROM alembic_version")
-        [(heads,)] = await query(db, "SELECT count(*) FROM audit_chain_head")
-        await db.dispose()
-    finally:
-        await drop_database(url)
+async def test_concurrent_migrate_processes_apply_each_migration_once(blank: Settings) -> None:
+    env = {**os.environ, **settings_env(blank)}
+    # Three `ruta migrate` processes starting at once, as workers or containers do.
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "service",
+            "migrate",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
+    outcomes = [await asyncio.wait_for(p.communicate(), 120) for p in procs]
+    db = open_database(blank)
+    versions = await query(db, "SELECT version_num FROM alembic_version")
+    [(heads,)] = await query(db, "SELECT count(*) FROM audit_chain_head")
+    await db.dispose()
 
     assert [p.returncode for p in procs] == [0, 0, 0], [err.decode() for _, err in outcomes]
-    assert [v for (v,) in versions] == sorted(migrations.head_revisions(settings))
+    assert [v for (v,) in versions] == sorted(migrations.head_revisions(blank))
     assert heads == 32
 
 
-async def test_cases_from_before_persons_get_a_person_on_upgrade(var_dir: Path) -> None:
-    url = await create_database(var_dir)
-    settings = make_settings(url, var_dir)
-    try:
-        await asyncio.to_thread(migrations.upgrade, settings, "0001")
-        db = open_database(settings)
-        case_id = uuid.uuid4()
-        async with db.engine.begin() as conn:
-            await conn.execute(
-                sa.text(
-                    "INSERT INTO case_file (id, status, victim_status, created_at, updated_at)"
-                    " VALUES (:id, 'identified', 'suspected', :at, :at)"
-                ),
-                {
-                    "id": case_id.hex if settings.is_sqlite else case_id,
-                    "at": utcnow().replace(tzinfo=None),
-                },
-            )
-        await db.dispose()
-        await asyncio.to_thread(migrations.upgrade, settings)
-        db = open_database(settings)
-        rows = await query(
-            db,
-            "SELECT p.gender, c.is_witness FROM case_file c JOIN person p ON p.id = c.person_id",
-        )
-        await db.dispose()
-    finally:
-        await drop_database(url)
+async def test_cases_from_before_persons_get_a_person_on_upgrade(blank: Settings) -> None:
+    case = (
+        "INSERT INTO case_file (id, status, victim_status, created_at, updated_at)"
+        " VALUES (:id, 'identified', 'suspected', :at, :at)",
+        {"id": stored(blank, uuid.uuid4()), "at": utcnow().replace(tzinfo=None)},
+    )
+    await upgrade_over(blank, [case], from_revision="0001")
+    db = open_database(blank)
+    rows = await query(
+        db,
+        "SELECT p.gender, c.is_witness FROM case_file c JOIN person p ON p.id = c.person_id",
+    )
+    await db.dispose()
 
     assert [(g, bool(w)) for g, w in rows] == [("unknown", False)]
 
 
 async def test_documents_indexed_before_claims_are_claimed_by_their_earliest_surviving_person(
-    var_dir: Path,
+    blank: Settings,
 ) -> None:
-    url = await create_database(var_dir)
-    settings = make_settings(url, var_dir)
     ids = {name: uuid.uuid4() for name in ("p0", "p1", "p2", "p3", "p4", "p5")}
     start = utcnow().replace(tzinfo=None)
-
-    def key(name: str) -> object:
-        return ids[name].hex if settings.is_sqlite else ids[name]
+    key = {name: stored(blank, value) for name, value in ids.items()}
 
     # Recorded before claims existed: the same document on three records (the earliest
     # linked into the latest), a document only on a record linked into one without it, and
@@ -132,46 +146,39 @@ async def test_documents_indexed_before_claims_are_claimed_by_their_earliest_sur
     persons += [("p3", "p4", 0), ("p5", None, 0)]
     indexes = [("p0", "document", "x"), ("p1", "document", "x"), ("p2", "document", "x")]
     indexes += [("p3", "document", "y"), ("p5", "name_and_birth_date", "z")]
-    try:
-        await asyncio.to_thread(migrations.upgrade, settings, "0007")
-        db = open_database(settings)
-        async with db.engine.begin() as conn:
-            for name, merged_into, minutes in persons:
-                await conn.execute(
-                    sa.text(
-                        "INSERT INTO person (id, age_is_estimate, gender, languages, merged_into,"
-                        " created_at) VALUES (:id, false, 'female', '[]', :merged_into, :at)"
-                    ),
-                    {
-                        "id": key(name),
-                        "merged_into": key(merged_into) if merged_into else None,
-                        "at": start + timedelta(minutes=minutes),
-                    },
-                )
-            for name, kind, digest in indexes:
-                await conn.execute(
-                    sa.text(
-                        "INSERT INTO person_blind_index (id, person_id, kind, digest)"
-                        " VALUES (:id, :person_id, :kind, :digest)"
-                    ),
-                    {
-                        "id": uuid.uuid4().hex if settings.is_sqlite else uuid.uuid4(),
-                        "person_id": key(name),
-                        "kind": kind,
-                        "digest": digest * 64,
-                    },
-                )
-        await db.dispose()
-        # Up to the last revision before erasures were recorded: these records have no data
-        # key, which from 0024 on means erased (and an erased person holds no claim).
-        await asyncio.to_thread(migrations.upgrade, settings, "0022")
-        db = open_database(settings)
-        claims = await query(
-            db, "SELECT kind, digest, person_id FROM person_identifier_claim ORDER BY digest"
+    statements = [
+        (
+            "INSERT INTO person (id, age_is_estimate, gender, languages, merged_into,"
+            " created_at) VALUES (:id, false, 'female', '[]', :merged_into, :at)",
+            {
+                "id": key[name],
+                "merged_into": key[merged_into] if merged_into else None,
+                "at": start + timedelta(minutes=minutes),
+            },
         )
-        await db.dispose()
-    finally:
-        await drop_database(url)
+        for name, merged_into, minutes in persons
+    ]
+    statements += [
+        (
+            "INSERT INTO person_blind_index (id, person_id, kind, digest)"
+            " VALUES (:id, :person_id, :kind, :digest)",
+            {
+                "id": stored(blank, uuid.uuid4()),
+                "person_id": key[name],
+                "kind": kind,
+                "digest": digest * 64,
+            },
+        )
+        for name, kind, digest in indexes
+    ]
+    # Up to the last revision before erasures were recorded: these records have no data
+    # key, which from 0024 on means erased (and an erased person holds no claim).
+    await upgrade_over(blank, statements, from_revision="0007", to="0022")
+    db = open_database(blank)
+    claims = await query(
+        db, "SELECT kind, digest, person_id FROM person_identifier_claim ORDER BY digest"
+    )
+    await db.dispose()
 
     names = {person_id: name for name, person_id in ids.items()}
     assert [(kind, digest[0], names[uuid.UUID(str(p))]) for kind, digest, p in claims] == [
@@ -181,17 +188,12 @@ async def test_documents_indexed_before_claims_are_claimed_by_their_earliest_sur
 
 
 async def test_free_text_stored_in_clear_before_0021_is_sealed_for_its_person_on_upgrade(
-    var_dir: Path,
+    blank: Settings,
 ) -> None:
-    url = await create_database(var_dir)
-    settings = make_settings(url, var_dir)
-    keyring = Keyring(settings)
+    keyring = Keyring(blank)
     ids = {name: uuid.uuid4() for name in ("alive", "erased", "c1", "c2", "org", "user")}
     ids |= {name: uuid.uuid4() for name in ("r1", "r2", "s1", "s2", "s3", "o1", "o2")}
     at = utcnow().replace(tzinfo=None)
-
-    def key(name: str) -> object:
-        return ids[name].hex if settings.is_sqlite else ids[name]
 
     rows = [
         "INSERT INTO person (id, age_is_estimate, gender, languages, created_at)"
@@ -218,48 +220,35 @@ async def test_free_text_stored_in_clear_before_0021_is_sealed_for_its_person_on
         " (:o2, :c2, :org, 'Ana corre peligro', :user, :at)",
     ]
     wrapped = keyring.wrap(keyring.new_data_key(), owner=str(ids["alive"]))
-    params = {name: key(name) for name in ids} | {"at": at}
+    params = {name: stored(blank, value) for name, value in ids.items()} | {"at": at}
     params |= {"key_id": wrapped.master_key_id, "wrapped": wrapped.blob}
-    try:
-        await asyncio.to_thread(migrations.upgrade, settings, "0020")
-        db = open_database(settings)
-        async with db.engine.begin() as conn:
-            for sql in rows:
-                await conn.execute(sa.text(sql), params)
-        await db.dispose()
-        await asyncio.to_thread(migrations.upgrade, settings)
-        db = open_database(settings)
-        reasons = await query(
-            db, "SELECT id, reason_code, reason_ciphertext FROM referral_status_change"
-        )
-        referrals = await query(db, "SELECT id, reason_code, reason_ciphertext FROM referral")
-        overrides = await query(db, "SELECT id, justification_ciphertext FROM consent_override")
-        columns = await query(
-            db,
-            "SELECT table_name, column_name FROM information_schema.columns"
-            " WHERE column_name IN ('reason', 'justification') AND table_name IN"
-            " ('referral', 'referral_status_change', 'consent_override')"
-            if not settings.is_sqlite
-            else "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p"
-            " WHERE p.name IN ('reason', 'justification') AND m.name IN"
-            " ('referral', 'referral_status_change', 'consent_override')",
-        )
-        await db.dispose()
-    finally:
-        await drop_database(url)
+    await upgrade_over(blank, [(sql, params) for sql in rows], from_revision="0020")
+    db = open_database(blank)
+    reasons = await query(
+        db, "SELECT id, reason_code, reason_ciphertext FROM referral_status_change"
+    )
+    referrals = await query(db, "SELECT id, reason_code, reason_ciphertext FROM referral")
+    overrides = await query(db, "SELECT id, justification_ciphertext FROM consent_override")
+    columns = await query(
+        db,
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE column_name IN ('reason', 'justification') AND table_name IN"
+        " ('referral', 'referral_status_change', 'consent_override')"
+        if not blank.is_sqlite
+        else "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p"
+        " WHERE p.name IN ('reason', 'justification') AND m.name IN"
+        " ('referral', 'referral_status_change', 'consent_override')",
+    )
+    await db.dispose()
 
     data_key = keyring.unwrap(wrapped, owner=str(ids["alive"]))
     names = {value: name for name, value in ids.items()}
 
-    def opened(sealed: bytes | memoryview | None) -> object:
-        if sealed is None:
-            return None
-        return open_sealed(data_key, bytes(sealed), owner=str(ids["alive"]))
-
     def by_name(found: list[tuple[object, ...]]) -> dict[str, tuple[object, ...]]:
         return {
             names[uuid.UUID(str(row[0]))]: tuple(
-                opened(v) if isinstance(v, bytes | memoryview) else v for v in row[1:]
+                opened(v, data_key, ids["alive"]) if isinstance(v, bytes | memoryview) else v
+                for v in row[1:]
             )
             for row in found
         }
@@ -279,17 +268,12 @@ async def test_free_text_stored_in_clear_before_0021_is_sealed_for_its_person_on
 
 
 async def test_risk_change_reasons_stored_in_clear_before_0022_are_sealed_on_upgrade(
-    var_dir: Path,
+    blank: Settings,
 ) -> None:
-    url = await create_database(var_dir)
-    settings = make_settings(url, var_dir)
-    keyring = Keyring(settings)
+    keyring = Keyring(blank)
     names = ("alive", "erased", "c1", "c2", "org", "user", "q1", "q2", "k1", "k2", "k3")
     ids = {name: uuid.uuid4() for name in names}
     at = utcnow().replace(tzinfo=None)
-
-    def key(name: str) -> object:
-        return ids[name].hex if settings.is_sqlite else ids[name]
 
     rows = [
         "INSERT INTO person (id, age_is_estimate, gender, languages, created_at)"
@@ -313,42 +297,29 @@ async def test_risk_change_reasons_stored_in_clear_before_0022_are_sealed_on_upg
         " (:k3, :q2, 1, 2, 'Ana vio al tratante', :user, :at)",
     ]
     wrapped = keyring.wrap(keyring.new_data_key(), owner=str(ids["alive"]))
-    params = {name: key(name) for name in ids} | {"at": at}
+    params = {name: stored(blank, value) for name, value in ids.items()} | {"at": at}
     params |= {"key_id": wrapped.master_key_id, "wrapped": wrapped.blob}
-    try:
-        await asyncio.to_thread(migrations.upgrade, settings, "0021")
-        db = open_database(settings)
-        async with db.engine.begin() as conn:
-            for sql in rows:
-                await conn.execute(sa.text(sql), params)
-        await db.dispose()
-        await asyncio.to_thread(migrations.upgrade, settings)
-        db = open_database(settings)
-        changes = await query(
-            db, "SELECT id, to_level, reason_ciphertext FROM placement_request_risk_change"
-        )
-        columns = await query(
-            db,
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE column_name = 'reason' AND table_name = 'placement_request_risk_change'"
-            if not settings.is_sqlite
-            else "SELECT name FROM pragma_table_info('placement_request_risk_change')"
-            " WHERE name = 'reason'",
-        )
-        await db.dispose()
-    finally:
-        await drop_database(url)
+    await upgrade_over(blank, [(sql, params) for sql in rows], from_revision="0021")
+    db = open_database(blank)
+    changes = await query(
+        db, "SELECT id, to_level, reason_ciphertext FROM placement_request_risk_change"
+    )
+    columns = await query(
+        db,
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE column_name = 'reason' AND table_name = 'placement_request_risk_change'"
+        if not blank.is_sqlite
+        else "SELECT name FROM pragma_table_info('placement_request_risk_change')"
+        " WHERE name = 'reason'",
+    )
+    await db.dispose()
 
     data_key = keyring.unwrap(wrapped, owner=str(ids["alive"]))
     by_id = {value: name for name, value in ids.items()}
 
-    def opened(sealed: bytes | memoryview | None) -> object:
-        if sealed is None:
-            return None
-        return open_sealed(data_key, bytes(sealed), owner=str(ids["alive"]))
-
     found = {
-        by_id[uuid.UUID(str(row_id))]: (level, opened(sealed)) for row_id, level, sealed in changes
+        by_id[uuid.UUID(str(row_id))]: (level, opened(sealed, data_key, ids["alive"]))
+        for row_id, level, sealed in changes
     }
     assert found == {
         "k1": (2, {"reason": "Rosa vio al tratante"}),
@@ -360,16 +331,11 @@ async def test_risk_change_reasons_stored_in_clear_before_0022_are_sealed_on_upg
 
 
 async def test_persons_erased_by_hand_before_0024_are_completed_and_recorded(
-    var_dir: Path,
+    blank: Settings,
 ) -> None:
-    url = await create_database(var_dir)
-    settings = make_settings(url, var_dir)
     ids = {name: uuid.uuid4() for name in ("alive", "erased", "i1", "i2", "b1", "b2", "c1", "c2")}
     ids |= {"org": uuid.uuid4()}
     at = utcnow().replace(tzinfo=None)
-
-    def key(name: str) -> object:
-        return ids[name].hex if settings.is_sqlite else ids[name]
 
     # Two persons with everything an identification leaves; the data key of one was deleted
     # by hand, the way persons were erased before erasures were recorded.
@@ -387,28 +353,22 @@ async def test_persons_erased_by_hand_before_0024_are_completed_and_recorded(
         "INSERT INTO person_identifier_claim (id, kind, digest, person_id, claimed_at)"
         " VALUES (:c1, 'document', 'a', :alive, :at), (:c2, 'document', 'e', :erased, :at)",
     ]
-    params = {name: key(name) for name in ids} | {"at": at, "blob": b"\x00" * 40}
-    try:
-        await asyncio.to_thread(migrations.upgrade, settings, "0022")
-        db = open_database(settings)
-        async with db.engine.begin() as conn:
-            for sql in rows:
-                await conn.execute(sa.text(sql), params)
-        await db.dispose()
-        await asyncio.to_thread(migrations.upgrade, settings)
-        db = open_database(settings)
-        left = {
-            table: sorted(str(uuid.UUID(str(p))) for (p,) in await query(db, sql))
-            for table, sql in {
-                "identity": "SELECT person_id FROM person_identity",
-                "index": "SELECT person_id FROM person_blind_index",
-                "claim": "SELECT person_id FROM person_identifier_claim",
-            }.items()
-        }
-        erasures = await query(db, "SELECT person_id, legal_basis FROM person_erasure")
-        await db.dispose()
-    finally:
-        await drop_database(url)
+    params = {name: stored(blank, value) for name, value in ids.items()} | {
+        "at": at,
+        "blob": b"\x00" * 40,
+    }
+    await upgrade_over(blank, [(sql, params) for sql in rows], from_revision="0022")
+    db = open_database(blank)
+    left = {
+        table: sorted(str(uuid.UUID(str(p))) for (p,) in await query(db, sql))
+        for table, sql in {
+            "identity": "SELECT person_id FROM person_identity",
+            "index": "SELECT person_id FROM person_blind_index",
+            "claim": "SELECT person_id FROM person_identifier_claim",
+        }.items()
+    }
+    erasures = await query(db, "SELECT person_id, legal_basis FROM person_erasure")
+    await db.dispose()
 
     alive = str(ids["alive"])
     assert left == {"identity": [alive], "index": [alive], "claim": [alive]}

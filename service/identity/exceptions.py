@@ -36,3 +36,8 @@ class UsernameTaken(Conflict):
 
 class UnknownUser(InvalidInput):
     code = "unknown_user"
+
+
+class LastAdministrator(Conflict):
+    code = "last_administrator"
+    title = "The last active administrator"

@@ -75,6 +75,18 @@ def has_permission(role: Role | str, permission: Permission) -> bool:
         return False
 
 
+def is_active_admin(role: Role | str, *, active: bool) -> bool:
+    """Whether an account is an administrator who can sign in (and so manage users)."""
+    return active and role == Role.admin
+
+
+def removes_last_admin(*, admin_before: bool, admin_after: bool, other_active_admins: int) -> bool:
+    """Whether a change of one account leaves no active administrator: it was one, is no
+    longer (disabled, or given another role), and no other account is. No one could then
+    manage users, facilities or erasures through Ruta, short of editing the database."""
+    return admin_before and not admin_after and other_active_admins == 0
+
+
 @dataclass(frozen=True)
 class LoginFailures:
     """Failed logins counted in the window, for the attempt about to be checked."""

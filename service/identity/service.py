@@ -35,6 +35,7 @@ from service.core.time import utcnow
 from service.identity import rules
 from service.identity.exceptions import (
     InvalidCredentialsToken,
+    LastAdministrator,
     LoginFailed,
     LoginRateLimited,
     OrganizationNotFound,
@@ -155,8 +156,20 @@ async def set_password(
     return user
 
 
-async def _user_to_change(session: AsyncSession, username: str) -> AppUser:
-    """The user of that name, its row locked for the change; UnknownUser otherwise."""
+# Named by every change that may take an active administrator away: they run one after
+# another, so that two of them cannot each count the other's administrator as the one left.
+_ADMIN_CHANGES = "identity:active-administrators"
+
+
+async def _user_to_change(
+    session: AsyncSession, username: str, *, may_remove_admin: bool = False
+) -> AppUser:
+    """The user of that name, its row locked for the change; UnknownUser otherwise.
+
+    A change that may take an administrator away is first serialized with every other such
+    change (before the row lock, the order logins take locks in too: never a cycle)."""
+    if may_remove_admin:
+        await serialize_on(session, _ADMIN_CHANGES)
     stmt = for_update(select(AppUser).where(AppUser.username == username), session)
     user = (await session.exec(stmt)).first()
     if user is None:
@@ -164,15 +177,40 @@ async def _user_to_change(session: AsyncSession, username: str) -> AppUser:
     return user
 
 
+async def _refuse_removing_last_admin(
+    session: AsyncSession, user: AppUser, *, role: str, active: bool
+) -> None:
+    """LastAdministrator if giving `user` this role and state would leave no active
+    administrator. Counted under the _ADMIN_CHANGES lock when the change may remove one, so
+    the count holds until the transaction commits."""
+    others = select(func.count()).where(
+        AppUser.role == rules.Role.admin.value,
+        col(AppUser.is_active).is_(True),
+        AppUser.id != user.id,
+    )
+    other_active_admins: int = (await session.exec(others)).one()
+    if rules.removes_last_admin(
+        admin_before=rules.is_active_admin(user.role, active=user.is_active),
+        admin_after=rules.is_active_admin(role, active=active),
+        other_active_admins=other_active_admins,
+    ):
+        raise LastAdministrator(
+            "This is the last active administrator: make another user an administrator"
+            " (or enable one) first."
+        )
+
+
 async def set_active(
     session: AsyncSession, *, actor: Actor | None, username: str, active: bool
 ) -> bool:
     """Enable or disable a user; audited. Disabling revokes every token the user holds at
-    once (enabling again does not revive them: the user signs in anew). Returns whether
-    anything changed."""
-    user = await _user_to_change(session, username)
+    once (enabling again does not revive them: the user signs in anew); the last active
+    administrator is never disabled (LastAdministrator). Returns whether anything changed."""
+    # Only disabling may take an administrator away.
+    user = await _user_to_change(session, username, may_remove_admin=not active)
     if user.is_active == active:
         return False
+    await _refuse_removing_last_admin(session, user, role=user.role, active=active)
     user.is_active = active
     if not active:
         user.token_generation += 1
@@ -192,11 +230,13 @@ async def set_role(
     session: AsyncSession, *, actor: Actor | None, username: str, role: rules.Role
 ) -> str | None:
     """Give a user another role, in force from the user's next request (the role is read
-    from the database on each one); audited. Returns the former role, None if unchanged."""
-    user = await _user_to_change(session, username)
+    from the database on each one); audited. The last active administrator keeps the admin
+    role (LastAdministrator). Returns the former role, None if unchanged."""
+    user = await _user_to_change(session, username, may_remove_admin=role != rules.Role.admin)
     before = user.role
     if before == role.value:
         return None
+    await _refuse_removing_last_admin(session, user, role=role, active=user.is_active)
     user.role = role.value
     session.add(user)
     record_event(

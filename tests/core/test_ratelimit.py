@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -41,8 +41,20 @@ def _redis_reachable() -> bool:
 needs_redis = pytest.mark.skipif(not _redis_reachable(), reason="no Redis on 127.0.0.1:6379")
 
 
-def _limited(settings: Settings, var_dir: Path, **overrides: object) -> Settings:
-    return make_settings(settings.database_url, var_dir, **overrides)
+@pytest.fixture
+def limited(settings: Settings, var_dir: Path) -> Callable[..., Settings]:
+    """Settings of the test database with other limits (and rate-limit store)."""
+    return lambda **overrides: make_settings(settings.database_url, var_dir, **overrides)
+
+
+@pytest.fixture(params=list(STORES))
+def store(request: pytest.FixtureRequest) -> str | None:
+    """The URL of the rate-limit store under test: None in the process, or Redis (the test
+    skipped when Redis is away)."""
+    if request.param == "redis" and not _redis_reachable():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    url: str | None = STORES[request.param]
+    return url
 
 
 @asynccontextmanager
@@ -65,20 +77,11 @@ def _assert_too_many(response: httpx.Response, window: int) -> None:
     assert 1 <= int(response.headers["retry-after"]) <= window
 
 
-@pytest.mark.parametrize("store", list(STORES))
 async def test_an_address_past_its_limit_gets_429_with_retry_after(
-    settings: Settings, var_dir: Path, store: str
+    limited: Callable[..., Settings], store: str | None
 ) -> None:
-    if store == "redis" and not _redis_reachable():
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    limited = _limited(
-        settings,
-        var_dir,
-        redis_url=STORES[store],
-        rate_limit_per_address=3,
-        rate_limit_window_seconds=120,
-    )
-    async with serving(limited) as app:
+    settings = limited(redis_url=store, rate_limit_per_address=3, rate_limit_window_seconds=120)
+    async with serving(settings) as app:
         async with client_from(app, _address()) as client:
             answers = [await client.get("/v1/me") for _ in range(5)]
             probe = await client.get("/healthz")
@@ -93,20 +96,11 @@ async def test_an_address_past_its_limit_gets_429_with_retry_after(
     assert other.status_code == 401  # another address has its own window
 
 
-@pytest.mark.parametrize("store", list(STORES))
 async def test_a_user_past_their_limit_gets_429_whatever_the_address(
-    settings: Settings, var_dir: Path, store: str
+    limited: Callable[..., Settings], store: str | None
 ) -> None:
-    if store == "redis" and not _redis_reachable():
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    limited = _limited(
-        settings,
-        var_dir,
-        redis_url=STORES[store],
-        rate_limit_per_user=2,
-        rate_limit_window_seconds=60,
-    )
-    async with serving(limited) as app:
+    settings = limited(redis_url=store, rate_limit_per_user=2, rate_limit_window_seconds=60)
+    async with serving(settings) as app:
         factory = Factory(app.state.db, app.state.security)
         busy = await factory.user("PNP", Role.identifier)
         calm = await factory.user("PNP", Role.identifier)
@@ -125,14 +119,9 @@ async def test_a_user_past_their_limit_gets_429_whatever_the_address(
 
 
 async def test_an_unreachable_redis_lets_requests_through_and_says_so(
-    settings: Settings, var_dir: Path, caplog: pytest.LogCaptureFixture
+    limited: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
-    away = _limited(
-        settings,
-        var_dir,
-        redis_url="redis://127.0.0.1:1/0",
-        rate_limit_per_address=1,
-    )
+    away = limited(redis_url="redis://127.0.0.1:1/0", rate_limit_per_address=1)
     async with serving(away) as app, client_from(app, _address()) as client:
         before = value(await scrape(client), "ruta_rate_limit_store_errors_total")
         with caplog.at_level(logging.WARNING, logger="service.core.ratelimit"):

@@ -9,7 +9,9 @@ from service.identity.rules import (
     Permission,
     Role,
     has_permission,
+    is_active_admin,
     login_refusal,
+    removes_last_admin,
 )
 
 
@@ -54,3 +56,13 @@ def test_an_address_failing_for_one_username_is_refused_even_if_known() -> None:
 def test_failures_spread_over_addresses_refuse_only_unknown_addresses() -> None:
     assert login_refusal(_failures(0, 0, 50), LIMITS) is LoginRefusal.username
     assert login_refusal(_failures(0, 0, 50, known=True), LIMITS) is None
+
+
+def test_only_the_change_that_leaves_no_active_admin_is_refused() -> None:
+    assert is_active_admin(Role.admin, active=True)
+    assert not is_active_admin(Role.admin, active=False)
+    assert not is_active_admin("caseworker", active=True)
+    assert removes_last_admin(admin_before=True, admin_after=False, other_active_admins=0)
+    assert not removes_last_admin(admin_before=True, admin_after=False, other_active_admins=1)
+    assert not removes_last_admin(admin_before=True, admin_after=True, other_active_admins=0)
+    assert not removes_last_admin(admin_before=False, admin_after=False, other_active_admins=0)

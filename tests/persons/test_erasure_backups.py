@@ -53,6 +53,25 @@ async def world(fresh_settings: Settings, tmp_path: Path) -> AsyncIterator[World
         yield World(app, client, police, admin, fresh_settings, tmp_path)
 
 
+@dataclass(frozen=True)
+class BackedUp:
+    """Ermelinda identified by the police, then a backup taken that holds her."""
+
+    person_id: str
+    backup: Path
+
+
+@pytest.fixture
+async def backed_up(world: World) -> BackedUp:
+    response = await world.client.post(
+        "/v1/cases",
+        json=case_body(person=person_body(given_name="Ermelinda", family_name="Apaza")),
+        headers=world.police.headers,
+    )
+    person_id = response.json()["person_id"]
+    return BackedUp(person_id, await backup(world.settings, world.var_dir))
+
+
 async def backup(settings: Settings, into: Path) -> Path:
     """A backup as an operator takes one: SQLite's online backup, or pg_dump."""
     url = make_url(settings.database_url)
@@ -107,16 +126,9 @@ async def identity(settings: Settings, person_id: str) -> dict[str, Any]:
 
 
 async def test_a_restored_backup_is_erased_again_from_the_erasure_register(
-    world: World,
+    world: World, backed_up: BackedUp
 ) -> None:
-    w = world
-    response = await w.client.post(
-        "/v1/cases",
-        json=case_body(person=person_body(given_name="Ermelinda", family_name="Apaza")),
-        headers=w.police.headers,
-    )
-    person_id = response.json()["person_id"]
-    taken = await backup(w.settings, w.var_dir)
+    w, person_id, taken = world, backed_up.person_id, backed_up.backup
     erased = await w.client.post(
         f"/v1/persons/{person_id}/erase",
         json={"legal_basis": "data_subject_request", "justification": "request 2026-0099"},
@@ -151,16 +163,9 @@ async def test_a_restored_backup_is_erased_again_from_the_erasure_register(
 
 
 async def test_a_backup_opens_for_nobody_once_its_master_key_is_rotated_away_and_destroyed(
-    world: World,
+    world: World, backed_up: BackedUp
 ) -> None:
-    w = world
-    response = await w.client.post(
-        "/v1/cases",
-        json=case_body(person=person_body(given_name="Ermelinda", family_name="Apaza")),
-        headers=w.police.headers,
-    )
-    person_id = response.json()["person_id"]
-    taken = await backup(w.settings, w.var_dir)
+    w, person_id, taken = world, backed_up.person_id, backed_up.backup
     old_key = w.settings.secret("master_key")
 
     # Rotate: a new master key, the old one retired only until every data key is re-wrapped.
