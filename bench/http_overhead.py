@@ -56,6 +56,7 @@ from tests.support.load import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUTES = ("healthz", "case", "person", "intake")
+_PRINCIPAL_CACHE = Settings.model_fields["principal_cache_seconds"].default
 GOALS = {"case": (0.3, 0.1), "person": (0.2, None), "intake": (0.1, None)}
 
 # The case read and the audited read: only headers.
@@ -106,7 +107,10 @@ async def _prepare(kind: str, var_dir: Path) -> tuple[Settings, str]:
     """A fresh database of this kind, migrated and seeded, and a police user's token."""
     databases.ON_POSTGRES = kind == "postgresql"
     url = await databases.create_database(var_dir)
-    settings = make_settings(url, var_dir, db_pool_size=10)
+    # The service's own principal cache (the test settings turn it off).
+    settings = make_settings(
+        url, var_dir, db_pool_size=10, principal_cache_seconds=_PRINCIPAL_CACHE
+    )
     await migrate_and_seed(settings)
     db = open_database(settings)
     security = Security.from_settings(settings)

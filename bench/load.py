@@ -48,6 +48,7 @@ from service.capacity import service as capacity_service
 from service.capacity.rules import FacilityKind
 from service.capacity.schemas import FacilityCreate
 from service.core.security import Security
+from service.core.settings import Settings
 from service.main import open_database
 from service.referrals.rules import ReferralStatus
 from tests.support import databases
@@ -171,7 +172,14 @@ async def _prepare(
     var_dir: Path, *, facilities: int, beds: int, pool: int, pool_timeout: float
 ) -> tuple[Any, list[str], list[str]]:
     url = await databases.create_database(var_dir)
-    settings = make_settings(url, var_dir, db_pool_size=pool, db_pool_timeout_seconds=pool_timeout)
+    settings = make_settings(
+        url,
+        var_dir,
+        db_pool_size=pool,
+        db_pool_timeout_seconds=pool_timeout,
+        # The service's own principal cache (the test settings turn it off).
+        principal_cache_seconds=Settings.model_fields["principal_cache_seconds"].default,
+    )
     await migrate_and_seed(settings)
     db = open_database(settings)
     security = Security.from_settings(settings)

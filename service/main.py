@@ -34,6 +34,7 @@ from service.core.security import Security
 from service.core.settings import Settings
 from service.core.tracing import RequestSpans, tracer_provider
 from service.identity.router import router as identity_router
+from service.identity.service import PrincipalCache
 from service.legal.router import router as legal_router
 from service.pathway import sweep
 from service.persons.router import router as persons_router
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.security = Security.from_settings(settings)
+    app.state.principals = PrincipalCache(settings.principal_cache_seconds)
     app.state.head_revisions = head_revisions(settings)
     limiter = RateLimiter(settings)
     app.state.rate_limiter = limiter

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     audit_signing_key_id: str = Field(default="s1", min_length=1, max_length=32)
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    # How long a worker remembers a token's user (active, role, organization) before reading
+    # it again: a disabled user, a new role or a password reset takes effect within this
+    # many seconds in every worker. 0: read at every request (one statement each).
+    principal_cache_seconds: float = Field(default=2.0, ge=0, le=30)
     token_issuer: str = "ruta"  # noqa: S105
     token_audience: str = "ruta-api"  # noqa: S105
 

@@ -55,7 +55,8 @@ async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> tuple[Actor, OrganizationPublic]:
     """The caller and their organization, from a valid bearer token of an active user (one
-    statement, at every request); 401 otherwise."""
+    statement, or none while the token's user is in the worker's PrincipalCache); 401
+    otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidCredentialsToken("A bearer token is required.")
     try:
@@ -63,7 +64,8 @@ async def get_principal(
     except InvalidToken as exc:
         raise InvalidCredentialsToken("The token is invalid or has expired.") from exc
     await limit_user(request, f"{claims.issuer}|{claims.subject}")
-    actor, organization = await service.principal_for_claims(session, claims)
+    principals: service.PrincipalCache = request.app.state.principals
+    actor, organization = await principals.principal(session, claims)
     note_actor(user_id=actor.user_id, organization_code=actor.organization_code, role=actor.role)
     return actor, organization
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -619,6 +620,41 @@ async def principal_for_claims(
         region=row.region,
     )
     return actor, org
+
+
+class PrincipalCache:
+    """The principals of recent tokens, each remembered for `seconds` (monotonic clock) so
+    that a burst of requests with one token reads its user once. What a cached principal
+    may do is bounded by the lag: a disabled user, a role taken away or a password reset
+    (a new token generation) is seen by every worker within `seconds`. Keyed by the token's
+    issuer, subject and generation; at most `size` entries (the oldest go first)."""
+
+    def __init__(self, seconds: float, *, size: int = 10_000) -> None:
+        self.seconds = seconds
+        self._size = size
+        self._entries: dict[tuple[str, str, int], tuple[float, Actor, OrganizationPublic]] = {}
+
+    async def principal(
+        self, session: AsyncSession, claims: TokenClaims
+    ) -> tuple[Actor, OrganizationPublic]:
+        """`principal_for_claims`, or what it answered for the same token within `seconds`."""
+        if self.seconds <= 0:
+            return await principal_for_claims(session, claims)
+        key = (claims.issuer, claims.subject, claims.generation)
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1], entry[2]
+        actor, organization = await principal_for_claims(session, claims)
+        self._entries.pop(key, None)
+        if len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]  # the oldest inserted
+        self._entries[key] = (now + self.seconds, actor, organization)
+        return actor, organization
+
+    def forget(self) -> None:
+        """Read every principal again at its next request."""
+        self._entries.clear()
 
 
 @functools.cache

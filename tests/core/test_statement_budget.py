@@ -7,7 +7,8 @@ counts: every statement through a cursor, not BEGIN/COMMIT) and must stay within
 route's budget. A route without a budget fails, like a route without an access row.
 
 The budgets include the caller's principal (one statement: the user joined to their
-organization, checked active at every request, no cache). The counts do not depend on the
+organization, checked active; the test settings turn the worker's principal cache off, so
+that it is read at every request). The counts do not depend on the
 machine, only on the code and the database's dialect: a budget is the larger count of the
 two databases. The numbers say where the round trips are; lowering a budget after real work
 is the point, raising one needs a reason in the commit.

@@ -38,6 +38,10 @@ def make_settings(database_url: str, var_dir: Path, **overrides: object) -> Sett
         "argon2_memory_cost_kib": 1024,
         "db_pool_size": 5,
         "referral_sweep_seconds": 0,
+        # Every request reads its principal: a change to a user is seen at the next request
+        # and the statement budgets count the uncached principal
+        # (tests/identity/test_principal_cache.py tests the cache).
+        "principal_cache_seconds": 0,
         # Every test request comes from one address: limits far above any test's traffic
         # (tests/core/test_ratelimit.py sets its own).
         "rate_limit_per_address": 1_000_000,
