@@ -47,8 +47,14 @@ from service.cases.schemas import (
     SuggestedReferral,
 )
 from service.cases.service.access import involve, lock_case_for_change, visible_to
+from service.cases.service.location import (
+    correct_location,
+    location_audited,
+    location_in_view,
+    sealed_location,
+)
 from service.cases.service.person import age_of_person_on
-from service.core.crypto import Keyring, WrappedKey
+from service.core.crypto import Keyring
 from service.core.db import RECORD, UNIT, split_aggregate, table_of
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
@@ -193,7 +199,7 @@ async def create_case(
         person_id=person.id,
         status=CaseStatus.identified.value,
         victim_status=VictimStatus.suspected.value,
-        current_location_ciphertext=await _sealed_location(
+        current_location_ciphertext=await sealed_location(
             session, keyring, person.id, data.current_location
         ),
     )
@@ -214,7 +220,7 @@ async def create_case(
                 "person": "[encrypted]",
             },
         )
-        | _location_audited(case.current_location_ciphertext is not None),
+        | location_audited(case.current_location_ciphertext is not None),
     )
     await _add_identification(
         session,
@@ -308,81 +314,6 @@ async def _latest_identification_by(
     return identification
 
 
-async def _sealed_location(
-    session: AsyncSession,
-    keyring: Keyring,
-    person_id: uuid.UUID,
-    location: str | None,
-    *,
-    key: WrappedKey | None = None,
-) -> bytes | None:
-    """Where the person is now, sealed under her data key (None: not known). `key`: her
-    wrapped data key, if the caller read it already."""
-    if location is None:
-        return None
-    return await person_service.seal_for_person(
-        session,
-        keyring=keyring,
-        person_id=person_id,
-        payload={"current_location": location},
-        key=key,
-    )
-
-
-async def _opened_location(
-    session: AsyncSession,
-    keyring: Keyring,
-    *,
-    person_id: uuid.UUID,
-    sealed: bytes | None,
-    key: WrappedKey | None = None,
-) -> str | None:
-    """Where the person is now, opened; None when not known or once she was erased. `key`:
-    her wrapped data key, if the caller read it already."""
-    if sealed is None:
-        return None
-    opened = await person_service.open_for_person(
-        session, keyring=keyring, person_id=person_id, sealed=bytes(sealed), key=key
-    )
-    return None if opened is None else str(opened["current_location"])
-
-
-def _location_audited(changed: bool) -> dict[str, Any]:
-    """What the audit trail keeps of a location given or corrected: that it was, never the
-    text (sealed for the person, it must go when she is erased)."""
-    return {"current_location": {"changed": True}} if changed else {}
-
-
-async def _correct_location(
-    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile, to: str | None
-) -> None:
-    """Seal the new location if it differs from the one stored (opened and compared: sealing
-    the same text again gives other bytes); audited without the text."""
-    # Read once, to open the old text and seal the new (when her record was linked since,
-    # the old one is opened through the record it was sealed for).
-    key = (
-        await person_service.wrapped_key(session, case.person_id)
-        if case.current_location_ciphertext is not None or to is not None
-        else None
-    )
-    before = await _opened_location(
-        session, keyring, person_id=case.person_id, sealed=case.current_location_ciphertext, key=key
-    )
-    if to == before:
-        return
-    record_event(
-        session,
-        actor=actor,
-        action="case.updated",
-        entity_type="case",
-        entity_id=case.id,
-        changes=_location_audited(True),
-    )
-    case.current_location_ciphertext = await _sealed_location(
-        session, keyring, case.person_id, to, key=key
-    )
-
-
 async def correct_case(
     session: AsyncSession,
     *,
@@ -412,7 +343,7 @@ async def correct_case(
         )
         case.is_witness = data.is_witness
     if "current_location" in fields:
-        await _correct_location(
+        await correct_location(
             session, actor=actor, keyring=keyring, case=case, to=data.current_location
         )
     if fields - {"current_location", "is_witness"}:
@@ -503,7 +434,7 @@ async def case_public(
     # Core, not the ORM: rows of plain values, built into the view below.
     rows = (await (await session.connection()).execute(stmt, {"case_id": case.id})).all()
     fields = {name: getattr(case, name) for name in _CASE_FIELDS}
-    view = _view_from(rows, fields, await _location_in(session, keyring, rows[0], fields))
+    view = _view_from(rows, fields, await location_in_view(session, keyring, rows[0], fields))
     return view, rows[0].also
 
 
@@ -525,30 +456,8 @@ async def visible_case_public(
         raise CaseNotFound("No such case is visible to your organization.")
     first = rows[0]._mapping
     fields = {name: first[f"case_file_{name}"] for name in _CASE_FIELDS}
-    view = _view_from(rows, fields, await _location_in(session, keyring, rows[0], fields))
+    view = _view_from(rows, fields, await location_in_view(session, keyring, rows[0], fields))
     return view, CaseVersion(id=case_id, row_version=first["case_file_row_version"]), rows[0].also
-
-
-async def _location_in(
-    session: AsyncSession, keyring: Keyring, row: sa.Row[Any], case: Mapping[str, Any]
-) -> str | None:
-    """Where the person is now, opened with her wrapped key read in the view's statement: no
-    round trip, unless it was sealed for a record since linked into hers (or she was
-    erased), which `open_for_person` then reads."""
-    person_id = case["person_id"]
-    # The statement read the key of the stored person: unflushed, the object may name another.
-    key = (
-        WrappedKey(row.key_master_key_id, bytes(row.key_wrapped_key))
-        if row.key_person_id == person_id and row.key_wrapped_key is not None
-        else None
-    )
-    return await _opened_location(
-        session,
-        keyring,
-        person_id=person_id,
-        sealed=case["current_location_ciphertext"],
-        key=key,
-    )
 
 
 def _view_from(
