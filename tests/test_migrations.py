@@ -373,3 +373,66 @@ async def test_persons_erased_by_hand_before_0024_are_completed_and_recorded(
     alive = str(ids["alive"])
     assert left == {"identity": [alive], "index": [alive], "claim": [alive]}
     assert [(uuid.UUID(str(p)), basis) for p, basis in erasures] == [(ids["erased"], "unrecorded")]
+
+
+async def test_locations_stored_in_clear_before_0025_are_sealed_on_upgrade_never_restored(
+    blank: Settings,
+) -> None:
+    keyring = Keyring(blank)
+    ids = {name: uuid.uuid4() for name in ("alive", "erased", "c1", "c2", "c3", "c4")}
+    at = utcnow().replace(tzinfo=None)
+
+    rows = [
+        "INSERT INTO person (id, age_is_estimate, gender, languages, created_at)"
+        " VALUES (:alive, false, 'female', '[]', :at), (:erased, false, 'female', '[]', :at)",
+        "INSERT INTO person_key (person_id, master_key_id, wrapped_key, created_at)"
+        " VALUES (:alive, :key_id, :wrapped, :at)",
+        "INSERT INTO person_erasure (person_id, legal_basis, erased_at)"
+        " VALUES (:erased, 'data_subject_request', :at)",
+        "INSERT INTO case_file (id, status, victim_status, created_at, updated_at, person_id,"
+        " is_witness, row_version, current_location) VALUES"
+        " (:c1, 'referred', 'suspected', :at, :at, :alive, false, 1, 'Casa de Rosa, Juliaca'),"
+        " (:c2, 'referred', 'suspected', :at, :at, :alive, false, 1, 'Albergue Santa Rosa'),"
+        " (:c3, 'referred', 'suspected', :at, :at, :alive, false, 1, NULL),"
+        " (:c4, 'referred', 'suspected', :at, :at, :erased, false, 1, 'Casa de Ana, Cusco')",
+    ]
+    wrapped = keyring.wrap(keyring.new_data_key(), owner=str(ids["alive"]))
+    params = {name: stored(blank, value) for name, value in ids.items()} | {"at": at}
+    params |= {"key_id": wrapped.master_key_id, "wrapped": wrapped.blob}
+    await upgrade_over(blank, [(sql, params) for sql in rows], from_revision="0024", to="0025")
+    db = open_database(blank)
+    cases = await query(db, "SELECT id, current_location_ciphertext FROM case_file")
+    columns = await query(
+        db,
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE column_name = 'current_location' AND table_name = 'case_file'"
+        if not blank.is_sqlite
+        else "SELECT name FROM pragma_table_info('case_file') WHERE name = 'current_location'",
+    )
+    await db.dispose()
+    await asyncio.to_thread(migrations.downgrade, blank, "0024")
+    db = open_database(blank)
+    downgraded = await query(db, "SELECT id, current_location FROM case_file")
+    await db.dispose()
+
+    data_key = keyring.unwrap(wrapped, owner=str(ids["alive"]))
+    by_id = {value: name for name, value in ids.items()}
+    assert {
+        by_id[uuid.UUID(str(case_id))]: opened(sealed, data_key, ids["alive"])
+        for case_id, sealed in cases
+    } == {
+        "c1": {"current_location": "Casa de Rosa, Juliaca"},
+        "c2": {"current_location": "Albergue Santa Rosa"},
+        "c3": None,
+        # Erased: no key to seal it under, so the text is dropped rather than kept in clear.
+        "c4": None,
+    }
+    assert columns == []
+    # The downgrade never puts a text back in clear: a placeholder where one was sealed.
+    placeholder = "(sealed in 0025; not restored by the downgrade)"
+    assert {by_id[uuid.UUID(str(case_id))]: text for case_id, text in downgraded} == {
+        "c1": placeholder,
+        "c2": placeholder,
+        "c3": None,
+        "c4": None,
+    }

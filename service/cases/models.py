@@ -24,7 +24,9 @@ class CaseFile(Versioned, table=True):
     status: str = Field(sa_type=code_column(), index=True)
     victim_status: str = Field(sa_type=code_column())
     is_witness: bool = False
-    current_location: str | None = Field(default=None, max_length=200)
+    # Where the person is now, a caseworker's free text that may name her or those who keep
+    # her: sealed under her data key (`{"current_location": ...}`), never kept in clear.
+    current_location_ciphertext: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

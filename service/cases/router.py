@@ -62,7 +62,7 @@ async def create_case(
     case, duplicates = await service.create_case(
         session, actor=actor, keyring=security.keyring, data=body
     )
-    view = await case_view(session, case)
+    view = await case_view(session, case, keyring=security.keyring)
     set_etag(response, case)
     return CaseCreated(**view.model_dump(), possible_duplicates=duplicates)
 
@@ -99,13 +99,19 @@ async def list_cases(
     openapi_extra=versioned_read(),
 )
 async def read_case(
-    case_id: uuid.UUID, actor: CaseReaderDep, session: SessionDep, response: Response
+    case_id: uuid.UUID,
+    actor: CaseReaderDep,
+    session: SessionDep,
+    security: SecurityDep,
+    response: Response,
 ) -> CasePublic:
     """One case, without identifying data of the person. Its ETag moves with every change of
     the case itself (status, victim status, witness, location, identifications, person),
     not with the referrals, placements or involvements of other domains."""
     # The access rule and the view in one statement (CaseDep would load the case first).
-    view, version = await visible_case_view(session, actor=actor, case_id=case_id)
+    view, version = await visible_case_view(
+        session, actor=actor, keyring=security.keyring, case_id=case_id
+    )
     set_etag(response, version)
     return view
 
@@ -113,7 +119,7 @@ async def read_case(
 @router.patch(
     "/{case_id}",
     response_model=CasePublic,
-    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+    responses=problem_responses(401, 403, 404, 409, 410, 412, 422, 428),
     openapi_extra=versioned_write(required=True),
 )
 async def correct_case(
@@ -121,15 +127,18 @@ async def correct_case(
     case: CaseDep,
     actor: CaseWriterDep,
     session: SessionDep,
+    security: SecurityDep,
     if_match: RequiredIfMatchDep,
     response: Response,
 ) -> CasePublic:
-    """Correct the caller's identification details, where the person is now, or witness
-    status. If-Match is required: the case's ETag as last read (428 without, 412 when the
-    case has changed since)."""
-    case = await service.correct_case(session, actor=actor, case=case, data=body, if_match=if_match)
+    """Correct the caller's identification details, where the person is now (stored sealed
+    under her data key: 410 once she was erased), or witness status. If-Match is required:
+    the case's ETag as last read (428 without, 412 when the case has changed since)."""
+    case = await service.correct_case(
+        session, actor=actor, keyring=security.keyring, case=case, data=body, if_match=if_match
+    )
     set_etag(response, case)
-    return await case_view(session, case)
+    return await case_view(session, case, keyring=security.keyring)
 
 
 @router.post(
@@ -144,12 +153,13 @@ async def add_identification(
     case: CaseDep,
     actor: CaseWriterDep,
     session: SessionDep,
+    security: SecurityDep,
     if_match: IfMatchDep,
     response: Response,
 ) -> CasePublic:
     """Another identification of the same person, by the caller's organization."""
     await service.add_identification(session, actor=actor, case=case, data=body, if_match=if_match)
-    view = await case_view(session, case)
+    view = await case_view(session, case, keyring=security.keyring)
     set_etag(response, case)
     return view
 
@@ -267,6 +277,7 @@ async def link_person(
     case: CaseDep,
     actor: CaseWriterDep,
     session: SessionDep,
+    security: SecurityDep,
     if_match: IfMatchDep,
     response: Response,
 ) -> CasePublic:
@@ -275,4 +286,4 @@ async def link_person(
         session, actor=actor, case=case, candidate_id=body.person_id, if_match=if_match
     )
     set_etag(response, case)
-    return await case_view(session, case)
+    return await case_view(session, case, keyring=security.keyring)

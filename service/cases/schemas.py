@@ -142,7 +142,10 @@ class CasePublic(BaseModel):
     person_id: uuid.UUID
     person: PersonFacts
     is_witness: bool
-    current_location: str | None
+    current_location: str | None = Field(
+        description="Where the person is now (stored sealed under her data key); null when"
+        " not known or once she was erased"
+    )
     involved_organizations: list[str]
     identifications: list[IdentificationPublic]
     allowed_transitions: list[AllowedTransition]

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.cases import service as case_service
 from service.cases.schemas import CasePublic
 from service.cases.service import CaseVersion
+from service.core.crypto import Keyring
 from service.core.security import Actor
 from service.referrals import service as referral_service
 
@@ -17,22 +18,26 @@ if TYPE_CHECKING:
     from service.cases.models import CaseFile
 
 
-async def case_view(session: AsyncSession, case: CaseFile) -> CasePublic:
+async def case_view(session: AsyncSession, case: CaseFile, *, keyring: Keyring) -> CasePublic:
     """The case without identifying data; suggested referrals leave out those already made.
     One statement: the referrals made are read within the case's."""
     view, targets = await case_service.case_public(
-        session, case, also=referral_service.live_targets_of
+        session, case, keyring=keyring, also=referral_service.live_targets_of
     )
     return _without_referrals_made(view, targets)
 
 
 async def visible_case_view(
-    session: AsyncSession, *, actor: Actor, case_id: uuid.UUID
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, case_id: uuid.UUID
 ) -> tuple[CasePublic, CaseVersion]:
     """`case_view` of a case the actor's organization is involved in (CaseNotFound
     otherwise), and its version: found and read in one statement."""
     view, version, targets = await case_service.visible_case_public(
-        session, actor=actor, case_id=case_id, also=referral_service.live_targets_of
+        session,
+        actor=actor,
+        keyring=keyring,
+        case_id=case_id,
+        also=referral_service.live_targets_of,
     )
     return _without_referrals_made(view, targets), version
 

@@ -425,24 +425,57 @@ async def link_person(
 
 
 async def seal_for_person(
-    session: AsyncSession, *, keyring: Keyring, person_id: uuid.UUID, payload: dict[str, Any]
+    session: AsyncSession,
+    *,
+    keyring: Keyring,
+    person_id: uuid.UUID,
+    payload: dict[str, Any],
+    key: WrappedKey | None = None,
 ) -> bytes:
-    """Encrypt sensitive free text about a person (screening notes) under their data key."""
-    return seal(await _data_key(session, keyring, person_id), payload, owner=str(person_id))
+    """Encrypt sensitive free text about a person (screening notes) under their data key.
+    `key`: that key wrapped, when the caller read it already (`wrapped_key`): no round trip
+    for it."""
+    data_key = (
+        await _data_key(session, keyring, person_id)
+        if key is None
+        else keyring.unwrap(key, owner=str(person_id))
+    )
+    return seal(data_key, payload, owner=str(person_id))
 
 
 async def open_for_person(
-    session: AsyncSession, *, keyring: Keyring, person_id: uuid.UUID, sealed: bytes
+    session: AsyncSession,
+    *,
+    keyring: Keyring,
+    person_id: uuid.UUID,
+    sealed: bytes,
+    key: WrappedKey | None = None,
 ) -> dict[str, Any] | None:
     """Decrypt what `seal_for_person` sealed for this person or for a record since linked into
-    it; None when the person was erased (the data key is gone)."""
-    linked = (await session.exec(select(Person.id).where(Person.merged_into == person_id))).all()
+    it; None when the person was erased (the data key is gone). `key`: the person's wrapped
+    data key, when the caller read it in a statement of its own (`wrapped_key_of`), so that
+    opening costs no round trip; the records linked into hers are read only when her key does
+    not open it."""
     erased = False
-    for owner in (person_id, *linked):
+    try:
+        data_key = (
+            await _data_key(session, keyring, person_id)
+            if key is None
+            else keyring.unwrap(key, owner=str(person_id))
+        )
+    except PersonErased:
+        erased = True  # perhaps the record it was sealed for
+    else:
+        try:
+            return open_sealed(data_key, sealed, owner=str(person_id))
+        except InvalidTag:
+            pass  # sealed for a record since linked into hers
+    linked = (await session.exec(select(Person.id).where(Person.merged_into == person_id))).all()
+    for owner in linked:
         try:
             data_key = await _data_key(session, keyring, owner)
         except PersonErased:
-            erased = True  # perhaps the record it was sealed for
+            erased = True
             continue
         try:
             return open_sealed(data_key, sealed, owner=str(owner))
@@ -452,6 +485,31 @@ async def open_for_person(
         return None
     # Every key is there and none opens it: altered, or not this person's.
     raise ValueError(f"the sealed payload belongs to no record of person {person_id}")
+
+
+async def wrapped_key(session: AsyncSession, person_id: uuid.UUID) -> WrappedKey | None:
+    """The person's data key as stored (wrapped), None once she was erased: read once by a
+    caller that both opens and seals for her. Core, not the ORM: no flush of pending changes
+    first, and nothing held in the session."""
+    key = wrapped_key_of(person_id)
+    row = (
+        await (await session.connection()).execute(
+            sa.select(key.c.master_key_id, key.c.wrapped_key)
+        )
+    ).first()
+    return None if row is None else WrappedKey(row.master_key_id, bytes(row.wrapped_key))
+
+
+def wrapped_key_of(person_id: uuid.UUID | sa.ColumnElement[uuid.UUID]) -> sa.Subquery:
+    """The person's wrapped data key (`person_id`, `master_key_id`, `wrapped_key`; no row once
+    she was erased), to outer-join into another domain's read and pass to `open_for_person`:
+    the same statement, no round trip of its own."""
+    key = table_of(PersonKey)
+    return (
+        sa.select(key.c.person_id, key.c.master_key_id, key.c.wrapped_key)
+        .where(key.c.person_id == person_id)
+        .subquery("person_wrapped_key")
+    )
 
 
 async def rotate_master_key(session: AsyncSession, *, keyring: Keyring) -> int:

@@ -25,7 +25,7 @@ from service.identity.models import AppUser
 from service.identity.rules import Role
 from tests.access.test_route_table import OK, ROWS
 from tests.access.world import PRINCIPALS, Call, World
-from tests.support.factories import Factory, case_body
+from tests.support.factories import Factory, case_body, person_body
 from tests.support.statements import counting_statements
 
 # operationId -> the most statements one call may send, the principal's included.
@@ -54,14 +54,20 @@ BUDGETS: dict[str, int] = {
     "capacity-request_placement": 25,
     "capacity-withdraw_placement_request": 7,
     "cases-add_identification": 14,  # 23 before issue 12
-    "cases-correct_case": 8,
+    # A new location (as the access table's call): the principal, the case, its lock, the
+    # person's wrapped key (read once, to open the old text and compare, then seal the new:
+    # 8 before the location was sealed), the UPDATE, the view, the audit chain's three.
+    "cases-correct_case": 9,
     # An identification with a person (names, a document): 30 before issue 12, 15 now once
     # the process has seen the region (16 the first time): the principal, the document's
     # claimant, one INSERT per table written (person, key, document claim, identity, blind
     # index, case, identification, involvement, exploitation), the view, the audit chain's
     # three.
     "cases-create_case": 16,
-    "cases-link_person": 15,
+    # 15 before the location was sealed: the view after the link opens a location sealed
+    # for the record just linked away, whose key the view does not read (the records linked
+    # into hers, that record's key: 2).
+    "cases-link_person": 17,
     "cases-list_cases": 3,
     "cases-list_screenings": 3,
     "cases-list_transitions": 3,
@@ -239,3 +245,48 @@ async def test_a_case_read_is_two_statements_whatever_the_case_holds(
     ]
     assert {(s["to_org"], s["purpose"]) for s in view["suggested_referrals"]} == suggested - {made}
     assert view["involved_organizations"] == ["PNP"]
+    # Where she is now, sealed: opened with her data key, read in the view's statement.
+    assert view["current_location"] == case_body()["current_location"]
+
+
+async def test_a_case_read_without_a_location_is_two_statements_too(
+    world: World, db: Database
+) -> None:
+    police = await world.police()
+    case = await world.case(current_location=None)
+
+    with counting_statements(db) as counted:
+        response = await world.client.get(f"/v1/cases/{case['id']}", headers=police.headers)
+
+    assert response.status_code == 200, response.text
+    assert len(counted) == 2, counted.statements
+    assert response.json()["current_location"] is None
+
+
+async def test_a_location_sealed_for_a_record_since_linked_costs_two_more_statements(
+    world: World, db: Database
+) -> None:
+    police = await world.police()
+    who = {"given_name": "Luz", "family_name": "Tupa", "birth_date": "2008-09-30"}
+    first = await world.case(person=person_body(**who, age_estimate=None))
+    second = await world.case(
+        person=person_body(**who, age_estimate=None), current_location="Casa de su tía"
+    )
+    read = await world.client.get(f"/v1/cases/{second['id']}", headers=police.headers)
+    linked = await world.client.post(
+        f"/v1/cases/{second['id']}/person/link",
+        json={"person_id": first["person_id"]},
+        headers={**police.headers, "If-Match": read.headers["ETag"]},
+    )
+    assert linked.status_code == 200, linked.text
+
+    with counting_statements(db) as counted:
+        response = await world.client.get(f"/v1/cases/{second['id']}", headers=police.headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["current_location"] == "Casa de su tía"
+    # The principal and the view, as for any case; then, because the key the view read (the
+    # surviving record's) does not open a text sealed for the record linked into it, the
+    # records linked into hers and that record's key: 4. Only a case whose person was linked
+    # after its location was written pays this (a correction seals it anew, for her).
+    assert len(counted) == 4, counted.statements

@@ -83,8 +83,8 @@ async def _ok(response: httpx.Response, status: int = 200) -> Any:
 
 
 async def walk_the_pathway(w: World) -> dict[str, Any]:
-    """Identify the person, consent, screen, refer (a reason sealed), close: each free text
-    names her."""
+    """Identify the person (where she is now sealed), consent, screen, refer (a reason
+    sealed), close: each free text names her."""
     police = await w.factory.user("PNP", Role.identifier)
     mimp = await w.factory.user("MIMP", Role.caseworker)
     person = person_body(
@@ -99,7 +99,11 @@ async def walk_the_pathway(w: World) -> dict[str, Any]:
     case = await _ok(
         await w.client.post(
             "/v1/cases",
-            json=case_body(person=person, identified_on="2026-03-14"),
+            json=case_body(
+                person=person,
+                identified_on="2026-03-14",
+                current_location=f"Casa de su tía, {GIVEN} {FAMILY}'s aunt, Puerto Maldonado",
+            ),
             headers=police.headers,
         ),
         201,
@@ -282,9 +286,12 @@ async def test_erased_person_is_in_no_answer_dump_or_log_and_statistics_do_not_c
     # text sealed for her, and she is counted.
     assert set(found_in(await every_answer(w, readers, ids))) >= set(NEEDLES)
     before_opened = await opened(w.db, keyring, person_id)
-    # The identity, the screening's notes, the referral's reason (on the referral and on its
-    # dated status change), the closing note.
-    assert len(before_opened) == 5
+    # The identity, where she is now, the screening's notes, the referral's reason (on the
+    # referral and on its dated status change), the closing note.
+    assert len(before_opened) == 6
+    assert {"current_location": f"Casa de su tía, {GIVEN} {FAMILY}'s aunt, Puerto Maldonado"} in (
+        before_opened
+    )
     assert any(p.get("given_name") == GIVEN for p in before_opened)
     counted_before = await true_counts(w.db)
     assert next(t for t in counted_before if t.code == "V1").total == 1
@@ -312,8 +319,10 @@ async def test_erased_person_is_in_no_answer_dump_or_log_and_statistics_do_not_c
     gone = await w.client.get(f"/v1/cases/{case['id']}/person", headers=police.headers)
     assert gone.status_code == 410, gone.text
     assert gone.json()["code"] == "person_erased"
-    # No answer, to anyone, holds her name or document.
+    # No answer, to anyone, holds her name or document; the case no longer says where she is.
     assert found_in(await every_answer(w, readers, ids)) == []
+    shown = await _ok(await w.client.get(f"/v1/cases/{case['id']}", headers=police.headers))
+    assert shown["current_location"] is None
     # Nor the database, dumped whole.
     assert found_in(await full_dump(w.settings)) == []
     # Nor the logs.
@@ -449,10 +458,20 @@ async def test_no_text_can_be_sealed_for_an_erased_person(world: World) -> None:
         headers=police.headers,
     )
 
+    read = await w.client.get(f"/v1/cases/{case['id']}", headers=police.headers)
+    located = await w.client.patch(
+        f"/v1/cases/{case['id']}",
+        json={"current_location": "Albergue Santa Rosa"},
+        headers={**police.headers, "If-Match": read.headers["ETag"]},
+    )
+
     assert with_note.status_code == 410, with_note.text
     assert with_note.json()["code"] == "person_erased"
-    # The case goes on without her identity.
+    assert located.status_code == 410, located.text
+    assert located.json()["code"] == "person_erased"
+    # The case goes on without her identity (and without where she was: unreadable now).
     assert without.status_code == 201, without.text
+    assert read.json()["current_location"] is None
 
 
 async def test_erasure_needs_a_justification_and_an_administrator(world: World) -> None:

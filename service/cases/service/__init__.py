@@ -1,6 +1,7 @@
-"""The cases domain's use cases, by room: access and involvement, identifications,
-lifecycle and screening, and the case's person. Other domains and the routers import from
-here; the rooms import each other only downwards (access is the floor)."""
+"""The cases domain's use cases, by room: access and involvement, identifications, where
+the person is now (sealed), lifecycle and screening, and the case's person. Other domains
+and the routers import from here; the rooms import each other only downwards (access is the
+floor)."""
 
 from service.cases.service.access import (
     cases_involving,

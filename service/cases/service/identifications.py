@@ -47,6 +47,12 @@ from service.cases.schemas import (
     SuggestedReferral,
 )
 from service.cases.service.access import involve, lock_case_for_change, visible_to
+from service.cases.service.location import (
+    correct_location,
+    location_audited,
+    location_in_view,
+    sealed_location,
+)
 from service.cases.service.person import age_of_person_on
 from service.core.crypto import Keyring
 from service.core.db import RECORD, UNIT, split_aggregate, table_of
@@ -193,7 +199,9 @@ async def create_case(
         person_id=person.id,
         status=CaseStatus.identified.value,
         victim_status=VictimStatus.suspected.value,
-        current_location=data.current_location,
+        current_location_ciphertext=await sealed_location(
+            session, keyring, person.id, data.current_location
+        ),
     )
     session.add(case)
     await session.flush()
@@ -209,10 +217,10 @@ async def create_case(
                 "person_id": str(person.id),
                 "status": case.status,
                 "victim_status": case.victim_status,
-                "current_location": case.current_location,
                 "person": "[encrypted]",
             },
-        ),
+        )
+        | location_audited(case.current_location_ciphertext is not None),
     )
     await _add_identification(
         session,
@@ -307,7 +315,13 @@ async def _latest_identification_by(
 
 
 async def correct_case(
-    session: AsyncSession, *, actor: Actor, case: CaseFile, data: CaseUpdate, if_match: IfMatch
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    keyring: Keyring,
+    case: CaseFile,
+    data: CaseUpdate,
+    if_match: IfMatch,
 ) -> CaseFile:
     """Correct the actor's latest identification and where the person is now, if the case is
     still as the actor last read it (If-Match); audited."""
@@ -328,19 +342,10 @@ async def correct_case(
             changes=change_set({"is_witness": case.is_witness}, {"is_witness": data.is_witness}),
         )
         case.is_witness = data.is_witness
-    if "current_location" in fields and case.current_location != data.current_location:
-        record_event(
-            session,
-            actor=actor,
-            action="case.updated",
-            entity_type="case",
-            entity_id=case.id,
-            changes=change_set(
-                {"current_location": case.current_location},
-                {"current_location": data.current_location},
-            ),
+    if "current_location" in fields:
+        await correct_location(
+            session, actor=actor, keyring=keyring, case=case, to=data.current_location
         )
-        case.current_location = data.current_location
     if fields - {"current_location", "is_witness"}:
         identification = await _latest_identification_by(
             session, case_id=case.id, organization_id=actor.organization_id
@@ -399,7 +404,7 @@ _CASE_FIELDS = (
     "victim_status",
     "person_id",
     "is_witness",
-    "current_location",
+    "current_location_ciphertext",
     "created_at",
     "updated_at",
 )
@@ -417,16 +422,19 @@ async def case_public(
     session: AsyncSession,
     case: CaseFile,
     *,
+    keyring: Keyring,
     also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None = None,
 ) -> tuple[CasePublic, Any]:
-    """The case as involved organizations see it (no identifying data), read in one
-    statement (`_case_view_statement`). `also` makes a value another domain wants read in
-    the same statement, from the case id; it is returned beside the view (None without).
-    The case's own fields are the object's, changes not yet flushed included."""
+    """The case as involved organizations see it (no identifying data; where the person is
+    now opened with the key read in the same statement), read in one statement
+    (`_case_view_statement`). `also` makes a value another domain wants read in the same
+    statement, from the case id; it is returned beside the view (None without). The case's
+    own fields are the object's, changes not yet flushed included."""
     stmt = _case_view_statement(also, visible=False)
     # Core, not the ORM: rows of plain values, built into the view below.
     rows = (await (await session.connection()).execute(stmt, {"case_id": case.id})).all()
-    view = _view_from(rows, {name: getattr(case, name) for name in _CASE_FIELDS})
+    fields = {name: getattr(case, name) for name in _CASE_FIELDS}
+    view = _view_from(rows, fields, await location_in_view(session, keyring, rows[0], fields))
     return view, rows[0].also
 
 
@@ -434,6 +442,7 @@ async def visible_case_public(
     session: AsyncSession,
     *,
     actor: Actor,
+    keyring: Keyring,
     case_id: uuid.UUID,
     also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None = None,
 ) -> tuple[CasePublic, CaseVersion, Any]:
@@ -446,13 +455,16 @@ async def visible_case_public(
     if not rows:
         raise CaseNotFound("No such case is visible to your organization.")
     first = rows[0]._mapping
-    view = _view_from(rows, {name: first[f"case_file_{name}"] for name in _CASE_FIELDS})
+    fields = {name: first[f"case_file_{name}"] for name in _CASE_FIELDS}
+    view = _view_from(rows, fields, await location_in_view(session, keyring, rows[0], fields))
     return view, CaseVersion(id=case_id, row_version=first["case_file_row_version"]), rows[0].also
 
 
-def _view_from(rows: Sequence[sa.Row[Any]], case: Mapping[str, Any]) -> CasePublic:
-    """The view of the rows of `_case_view_statement` (one per identification) and the
-    case's own fields."""
+def _view_from(
+    rows: Sequence[sa.Row[Any]], case: Mapping[str, Any], current_location: str | None
+) -> CasePublic:
+    """The view of the rows of `_case_view_statement` (one per identification), the case's
+    own fields and where the person is now (opened)."""
     first = rows[0]
     person = {
         name.removeprefix("facts_"): value
@@ -489,7 +501,7 @@ def _view_from(rows: Sequence[sa.Row[Any]], case: Mapping[str, Any]) -> CasePubl
         ]
         if status is not CaseStatus.closed
         else [],
-        current_location=case["current_location"],
+        current_location=current_location,
         involved_organizations=sorted({code for (code,) in split_aggregate(first.involved)}),
         identifications=[
             IdentificationPublic(
@@ -523,7 +535,9 @@ def _case_view_statement(
     and its route, the person's facts, the involved organizations and the person's first
     identification in any case (the day her stored age refers to). With `visible`, only if
     the organization `:organization_id` is involved in the case (the access rule), and with
-    the case's own columns (`case_file_<name>`). Built once: a request only binds its ids."""
+    the case's own columns (`case_file_<name>`). The person's wrapped data key comes along
+    (`key_<name>`, NULL once she was erased), to open where she is now without another round
+    trip. Built once: a request only binds its ids."""
     case_id = sa.bindparam("case_id", type_=sa.Uuid())
     ident = table_of(Identification)
     case = table_of(CaseFile)
@@ -533,6 +547,7 @@ def _case_view_statement(
     # The case's person, found once by the database (an uncorrelated subquery).
     person_id = sa.select(case.c.person_id).where(case.c.id == case_id).scalar_subquery()
     facts = person_service.facts_of(person_id)
+    key = person_service.wrapped_key_of(person_id)
     forms = (
         sa.select(
             sa.func.aggregate_strings(
@@ -581,18 +596,23 @@ def _case_view_statement(
             first_recorded.label("first_recorded"),
             (also(case_id) if also is not None else sa.null()).label("also"),
             *(c.label(f"facts_{c.name}") for c in facts.c),
+            *(c.label(f"key_{c.name}") for c in key.c),
         )
         .where(ident.c.case_id == case_id)
         .order_by(ident.c.created_at, ident.c.id)
     )
     if not visible:
-        return stmt.select_from(ident.join(facts, sa.true()))
+        return stmt.select_from(ident.join(facts, sa.true()).outerjoin(key, sa.true()))
     organization_id = sa.bindparam("organization_id", type_=sa.Uuid())
     return (
         stmt.add_columns(
             *(case.c[name].label(f"case_file_{name}") for name in (*_CASE_FIELDS, "row_version"))
         )
-        .select_from(ident.join(case, case.c.id == ident.c.case_id).join(facts, sa.true()))
+        .select_from(
+            ident.join(case, case.c.id == ident.c.case_id)
+            .join(facts, sa.true())
+            .outerjoin(key, sa.true())
+        )
         .where(visible_to(organization_id))
     )
 
