@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -90,12 +91,23 @@ async def _sweep_forever(db: Database, settings: Settings) -> None:
             log.exception("sweep failed")
 
 
+def _settle_heap() -> None:
+    """Leave what start-up built (modules, routes, compiled schemas, SQLAlchemy's mappers:
+    hundreds of thousands of objects that live as long as the worker) out of the garbage
+    collector's full collections. Without this, every full collection walks all of them
+    again, and a profile of the case read under load found about a tenth of the worker's
+    time in collections triggered by a request's allocations."""
+    gc.collect()
+    gc.freeze()
+
+
 def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application; the database opens in the lifespan."""
+def create_app(settings: Settings | None = None, *, serving: bool = False) -> FastAPI:
+    """Build the application; the database opens in the lifespan. `serving`: the app is a
+    server worker's, the process's only work (see `_settle_heap`)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -111,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper = None
         if settings.referral_sweep_seconds > 0:
             sweeper = asyncio.create_task(_sweep_forever(db, settings))
+        if serving:
+            _settle_heap()
         try:
             yield
         finally:
@@ -214,7 +228,7 @@ def app_factory() -> FastAPI:
     """Entry point for uvicorn workers (`--factory`): settings from the environment."""
     settings = Settings()
     configure_logging(settings)
-    return create_app(settings)
+    return create_app(settings, serving=True)
 
 
 def link_creations(spec: dict[str, Any]) -> dict[str, Any]:

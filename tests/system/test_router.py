@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 
 import httpx
@@ -70,3 +71,20 @@ async def test_unknown_route_and_method_are_problem_documents(
     assert wrong_method.status_code == 405
     assert wrong_method.json()["code"] == "method_not_allowed"
     assert wrong_method.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_server_worker_leaves_its_start_up_heap_out_of_full_collections(
+    settings: Settings,
+) -> None:
+    # A worker's app (`serving`, as `ruta serve` builds it) freezes what start-up built;
+    # an app built for a test or a command does not touch the process's collector.
+    gc.unfreeze()
+    plain = create_app(settings)
+    async with plain.router.lifespan_context(plain):
+        assert gc.get_freeze_count() == 0
+    worker = create_app(settings, serving=True)
+    try:
+        async with worker.router.lifespan_context(worker):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
