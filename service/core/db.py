@@ -113,6 +113,8 @@ class Database:
         kwargs: dict[str, Any] = {"hide_parameters": True}
         if self.dialect == "sqlite":
             _ensure_sqlite_directory(address.database)
+            # Rolled back on return only when a transaction is still open (`_harden_sqlite`).
+            kwargs["pool_reset_on_return"] = None
         else:
             # No pre-ping: it would cost a round trip at every checkout, every request. A
             # connection the server dropped fails its statement instead; SQLAlchemy then
@@ -305,6 +307,18 @@ def _harden_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, foreign_keys: b
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+        # A connection comes back to the pool after its session committed or rolled back:
+        # the pool's own rollback then (its default) would be one more call into aiosqlite's
+        # thread, at every request, for nothing. Only a transaction still open is rolled back.
+        if (
+            state.asyncio_safe
+            and not state.terminate_only
+            and dbapi_connection.driver_connection.in_transaction
+        ):
+            dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:

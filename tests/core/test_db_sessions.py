@@ -1,0 +1,102 @@
+"""The sessions of requests that only read: no transaction, no write, nothing left open.
+
+A GET not marked `writes` runs its statements without BEGIN and COMMIT
+(`Database.session(transaction=False)`): each statement sees the database as it is when it
+runs, a statement that would write is refused before it runs, and counting (temporary
+tables) refuses such a session. On SQLite, a connection goes back to the pool without a
+rollback when its transaction has ended, and with one when it has not.
+"""
+
+# ruff: noqa: S608 (SQL built with the name of the test's own table)
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from service.cases.models import CaseFile
+from service.core.db import Database, in_transaction, table_of
+from service.core.time import utcnow
+from service.stats.catalogue import CATALOGUE, breakdown
+from service.stats.counting import Scope, count_table
+from tests.support.databases import ON_POSTGRES, execute, query
+
+
+@pytest.fixture
+async def probe(db: Database) -> AsyncIterator[str]:
+    """A table of this test's own, dropped afterwards."""
+    name = f"probe_{uuid.uuid4().hex[:8]}"
+    await execute(db, f"CREATE TABLE {name} (n INTEGER NOT NULL)")
+    yield name
+    await execute(db, f"DROP TABLE {name}")
+
+
+async def test_a_reading_session_holds_no_snapshot_and_blocks_no_writer(
+    db: Database, probe: str
+) -> None:
+    count = sa.text(f"SELECT count(*) FROM {probe}")
+    async with db.session(write=False, transaction=False) as reading:
+        assert not in_transaction(reading)
+        before = (await reading.exec(count)).scalar_one()  # type: ignore[call-overload]
+        # Another connection writes and commits between the two reads; in a transaction
+        # (SQLite's deferred one holds a snapshot) the second read would not see it.
+        await execute(db, f"INSERT INTO {probe} (n) VALUES (1)")
+        after = (await reading.exec(count)).scalar_one()  # type: ignore[call-overload]
+    assert (before, after) == (0, 1)
+
+    async with db.session(write=False) as transactional:
+        assert in_transaction(transactional)
+
+
+async def test_a_write_in_a_reading_session_is_refused_before_it_runs(db: Database) -> None:
+    case_file = table_of(CaseFile)
+    [(before,)] = await query(db, "SELECT count(*) FROM case_file")
+    with pytest.raises(RuntimeError, match="without a transaction"):
+        async with db.session(write=False, transaction=False) as reading:
+            await reading.exec(
+                sa.insert(case_file).values(
+                    id=uuid.uuid4(),
+                    person_id=uuid.uuid4(),
+                    status="identified",
+                    victim_status="suspected",
+                )
+            )
+    with pytest.raises(RuntimeError, match="without a transaction"):
+        async with db.session(write=False, transaction=False) as reading:
+            await reading.exec(sa.update(case_file).values(is_witness=True))
+    [(after,)] = await query(db, "SELECT count(*) FROM case_file")
+    assert after == before
+
+
+async def test_counting_refuses_a_session_without_a_transaction(db: Database) -> None:
+    spec = CATALOGUE["V1"]
+    scope = Scope(start=date(2016, 1, 1), end=date(2016, 12, 31), known_on=utcnow())
+    async with db.session(write=False, transaction=False) as reading:
+        with pytest.raises(RuntimeError, match="Counting needs a transaction"):
+            await count_table(reading, spec=spec, dimensions=breakdown(spec, None), scope=scope)
+    async with db.session(write=False) as transactional:  # the same count, in a transaction
+        counted = await count_table(
+            transactional, spec=spec, dimensions=breakdown(spec, None), scope=scope
+        )
+    assert counted.total >= 0
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite's pool: PostgreSQL keeps the pool's own reset")
+async def test_sqlite_rolls_back_a_transaction_left_open_when_the_connection_returns(
+    db: Database, probe: str
+) -> None:
+    async with db.engine.connect() as conn:
+        # Straight through the driver, past SQLAlchemy's own transaction: only the pool's
+        # reset can end this one.
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute("BEGIN IMMEDIATE")
+        await driver.execute(f"INSERT INTO {probe} (n) VALUES (7)")
+        assert driver.in_transaction
+    assert await query(db, f"SELECT n FROM {probe}") == []
+    # The write lock went with it: a writer gets in at once.
+    await execute(db, f"INSERT INTO {probe} (n) VALUES (8)")
+    assert await query(db, f"SELECT n FROM {probe}") == [(8,)]
