@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit.service import record_event
-from service.core.db import for_update, table_of
+from service.core.db import for_update, serialize_on, table_of
 from service.core.security import Actor
 from service.core.time import utcnow
 from service.planning import rules
@@ -68,8 +68,11 @@ def scenario_of(data: SimulationCreate) -> Scenario:
 async def request_simulation(
     session: AsyncSession, *, actor: Actor, data: SimulationCreate, queue_limit: int
 ) -> SimulationJob:
-    """Queue a job for the scenario; refused while `queue_limit` jobs are unfinished."""
+    """Queue a job for the scenario; refused while `queue_limit` jobs are unfinished. Two
+    requests (from any worker) count and add one after the other, so that together they
+    never pass the limit."""
     scenario = scenario_of(data)
+    await serialize_on(session, "planning:simulation-queue")
     unfinished = await session.scalar(
         select(sa.func.count()).where(col(SimulationJob.status).in_(UNFINISHED))
     )

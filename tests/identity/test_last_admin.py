@@ -19,7 +19,7 @@ from service.identity.exceptions import LastAdministrator
 from service.identity.rules import Role
 from service.main import open_database
 from tests.support.cli import ruta
-from tests.support.databases import query
+from tests.support.databases import query, waiting_for_a_lock
 from tests.support.factories import Factory, SignedInUser
 
 # How long the second change may take to reach its wait for the first one's lock.
@@ -152,16 +152,6 @@ async def _demote(session: AsyncSession, username: str) -> object:
     )
 
 
-async def _waiting_for_a_lock(db: Database) -> bool:
-    """Whether a transaction of this database waits for a lock (row or advisory) just now."""
-    rows = await query(
-        db,
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    return bool(rows[0][0])
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     ("first_change", "second_change"),
@@ -192,7 +182,7 @@ async def test_two_concurrent_changes_cannot_both_take_away_the_last_two_admins(
     await first_changed.wait()
     # The second change, its count taken while the first is uncommitted, must wait for it.
     deadline = asyncio.get_running_loop().time() + LOCK_WAIT_SECONDS
-    while not tasks[1].done() and not await _waiting_for_a_lock(fresh.db):
+    while not tasks[1].done() and not await waiting_for_a_lock(fresh.db):
         assert asyncio.get_running_loop().time() < deadline, "the second change never waited"
         await asyncio.sleep(0.05)
     second_finished_alone = tasks[1].done()

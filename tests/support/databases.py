@@ -98,6 +98,17 @@ async def query(db: Database, sql: str, **params: object) -> list[tuple[Any, ...
         return [tuple(row) for row in result.all()]
 
 
+async def waiting_for_a_lock(db: Database) -> bool:
+    """Whether a transaction of this PostgreSQL database waits for a lock (row or advisory)
+    just now."""
+    rows = await query(
+        db,
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    return bool(rows[0][0])
+
+
 async def execute(db: Database, sql: str, **params: object) -> None:
     """Run raw SQL in its own committed transaction."""
     async with db.engine.begin() as conn:
