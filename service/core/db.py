@@ -306,6 +306,9 @@ def _harden_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int, foreign_keys: b
         # Off only for migrations, which rebuild tables and then run foreign_key_check.
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # What is deleted is overwritten, not left in free pages: an erased person's data
+        # key (and her identity records) must not survive in the file's free space.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "reset")

@@ -211,6 +211,41 @@ async def full_dump(settings: Settings) -> str:
     return done.stdout
 
 
+async def raw_database_file(settings: Settings) -> bytes:
+    """The bytes of an SQLite database file, its write-ahead log checkpointed into it first
+    (and emptied), free pages included: what a copy of the file would hold."""
+    path = str(make_url(settings.database_url).database)
+
+    def read() -> bytes:
+        connection = sqlite3.connect(path)
+        try:
+            [(busy, _, _)] = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            assert busy == 0, "a reader kept the log from being checkpointed"
+        finally:
+            connection.close()
+        with open(path, "rb") as file:
+            return file.read()
+
+    return await asyncio.to_thread(read)
+
+
+async def _bytes_deleted_by_erasure(db: Database, person_id: str) -> list[bytes]:
+    """The stored bytes that erasing the person deletes: her wrapped data key and her
+    identity records' ciphertexts."""
+    key, identity = metadata.tables["person_key"], metadata.tables["person_identity"]
+    owner = uuid.UUID(person_id)
+    async with db.engine.connect() as conn:
+        wrapped = (
+            await conn.execute(sa.select(key.c.wrapped_key).where(key.c.person_id == owner))
+        ).scalars()
+        texts = (
+            await conn.execute(
+                sa.select(identity.c.ciphertext).where(identity.c.person_id == owner)
+            )
+        ).scalars()
+        return [bytes(value) for value in [*wrapped, *texts]]
+
+
 async def sealed_blobs(db: Database) -> list[bytes]:
     """Every sealed text the database holds, in any table."""
     blobs: list[bytes] = []
@@ -299,6 +334,10 @@ async def test_erased_person_is_in_no_answer_dump_or_log_and_statistics_do_not_c
         await w.client.get("/v1/stats/tables/V1", params={"year": 2026}, headers=analyst.headers)
     )
 
+    # Her data key as wrapped, and her identity records, as the database file holds them.
+    deleted = await _bytes_deleted_by_erasure(w.db, person_id)
+    assert deleted
+
     erase = {
         "legal_basis": "data_subject_request",
         "justification": f"Written request of {GIVEN} {FAMILY}, file MIMP-2026-0042",
@@ -325,6 +364,10 @@ async def test_erased_person_is_in_no_answer_dump_or_log_and_statistics_do_not_c
     assert shown["current_location"] is None
     # Nor the database, dumped whole.
     assert found_in(await full_dump(w.settings)) == []
+    if w.settings.is_sqlite:
+        # Nor the file's free space: what erasure deleted is overwritten (secure_delete).
+        raw = await raw_database_file(w.settings)
+        assert [blob for blob in deleted if blob in raw] == []
     # Nor the logs.
     captured = capfd.readouterr()
     assert found_in(caplog.text + captured.out + captured.err) == []
