@@ -230,9 +230,10 @@ async def set_active(
 async def set_role(
     session: AsyncSession, *, actor: Actor | None, username: str, role: rules.Role
 ) -> str | None:
-    """Give a user another role, in force from the user's next request (the role is read
-    from the database on each one); audited. The last active administrator keeps the admin
-    role (LastAdministrator). Returns the former role, None if unchanged."""
+    """Give a user another role, in force within RUTA_PRINCIPAL_CACHE_SECONDS (each worker
+    reads the caller again past that: PrincipalCache); audited. The last active
+    administrator keeps the admin role (LastAdministrator). Returns the former role, None if
+    unchanged."""
     user = await _user_to_change(session, username, may_remove_admin=role != rules.Role.admin)
     before = user.role
     if before == role.value:
@@ -590,8 +591,8 @@ async def principal_for_claims(
     session: AsyncSession, claims: TokenClaims
 ) -> tuple[Actor, OrganizationPublic]:
     """The active user a verified token speaks for, with their organization, in one
-    statement and uncached (a disabled user is refused at the next request); 401 when there
-    is none."""
+    statement (a disabled user is refused at the next read: PrincipalCache says how soon);
+    401 when there is none."""
     key: str | uuid.UUID = claims.subject
     if not claims.external:
         try:
@@ -651,10 +652,6 @@ class PrincipalCache:
             del self._entries[next(iter(self._entries))]  # the oldest inserted
         self._entries[key] = (now + self.seconds, actor, organization)
         return actor, organization
-
-    def forget(self) -> None:
-        """Read every principal again at its next request."""
-        self._entries.clear()
 
 
 @functools.cache
