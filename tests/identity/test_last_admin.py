@@ -4,7 +4,6 @@ race on PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,11 +18,9 @@ from service.identity.exceptions import LastAdministrator
 from service.identity.rules import Role
 from service.main import open_database
 from tests.support.cli import ruta
-from tests.support.databases import query, waiting_for_a_lock
+from tests.support.databases import query
 from tests.support.factories import Factory, SignedInUser
-
-# How long the second change may take to reach its wait for the first one's lock.
-LOCK_WAIT_SECONDS = 10
+from tests.support.races import race_on_a_lock
 
 
 @dataclass(frozen=True)
@@ -163,35 +160,16 @@ async def test_two_concurrent_changes_cannot_both_take_away_the_last_two_admins(
 ) -> None:
     one = (await fresh.factory.user("MIMP", Role.admin)).actor.username
     two = (await fresh.factory.user("MIMP", Role.admin)).actor.username
-    first_changed = asyncio.Event()
-    first_may_commit = asyncio.Event()
-
-    async def first() -> object:
-        async with fresh.db.session() as session:  # a connection of its own
-            changed = await first_change(session, one)
-            first_changed.set()
-            await first_may_commit.wait()  # holding its transaction open
-            return changed
-
-    async def second() -> object:
-        await first_changed.wait()
-        async with fresh.db.session() as session:  # another connection
-            return await second_change(session, two)
-
-    tasks = [asyncio.create_task(first()), asyncio.create_task(second())]
-    await first_changed.wait()
     # The second change, its count taken while the first is uncommitted, must wait for it.
-    deadline = asyncio.get_running_loop().time() + LOCK_WAIT_SECONDS
-    while not tasks[1].done() and not await waiting_for_a_lock(fresh.db):
-        assert asyncio.get_running_loop().time() < deadline, "the second change never waited"
-        await asyncio.sleep(0.05)
-    second_finished_alone = tasks[1].done()
-    first_may_commit.set()
-    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    race = await race_on_a_lock(
+        fresh.db,
+        lambda session: first_change(session, one),
+        lambda session: second_change(session, two),
+    )
 
-    assert not second_finished_alone
-    assert not isinstance(outcomes[0], BaseException), outcomes[0]
-    assert isinstance(outcomes[1], LastAdministrator), outcomes[1]
+    assert not race.second_finished_alone
+    assert not isinstance(race.first, BaseException), race.first
+    assert isinstance(race.second, LastAdministrator), race.second
     accounts = await _accounts(fresh.db)
     assert [name for name, (role, active) in accounts.items() if role == "admin" and active] == [
         two
