@@ -35,7 +35,7 @@ from service.core.security import Security
 from service.core.settings import Settings
 from service.core.tracing import RequestSpans, tracer_provider
 from service.identity.router import router as identity_router
-from service.identity.service import PrincipalCache
+from service.identity.service import PRINCIPALS_CHANNEL, PrincipalCache
 from service.legal.router import router as legal_router
 from service.pathway import sweep
 from service.persons.router import router as persons_router
@@ -123,15 +123,25 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
         sweeper = None
         if settings.referral_sweep_seconds > 0:
             sweeper = asyncio.create_task(_sweep_forever(db, settings))
+        principals: PrincipalCache = app.state.principals
+        announcements = None
+        if db.dialect == "postgresql" and principals.seconds > 0:
+            principals.expect_announcements()
+            announcements = asyncio.create_task(
+                db.listen(
+                    PRINCIPALS_CHANNEL, heard=principals.changed, listening=principals.listening
+                )
+            )
         if serving:
             _settle_heap()
         try:
             yield
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            for task in (sweeper, announcements):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await simulations.stop()
             await db.dispose()
             if stats_db is not None:

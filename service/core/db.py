@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import random
 import socket
 import weakref
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import sqlalchemy as sa
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
@@ -32,6 +34,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.errors import ServiceUnavailable
 from service.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=Select)  # type: ignore[type-arg]
 T = TypeVar("T")
@@ -57,6 +61,8 @@ _UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 _BACKOFF_BASE_SECONDS = 0.02
 _BACKOFF_CAP_SECONDS = 0.5
 RETRY_AFTER_SECONDS = 2
+# How often a LISTEN connection is checked for a server that went away without closing it.
+_LISTEN_CHECK_SECONDS = 10
 
 
 class DatabaseUnavailable(ServiceUnavailable):
@@ -226,6 +232,63 @@ class Database:
                 return await work(session)
 
         return await retrying(once, retries=self.settings.db_retries, may_rerun=lambda _: True)
+
+    async def listen(
+        self,
+        channel: str,
+        *,
+        heard: Callable[[], None],
+        listening: Callable[[bool], None],
+    ) -> None:
+        """PostgreSQL: LISTEN on `channel`, over a connection of its own, for as long as the
+        task that awaits this runs; after a lost connection, again once the server answers.
+        `heard()` runs at every notification; `listening(True)` once the LISTEN is in
+        place, `listening(False)` when the connection is lost or the task ends (what is
+        announced meanwhile is never heard). The connection is checked every
+        `_LISTEN_CHECK_SECONDS`: a server gone without closing it is noticed too.
+        SQLite has no notifications: returns at once."""
+        if self.dialect != "postgresql":
+            return
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            try:
+                connection = await asyncpg.connect(
+                    dsn,
+                    timeout=self.settings.db_connect_timeout_seconds,
+                    # As pg_stat_activity names it.
+                    server_settings={"application_name": f"ruta-listen-{channel}"},
+                )
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("cannot listen on %s: %s", channel, type(exc).__name__)
+                await asyncio.sleep(RETRY_AFTER_SECONDS)
+                continue
+            try:
+                await self._listen_on(connection, channel, heard=heard, listening=listening)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("stopped listening on %s: %s", channel, type(exc).__name__)
+            finally:
+                listening(False)
+                connection.terminate()
+            await asyncio.sleep(RETRY_AFTER_SECONDS)
+
+    async def _listen_on(
+        self,
+        connection: asyncpg.Connection,
+        channel: str,
+        *,
+        heard: Callable[[], None],
+        listening: Callable[[bool], None],
+    ) -> None:
+        """LISTEN on one connection until it is lost (closed, or failing its check)."""
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _connection: lost.set())
+        await connection.add_listener(channel, lambda *_notification: heard())
+        listening(True)
+        while not lost.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(lost.wait(), _LISTEN_CHECK_SECONDS)
+                return
+            await connection.fetchval("SELECT 1", timeout=self.settings.db_connect_timeout_seconds)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

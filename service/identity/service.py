@@ -623,30 +623,61 @@ async def principal_for_claims(
     return actor, org
 
 
+PRINCIPALS_CHANNEL = "ruta_principals"
+
+
 class PrincipalCache:
     """The principals of recent tokens, each remembered for `seconds` (monotonic clock) so
-    that a burst of requests with one token reads its user once. What a cached principal
-    may do is bounded by the lag: a disabled user, a role taken away or a password reset
-    (a new token generation) is seen by every worker within `seconds`. Keyed by the token's
-    issuer, subject and generation; at most `size` entries (the oldest go first)."""
+    that a burst of requests with one token reads its user once. Keyed by the token's
+    issuer, subject and generation; at most `size` entries (the oldest go first).
+
+    How soon a change to a user (disabled, another role, a password reset) is seen:
+    - on PostgreSQL, at once: triggers (migration 0026) announce every such change on
+      PRINCIPALS_CHANNEL, the worker LISTENs (`Database.listen`) and forgets everything it
+      remembers (`changed`). While it is not listening (starting, or its connection lost) it
+      remembers nothing and reads the user at every request;
+    - elsewhere (SQLite), within `seconds`.
+    """
 
     def __init__(self, seconds: float, *, size: int = 10_000) -> None:
         self.seconds = seconds
         self._size = size
         self._entries: dict[tuple[str, str, int], tuple[float, Actor, OrganizationPublic]] = {}
+        # Moves at every change announced: a read begun before it is not remembered after.
+        self._epoch = 0
+        self.serving = True
+
+    def expect_announcements(self) -> None:
+        """Changes will be announced (PostgreSQL): serve nothing until `listening(True)`."""
+        self.listening(False)
+
+    def listening(self, up: bool) -> None:
+        """Whether announcements are heard now; what was remembered before is forgotten
+        either way (a change may have gone unheard)."""
+        self.serving = up
+        self.changed()
+
+    def changed(self) -> None:
+        """A user or an organization changed: read every principal again."""
+        self._entries.clear()
+        self._epoch += 1
 
     async def principal(
         self, session: AsyncSession, claims: TokenClaims
     ) -> tuple[Actor, OrganizationPublic]:
-        """`principal_for_claims`, or what it answered for the same token within `seconds`."""
-        if self.seconds <= 0:
+        """`principal_for_claims`, or what it answered for the same token within `seconds`
+        and since the last change announced."""
+        if self.seconds <= 0 or not self.serving:
             return await principal_for_claims(session, claims)
         key = (claims.issuer, claims.subject, claims.generation)
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now:
             return entry[1], entry[2]
+        epoch = self._epoch
         actor, organization = await principal_for_claims(session, claims)
+        if epoch != self._epoch or not self.serving:
+            return actor, organization  # read before a change that was announced since
         self._entries.pop(key, None)
         if len(self._entries) >= self._size:
             del self._entries[next(iter(self._entries))]  # the oldest inserted

@@ -1,35 +1,71 @@
 """A worker remembers a token's principal for RUTA_PRINCIPAL_CACHE_SECONDS: a burst of
 requests with one token reads its user once, and a change to the user (disabled, a new role,
-a password reset) is seen within that many seconds, never later."""
+a password reset) is seen within that many seconds, never later. On PostgreSQL it is seen at
+once: triggers announce the change (migration 0026) and every worker listening forgets what
+it remembered; a worker not listening remembers nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
 from service.core.db import Database, table_of
+from service.core.security import Security
 from service.core.settings import Settings
-from service.identity.models import AppUser
+from service.identity.models import AppUser, Organization
 from service.identity.rules import Role
 from service.identity.service import PrincipalCache
-from service.main import create_app
+from service.main import create_app, open_database
+from tests.support.cli import ruta
 from tests.support.clients import client_from
-from tests.support.factories import Factory
+from tests.support.databases import query
+from tests.support.factories import Factory, SignedInUser
+from tests.support.load import running_server
 from tests.support.statements import counting_statements
 
 SECONDS = 0.5
+# Longer than any test: on PostgreSQL only an announcement can make a change seen in time.
+LONG = 30.0
+# How long a worker may take to (re)connect its LISTEN: Database.listen pauses 2 s between.
+LISTEN_SECONDS = 10.0
+# How long an announced change may take to reach the worker.
+HEARD_SECONDS = 2.0
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], seconds: float, what: str) -> float:
+    """Wait until the condition holds; how long it took (fails past `seconds`)."""
+    start = time.monotonic()
+    while not await condition():
+        assert time.monotonic() - start <= seconds, what
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
+async def _serving(app: FastAPI) -> bool:
+    return bool(app.state.principals.serving)
+
+
+@contextlib.asynccontextmanager
+async def _app_remembering(settings: Settings, seconds: float) -> AsyncIterator[FastAPI]:
+    """An app of its own whose workers remember principals for `seconds`, once it serves
+    what it remembers (on PostgreSQL, once it listens)."""
+    application = create_app(settings.model_copy(update={"principal_cache_seconds": seconds}))
+    async with application.router.lifespan_context(application):
+        await _until(lambda: _serving(application), LISTEN_SECONDS, "never listened")
+        yield application
 
 
 @pytest.fixture
 async def cached(settings: Settings) -> AsyncIterator[FastAPI]:
     """An app of its own whose workers remember principals for SECONDS."""
-    application = create_app(settings.model_copy(update={"principal_cache_seconds": SECONDS}))
-    async with application.router.lifespan_context(application):
+    async with _app_remembering(settings, SECONDS) as application:
         yield application
 
 
@@ -116,3 +152,128 @@ async def test_the_cache_keeps_at_most_its_size_the_oldest_going_first(
             await client.get("/v1/me", headers=first.headers)
     assert len(newest) == 0, newest.statements
     assert len(oldest) == 1, oldest.statements  # the first was let go for the third
+
+
+async def _me(client: httpx.AsyncClient, user: SignedInUser) -> httpx.Response:
+    return await client.get("/v1/me", headers=user.headers)
+
+
+def _set(table: str, **values: object) -> Callable[[Database, SignedInUser], Awaitable[None]]:
+    async def change(db: Database, user: SignedInUser) -> None:
+        row = table_of(AppUser)
+        async with db.session() as session:
+            if table == "app_user":
+                await session.exec(
+                    sa.update(row).where(row.c.id == user.actor.user_id).values(**values)
+                )
+            else:
+                org = table_of(Organization)
+                await session.exec(
+                    sa.update(org).where(org.c.id == user.actor.organization_id).values(**values)
+                )
+
+    return change
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("change", "seen"),
+    [
+        (_set("app_user", is_active=False), lambda r: r.status_code == 401),
+        (_set("app_user", role=Role.analyst.value), lambda r: r.json()["role"] == "analyst"),
+        (_set("app_user", token_generation=7), lambda r: r.status_code == 401),
+        (
+            _set("organization", name="Policía Nacional (renamed)"),
+            lambda r: r.json()["organization"]["name"] == "Policía Nacional (renamed)",
+        ),
+    ],
+    ids=["disabled", "role", "password-reset", "organization"],
+)
+async def test_on_postgresql_a_change_is_seen_at_once_whatever_the_cache_s_seconds(
+    fresh_settings: Settings,
+    change: Callable[[Database, SignedInUser], Awaitable[None]],
+    seen: Callable[[httpx.Response], bool],
+) -> None:
+    async with _app_remembering(fresh_settings, LONG) as app:
+        db: Database = app.state.db
+        user = await Factory(db, app.state.security).user("PNP", Role.caseworker)
+        async with client_from(app, "198.51.100.26") as client:
+            assert (await _me(client, user)).status_code == 200
+            with counting_statements(db) as remembered:
+                assert not seen(await _me(client, user))
+            assert len(remembered) == 0, remembered.statements  # served from memory
+
+            await change(db, user)
+            took = await _until(
+                lambda: _seen_now(client, user, seen), HEARD_SECONDS, "the change went unheard"
+            )
+    assert took < HEARD_SECONDS < LONG
+
+
+async def _seen_now(
+    client: httpx.AsyncClient, user: SignedInUser, seen: Callable[[httpx.Response], bool]
+) -> bool:
+    return seen(await _me(client, user))
+
+
+@pytest.mark.postgres
+async def test_a_worker_that_stopped_listening_remembers_nothing_until_it_listens_again(
+    fresh_settings: Settings,
+) -> None:
+    async with _app_remembering(fresh_settings, LONG) as app:
+        db: Database = app.state.db
+        user = await Factory(db, app.state.security).user("PNP", Role.caseworker)
+        async with client_from(app, "198.51.100.27") as client:
+            await _me(client, user)
+            # Its LISTEN connection dies (a server restart, a network cut).
+            await query(
+                db,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database()"
+                " AND application_name = 'ruta-listen-ruta_principals'",
+            )
+            await _until(lambda: _not(_serving(app)), LISTEN_SECONDS, "the loss went unseen")
+            with counting_statements(db) as deaf:
+                await _me(client, user)
+                await _me(client, user)
+            # Listening again, it remembers again.
+            await _until(lambda: _serving(app), LISTEN_SECONDS, "never listened again")
+            await _me(client, user)
+            with counting_statements(db) as again:
+                assert (await _me(client, user)).status_code == 200
+    assert len(deaf) == 2, deaf.statements  # read at every request
+    assert len(again) == 0, again.statements
+
+
+async def _not(condition: Awaitable[bool]) -> bool:
+    return not await condition
+
+
+@pytest.mark.postgres
+async def test_ruta_user_disable_is_seen_by_every_worker_of_a_server_at_once(
+    fresh_settings: Settings,
+) -> None:
+    settings = fresh_settings.model_copy(update={"principal_cache_seconds": LONG})
+    db = open_database(settings)
+    try:
+        user = await Factory(db, Security.from_settings(settings)).user("PNP", Role.caseworker)
+    finally:
+        await db.dispose()
+    with running_server(settings, workers=2) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            # Both workers serve the token, and remember it (new connections spread them).
+            for _ in range(20):
+                assert (await client.get("/v1/me", headers=user.headers)).status_code == 200
+            disabled = await asyncio.to_thread(
+                ruta, settings, "user", "disable", user.actor.username
+            )
+            assert disabled.returncode == 0, disabled.stderr
+            start = time.monotonic()
+            answers = []
+            while time.monotonic() - start < HEARD_SECONDS:
+                answers.append((await client.get("/v1/me", headers=user.headers)).status_code)
+            # New connections for the last ones: whichever worker takes them.
+            for _ in range(20):
+                async with httpx.AsyncClient(base_url=base, timeout=30) as other:
+                    answers.append((await other.get("/v1/me", headers=user.headers)).status_code)
+    assert answers[-20:] == [401] * 20
