@@ -126,8 +126,9 @@ def _set_active(username: str, *, active: bool) -> None:
 
 @app.command("disable")
 def user_disable(username: Username) -> None:
-    """Disable a user: sign-in refused at once, and every token they hold refused within
-    RUTA_PRINCIPAL_CACHE_SECONDS (2 s). The last active administrator is never disabled."""
+    """Disable a user: sign-in refused, and every token they hold refused (at once on
+    PostgreSQL, within RUTA_PRINCIPAL_CACHE_SECONDS on SQLite). The last active
+    administrator is never disabled."""
     _set_active(username, active=False)
 
 
@@ -157,8 +158,9 @@ def user_reset_password(username: Username, password_stdin: PasswordStdin = Fals
 
 @app.command("set-role")
 def user_set_role(username: Username, role: Annotated[Role, typer.Argument()]) -> None:
-    """Give a user another role, in force within RUTA_PRINCIPAL_CACHE_SECONDS (2 s). The
-    last active administrator keeps the admin role."""
+    """Give a user another role (in force at once on PostgreSQL, within
+    RUTA_PRINCIPAL_CACHE_SECONDS on SQLite). The last active administrator keeps the admin
+    role."""
     before = _change(
         username,
         lambda session: identity_service.set_role(

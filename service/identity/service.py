@@ -230,8 +230,8 @@ async def set_active(
 async def set_role(
     session: AsyncSession, *, actor: Actor | None, username: str, role: rules.Role
 ) -> str | None:
-    """Give a user another role, in force within RUTA_PRINCIPAL_CACHE_SECONDS (each worker
-    reads the caller again past that: PrincipalCache); audited. The last active
+    """Give a user another role, in force at the user's next request on PostgreSQL, within
+    RUTA_PRINCIPAL_CACHE_SECONDS on SQLite (PrincipalCache); audited. The last active
     administrator keeps the admin role (LastAdministrator). Returns the former role, None if
     unchanged."""
     user = await _user_to_change(session, username, may_remove_admin=role != rules.Role.admin)
