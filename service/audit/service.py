@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit import rules
 from service.audit.models import AuditChainHead, AuditEvent
-from service.core.db import insert_then_update, lock_any_of, table_of
+from service.core.db import lock_any_of, table_of
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.requestid import current_request_id
 from service.core.security import Actor
@@ -97,10 +97,8 @@ def _append_pending(session: Session) -> None:
         raise RuntimeError("audit events recorded on a session without an audit key")
     head = _lock_a_chain_head(session)
     links = rules.link(keys, pending, chain=head.chain, seq=head.seq, head=head.hash)
-    table = table_of(AuditChainHead)
-    # The events and the chain's new head: one round trip on PostgreSQL.
-    insert_then_update(
-        session.connection(),
+    conn = session.connection()
+    conn.execute(
         sa.insert(table_of(AuditEvent)),
         [
             {
@@ -122,9 +120,12 @@ def _append_pending(session: Session) -> None:
             }
             for item in links
         ],
+    )
+    table = table_of(AuditChainHead)
+    conn.execute(
         sa.update(table)
         .where(table.c.chain == head.chain)
-        .values(seq=links[-1].seq, hash=links[-1].hash),
+        .values(seq=links[-1].seq, hash=links[-1].hash)
     )
 
 

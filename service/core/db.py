@@ -514,22 +514,6 @@ async def serialize_on(session: AsyncSession, name: str) -> None:
         await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
-def insert_then_update(
-    connection: sa.Connection,
-    insert: sa.Insert,
-    rows: Sequence[dict[str, Any]],
-    update: sa.Update,
-) -> None:
-    """Insert the rows, then run the update (which must not depend on them). PostgreSQL: one
-    statement, one round trip: the insert is a data-modifying WITH of the update, which
-    PostgreSQL runs to completion whatever the update reads. SQLite: two statements."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(update.add_cte(insert.values(list(rows)).cte("inserted")))
-    else:
-        connection.execute(insert, list(rows))
-        connection.execute(update)
-
-
 def partial_unique_index(name: str, *columns: str, where: str) -> sa.Index:
     """A unique index over the rows that satisfy `where` (the same SQL on both databases)."""
     condition = sa.text(where)
