@@ -14,14 +14,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from service.core.security import Security
 from service.core.settings import Settings
 from service.identity.rules import Role
-from service.main import create_app, open_database
+from service.main import create_app
 from tests.core.test_metrics import scrape, value
 from tests.support.clients import client_from
 from tests.support.databases import make_settings
-from tests.support.factories import Factory
+from tests.support.factories import Factory, user_in
 from tests.support.load import running_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -161,11 +160,7 @@ async def test_two_workers_share_one_limit_in_redis(fresh_settings: Settings) ->
             "rate_limit_window_seconds": 600,
         }
     )
-    db = open_database(shared)
-    try:
-        user = await Factory(db, Security.from_settings(shared)).user("PNP", Role.identifier)
-    finally:
-        await db.dispose()
+    user = await user_in(shared, "PNP", Role.identifier)
 
     with running_server(shared, workers=2) as url:
         statuses = await asyncio.to_thread(_me_many_times, url, user.token, 3 * limit)

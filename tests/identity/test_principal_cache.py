@@ -17,16 +17,15 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from service.core.db import Database, table_of
-from service.core.security import Security
 from service.core.settings import Settings
 from service.identity.models import AppUser, Organization
 from service.identity.rules import Role
 from service.identity.service import PrincipalCache
-from service.main import create_app, open_database
+from service.main import create_app
 from tests.support.cli import ruta
 from tests.support.clients import client_from
 from tests.support.databases import query
-from tests.support.factories import Factory, SignedInUser
+from tests.support.factories import Factory, SignedInUser, user_in
 from tests.support.load import running_server
 from tests.support.statements import counting_statements
 
@@ -254,11 +253,7 @@ async def test_ruta_user_disable_is_seen_by_every_worker_of_a_server_at_once(
     fresh_settings: Settings,
 ) -> None:
     settings = fresh_settings.model_copy(update={"principal_cache_seconds": LONG})
-    db = open_database(settings)
-    try:
-        user = await Factory(db, Security.from_settings(settings)).user("PNP", Role.caseworker)
-    finally:
-        await db.dispose()
+    user = await user_in(settings, "PNP", Role.caseworker)
     with running_server(settings, workers=2) as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             # Both workers serve the token, and remember it (new connections spread them).

@@ -12,8 +12,10 @@ import httpx
 
 from service.core.db import Database
 from service.core.security import Actor, Security
+from service.core.settings import Settings
 from service.identity import service as identity_service
 from service.identity.rules import Role
+from service.main import open_database
 
 _counter = itertools.count(1)
 
@@ -190,3 +192,15 @@ async def create_shelter_case(
     case = await create_case(client, police, **overrides)
     await refer_for_shelter(client, police, shelter, case["id"])
     return case
+
+
+async def user_in(
+    settings: Settings, org: str = "PNP", role: Role = Role.identifier
+) -> SignedInUser:
+    """A signed-in user created in the settings' database from outside any app (for a
+    server the test starts itself)."""
+    db = open_database(settings)
+    try:
+        return await Factory(db, Security.from_settings(settings)).user(org, role)
+    finally:
+        await db.dispose()
