@@ -14,7 +14,7 @@ import logging
 import random
 import socket
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -199,6 +199,8 @@ class Database:
                     await session.rollback()
                 _raise_translated(exc)
                 raise
+            if maker is self._autocommit:
+                return  # nothing to commit: closing the session returns its connection
             try:
                 await session.commit()
             except Exception as exc:
@@ -454,6 +456,24 @@ def table_of(model: type[SQLModel]) -> sa.Table:
 # Separators of the values `aggregate_strings` joins in one read (ASCII's record and unit
 # separators: no code, date or name Ruta stores contains them).
 RECORD, UNIT = "\x1e", "\x1f"
+
+
+def joined_records(value: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """`value` of every row aggregated into one string, RECORD between them (read back with
+    `split_aggregate`). The separator is written into the statement: given as a value,
+    SQLAlchemy would render it into the SQL text again at every execution (a "literal
+    execute" parameter), instead of once for its compiled cache."""
+    return sa.func.aggregate_strings(value, _RECORD_IN_SQL)
+
+
+_RECORD_IN_SQL = sa.literal_column(f"'{RECORD}'", sa.String())
+
+
+def one_of(column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnElement[bool]:
+    """`column IN (values)` for a fixed set of values (statuses, kinds): each bound as a
+    parameter of its own. A list given to `in_` is an "expanding" parameter, which
+    SQLAlchemy renders into the SQL text again at every execution."""
+    return column.in_([sa.literal(value, column.type) for value in values])
 
 
 def split_aggregate(value: str | None) -> list[list[str]]:

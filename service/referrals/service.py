@@ -19,7 +19,7 @@ from service.cases import service as case_service
 from service.cases.rules import InvolvementBasis, TransitionTrigger
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
-from service.core.db import RECORD, UNIT, for_update, split_aggregate, table_of
+from service.core.db import UNIT, for_update, joined_records, one_of, split_aggregate, table_of
 from service.core.metrics import GaugeReading, Sample
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.preconditions import IfMatch, check_version
@@ -510,8 +510,8 @@ def live_targets_of(
     referral = table_of(Referral)
     target = identity_service.organization_code_of(referral.c.to_org_id) + UNIT + referral.c.purpose
     return (
-        sa.select(sa.func.aggregate_strings(target, RECORD))
-        .where(referral.c.case_id == case_id, referral.c.status.not_in(_DEAD))
+        sa.select(joined_records(target))
+        .where(referral.c.case_id == case_id, sa.not_(one_of(referral.c.status, _DEAD)))
         .scalar_subquery()
     )
 

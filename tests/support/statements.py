@@ -29,6 +29,10 @@ class Counted:
 
     statements: list[str] = field(default_factory=list)
     transactions: int = 0
+    # Statements whose SQL SQLAlchemy renders again at every execution, not once for its
+    # compiled cache: those with "post-compile" parameters (a list given to `in_`, a value
+    # it must write into the text). Work for the worker's CPU on every request.
+    rendered_each_time: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.statements)
@@ -48,9 +52,16 @@ def counting_statements(db: Database) -> Iterator[Counted]:
     counted = Counted()
     engine = db.engine.sync_engine
 
-    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def on_statement(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, *_args: Any
+    ) -> None:
         if _COUNTING.get() is counted and not statement.lstrip().upper().startswith("BEGIN"):
             counted.statements.append(statement)
+            compiled = getattr(context, "compiled", None)
+            if getattr(compiled, "post_compile_params", None) or getattr(
+                compiled, "literal_execute_params", None
+            ):
+                counted.rendered_each_time.append(statement)
 
     def on_begin(_conn: Any) -> None:
         if _COUNTING.get() is counted:

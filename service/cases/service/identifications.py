@@ -55,7 +55,7 @@ from service.cases.service.location import (
 )
 from service.cases.service.person import age_of_person_on
 from service.core.crypto import Keyring
-from service.core.db import RECORD, UNIT, split_aggregate, table_of
+from service.core.db import UNIT, joined_records, split_aggregate, table_of
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.preconditions import IfMatch
@@ -550,9 +550,7 @@ def _case_view_statement(
     key = person_service.wrapped_key_of(person_id)
     forms = (
         sa.select(
-            sa.func.aggregate_strings(
-                exploitation.c.form + UNIT + sa.func.coalesce(exploitation.c.sector, ""), RECORD
-            )
+            joined_records(exploitation.c.form + UNIT + sa.func.coalesce(exploitation.c.sector, ""))
         )
         .where(
             exploitation.c.identification_id == ident.c.id,
@@ -562,18 +560,15 @@ def _case_view_statement(
     )
     legs = (
         sa.select(
-            sa.func.aggregate_strings(
-                sa.cast(route.c.position, sa.String) + UNIT + route.c.role + UNIT + route.c.country,
-                RECORD,
+            joined_records(
+                sa.cast(route.c.position, sa.String) + UNIT + route.c.role + UNIT + route.c.country
             )
         )
         .where(route.c.identification_id == ident.c.id)
         .scalar_subquery()
     )
     involved = (
-        sa.select(
-            sa.func.aggregate_strings(organization_code_of(involvement.c.organization_id), RECORD)
-        )
+        sa.select(joined_records(organization_code_of(involvement.c.organization_id)))
         .where(involvement.c.case_id == case_id, involvement.c.ended_at.is_(None))
         .scalar_subquery()
     )
