@@ -133,7 +133,8 @@ async def correct_case(
 ) -> CasePublic:
     """Correct the caller's identification details, where the person is now (stored sealed
     under her data key: 410 once she was erased), or witness status. If-Match is required:
-    the case's ETag as last read (428 without, 412 when the case has changed since)."""
+    the case's ETag as last read (428 without, 412 when the case has changed since). Values
+    equal to those stored change nothing: the ETag stays and no audit event is written."""
     case = await service.correct_case(
         session, actor=actor, keyring=security.keyring, case=case, data=body, if_match=if_match
     )

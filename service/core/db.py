@@ -463,7 +463,8 @@ def joined_records(value: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     `split_aggregate`). The separator is written into the statement: given as a value,
     SQLAlchemy would render it into the SQL text again at every execution (a "literal
     execute" parameter), instead of once for its compiled cache."""
-    return sa.func.aggregate_strings(value, _RECORD_IN_SQL)
+    # Typed as a str, the separator is coerced like any argument: an SQL literal is taken.
+    return sa.func.aggregate_strings(value, _RECORD_IN_SQL)  # type: ignore[arg-type]
 
 
 _RECORD_IN_SQL = sa.literal_column(f"'{RECORD}'", sa.String())

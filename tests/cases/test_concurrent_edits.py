@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import httpx
 from service.core.db import Database
 from service.identity.rules import Role
 from tests.support.databases import query
-from tests.support.factories import Factory, SignedInUser, create_case, patch_case
+from tests.support.factories import Factory, SignedInUser, case_body, create_case, patch_case
 
 
 async def _etag(client: httpx.AsyncClient, user: SignedInUser, case_id: str) -> str:
@@ -168,3 +169,56 @@ async def test_a_stale_if_match_on_a_case_action_is_refused_and_nothing_happens(
     assert closed.status_code == 412, closed.text
     stored = await client.get(f"/v1/cases/{case['id']}", headers=police.headers)
     assert stored.json()["status"] != "closed"
+
+
+async def test_a_patch_that_changes_nothing_keeps_the_etag_and_records_nothing(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    police = await factory.user("PNP", Role.identifier)
+    body = case_body()
+    case = await create_case(client, police, **body)
+    etag = await _etag(client, police, case["id"])
+    events = await _events_of(db, case["id"])
+
+    # Every field the case was created with, again: nothing changes.
+    same = {
+        "place": body["place"],
+        "operation_ref": body["operation_ref"],
+        "indicators": body["indicators"],
+        "exploitation": body["exploitation"],
+        "current_location": body["current_location"],
+        "is_witness": False,
+    }
+    response = await _patch(client, police, case["id"], same, etag)
+
+    assert response.status_code == 200, response.text
+    assert response.headers["ETag"] == etag
+    assert await _etag(client, police, case["id"]) == etag
+    assert await _events_of(db, case["id"]) == events
+    # The forms of exploitation were not superseded by the same forms again.
+    stored_id = uuid.UUID(case["id"]).hex if db.dialect == "sqlite" else case["id"]
+    superseded = await query(
+        db,
+        "SELECT count(*) FROM identification_exploitation e JOIN identification i"
+        " ON i.id = e.identification_id WHERE i.case_id = :id AND e.superseded_at IS NOT NULL",
+        id=stored_id,
+    )
+    assert superseded == [(0,)]
+
+    # One field that does change moves the tag, and is the only change recorded.
+    moved = await _patch(client, police, case["id"], {**same, "place": "Puerto Maldonado"}, etag)
+    assert moved.status_code == 200, moved.text
+    assert moved.headers["ETag"] != etag
+    after = await _events_of(db, case["id"])
+    new = [event for event in after if event not in events]
+    assert [action for action, _ in new] == ["identification.corrected"]
+    assert set(new[0][1]) == {"identification_id", "place"}
+
+
+async def _events_of(db: Database, entity_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The audit events of an entity: (action, changes), in a stable order."""
+    rows = await query(
+        db, "SELECT action, changes FROM audit_event WHERE entity_id = :id", id=entity_id
+    )
+    events = [(a, c if isinstance(c, dict) else json.loads(c)) for a, c in rows]
+    return sorted(events, key=lambda event: (event[0], json.dumps(event[1], sort_keys=True)))

@@ -201,16 +201,23 @@ async def lock_case(
 
 
 async def lock_case_for_change(
-    session: AsyncSession, case: CaseFile, *, if_match: IfMatch | None
+    session: AsyncSession, case: CaseFile, *, if_match: IfMatch | None, stamp: bool = True
 ) -> CaseFile:
     """Lock a case about to change through its own routes and compare the caller's If-Match
     with its version under the lock (412 when stale): of two writers holding the same ETag,
     the second waits for the first to commit and then finds its tag stale. The change dates
-    the case, which moves its version (its ETag)."""
+    the case (`stamp_change`), which moves its version (its ETag); `stamp=False` leaves that
+    to the caller, for a change that may turn out to change nothing."""
     locked = await lock_case(session, case.id)
     if locked is None:
         raise CaseNotFound(f"No case {case.id} is visible to your organization.")
     check_version(if_match, locked)
-    locked.updated_at = utcnow()
-    session.add(locked)
+    if stamp:
+        stamp_change(session, locked)
     return locked
+
+
+def stamp_change(session: AsyncSession, case: CaseFile) -> None:
+    """Date a change of the case: its version (its ETag) moves."""
+    case.updated_at = utcnow()
+    session.add(case)

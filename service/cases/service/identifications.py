@@ -46,7 +46,12 @@ from service.cases.schemas import (
     MigrationRoute,
     SuggestedReferral,
 )
-from service.cases.service.access import involve, lock_case_for_change, visible_to
+from service.cases.service.access import (
+    involve,
+    lock_case_for_change,
+    stamp_change,
+    visible_to,
+)
 from service.cases.service.location import (
     correct_location,
     location_audited,
@@ -331,7 +336,9 @@ async def correct_case(
     for name in fields - {"operation_ref", "current_location"}:
         if getattr(data, name) is None:
             raise InvalidInput(name, "may not be null")
-    case = await lock_case_for_change(session, case, if_match=if_match)
+    # Dated (its ETag moved) only if something changes: the same values again change nothing.
+    case = await lock_case_for_change(session, case, if_match=if_match, stamp=False)
+    changed = False
     if data.is_witness is not None and data.is_witness != case.is_witness:
         record_event(
             session,
@@ -342,60 +349,82 @@ async def correct_case(
             changes=change_set({"is_witness": case.is_witness}, {"is_witness": data.is_witness}),
         )
         case.is_witness = data.is_witness
+        changed = True
     if "current_location" in fields:
-        await correct_location(
+        changed |= await correct_location(
             session, actor=actor, keyring=keyring, case=case, to=data.current_location
         )
     if fields - {"current_location", "is_witness"}:
-        identification = await _latest_identification_by(
-            session, case_id=case.id, organization_id=actor.organization_id
-        )
-        exploitation = (await _exploitation_of(session, [identification.id]))[identification.id]
-        before = {
-            "place": identification.place,
-            "operation_ref": identification.operation_ref,
-            "indicators": identification.indicators,
-            "exploitation": [e.model_dump(mode="json") for e in exploitation],
-        }
-        if "place" in fields and data.place is not None:
-            identification.place = data.place
-        if "operation_ref" in fields:
-            identification.operation_ref = data.operation_ref
-        if "indicators" in fields and data.indicators is not None:
-            identification.indicators = list(data.indicators)
-        if "exploitation" in fields and data.exploitation is not None:
-            exploitation = list(data.exploitation)
-            # Superseded, not deleted: the forms known before the correction stay countable.
-            await session.exec(
-                sa.update(IdentificationExploitation)
-                .where(
-                    col(IdentificationExploitation.identification_id) == identification.id,
-                    col(IdentificationExploitation.superseded_at).is_(None),
-                )
-                .values(superseded_at=utcnow())
-            )
-            session.add_all(_exploitation_rows(identification.id, exploitation))
-        session.add(identification)
-        after = {
-            "place": identification.place,
-            "operation_ref": identification.operation_ref,
-            "indicators": identification.indicators,
-            "exploitation": [e.model_dump(mode="json") for e in exploitation],
-        }
-        changes = change_set(before, after)
-        if changes:
-            record_event(
-                session,
-                actor=actor,
-                action="identification.corrected",
-                entity_type="case",
-                entity_id=case.id,
-                changes={"identification_id": {"to": str(identification.id)}, **changes},
-            )
-    case.updated_at = utcnow()
-    session.add(case)
-    await session.flush()
+        changed |= await _correct_identification(session, actor=actor, case=case, data=data)
+    if changed:
+        stamp_change(session, case)
+        await session.flush()
     return case
+
+
+async def _correct_identification(
+    session: AsyncSession, *, actor: Actor, case: CaseFile, data: CaseUpdate
+) -> bool:
+    """Correct the actor's latest identification of the case with the fields `data` names;
+    audited. Whether anything changed."""
+    fields = data.model_fields_set
+    identification = await _latest_identification_by(
+        session, case_id=case.id, organization_id=actor.organization_id
+    )
+    exploitation = (await _exploitation_of(session, [identification.id]))[identification.id]
+    place = data.place if "place" in fields and data.place is not None else identification.place
+    operation_ref = (
+        data.operation_ref if "operation_ref" in fields else identification.operation_ref
+    )
+    indicators = (
+        list(data.indicators)
+        if "indicators" in fields and data.indicators is not None
+        else identification.indicators
+    )
+    forms = (
+        list(data.exploitation)
+        if "exploitation" in fields and data.exploitation is not None
+        else exploitation
+    )
+    before = {
+        "place": identification.place,
+        "operation_ref": identification.operation_ref,
+        "indicators": identification.indicators,
+        "exploitation": [e.model_dump(mode="json") for e in exploitation],
+    }
+    after = {
+        "place": place,
+        "operation_ref": operation_ref,
+        "indicators": indicators,
+        "exploitation": [e.model_dump(mode="json") for e in forms],
+    }
+    changes = change_set(before, after)
+    if not changes:
+        return False
+    identification.place = place
+    identification.operation_ref = operation_ref
+    identification.indicators = indicators
+    if after["exploitation"] != before["exploitation"]:
+        # Superseded, not deleted: the forms known before the correction stay countable.
+        await session.exec(
+            sa.update(IdentificationExploitation)
+            .where(
+                col(IdentificationExploitation.identification_id) == identification.id,
+                col(IdentificationExploitation.superseded_at).is_(None),
+            )
+            .values(superseded_at=utcnow())
+        )
+        session.add_all(_exploitation_rows(identification.id, forms))
+    session.add(identification)
+    record_event(
+        session,
+        actor=actor,
+        action="identification.corrected",
+        entity_type="case",
+        entity_id=case.id,
+        changes={"identification_id": {"to": str(identification.id)}, **changes},
+    )
+    return True
 
 
 _CASE_FIELDS = (

@@ -65,9 +65,9 @@ def location_audited(changed: bool) -> dict[str, Any]:
 
 async def correct_location(
     session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile, to: str | None
-) -> None:
+) -> bool:
     """Seal the new location if it differs from the one stored (opened and compared: sealing
-    the same text again gives other bytes); audited without the text."""
+    the same text again gives other bytes); audited without the text. Whether it did."""
     # Read once, to open the old text and seal the new (when her record was linked since,
     # the old one is opened through the record it was sealed for).
     key = (
@@ -79,7 +79,7 @@ async def correct_location(
         session, keyring, person_id=case.person_id, sealed=case.current_location_ciphertext, key=key
     )
     if to == before:
-        return
+        return False
     record_event(
         session,
         actor=actor,
@@ -91,6 +91,7 @@ async def correct_location(
     case.current_location_ciphertext = await sealed_location(
         session, keyring, case.person_id, to, key=key
     )
+    return True
 
 
 async def location_in_view(
