@@ -350,30 +350,56 @@ async def read_identifying(
 ) -> PersonIdentifying:
     """The newest identifying record of the person and of records linked into it, read in
     one statement with their data keys; PersonErased once she was erased."""
+    records = identifying_records_of(person_id)
+    connection = await session.connection()
+    rows = (
+        await connection.execute(sa.select(records).order_by(records.c.recorded_at.desc()))
+    ).all()
+    return await identifying_from(session, keyring=keyring, person_id=person_id, records=rows)
+
+
+def identifying_records_of(person_id: uuid.UUID | sa.ColumnElement[uuid.UUID]) -> sa.Subquery:
+    """The identifying records of the person and of records linked into it, each with its
+    data key (`owner`, `ciphertext`, `master_key_id`, `wrapped_key`, `recorded_at`), to read
+    newest first, here or joined into another domain's read, and open with
+    `identifying_from`. A record whose data key is gone (erased) cannot be opened: the inner
+    join leaves it out."""
     identity, key, person = table_of(PersonIdentity), table_of(PersonKey), table_of(Person)
     linked = sa.select(person.c.id).where(person.c.merged_into == person_id)
-    # A record whose data key is gone (erased) cannot be opened: the inner join skips it.
-    connection = await session.connection()
-    records = (
-        await connection.execute(
-            sa.select(
-                identity.c.person_id, identity.c.ciphertext, key.c.master_key_id, key.c.wrapped_key
-            )
-            .join(key, key.c.person_id == identity.c.person_id)
-            .where(sa.or_(identity.c.person_id == person_id, identity.c.person_id.in_(linked)))
-            .order_by(identity.c.recorded_at.desc())
+    return (
+        sa.select(
+            identity.c.person_id.label("owner"),
+            identity.c.ciphertext,
+            key.c.master_key_id,
+            key.c.wrapped_key,
+            identity.c.recorded_at,
         )
-    ).all()
+        .join(key, key.c.person_id == identity.c.person_id)
+        .where(sa.or_(identity.c.person_id == person_id, identity.c.person_id.in_(linked)))
+        .subquery("identifying_record")
+    )
+
+
+async def identifying_from(
+    session: AsyncSession,
+    *,
+    keyring: Keyring,
+    person_id: uuid.UUID,
+    records: Sequence[Any],
+) -> PersonIdentifying:
+    """The person's identifying data, opened from the rows of `identifying_records_of`
+    (newest first: a field keeps its newest known value); PersonErased once she was erased."""
     # An erased person has neither records nor key: only then is it worth asking why.
     if not records and await _any_erased(session, [person_id]):
         raise PersonErased
     merged: dict[str, Any] = {}
     keys: dict[uuid.UUID, bytes] = {}
-    for owner, ciphertext, master_key_id, wrapped_key in records:
+    for record in records:
+        owner = record.owner
         if owner not in keys:
-            keys[owner] = keyring.unwrap(WrappedKey(master_key_id, wrapped_key), owner=str(owner))
-        payload = open_sealed(keys[owner], ciphertext, owner=str(owner))
-        # Newest first: a field keeps its newest known value.
+            wrapped = WrappedKey(record.master_key_id, bytes(record.wrapped_key))
+            keys[owner] = keyring.unwrap(wrapped, owner=str(owner))
+        payload = open_sealed(keys[owner], bytes(record.ciphertext), owner=str(owner))
         for name, value in payload.items():
             if merged.get(name) is None and value is not None:
                 merged[name] = value

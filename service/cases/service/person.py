@@ -4,9 +4,10 @@ non-identifying facts other domains need (age on a date, what a bed must fit).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -14,9 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit.service import record_event
 from service.cases import rules
-from service.cases.exceptions import (
-    IdentifyingDataNotShared,
-)
+from service.cases.exceptions import CaseNotFound, IdentifyingDataNotShared
 from service.cases.models import (
     CaseFile,
     Identification,
@@ -25,7 +24,7 @@ from service.cases.models import (
 from service.cases.schemas import (
     PlacementProfile,
 )
-from service.cases.service.access import lock_case_for_change
+from service.cases.service.access import lock_case_for_change, visible_to
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
 from service.core.db import table_of
@@ -41,28 +40,52 @@ if TYPE_CHECKING:
     from service.persons.models import Person
 
 
-async def _identified_by(
-    session: AsyncSession, case_id: uuid.UUID, organization_id: uuid.UUID
-) -> bool:
-    row = (
-        await session.exec(
-            select(Identification.id).where(
-                Identification.case_id == case_id, Identification.organization_id == organization_id
-            )
+@functools.cache
+def _person_read_statement() -> sa.Select[Any]:
+    """The identifying records of the person of the case `:case_id` (newest first; one row
+    with NULL records once she was erased), only if the organization `:organization_id` is
+    involved in the case (the access rule), with whether that organization identified her
+    (`identified`) and who she is (`case_person_id`). No row: the case is not visible. Built
+    once: a request only binds its ids."""
+    case, ident = table_of(CaseFile), table_of(Identification)
+    case_id = sa.bindparam("case_id", type_=sa.Uuid())
+    organization_id = sa.bindparam("organization_id", type_=sa.Uuid())
+    visible = (
+        sa.select(
+            case.c.person_id.label("case_person_id"),
+            sa.exists()
+            .where(ident.c.case_id == case.c.id, ident.c.organization_id == organization_id)
+            .label("identified"),
         )
-    ).first()
-    return row is not None
+        .where(case.c.id == case_id, visible_to(organization_id))
+        .subquery("visible_case")
+    )
+    # The case's person, found once by the database (an uncorrelated subquery).
+    person_id = sa.select(case.c.person_id).where(case.c.id == case_id).scalar_subquery()
+    records = person_service.identifying_records_of(person_id)
+    return (
+        sa.select(visible, records)
+        .select_from(visible.outerjoin(records, sa.true()))
+        .order_by(records.c.recorded_at.desc())
+    )
 
 
 async def read_person(
-    session: AsyncSession, *, actor: Actor, keyring: Keyring, case: CaseFile
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, case_id: uuid.UUID
 ) -> PersonIdentifying:
     """The person's identifying data, for the identifying organization or one the consent
-    covers; every read is audited."""
-    if not await _identified_by(session, case.id, actor.organization_id) and not (
+    covers; every read is audited. The access rule, whether the caller identified her and
+    her records are one statement (`_person_read_statement`)."""
+    connection = await session.connection()
+    params = {"case_id": case_id, "organization_id": actor.organization_id}
+    rows = (await connection.execute(_person_read_statement(), params)).all()
+    if not rows:
+        raise CaseNotFound("No such case is visible to your organization.")
+    person_id: uuid.UUID = rows[0].case_person_id
+    if not rows[0].identified and not (
         await consent_service.sharing_allowed(
             session,
-            case_id=case.id,
+            case_id=case_id,
             organization_id=actor.organization_id,
             organization_code=actor.organization_code,
         )
@@ -70,16 +93,19 @@ async def read_person(
         raise IdentifyingDataNotShared(
             "The person has not consented to share identifying data with your organization."
         )
-    identifying = await person_service.read_identifying(
-        session, keyring=keyring, person_id=case.person_id
+    identifying = await person_service.identifying_from(
+        session,
+        keyring=keyring,
+        person_id=person_id,
+        records=[row for row in rows if row.owner is not None],
     )
     record_event(
         session,
         actor=actor,
         action="person.viewed",
         entity_type="person",
-        entity_id=case.person_id,
-        changes={"case_id": {"to": str(case.id)}},
+        entity_id=person_id,
+        changes={"case_id": {"to": str(case_id)}},
     )
     return identifying
 
