@@ -21,7 +21,7 @@ from service import cli_facilities, cli_users
 from service.audit import rules as audit_rules
 from service.audit import service as audit_service
 from service.cli_retention import app as retention_app
-from service.cli_support import acting_as, write
+from service.cli_support import acting_as, database_reachable, write
 from service.cli_support import run as _run
 from service.core import metrics, migrations
 from service.core.crypto import Keyring
@@ -85,7 +85,8 @@ DEMO_ACCOUNTS = (
 @app.command()
 def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply pending database migrations (safe to run from several processes at once)."""
-    migrations.upgrade(Settings(), revision)
+    with database_reachable():
+        migrations.upgrade(Settings(), revision)
     typer.echo(f"database at {revision}")
 
 
@@ -94,7 +95,8 @@ def seed(dataset: Annotated[str, typer.Argument(help="Dataset name")] = "peru-20
     """Load reference data: regions, institutions, prosecutor offices and facilities
     (idempotent)."""
     settings = Settings()
-    migrations.upgrade(settings)
+    with database_reachable():
+        migrations.upgrade(settings)
     report = _run(settings, lambda db: _seed(db, dataset))
     typer.echo(
         f"seeded {dataset}: {report.regions} regions,"
@@ -144,7 +146,8 @@ def serve(
 
     settings = Settings()
     configure_logging(settings)
-    migrations.upgrade(settings)
+    with database_reachable():
+        migrations.upgrade(settings)
     if demo:
         if settings.environment == "production":
             raise typer.BadParameter("--demo is refused when RUTA_ENVIRONMENT=production")
@@ -714,7 +717,8 @@ def demo_generate(
     settings = Settings()
     if settings.environment == "production":
         raise typer.BadParameter("demo data is refused when RUTA_ENVIRONMENT=production")
-    migrations.upgrade(settings)
+    with database_reachable():
+        migrations.upgrade(settings)
     _run(settings, lambda db: _seed(db, "peru-2017"))
     security = Security.from_settings(settings)
     chosen = year if year is not None else demo_flow.default_year()

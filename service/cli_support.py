@@ -4,14 +4,16 @@ person a command acts for, and a service's refusal told on the operator's termin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TypeVar
 
+import sqlalchemy as sa
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.core.db import Database
+from service.core.db import Database, DatabaseUnavailable, is_unavailable
 from service.core.errors import InvalidInput, ProblemError
 from service.core.requestid import bind_request_id
 from service.core.security import Actor
@@ -22,10 +24,15 @@ from service.main import open_database
 
 T = TypeVar("T")
 
+# The exit status of a command that could not reach its database (sysexits' EX_UNAVAILABLE),
+# apart from a refusal (2): a script can tell "try again later" from "this was refused".
+EXIT_DATABASE_UNAVAILABLE = 69
+
 
 def run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     """Run `work` on a database opened for it, under a request id of its own (the audit
-    events of one command share it)."""
+    events of one command share it). A database that cannot be reached ends the command
+    with EXIT_DATABASE_UNAVAILABLE and a line saying so, not a traceback."""
 
     async def runner() -> T:
         bind_request_id(f"cli-{secrets.token_hex(8)}")
@@ -35,7 +42,34 @@ def run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         finally:
             await db.dispose()
 
-    return asyncio.run(runner())
+    with database_reachable():
+        return asyncio.run(runner())
+
+
+@contextlib.contextmanager
+def database_reachable() -> Iterator[None]:
+    """End the command with EXIT_DATABASE_UNAVAILABLE and a line saying so, not a
+    traceback, if the block cannot reach the database (migrations included)."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, DatabaseUnavailable) or is_unavailable(exc):
+            said = "cannot be reached just now; nothing was saved (RUTA_DATABASE_URL: is it up?)"
+        elif _not_migrated(exc):
+            said = "has no Ruta tables yet: run `ruta migrate` (or `ruta seed`) first"
+        else:
+            raise
+        typer.echo(f"error: the database {said}", err=True)
+        raise typer.Exit(EXIT_DATABASE_UNAVAILABLE) from exc
+
+
+def _not_migrated(exc: BaseException) -> bool:
+    """Whether `exc` says a table Ruta needs does not exist (SQLite's message, PostgreSQL's
+    undefined_table), as on a database never migrated."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    state = str(getattr(exc.orig, "sqlstate", None) or "")
+    return state == "42P01" or "no such table" in str(exc.orig)
 
 
 def write(

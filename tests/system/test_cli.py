@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+from service.cli_support import EXIT_DATABASE_UNAVAILABLE
 from service.core.settings import Settings
 from service.core.time import utcnow
 from service.identity.models import LoginAttempt
 from service.main import open_database
 from tests.support.cli import ruta
-from tests.support.databases import query
+from tests.support.databases import create_database, drop_database, query
 
 
 async def test_seed_is_idempotent_and_user_add_reads_the_password_from_stdin(
@@ -105,3 +107,37 @@ async def test_sweep_prunes_login_attempts_older_than_the_window(
         "; pruned 2 old login attempts and 0 login addresses no longer known"
     )
     assert left == [("recent",)]
+
+
+async def test_an_unreachable_database_exits_69_and_a_refusal_exits_2(settings: Settings) -> None:
+    # Nothing listens on port 1: the connection is refused at once.
+    away = settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/ruta"}
+    )
+    for command in (("user", "list"), ("migrate",), ("seed",), ("audit", "verify")):
+        done = ruta(away, *command)
+        assert done.returncode == EXIT_DATABASE_UNAVAILABLE, (command, done.stderr)
+        assert "cannot be reached" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        assert "ConnectionRefusedError" not in done.stderr, done.stderr
+
+    refused = ruta(settings, "user", "disable", "nobody-by-this-name")
+    assert refused.returncode == 2, refused.stderr
+    assert "cannot be reached" not in refused.stderr
+
+
+async def test_a_database_never_migrated_exits_69_saying_to_migrate(
+    settings: Settings, tmp_path: Path
+) -> None:
+    url = await create_database(tmp_path)
+    empty = settings.model_copy(update={"database_url": url})
+    try:
+        done = ruta(empty, "user", "list")
+        assert done.returncode == EXIT_DATABASE_UNAVAILABLE, done.stderr
+        assert "run `ruta migrate`" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        # Migrating it is the cure.
+        assert ruta(empty, "migrate").returncode == 0
+        assert ruta(empty, "user", "list").returncode == 0
+    finally:
+        await drop_database(url)
