@@ -9,6 +9,7 @@ is taken as late as possible and held only through the commit.
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -121,11 +122,18 @@ def _append_pending(session: Session) -> None:
             for item in links
         ],
     )
+    new_head = {"head_chain": head.chain, "head_seq": links[-1].seq, "head_hash": links[-1].hash}
+    conn.execute(_new_head(), new_head)
+
+
+@functools.cache
+def _new_head() -> sa.Update:
+    """The chain head's update, built once: it runs in every writing transaction."""
     table = table_of(AuditChainHead)
-    conn.execute(
+    return (
         sa.update(table)
-        .where(table.c.chain == head.chain)
-        .values(seq=links[-1].seq, hash=links[-1].hash)
+        .where(table.c.chain == sa.bindparam("head_chain", type_=table.c.chain.type))
+        .values(seq=sa.bindparam("head_seq"), hash=sa.bindparam("head_hash"))
     )
 
 

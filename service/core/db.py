@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import random
@@ -510,15 +511,25 @@ def lock_any_of(
     """Lock one row of a small pool of interchangeable rows (the audit chain heads) and read
     it as it is now. PostgreSQL: any row no other transaction holds (SKIP LOCKED), or, when
     all are busy, wait for the row `pick()` names. SQLite: the writing transaction already
-    holds the database's write lock, so the row `pick()` names will do."""
+    holds the database's write lock, so the row `pick()` names will do. The statements are
+    built once (`_any_free_row`, `_named_row`): this runs in every writing transaction."""
     if conn.dialect.name == "postgresql":
-        free = conn.execute(
-            sa.select(table).order_by(sa.func.random()).limit(1).with_for_update(skip_locked=True)
-        ).first()
+        free = conn.execute(_any_free_row(table)).first()
         if free is not None:
             return free
-        return conn.execute(sa.select(table).where(key == pick()).with_for_update()).one()
-    return conn.execute(sa.select(table).where(key == pick())).one()
+        return conn.execute(_named_row(key, lock=True), {"pick": pick()}).one()
+    return conn.execute(_named_row(key, lock=False), {"pick": pick()}).one()
+
+
+@functools.cache
+def _any_free_row(table: sa.Table) -> Select[Any]:
+    return sa.select(table).order_by(sa.func.random()).limit(1).with_for_update(skip_locked=True)
+
+
+@functools.cache
+def _named_row(key: sa.Column[Any], *, lock: bool) -> Select[Any]:
+    stmt = sa.select(key.table).where(key == sa.bindparam("pick", type_=key.type))
+    return stmt.with_for_update() if lock else stmt
 
 
 async def serialize_on(session: AsyncSession, name: str) -> None:
