@@ -35,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.errors import ServiceUnavailable
 from service.core.settings import Settings
+from service.core.sqlite_driver import one_hop_dbapi
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,9 @@ class Database:
             _ensure_sqlite_directory(address.database)
             # Rolled back on return only when a transaction is still open (`_harden_sqlite`).
             kwargs["pool_reset_on_return"] = None
+            if address.get_driver_name() == "aiosqlite":
+                # One hop into aiosqlite's thread per statement instead of four.
+                kwargs["module"] = one_hop_dbapi()
         else:
             # No pre-ping: it would cost a round trip at every checkout, every request. A
             # connection the server dropped fails its statement instead; SQLAlchemy then

@@ -1,0 +1,116 @@
+"""SQLite's one-hop adapter (service/core/sqlite_driver.py): one call into aiosqlite's thread
+per statement, and the behaviour a DBAPI cursor owes. On a SQLite file of its own, whatever
+database the run targets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from service.core.db import Database
+from service.core.sqlite_driver import OneHopConnection
+from tests.support.databases import make_settings
+
+
+@pytest.fixture
+def thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The calls made into aiosqlite connections' threads, by name of the function run."""
+    calls: list[str] = []
+    original: Callable[..., Any] = aiosqlite.Connection._execute
+
+    async def counted(
+        self: aiosqlite.Connection, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return calls
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}"
+    database = Database(make_settings(url, tmp_path), url=url)
+    async with database.engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "CREATE TABLE item (id INTEGER PRIMARY KEY, code TEXT UNIQUE NOT NULL, n INTEGER)"
+        )
+    yield database
+    await database.dispose()
+
+
+async def _statement_calls(engine: AsyncEngine, calls: list[str]) -> int:
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))  # the connection is set up by now
+        before = len(calls)
+        rows = (await conn.execute(sa.text("SELECT code FROM item ORDER BY id"))).all()
+        assert rows == []
+        return len(calls) - before
+
+
+async def test_a_statement_is_one_call_into_the_connections_thread(
+    db: Database, thread_calls: list[str], tmp_path: Path
+) -> None:
+    assert await _statement_calls(db.engine, thread_calls) == 1
+    # SQLAlchemy's own adapter, for comparison: a cursor opened, executed, fetched, closed.
+    plain = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    try:
+        assert await _statement_calls(plain, thread_calls) == 4
+    finally:
+        await plain.dispose()
+
+
+async def test_the_database_uses_it_for_aiosqlite(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.dbapi_connection, OneHopConnection)
+
+
+async def test_rows_counts_ids_and_errors_are_those_of_a_dbapi_cursor(db: Database) -> None:
+    item = sa.table("item", sa.column("id"), sa.column("code"), sa.column("n"))
+    async with db.engine.begin() as conn:
+        inserted = await conn.execute(sa.insert(item).values(code="a", n=1))
+        assert inserted.lastrowid == 1
+        many = await conn.execute(sa.insert(item), [{"code": "b", "n": 2}, {"code": "c", "n": 3}])
+        assert many.rowcount == 2
+        updated = await conn.execute(sa.update(item).where(item.c.n >= 2).values(n=item.c.n * 10))
+        assert updated.rowcount == 2
+        result = await conn.execute(sa.select(item.c.code, item.c.n).order_by(item.c.id))
+        assert list(result.keys()) == ["code", "n"]
+        assert result.all() == [("a", 1), ("b", 20), ("c", 30)]
+        none = await conn.execute(sa.select(item.c.code).where(item.c.n > 100))
+        assert none.first() is None
+    async with db.engine.connect() as conn:
+        with pytest.raises(sa.exc.IntegrityError):
+            await conn.execute(sa.insert(item).values(code="a", n=9))
+        await conn.rollback()
+        with pytest.raises(sa.exc.OperationalError):
+            await conn.execute(sa.text("SELECT nothing FROM nowhere"))
+        await conn.rollback()
+        # A server-side (streamed) read keeps SQLAlchemy's own cursor, and works.
+        streamed = await conn.stream(sa.select(item.c.code).order_by(item.c.id))
+        assert [row.code async for row in streamed] == ["a", "b", "c"]
+
+
+async def test_a_rolled_back_transaction_leaves_nothing(db: Database) -> None:
+    item = sa.table("item", sa.column("code"), sa.column("n"))
+    async with db.session() as session:
+        await (await session.connection()).execute(sa.insert(item).values(code="kept", n=1))
+
+    async def failing() -> None:
+        async with db.session() as session:
+            await (await session.connection()).execute(sa.insert(item).values(code="gone", n=2))
+            raise RuntimeError("the unit of work fails")
+
+    with pytest.raises(RuntimeError):
+        await failing()
+    async with db.engine.connect() as conn:
+        codes = (await conn.execute(sa.text("SELECT code FROM item"))).scalars().all()
+    assert codes == ["kept"]
