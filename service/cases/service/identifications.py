@@ -261,10 +261,8 @@ async def add_identification(
     """Record that the actor's organization also identified the person of this case."""
     await _require_place(session, data)
     case = await lock_case_for_change(session, case, if_match=if_match)
-    identification = await _add_identification(session, actor=actor, case=case, data=data)
-    case.updated_at = utcnow()
-    session.add(case)
-    return identification
+    # Dated by lock_case_for_change: its version (ETag) moves with the new identification.
+    return await _add_identification(session, actor=actor, case=case, data=data)
 
 
 async def exploitation_countries(session: AsyncSession, case_id: uuid.UUID) -> list[str]:

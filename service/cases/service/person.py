@@ -30,7 +30,6 @@ from service.core.crypto import Keyring
 from service.core.db import table_of
 from service.core.preconditions import IfMatch
 from service.core.security import Actor
-from service.core.time import utcnow
 from service.identity.service import get_organizations
 from service.persons import service as person_service
 from service.persons.rules import StoredAge, age_on_date, minor_on_date
@@ -124,8 +123,7 @@ async def link_case_person(
     candidate = await person_service.link_person(
         session, person_id=previous, candidate_id=candidate_id
     )
-    case.person_id, case.updated_at = candidate.id, utcnow()
-    session.add(case)
+    case.person_id = candidate.id  # dated by lock_case_for_change
     await session.flush()
     record_event(
         session,
