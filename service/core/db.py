@@ -305,6 +305,14 @@ def _sqlstate(exc: BaseException) -> str:
     return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
 
 
+def is_undefined_table(exc: BaseException) -> bool:
+    """Whether `exc` says a table does not exist (PostgreSQL's undefined_table, SQLite's
+    message), as on a database never migrated."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    return _sqlstate(exc) == "42P01" or "no such table" in str(exc.orig)
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the database is away rather than that the request was wrong:
     connection refused or reset, a connect timeout, a dropped connection, a full pool."""
@@ -597,22 +605,30 @@ def writes(endpoint: Any) -> Any:
     return endpoint
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+# FastAPI keeps the exit stack of function-scoped dependencies in the request scope and
+# closes it after the handler returns, before the response is sent (RetryingRoute gives each
+# attempt a stack of its own there).
+_FUNCTION_STACK = "fastapi_function_astack"
+
+
+async def get_session(request: Request) -> AsyncSession:
     """The request's one transaction, committed before the response is sent. A request on a
     safe method whose endpoint is not marked `writes` only reads: it runs without a
-    transaction (no BEGIN, no COMMIT; see Database.session)."""
+    transaction (no BEGIN, no COMMIT; see Database.session).
+
+    A coroutine that enters the session into the request's function-scoped exit stack, not a
+    generator dependency: FastAPI wraps every generator dependency in a context manager of
+    its own, an exit stack entry and a shielded cancel scope, about a tenth of what an
+    authenticated request that reads nothing costs (profiled). The session closes in the same
+    place (see _FUNCTION_STACK) and rolls back if the request fails."""
     db: Database = request.app.state.db
     endpoint = request.scope.get("endpoint")
     write = request.method not in SAFE_METHODS or getattr(endpoint, "__ruta_writes__", False)
-    async with db.session(write=write, transaction=write) as session:
-        yield session
+    stack: contextlib.AsyncExitStack = request.scope[_FUNCTION_STACK]
+    return await stack.enter_async_context(db.session(write=write, transaction=write))
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-
-# FastAPI keeps the exit stack of function-scoped dependencies (the session above) in the
-# request scope and closes it after the handler returns, before the response is sent.
-_FUNCTION_STACK = "fastapi_function_astack"
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 def may_rerun_request(request: Request, reason: str) -> bool:
