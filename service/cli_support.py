@@ -9,11 +9,10 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TypeVar
 
-import sqlalchemy as sa
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.core.db import Database, DatabaseUnavailable, is_unavailable
+from service.core.db import Database, DatabaseUnavailable, is_unavailable, is_undefined_table
 from service.core.errors import InvalidInput, ProblemError
 from service.core.requestid import bind_request_id
 from service.core.security import Actor
@@ -55,21 +54,12 @@ def database_reachable() -> Iterator[None]:
     except Exception as exc:
         if isinstance(exc, DatabaseUnavailable) or is_unavailable(exc):
             said = "cannot be reached just now; nothing was saved (RUTA_DATABASE_URL: is it up?)"
-        elif _not_migrated(exc):
+        elif is_undefined_table(exc):
             said = "has no Ruta tables yet: run `ruta migrate` (or `ruta seed`) first"
         else:
             raise
         typer.echo(f"error: the database {said}", err=True)
         raise typer.Exit(EXIT_DATABASE_UNAVAILABLE) from exc
-
-
-def _not_migrated(exc: BaseException) -> bool:
-    """Whether `exc` says a table Ruta needs does not exist (SQLite's message, PostgreSQL's
-    undefined_table), as on a database never migrated."""
-    if not isinstance(exc, sa.exc.DBAPIError):
-        return False
-    state = str(getattr(exc.orig, "sqlstate", None) or "")
-    return state == "42P01" or "no such table" in str(exc.orig)
 
 
 def write(

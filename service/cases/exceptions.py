@@ -7,10 +7,14 @@ from service.core.errors import Conflict, InvalidInput, NotFound
 
 
 class CaseNotFound(NotFound):
-    """Also what an uninvolved organization gets: a case's existence is not disclosed."""
+    """Also what an uninvolved organization gets: a case's existence is not disclosed. Raised
+    without a detail, it says so in the words every refusal of a case uses."""
 
     code = "case_not_found"
     title = "Case not found"
+
+    def __init__(self, detail: str | None = None, **extra: object) -> None:
+        super().__init__(detail or "No such case is visible to your organization.", **extra)
 
 
 class UnknownRegion(InvalidInput):

@@ -61,6 +61,8 @@ async def test_uninvolved_organization_gets_404_on_every_case_route(
         response = await client.request(method.upper(), url, json={}, headers=defender.headers)
         assert response.status_code == 404, (method, path, response.text)
         assert response.json()["code"] == "case_not_found"
+        # The same words wherever the case is refused: nothing to tell one route from another.
+        assert response.json()["detail"] == "No such case is visible to your organization."
         assert response.headers["content-type"] == "application/problem+json"
 
 

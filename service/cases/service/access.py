@@ -46,7 +46,7 @@ async def get_case_for(session: AsyncSession, *, actor: Actor, case_id: uuid.UUI
     stmt = select(CaseFile).where(CaseFile.id == case_id, visible_to(actor.organization_id))
     case = (await session.exec(stmt)).first()
     if case is None:
-        raise CaseNotFound("No such case is visible to your organization.")
+        raise CaseNotFound()
     return case
 
 

@@ -480,7 +480,7 @@ async def visible_case_public(
     params = {"case_id": case_id, "organization_id": actor.organization_id}
     rows = (await (await session.connection()).execute(stmt, params)).all()
     if not rows:
-        raise CaseNotFound("No such case is visible to your organization.")
+        raise CaseNotFound()
     first = rows[0]._mapping
     fields = {name: first[f"case_file_{name}"] for name in _CASE_FIELDS}
     view = _view_from(rows, fields, await location_in_view(session, keyring, rows[0], fields))

@@ -79,7 +79,7 @@ async def read_person(
     params = {"case_id": case_id, "organization_id": actor.organization_id}
     rows = (await connection.execute(_person_read_statement(), params)).all()
     if not rows:
-        raise CaseNotFound("No such case is visible to your organization.")
+        raise CaseNotFound()
     person_id: uuid.UUID = rows[0].case_person_id
     if not rows[0].identified and not (
         await consent_service.sharing_allowed(
