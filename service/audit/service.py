@@ -4,7 +4,9 @@
 the queued events are appended to one chain: PostgreSQL locks any chain head no other
 transaction holds (FOR UPDATE SKIP LOCKED), so concurrent writers spread over the chains
 instead of queueing; SQLite's single writer already holds the database lock. The head lock
-is taken as late as possible and held only through the commit.
+is taken as late as possible and held only through the commit. The database moves the head
+to each event appended (a trigger, migration 0027): an append is two statements, the lock
+and the INSERT.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def _append_pending(session: Session) -> None:
     links = rules.link(keys, pending, chain=head.chain, seq=head.seq, head=head.hash)
     conn = session.connection()
     conn.execute(
-        sa.insert(table_of(AuditEvent)),
+        _insert_events(),
         [
             {
                 "id": item.content.id,
@@ -122,19 +124,13 @@ def _append_pending(session: Session) -> None:
             for item in links
         ],
     )
-    new_head = {"head_chain": head.chain, "head_seq": links[-1].seq, "head_hash": links[-1].hash}
-    conn.execute(_new_head(), new_head)
+    # The head follows by itself: the trigger of migration 0027 moves it to each new event.
 
 
 @functools.cache
-def _new_head() -> sa.Update:
-    """The chain head's update, built once: it runs in every writing transaction."""
-    table = table_of(AuditChainHead)
-    return (
-        sa.update(table)
-        .where(table.c.chain == sa.bindparam("head_chain", type_=table.c.chain.type))
-        .values(seq=sa.bindparam("head_seq"), hash=sa.bindparam("head_hash"))
-    )
+def _insert_events() -> sa.Insert:
+    """The events' INSERT, built once: it runs in every writing transaction."""
+    return sa.insert(table_of(AuditEvent))
 
 
 def _discard_pending(session: Session, *_: Any) -> None:

@@ -201,3 +201,52 @@ async def test_verify_with_another_key_names_the_key_mismatch_not_altered_events
     ) in result.stderr
     assert "altered" not in result.stderr
     assert "test-audit-key" not in result.stderr + result.stdout
+
+
+async def test_every_head_is_the_last_event_of_its_chain(trail: Database) -> None:
+    """The database moves a chain's head to each event appended (migration 0027's trigger):
+    the application no longer writes the head, so a head that stayed behind would break
+    the next append's link and every verification after it."""
+    heads = await query(trail, "SELECT chain, seq, hash FROM audit_chain_head ORDER BY chain")
+    lasts = await query(
+        trail,
+        "SELECT e.chain, e.seq, e.hash FROM audit_event e WHERE e.seq ="
+        " (SELECT max(seq) FROM audit_event WHERE chain = e.chain) ORDER BY e.chain",
+    )
+    moved = [head for head in heads if head[1] > 0]
+    assert len(lasts) >= 3  # a dozen cases spread over several chains
+    assert [tuple(h) for h in moved] == [tuple(last) for last in lasts]
+
+
+async def test_the_head_follows_an_event_written_by_hand_and_never_moves_back(
+    trail: Database,
+) -> None:
+    chain, _ = await _a_long_chain(trail)
+    [(seq, head_hash)] = await query(
+        trail, "SELECT seq, hash FROM audit_chain_head WHERE chain = :c", c=chain
+    )
+
+    def event(at: int) -> dict[str, object]:
+        return {
+            "id": uuid.uuid4(),
+            "chain": chain,
+            "seq": at,
+            "occurred_at": utcnow(),
+            "action": "case.closed",
+            "entity_type": "case",
+            "entity_id": "x",
+            "changes": {},
+            "prev_hash": head_hash,
+            "hash": f"{at:064d}",
+            "key_id": "a1",
+        }
+
+    async with trail.engine.begin() as conn:
+        await conn.execute(sa.insert(table_of(AuditEvent)).values(**event(seq + 5)))
+        await conn.execute(sa.insert(table_of(AuditEvent)).values(**event(seq + 2)))
+
+    # Forged or not, an event appended moves the head to it (verify then finds the forgery);
+    # one below the head leaves the head where it is.
+    assert await query(
+        trail, "SELECT seq, hash FROM audit_chain_head WHERE chain = :c", c=chain
+    ) == [(seq + 5, f"{seq + 5:064d}")]
