@@ -14,7 +14,7 @@ following it. The head only moves forward (a seq lower than the head's leaves it
 The application from this revision on relies on the trigger (service/audit/service.py):
 `/readyz` answers 503 until the database is at the head revision. On SQLite, a later
 migration that rebuilds `audit_event` (batch_alter_table) drops its triggers and must
-create this one again, as 0003 and 0004 did for the append-only ones.
+create this one again, as 0005 and 0010 did for the append-only ones.
 """
 
 from collections.abc import Sequence
