@@ -17,12 +17,20 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from service.cases.models import CaseFile
-from service.core.db import Database, in_transaction, table_of
+from service.cases.models import CaseFile, CaseInvolvement
+from service.core.db import (
+    Database,
+    in_transaction,
+    insert_persistent,
+    row_of,
+    table_of,
+)
 from service.core.time import utcnow
+from service.persons.models import Person
 from service.stats.catalogue import CATALOGUE, breakdown
 from service.stats.counting import Scope, count_table
 from tests.support.databases import ON_POSTGRES, execute, query
+from tests.support.statements import counting_statements
 
 
 @pytest.fixture
@@ -100,3 +108,59 @@ async def test_sqlite_rolls_back_a_transaction_left_open_when_the_connection_ret
     # The write lock went with it: a writer gets in at once.
     await execute(db, f"INSERT INTO {probe} (n) VALUES (8)")
     assert await query(db, f"SELECT n FROM {probe}") == [(8,)]
+
+
+def test_a_row_gets_the_models_defaults_and_refuses_what_the_model_does_not_have() -> None:
+    case_id = uuid.uuid4()
+    given = {"case_id": case_id, "organization_id": uuid.uuid4()}
+    first, second = (row_of(CaseInvolvement, **given, basis="identified") for _ in range(2))
+    # Every column, the given values as given, each default factory called anew.
+    assert set(first) == {c.key for c in table_of(CaseInvolvement).columns}
+    assert (first["case_id"], first["basis"], first["source_id"], first["ended_at"]) == (
+        case_id,
+        "identified",
+        None,
+        None,
+    )
+    assert first["id"] != second["id"]
+    assert first["started_at"].tzinfo is not None
+    with pytest.raises(KeyError, match="CaseInvolvement has no column colour"):
+        row_of(CaseInvolvement, **given, basis="identified", colour=1)
+    with pytest.raises(KeyError, match=r"CaseInvolvement\.basis has no default"):
+        row_of(CaseInvolvement, **given)
+
+
+async def test_an_instance_inserted_without_a_flush_is_persistent_in_its_session(
+    db: Database,
+) -> None:
+    person = Person(gender="female", nationality="VEN", languages=["es"])
+    case = CaseFile(person_id=person.id, status="identified", victim_status="suspected")
+    async with db.session() as session:
+        with counting_statements(db) as counted:
+            await insert_persistent(session, person)
+            await insert_persistent(session, case)
+            # Found in the session's identity map: no statement, the same instance.
+            assert await session.get(CaseFile, case.id) is case
+            assert await session.get(Person, person.id) is person
+        assert [s.split()[:3] for s in counted.statements] == [
+            ["INSERT", "INTO", "person"],
+            ["INSERT", "INTO", "case_file"],
+        ]
+        # A change to the instance is an UPDATE at the next flush, its version checked.
+        case.is_witness = True
+    case_file, person_table = table_of(CaseFile), table_of(Person)
+    async with db.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                sa.select(case_file.c.is_witness, case_file.c.row_version).where(
+                    case_file.c.id == case.id
+                )
+            )
+        ).one()
+        languages = (
+            await conn.execute(
+                sa.select(person_table.c.languages).where(person_table.c.id == person.id)
+            )
+        ).scalar_one()
+    assert tuple(stored) == (True, 2)
+    assert languages == ["es"]

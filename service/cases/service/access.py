@@ -25,7 +25,7 @@ from service.cases.models import (
     CaseInvolvement,
 )
 from service.cases.rules import InvolvementBasis
-from service.core.db import for_update, table_of
+from service.core.db import for_update, insert_rows, row_of, table_of
 from service.core.errors import ProblemError
 from service.core.preconditions import IfMatch, check_version
 from service.core.security import Actor
@@ -80,22 +80,23 @@ async def involve(
     basis: InvolvementBasis,
     source_id: uuid.UUID | None = None,
     new_source: bool = False,
-) -> CaseInvolvement:
+) -> None:
     """Make an organization involved in a case (idempotent per basis and source). With
     `new_source`, the source was created in this transaction: no involvement names it yet,
-    and none is looked for."""
-    if not new_source:
-        existing = next(
-            iter(await _open_involvements(session, case_id, organization_id, basis, source_id)),
-            None,
-        )
-        if existing is not None:
-            return existing
-    involvement = CaseInvolvement(
-        case_id=case_id, organization_id=organization_id, basis=basis.value, source_id=source_id
+    and none is looked for. A Core insert (core.db.insert_rows): the case must be in the
+    database already."""
+    if not new_source and await _open_involvements(
+        session, case_id, organization_id, basis, source_id
+    ):
+        return
+    involvement = row_of(
+        CaseInvolvement,
+        case_id=case_id,
+        organization_id=organization_id,
+        basis=basis.value,
+        source_id=source_id,
     )
-    session.add(involvement)
-    await session.flush()
+    await insert_rows(session, CaseInvolvement, [involvement])
     record_event(
         session,
         actor=actor,
@@ -108,7 +109,6 @@ async def involve(
             "source_id": {"to": str(source_id) if source_id else None},
         },
     )
-    return involvement
 
 
 async def end_involvement(

@@ -60,7 +60,15 @@ from service.cases.service.location import (
 )
 from service.cases.service.person import age_of_person_on
 from service.core.crypto import Keyring
-from service.core.db import UNIT, joined_records, split_aggregate, table_of
+from service.core.db import (
+    UNIT,
+    insert_persistent,
+    insert_rows,
+    joined_records,
+    row_of,
+    split_aggregate,
+    table_of,
+)
 from service.core.errors import InvalidInput
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.preconditions import IfMatch
@@ -97,12 +105,14 @@ def _route_legs(route: MigrationRoute | None) -> list[tuple[str, rules.RouteRole
     )
 
 
-def _route_rows(
-    identification_id: uuid.UUID, route: MigrationRoute | None
-) -> list[IdentificationRoute]:
+def _route_rows(identification_id: uuid.UUID, route: MigrationRoute | None) -> list[dict[str, Any]]:
     return [
-        IdentificationRoute(
-            identification_id=identification_id, position=position, country=country, role=role
+        row_of(
+            IdentificationRoute,
+            identification_id=identification_id,
+            position=position,
+            country=country,
+            role=role.value,
         )
         for position, (country, role) in enumerate(_route_legs(route))
     ]
@@ -110,9 +120,10 @@ def _route_rows(
 
 def _exploitation_rows(
     identification_id: uuid.UUID, items: Sequence[Exploitation]
-) -> list[IdentificationExploitation]:
+) -> list[dict[str, Any]]:
     return [
-        IdentificationExploitation(
+        row_of(
+            IdentificationExploitation,
             identification_id=identification_id,
             form=item.form.value,
             sector=item.sector.value if item.sector else None,
@@ -142,11 +153,13 @@ async def _add_identification(
     case: CaseFile,
     data: IdentificationFields,
     new_person: bool = False,
-) -> Identification:
+) -> None:
     """The identification of a case whose place the caller has checked (`_require_place`);
-    `new_person`: the person was created by this identification."""
+    `new_person`: the person was created by this identification. Core inserts, not flushes
+    (see core.db.insert_rows): nothing reads these rows back as instances in the request."""
     case_id = case.id
-    identification = Identification(
+    identification = row_of(
+        Identification,
         case_id=case_id,
         person_id=case.person_id,
         person_age=await age_of_person_on(
@@ -162,17 +175,18 @@ async def _add_identification(
         operation_ref=data.operation_ref,
         indicators=list(data.indicators),
     )
-    session.add(identification)
-    await session.flush()
-    session.add_all(_exploitation_rows(identification.id, data.exploitation))
-    session.add_all(_route_rows(identification.id, data.route))
+    identification_id: uuid.UUID = identification["id"]
+    await insert_rows(session, Identification, [identification])
+    forms = _exploitation_rows(identification_id, data.exploitation)
+    await insert_rows(session, IdentificationExploitation, forms)
+    await insert_rows(session, IdentificationRoute, _route_rows(identification_id, data.route))
     await involve(
         session,
         actor=actor,
         case_id=case_id,
         organization_id=actor.organization_id,
         basis=InvolvementBasis.identified,
-        source_id=identification.id,
+        source_id=identification_id,
         new_source=True,
     )
     record_event(
@@ -182,10 +196,9 @@ async def _add_identification(
         entity_type="case",
         entity_id=case_id,
         changes=change_set(
-            None, {"identification_id": str(identification.id), **_identification_facts(data)}
+            None, {"identification_id": str(identification_id), **_identification_facts(data)}
         ),
     )
-    return identification
 
 
 async def create_case(
@@ -208,8 +221,7 @@ async def create_case(
             session, keyring, person.id, data.current_location
         ),
     )
-    session.add(case)
-    await session.flush()
+    await insert_persistent(session, case)
     record_event(
         session,
         actor=actor,
@@ -257,12 +269,14 @@ async def add_identification(
     case: CaseFile,
     data: IdentificationFields,
     if_match: IfMatch | None = None,
-) -> Identification:
+) -> None:
     """Record that the actor's organization also identified the person of this case."""
     await _require_place(session, data)
     case = await lock_case_for_change(session, case, if_match=if_match)
-    # Dated by lock_case_for_change: its version (ETag) moves with the new identification.
-    return await _add_identification(session, actor=actor, case=case, data=data)
+    await _add_identification(session, actor=actor, case=case, data=data)
+    # Dated by lock_case_for_change: its version (ETag) moves with the new identification,
+    # once the change is flushed (the identification's rows were not: Core inserts).
+    await session.flush()
 
 
 async def exploitation_countries(session: AsyncSession, case_id: uuid.UUID) -> list[str]:
@@ -412,7 +426,9 @@ async def _correct_identification(
             )
             .values(superseded_at=utcnow())
         )
-        session.add_all(_exploitation_rows(identification.id, forms))
+        await insert_rows(
+            session, IdentificationExploitation, _exploitation_rows(identification.id, forms)
+        )
     session.add(identification)
     record_event(
         session,
