@@ -641,15 +641,22 @@ async def insert_ignoring_conflicts(
     returning: sa.Column[Any] | None = None,
 ) -> list[Any]:
     """Insert rows, silently skipping those that collide on the unique columns `on`; with
-    `returning`, that column of the rows actually inserted (in the same statement)."""
+    `returning`, that column of the rows actually inserted (in the same statement). The rows
+    must have the same keys. The statement is built once (rows as parameters)."""
     if not rows:
         return []
-    insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
-    stmt = insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=list(on))
-    if returning is None:
-        await session.exec(stmt)
-        return []
-    return list((await session.exec(stmt.returning(returning))).scalars().all())
+    stmt = _insert_ignoring(dialect_of(session), table, tuple(on), returning)
+    result = await (await session.connection()).execute(stmt, list(rows))
+    return [] if returning is None else list(result.scalars().all())
+
+
+@functools.cache
+def _insert_ignoring(
+    dialect: str, table: sa.Table, on: tuple[str, ...], returning: sa.Column[Any] | None
+) -> sa.Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(on))
+    return stmt if returning is None else stmt.returning(returning)
 
 
 async def wait_for_locks_at_most(session: AsyncSession, seconds: float | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -126,13 +127,20 @@ async def _record_identity(
 
 
 async def _claimant(session: AsyncSession, kind: rules.MatchKind, digest: str) -> uuid.UUID | None:
-    return (
-        await session.exec(
-            select(PersonIdentifierClaim.person_id).where(
-                PersonIdentifierClaim.kind == kind.value, PersonIdentifierClaim.digest == digest
-            )
-        )
-    ).first()
+    connection = await session.connection()
+    found = await connection.execute(_claimant_statement(), {"kind": kind.value, "digest": digest})
+    person_id: uuid.UUID | None = found.scalar()
+    return person_id
+
+
+@functools.cache
+def _claimant_statement() -> sa.Select[Any]:
+    """Who holds an identifier (`kind`, `digest`): Core, built once (every intake asks)."""
+    claims = table_of(PersonIdentifierClaim)
+    return sa.select(claims.c.person_id).where(
+        claims.c.kind == sa.bindparam("kind", type_=claims.c.kind.type),
+        claims.c.digest == sa.bindparam("digest", type_=claims.c.digest.type),
+    )
 
 
 async def _surviving(session: AsyncSession, person_id: uuid.UUID) -> Person:
