@@ -16,6 +16,7 @@ import random
 import socket
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -507,31 +508,108 @@ def row_of(model: type[SQLModel], **values: Any) -> dict[str, Any]:
     return row
 
 
-@functools.cache
-def _insert_into(table: sa.Table) -> sa.Insert:
-    return table.insert()
+@dataclass(frozen=True)
+class Rows:
+    """Rows (`row_of`: every column) of one model's table, for `insert_rows`.
+    `ignoring_conflicts_on`: unique columns on which a colliding row is skipped."""
+
+    model: type[SQLModel]
+    rows: Sequence[dict[str, Any]]
+    ignoring_conflicts_on: tuple[str, ...] = ()
 
 
 async def insert_rows(
-    session: AsyncSession, model: type[SQLModel], rows: Sequence[dict[str, Any]]
-) -> None:
-    """INSERT rows (`row_of`) of one table in one statement built once, not through the
-    ORM: no flush, no instance. Pending ORM changes are not flushed first, so what the rows
-    refer to must be in the database already."""
-    if rows:
-        connection = await session.connection()
-        await connection.execute(_insert_into(table_of(model)), list(rows))
+    session: AsyncSession, *parts: Rows, returning: sa.Column[Any] | None = None
+) -> list[Any]:
+    """INSERT the rows of one or several tables, not through the ORM (no flush, no instance),
+    with statements built once per shape; `returning`: that column of the rows of the last
+    part actually inserted. Pending ORM changes are not flushed first, so what the rows refer
+    to must be in the database already, or in an earlier part.
+
+    PostgreSQL: all the parts in one statement, one round trip (each part but the last a
+    data-modifying WITH; the foreign keys are checked at the end of the statement, so the
+    parts may refer to each other). SQLite, which has no INSERT in WITH: one statement per
+    part, in the order given (parents first); each is a call into the same process."""
+    parts = tuple(part for part in parts if part.rows)
+    if not parts:
+        return []
+    connection = await session.connection()
+    dialect = dialect_of(session)
+    if dialect == "postgresql" and len(parts) > 1:
+        shape = tuple((table_of(p.model), len(p.rows), p.ignoring_conflicts_on) for p in parts)
+        values = {
+            f"p{i}_{j}_{name}": value
+            for i, part in enumerate(parts)
+            for j, row in enumerate(part.rows)
+            for name, value in row.items()
+        }
+        result = await connection.execute(_inserts_in_one(shape, returning), values)
+        return [] if returning is None else list(result.scalars().all())
+    found: list[Any] = []
+    for position, part in enumerate(parts):
+        last = returning if position == len(parts) - 1 else None
+        stmt = _insert_statement(dialect, table_of(part.model), part.ignoring_conflicts_on, last)
+        result = await connection.execute(stmt, list(part.rows))
+        if last is not None:
+            found = list(result.scalars().all())
+    return found
+
+
+@functools.cache
+def _insert_statement(
+    dialect: str, table: sa.Table, on: tuple[str, ...], returning: sa.Column[Any] | None
+) -> sa.Insert:
+    """One table's INSERT, its rows given as parameters (several: executemany)."""
+    stmt: sa.Insert
+    if on:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table).on_conflict_do_nothing(index_elements=list(on))
+    else:
+        stmt = table.insert()
+    return stmt if returning is None else stmt.returning(returning)
+
+
+@functools.cache
+def _inserts_in_one(
+    shape: tuple[tuple[sa.Table, int, tuple[str, ...]], ...], returning: sa.Column[Any] | None
+) -> sa.Insert:
+    """PostgreSQL: the INSERTs of `shape` (table, row count, conflict columns) in one
+    statement, the value of column `c` of row `j` of part `i` bound as `p{i}_{j}_{c}`."""
+    statements = []
+    for i, (table, count, on) in enumerate(shape):
+        values = [
+            {c.key: sa.bindparam(f"p{i}_{j}_{c.key}", type_=c.type) for c in table.columns}
+            for j in range(count)
+        ]
+        stmt = postgresql.insert(table).values(values)
+        if on:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(on))
+        statements.append(stmt)
+    *earlier, last = statements
+    final: sa.Insert = last if returning is None else last.returning(returning)
+    return final.add_cte(*(stmt.cte(f"insert_{i}") for i, stmt in enumerate(earlier)))
+
+
+def instance_row(instance: SQLModel) -> Rows:
+    """The row of a new instance built by its model (its defaults applied), for
+    `insert_rows`; then `persistent`."""
+    model = type(instance)
+    row = {column.key: getattr(instance, column.key) for column in table_of(model).columns}
+    return Rows(model, [row])
+
+
+def persistent(session: AsyncSession, instance: SQLModel) -> None:
+    """Make a new instance whose row was inserted (`instance_row`) persistent in the session
+    as if it had been loaded, without a flush: the request goes on using it, and
+    `session.get` finds it without a statement."""
+    make_transient_to_detached(instance)
+    session.add(instance)
 
 
 async def insert_persistent(session: AsyncSession, instance: SQLModel) -> None:
-    """INSERT a new instance's row as `insert_rows` does, then make the instance persistent
-    in the session as if it had been loaded (no flush): the request goes on using it, and
-    `session.get` finds it without a statement."""
-    model = type(instance)
-    row = {column.key: getattr(instance, column.key) for column in table_of(model).columns}
-    await insert_rows(session, model, [row])
-    make_transient_to_detached(instance)
-    session.add(instance)
+    """`insert_rows` of a new instance's row, then `persistent`."""
+    await insert_rows(session, instance_row(instance))
+    persistent(session, instance)
 
 
 # Separators of the values `aggregate_strings` joins in one read (ASCII's record and unit
@@ -645,18 +723,9 @@ async def insert_ignoring_conflicts(
     must have the same keys. The statement is built once (rows as parameters)."""
     if not rows:
         return []
-    stmt = _insert_ignoring(dialect_of(session), table, tuple(on), returning)
+    stmt = _insert_statement(dialect_of(session), table, tuple(on), returning)
     result = await (await session.connection()).execute(stmt, list(rows))
     return [] if returning is None else list(result.scalars().all())
-
-
-@functools.cache
-def _insert_ignoring(
-    dialect: str, table: sa.Table, on: tuple[str, ...], returning: sa.Column[Any] | None
-) -> sa.Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).on_conflict_do_nothing(index_elements=list(on))
-    return stmt if returning is None else stmt.returning(returning)
 
 
 async def wait_for_locks_at_most(session: AsyncSession, seconds: float | None) -> None:

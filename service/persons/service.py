@@ -17,10 +17,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.audit.service import record_event
 from service.core.crypto import Keyring, WrappedKey, open_sealed, seal
 from service.core.db import (
+    Rows,
     for_update,
-    insert_ignoring_conflicts,
-    insert_persistent,
     insert_rows,
+    instance_row,
+    persistent,
     row_of,
     table_of,
 )
@@ -94,7 +95,7 @@ async def _data_key(session: AsyncSession, keyring: Keyring, person_id: uuid.UUI
     return keyring.unwrap(WrappedKey(key.master_key_id, key.wrapped_key), owner=str(person_id))
 
 
-async def _record_identity(
+async def _identity_rows(
     session: AsyncSession,
     *,
     keyring: Keyring,
@@ -102,7 +103,9 @@ async def _record_identity(
     organization_id: uuid.UUID,
     data: PersonCreate,
     digests: dict[rules.MatchKind, str],
-) -> None:
+) -> list[Rows]:
+    """The rows that record what identifies the person (sealed) and her blind indexes."""
+    rows: list[Rows] = []
     payload = data.model_dump(mode="json", include=set(IDENTIFYING_FIELDS))
     if any(v is not None for v in payload.values()):
         data_key = await _data_key(session, keyring, person_id)
@@ -112,18 +115,18 @@ async def _record_identity(
             recorded_by_org=organization_id,
             ciphertext=seal(data_key, payload, owner=str(person_id)),
         )
-        await insert_rows(session, PersonIdentity, [record])
+        rows.append(Rows(PersonIdentity, [record]))
+    indexes = [
+        row_of(PersonBlindIndex, person_id=person_id, kind=kind.value, digest=digest)
+        for kind, digest in digests.items()
+    ]
     # Ignoring conflicts: two identifications joining one person at once may bring the same
     # new identifier.
-    await insert_ignoring_conflicts(
-        session,
-        table_of(PersonBlindIndex),
-        [
-            {"id": uuid.uuid4(), "person_id": person_id, "kind": kind.value, "digest": digest}
-            for kind, digest in digests.items()
-        ],
-        on=["person_id", "kind", "digest"],
-    )
+    rows.append(Rows(PersonBlindIndex, indexes, ignoring_conflicts_on=_BLIND_INDEX_KEY))
+    return rows
+
+
+_BLIND_INDEX_KEY = ("person_id", "kind", "digest")
 
 
 async def _claimant(session: AsyncSession, kind: rules.MatchKind, digest: str) -> uuid.UUID | None:
@@ -150,29 +153,20 @@ async def _surviving(session: AsyncSession, person_id: uuid.UUID) -> Person:
     return person
 
 
-async def _claim(
-    session: AsyncSession, kind: rules.MatchKind, digest: str, person_id: uuid.UUID
-) -> bool:
-    """Whether the person now holds the identifier. The database decides: on PostgreSQL an
-    insert that collides with an uncommitted claim waits for it and then yields; on SQLite
-    the writing transaction already holds the write lock."""
-    claim = {
-        "id": uuid.uuid4(),
-        "kind": kind.value,
-        "digest": digest,
-        "person_id": person_id,
-        "claimed_at": utcnow(),
-    }
-    claims = table_of(PersonIdentifierClaim)
-    won = await insert_ignoring_conflicts(
-        session, claims, [claim], on=["kind", "digest"], returning=claims.c.person_id
-    )
-    return won == [person_id]
-
-
 async def _new_person(
-    session: AsyncSession, *, keyring: Keyring, data: PersonCreate, identified_on: date
-) -> Person:
+    session: AsyncSession,
+    *,
+    keyring: Keyring,
+    data: PersonCreate,
+    identified_on: date,
+    claiming: str | None = None,
+) -> tuple[Person, bool]:
+    """A new person and her data key; with `claiming`, a document's digest she claims in the
+    same statement. Returns her and whether she holds the document: the database decides (on
+    PostgreSQL an insert that collides with an uncommitted claim waits for it and then
+    yields; on SQLite the writing transaction already holds the write lock). One statement
+    on PostgreSQL (core.db.insert_rows); the person stays an instance in the session, which
+    the identification reads her age from."""
     if data.birth_date is not None:
         age, birth_year, estimate = (
             rules.age_on(data.birth_date, identified_on),
@@ -193,15 +187,36 @@ async def _new_person(
         languages=list(data.languages),
         lgbti=data.lgbti,
     )
-    # Core inserts, not flushes (see core.db.insert_rows): the intake's hot path. The person
-    # stays an instance in the session, which the identification reads her age from.
-    await insert_persistent(session, person)
     data_key = Keyring.new_data_key()
     session.info.setdefault(_NEW_DATA_KEYS, {})[person.id] = data_key
     wrapped = keyring.wrap(data_key, owner=str(person.id))
-    key = {"person_id": person.id, "master_key_id": wrapped.master_key_id}
-    await insert_rows(session, PersonKey, [row_of(PersonKey, **key, wrapped_key=wrapped.blob)])
-    return person
+    key = row_of(
+        PersonKey,
+        person_id=person.id,
+        master_key_id=wrapped.master_key_id,
+        wrapped_key=wrapped.blob,
+    )
+    parts = [instance_row(person), Rows(PersonKey, [key])]
+    holds = True
+    if claiming is None:
+        await insert_rows(session, *parts)
+    else:
+        claim = row_of(
+            PersonIdentifierClaim,
+            kind=rules.MatchKind.document.value,
+            digest=claiming,
+            person_id=person.id,
+        )
+        claims = table_of(PersonIdentifierClaim)
+        won = await insert_rows(
+            session,
+            *parts,
+            Rows(PersonIdentifierClaim, [claim], ignoring_conflicts_on=("kind", "digest")),
+            returning=claims.c.person_id,
+        )
+        holds = won == [person.id]
+    persistent(session, person)
+    return person, holds
 
 
 async def _person_of_document(
@@ -216,8 +231,10 @@ async def _person_of_document(
     claimant = await _claimant(session, rules.MatchKind.document, digest)
     if claimant is not None:
         return await _surviving(session, claimant), True
-    person = await _new_person(session, keyring=keyring, data=data, identified_on=identified_on)
-    if await _claim(session, rules.MatchKind.document, digest, person.id):
+    person, holds = await _new_person(
+        session, keyring=keyring, data=data, identified_on=identified_on, claiming=digest
+    )
+    if holds:
         return person, False
     # An identification of the same document running at this moment claimed it first: the
     # person just created is deleted, nothing of it left behind. (Deleted rather than
@@ -259,10 +276,12 @@ async def identify_person(
     organization_id: uuid.UUID,
     data: PersonCreate,
     identified_on: date,
-) -> tuple[Person, list[PossibleDuplicate]]:
+) -> tuple[Person, list[PossibleDuplicate], list[Rows]]:
     """The person of a new identification: the same person when the document matches one
     already recorded (even one recorded at this very moment), otherwise a new person;
-    candidates that share name and birth date are listed for a caseworker to link."""
+    candidates that share name and birth date are listed for a caseworker to link. Then the
+    rows recording what identifies her (sealed) and her blind indexes, which the caller
+    inserts with its own (core.db.insert_rows: one statement on PostgreSQL)."""
     _refuse_implausible_birth(data, identified_on=identified_on)
     digests = _digests(keyring, data)
     duplicates: list[PossibleDuplicate] = []
@@ -281,7 +300,9 @@ async def identify_person(
                 )
             )
     else:
-        person = await _new_person(session, keyring=keyring, data=data, identified_on=identified_on)
+        person, _ = await _new_person(
+            session, keyring=keyring, data=data, identified_on=identified_on
+        )
     if rules.MatchKind.name_and_birth_date in digests:
         for candidate in await _persons_matching(
             session,
@@ -296,7 +317,7 @@ async def identify_person(
                         linked=False,
                     )
                 )
-    await _record_identity(
+    rows = await _identity_rows(
         session,
         keyring=keyring,
         person_id=person.id,
@@ -304,7 +325,7 @@ async def identify_person(
         data=data,
         digests=digests,
     )
-    return person, duplicates
+    return person, duplicates, rows
 
 
 async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:

@@ -20,13 +20,17 @@ import sqlalchemy as sa
 from service.cases.models import CaseFile, CaseInvolvement
 from service.core.db import (
     Database,
+    Rows,
     in_transaction,
     insert_persistent,
+    insert_rows,
+    instance_row,
+    persistent,
     row_of,
     table_of,
 )
 from service.core.time import utcnow
-from service.persons.models import Person
+from service.persons.models import Person, PersonIdentifierClaim, PersonKey
 from service.stats.catalogue import CATALOGUE, breakdown
 from service.stats.counting import Scope, count_table
 from tests.support.databases import ON_POSTGRES, execute, query
@@ -164,3 +168,56 @@ async def test_an_instance_inserted_without_a_flush_is_persistent_in_its_session
         ).scalar_one()
     assert tuple(stored) == (True, 2)
     assert languages == ["es"]
+
+
+async def test_rows_of_several_tables_are_one_statement_on_postgresql(db: Database) -> None:
+    person = Person(gender="female", nationality="PER")
+    key = row_of(PersonKey, person_id=person.id, master_key_id="k1", wrapped_key=b"\x00" * 8)
+    claims = table_of(PersonIdentifierClaim)
+
+    def claim(person_id: uuid.UUID) -> Rows:
+        row = row_of(PersonIdentifierClaim, kind="document", digest="d" * 64, person_id=person_id)
+        return Rows(PersonIdentifierClaim, [row], ignoring_conflicts_on=("kind", "digest"))
+
+    async with db.session() as session:
+        with counting_statements(db) as counted:
+            # The child rows refer to the person inserted by the same call.
+            won = await insert_rows(
+                session,
+                instance_row(person),
+                Rows(PersonKey, [key]),
+                claim(person.id),
+                returning=claims.c.person_id,
+            )
+        persistent(session, person)
+        assert won == [person.id]
+        assert len(counted) == (1 if ON_POSTGRES else 3), counted.statements
+        # A row colliding on the conflict columns is skipped: nothing returned for it.
+        other = Person(gender="male", nationality="PER")
+        lost = await insert_rows(
+            session, instance_row(other), claim(other.id), returning=claims.c.person_id
+        )
+        assert lost == []
+    async with db.engine.connect() as conn:
+        holder = (
+            await conn.execute(sa.select(claims.c.person_id).where(claims.c.digest == "d" * 64))
+        ).scalar_one()
+        keys = (
+            await conn.execute(
+                sa.select(sa.func.count()).where(table_of(PersonKey).c.person_id == person.id)
+            )
+        ).scalar_one()
+    assert (holder, keys) == (person.id, 1)
+
+
+async def test_a_failing_part_inserts_nothing_of_the_others(db: Database) -> None:
+    person = Person(gender="female", nationality="PER")
+    orphan = row_of(PersonKey, person_id=uuid.uuid4(), master_key_id="k1", wrapped_key=b"\x00")
+    with pytest.raises(sa.exc.IntegrityError):  # the key's person does not exist
+        async with db.session() as session:
+            await insert_rows(session, instance_row(person), Rows(PersonKey, [orphan]))
+    async with db.engine.connect() as conn:
+        stored = (
+            await conn.execute(sa.select(sa.func.count()).where(table_of(Person).c.id == person.id))
+        ).scalar_one()
+    assert stored == 0

@@ -25,7 +25,7 @@ from service.cases.models import (
     CaseInvolvement,
 )
 from service.cases.rules import InvolvementBasis
-from service.core.db import for_update, insert_rows, row_of, table_of
+from service.core.db import Rows, for_update, insert_rows, row_of, table_of
 from service.core.errors import ProblemError
 from service.core.preconditions import IfMatch, check_version
 from service.core.security import Actor
@@ -79,16 +79,36 @@ async def involve(
     organization_id: uuid.UUID,
     basis: InvolvementBasis,
     source_id: uuid.UUID | None = None,
-    new_source: bool = False,
 ) -> None:
-    """Make an organization involved in a case (idempotent per basis and source). With
-    `new_source`, the source was created in this transaction: no involvement names it yet,
-    and none is looked for. A Core insert (core.db.insert_rows): the case must be in the
-    database already."""
-    if not new_source and await _open_involvements(
-        session, case_id, organization_id, basis, source_id
-    ):
+    """Make an organization involved in a case (idempotent per basis and source). A Core
+    insert (core.db.insert_rows): the case must be in the database already."""
+    if await _open_involvements(session, case_id, organization_id, basis, source_id):
         return
+    await insert_rows(
+        session,
+        new_involvement(
+            session,
+            actor=actor,
+            case_id=case_id,
+            organization_id=organization_id,
+            basis=basis,
+            source_id=source_id,
+        ),
+    )
+
+
+def new_involvement(
+    session: AsyncSession,
+    *,
+    actor: Actor | None,
+    case_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    basis: InvolvementBasis,
+    source_id: uuid.UUID | None = None,
+) -> Rows:
+    """The row of an involvement that cannot exist yet (its source was created in this
+    transaction), its start audited, for the caller to insert with its own rows
+    (`insert_rows`); `involve` otherwise."""
     involvement = row_of(
         CaseInvolvement,
         case_id=case_id,
@@ -96,7 +116,6 @@ async def involve(
         basis=basis.value,
         source_id=source_id,
     )
-    await insert_rows(session, CaseInvolvement, [involvement])
     record_event(
         session,
         actor=actor,
@@ -109,6 +128,7 @@ async def involve(
             "source_id": {"to": str(source_id) if source_id else None},
         },
     )
+    return Rows(CaseInvolvement, [involvement])
 
 
 async def end_involvement(

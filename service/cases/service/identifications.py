@@ -47,8 +47,8 @@ from service.cases.schemas import (
     SuggestedReferral,
 )
 from service.cases.service.access import (
-    involve,
     lock_case_for_change,
+    new_involvement,
     stamp_change,
     visible_to,
 )
@@ -62,9 +62,11 @@ from service.cases.service.person import age_of_person_on
 from service.core.crypto import Keyring
 from service.core.db import (
     UNIT,
-    insert_persistent,
+    Rows,
     insert_rows,
+    instance_row,
     joined_records,
+    persistent,
     row_of,
     split_aggregate,
     table_of,
@@ -153,10 +155,12 @@ async def _add_identification(
     case: CaseFile,
     data: IdentificationFields,
     new_person: bool = False,
+    along: Sequence[Rows] = (),
 ) -> None:
     """The identification of a case whose place the caller has checked (`_require_place`);
-    `new_person`: the person was created by this identification. Core inserts, not flushes
-    (see core.db.insert_rows): nothing reads these rows back as instances in the request."""
+    `new_person`: the person was created by this identification. Its rows are inserted with
+    `along` (rows they may refer to, first) in one statement on PostgreSQL
+    (core.db.insert_rows): nothing reads them back as instances in the request."""
     case_id = case.id
     identification = row_of(
         Identification,
@@ -176,18 +180,20 @@ async def _add_identification(
         indicators=list(data.indicators),
     )
     identification_id: uuid.UUID = identification["id"]
-    await insert_rows(session, Identification, [identification])
-    forms = _exploitation_rows(identification_id, data.exploitation)
-    await insert_rows(session, IdentificationExploitation, forms)
-    await insert_rows(session, IdentificationRoute, _route_rows(identification_id, data.route))
-    await involve(
+    await insert_rows(
         session,
-        actor=actor,
-        case_id=case_id,
-        organization_id=actor.organization_id,
-        basis=InvolvementBasis.identified,
-        source_id=identification_id,
-        new_source=True,
+        *along,
+        Rows(Identification, [identification]),
+        Rows(IdentificationExploitation, _exploitation_rows(identification_id, data.exploitation)),
+        Rows(IdentificationRoute, _route_rows(identification_id, data.route)),
+        new_involvement(
+            session,
+            actor=actor,
+            case_id=case_id,
+            organization_id=actor.organization_id,
+            basis=InvolvementBasis.identified,
+            source_id=identification_id,
+        ),
     )
     record_event(
         session,
@@ -206,7 +212,7 @@ async def create_case(
 ) -> tuple[CaseFile, list[PossibleDuplicate]]:
     """Open a case with its first identification; report records of the same person."""
     await _require_place(session, data)
-    person, duplicates = await person_service.identify_person(
+    person, duplicates, identity = await person_service.identify_person(
         session,
         keyring=keyring,
         organization_id=actor.organization_id,
@@ -221,7 +227,6 @@ async def create_case(
             session, keyring, person.id, data.current_location
         ),
     )
-    await insert_persistent(session, case)
     record_event(
         session,
         actor=actor,
@@ -245,7 +250,9 @@ async def create_case(
         case=case,
         data=data,
         new_person=not any(d.linked for d in duplicates),
+        along=[*identity, instance_row(case)],
     )
+    persistent(session, case)
     if duplicates:
         record_event(
             session,
@@ -426,9 +433,8 @@ async def _correct_identification(
             )
             .values(superseded_at=utcnow())
         )
-        await insert_rows(
-            session, IdentificationExploitation, _exploitation_rows(identification.id, forms)
-        )
+        forms_now = _exploitation_rows(identification.id, forms)
+        await insert_rows(session, Rows(IdentificationExploitation, forms_now))
     session.add(identification)
     record_event(
         session,
