@@ -569,7 +569,9 @@ def _insert_statement(
     return stmt if returning is None else stmt.returning(returning)
 
 
-@functools.cache
+# Bounded: the shapes vary with the number of rows per table (forms of exploitation, legs
+# of a route), which a client chooses within the schema's limits.
+@functools.lru_cache(maxsize=256)
 def _inserts_in_one(
     shape: tuple[tuple[sa.Table, int, tuple[str, ...]], ...], returning: sa.Column[Any] | None
 ) -> sa.Insert:
