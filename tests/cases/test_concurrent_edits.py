@@ -8,7 +8,11 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
+from service.cases.exceptions import CaseNotFound
+from service.cases.models import CaseFile
+from service.cases.service.access import lock_case_for_change
 from service.core.db import Database
 from service.identity.rules import Role
 from tests.support.databases import query
@@ -222,3 +226,14 @@ async def _events_of(db: Database, entity_id: str) -> list[tuple[str, dict[str, 
     )
     events = [(a, c if isinstance(c, dict) else json.loads(c)) for a, c in rows]
     return sorted(events, key=lambda event: (event[0], json.dumps(event[1], sort_keys=True)))
+
+
+async def test_a_case_gone_under_its_lock_is_refused_in_the_common_words(db: Database) -> None:
+    # The case the route found is no longer there when its change locks it: the refusal is
+    # every refusal of a case's, naming no id.
+    gone = CaseFile(person_id=uuid.uuid4(), status="identified", victim_status="suspected")
+    with pytest.raises(CaseNotFound) as refused:
+        async with db.session() as session:
+            await lock_case_for_change(session, gone, if_match=None)
+    assert refused.value.detail == "No such case is visible to your organization."
+    assert str(gone.id) not in str(refused.value.detail)

@@ -230,7 +230,7 @@ async def lock_case_for_change(
     to the caller, for a change that may turn out to change nothing."""
     locked = await lock_case(session, case.id)
     if locked is None:
-        raise CaseNotFound(f"No case {case.id} is visible to your organization.")
+        raise CaseNotFound()
     check_version(if_match, locked)
     if stamp:
         stamp_change(session, locked)
