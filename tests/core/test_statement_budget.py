@@ -150,10 +150,11 @@ BUDGETS: dict[str, int] = {
 POSTGRES_BUDGETS: dict[str, int] = {
     # The identification's rows, its forms and the involvement in one statement.
     "cases-add_identification": 10,
-    # The principal, the document's claimant, the person with her key and her claim, then
-    # her identity, blind index, case, identification, forms and involvement, the view, the
-    # audit chain's two: 7 (15 on SQLite).
-    "cases-create_case": 7,
+    # A new person: the principal, the document's claimant, the person with her key and her
+    # claim, then her identity, blind index, case, identification, forms and involvement, the
+    # view, the audit chain's two: 7. A document already known (the suite's data may hold
+    # it): her record, her data key and her first identification are read instead: 10.
+    "cases-create_case": 10,
 }
 
 
