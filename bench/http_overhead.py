@@ -221,7 +221,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--databases", default="postgresql,sqlite")
     args = parser.parse_args()
-    # The server runs this checkout's code, whatever is installed.
+    # The server runs this checkout's code, whatever is installed and wherever the command
+    # was typed: `python -m service` puts the working directory first on its path, before
+    # PYTHONPATH (until 2026-11-29 a run from another checkout's directory measured that one).
+    os.chdir(ROOT)
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
     )

@@ -522,8 +522,8 @@ async def insert_rows(
     session: AsyncSession, *parts: Rows, returning: sa.Column[Any] | None = None
 ) -> list[Any]:
     """INSERT the rows of one or several tables, not through the ORM (no flush, no instance),
-    with statements built once per shape; `returning`: that column of the rows of the last
-    part actually inserted. Pending ORM changes are not flushed first, so what the rows refer
+    with statements built once per shape; `returning`: that column of the last part (one row),
+    if it was inserted. Pending ORM changes are not flushed first, so what the rows refer
     to must be in the database already, or in an earlier part.
 
     PostgreSQL: all the parts in one statement, one round trip (each part but the last a
@@ -535,7 +535,9 @@ async def insert_rows(
         return []
     connection = await session.connection()
     dialect = dialect_of(session)
-    if dialect == "postgresql" and len(parts) > 1:
+    if returning is not None and len(parts[-1].rows) != 1:
+        raise ValueError("`returning` is read from the last part, which must be one row")
+    if dialect == "postgresql" and sum(len(part.rows) for part in parts) > 1:
         shape = tuple((table_of(p.model), len(p.rows), p.ignoring_conflicts_on) for p in parts)
         values = {
             f"p{i}_{j}_{name}": value
@@ -576,17 +578,17 @@ def _inserts_in_one(
     shape: tuple[tuple[sa.Table, int, tuple[str, ...]], ...], returning: sa.Column[Any] | None
 ) -> sa.Insert:
     """PostgreSQL: the INSERTs of `shape` (table, row count, conflict columns) in one
-    statement, the value of column `c` of row `j` of part `i` bound as `p{i}_{j}_{c}`."""
+    statement, the value of column `c` of row `j` of part `i` bound as `p{i}_{j}_{c}`. One
+    single-row INSERT per row: SQLAlchemy caches the compiled form of a VALUES clause of one
+    row, but compiles one of several rows again at every execution (no cache key)."""
     statements = []
     for i, (table, count, on) in enumerate(shape):
-        values = [
-            {c.key: sa.bindparam(f"p{i}_{j}_{c.key}", type_=c.type) for c in table.columns}
-            for j in range(count)
-        ]
-        stmt = postgresql.insert(table).values(values)
-        if on:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(on))
-        statements.append(stmt)
+        for j in range(count):
+            row = {c.key: sa.bindparam(f"p{i}_{j}_{c.key}", type_=c.type) for c in table.columns}
+            stmt = postgresql.insert(table).values(row)
+            if on:
+                stmt = stmt.on_conflict_do_nothing(index_elements=list(on))
+            statements.append(stmt)
     *earlier, last = statements
     final: sa.Insert = last if returning is None else last.returning(returning)
     return final.add_cte(*(stmt.cte(f"insert_{i}") for i, stmt in enumerate(earlier)))

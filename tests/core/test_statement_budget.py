@@ -160,7 +160,8 @@ POSTGRES_BUDGETS: dict[str, int] = {
 
 # The routes bench/http_overhead.py measures: none of their statements is rendered again at
 # every execution (SQLAlchemy's "post-compile" parameters: a list given to `in_`, a value
-# it must write into the SQL text). Each would cost the worker CPU at every request.
+# it must write into the SQL text), nor compiled again (a statement without a cache key:
+# a VALUES clause of several rows). Each would cost the worker CPU at every request.
 RENDERED_ONCE = {"cases-read_case", "cases-read_person", "cases-create_case"}
 
 
@@ -213,6 +214,7 @@ async def test_route_stays_within_its_statement_budget(
     )
     if operation in RENDERED_ONCE:
         assert counted.rendered_each_time == [], counted.rendered_each_time
+        assert counted.compiled_each_time == [], counted.compiled_each_time
 
 
 async def test_the_principal_is_one_uncached_statement_and_a_disabled_user_is_refused_at_once(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import CacheStats
 
 from service.core.db import Database
 
@@ -33,6 +34,10 @@ class Counted:
     # compiled cache: those with "post-compile" parameters (a list given to `in_`, a value
     # it must write into the text). Work for the worker's CPU on every request.
     rendered_each_time: list[str] = field(default_factory=list)
+    # Statements SQLAlchemy compiles anew at every execution: it has no cache key for them
+    # (a VALUES clause of several rows given to `values()`, for one). Far more work than
+    # rendering: the whole statement is compiled.
+    compiled_each_time: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.statements)
@@ -62,6 +67,8 @@ def counting_statements(db: Database) -> Iterator[Counted]:
                 compiled, "literal_execute_params", None
             ):
                 counted.rendered_each_time.append(statement)
+            if compiled is not None and context.cache_hit is CacheStats.NO_CACHE_KEY:
+                counted.compiled_each_time.append(statement)
 
     def on_begin(_conn: Any) -> None:
         if _COUNTING.get() is counted:
