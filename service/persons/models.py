@@ -27,7 +27,7 @@ class Person(SQLModel, table=True):
     languages: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     lgbti: bool | None = None
     # Set when a caseworker links this record to the same person recorded earlier.
-    merged_into: uuid.UUID | None = Field(default=None, foreign_key="person.id")
+    merged_into: uuid.UUID | None = Field(default=None, foreign_key="person.id", index=True)
     # When that link was made: statistics "as known on" a day before it count two persons.
     merged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

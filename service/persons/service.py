@@ -397,7 +397,12 @@ def identifying_records_of(person_id: uuid.UUID | sa.ColumnElement[uuid.UUID]) -
     `identifying_from`. A record whose data key is gone (erased) cannot be opened: the inner
     join leaves it out."""
     identity, key, person = table_of(PersonIdentity), table_of(PersonKey), table_of(Person)
-    linked = sa.select(person.c.id).where(person.c.merged_into == person_id)
+    # The person and the records merged into hers, found by index (the primary key and
+    # ix_person_merged_into), then their records by theirs: an OR of the person and a
+    # subquery over `identity` made PostgreSQL scan every record and every key.
+    records = sa.select(person.c.id).where(
+        sa.or_(person.c.id == person_id, person.c.merged_into == person_id)
+    )
     return (
         sa.select(
             identity.c.person_id.label("owner"),
@@ -407,7 +412,7 @@ def identifying_records_of(person_id: uuid.UUID | sa.ColumnElement[uuid.UUID]) -
             identity.c.recorded_at,
         )
         .join(key, key.c.person_id == identity.c.person_id)
-        .where(sa.or_(identity.c.person_id == person_id, identity.c.person_id.in_(linked)))
+        .where(identity.c.person_id.in_(records))
         .subquery("identifying_record")
     )
 
