@@ -478,21 +478,25 @@ def table_of(model: type[SQLModel]) -> sa.Table:
 
 
 @functools.cache
-def _defaults_of(model: type[SQLModel]) -> tuple[tuple[str, Any, Callable[..., Any] | None], ...]:
-    """Each column of the model's table: its name, its model default, its default factory."""
+def _defaults_of(
+    model: type[SQLModel],
+) -> tuple[frozenset[str], tuple[tuple[str, Any, Callable[..., Any] | None], ...]]:
+    """The names of the model's columns, and each column's name, model default and default
+    factory."""
     fields = model.model_fields
-    return tuple(
+    columns = tuple(
         (column.key, fields[column.key].default, fields[column.key].default_factory)
         for column in table_of(model).columns
     )
+    return frozenset(name for name, _default, _factory in columns), columns
 
 
 def row_of(model: type[SQLModel], **values: Any) -> dict[str, Any]:
     """A row of the model's table as the model would build it: `values`, and the model's
     defaults for the columns not given (its default factories called: ids, times). A column
     without a default must be given (KeyError otherwise, naming it)."""
-    columns = _defaults_of(model)
-    unknown = values.keys() - {name for name, _default, _factory in columns}
+    names, columns = _defaults_of(model)
+    unknown = values.keys() - names
     if unknown:
         raise KeyError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
     row: dict[str, Any] = {}
@@ -608,12 +612,6 @@ def persistent(session: AsyncSession, instance: SQLModel) -> None:
     `session.get` finds it without a statement."""
     make_transient_to_detached(instance)
     session.add(instance)
-
-
-async def insert_persistent(session: AsyncSession, instance: SQLModel) -> None:
-    """`insert_rows` of a new instance's row, then `persistent`."""
-    await insert_rows(session, instance_row(instance))
-    persistent(session, instance)
 
 
 # Separators of the values `aggregate_strings` joins in one read (ASCII's record and unit

@@ -22,7 +22,6 @@ from service.core.db import (
     Database,
     Rows,
     in_transaction,
-    insert_persistent,
     insert_rows,
     instance_row,
     persistent,
@@ -141,8 +140,10 @@ async def test_an_instance_inserted_without_a_flush_is_persistent_in_its_session
     case = CaseFile(person_id=person.id, status="identified", victim_status="suspected")
     async with db.session() as session:
         with counting_statements(db) as counted:
-            await insert_persistent(session, person)
-            await insert_persistent(session, case)
+            await insert_rows(session, instance_row(person))
+            persistent(session, person)
+            await insert_rows(session, instance_row(case))
+            persistent(session, case)
             # Found in the session's identity map: no statement, the same instance.
             assert await session.get(CaseFile, case.id) is case
             assert await session.get(Person, person.id) is person
