@@ -15,7 +15,15 @@ import logging
 import random
 import socket
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -36,6 +44,7 @@ from sqlalchemy.sql import Select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.core.driven import driven, fetch_driven
 from service.core.errors import ServiceUnavailable
 from service.core.settings import Settings
 from service.core.sqlite_driver import one_hop_dbapi
@@ -174,6 +183,7 @@ class Database:
                 else {"isolation_level": "AUTOCOMMIT"}
             )
         )
+        self._autocommit_engine = autocommit
         self._autocommit = async_sessionmaker(
             autocommit,
             class_=AsyncSession,
@@ -181,6 +191,31 @@ class Database:
             info=info | {AUTOCOMMIT_INFO: True},
         )
         _refuse_writes_without_transaction(self.engine)
+
+    async def fetch(
+        self, stmt: sa.Select[Any], params: Mapping[str, Any] | None = None
+    ) -> Sequence[sa.Row[Any]]:
+        """The rows of one SELECT, run outside any transaction and without a session, as a
+        request that only reads runs its statements (`session(transaction=False)`): for the
+        hottest reads. On PostgreSQL the driver sends it (core/driven.py: a quarter of a case
+        read's CPU saved); elsewhere SQLAlchemy does. Failures as in `session`: 503 when the
+        database is away (a reading request runs again after a dead connection).
+
+        It takes a pooled connection of its own for the statement: never call it while the
+        same request holds a session's connection (a burst of such requests would hold the
+        whole pool, each waiting for a second connection, until the pool's timeout)."""
+        if not isinstance(stmt, sa.Select):
+            raise TypeError("Database.fetch runs a SELECT only: it has no transaction.")
+        params = params or {}
+        try:
+            if self.dialect == "postgresql" and (made := driven(self.engine.dialect, stmt)):
+                return await fetch_driven(self.engine, made, params)
+            async with self._autocommit_engine.connect() as connection:
+                rows: Sequence[sa.Row[Any]] = (await connection.execute(stmt, params)).all()
+                return rows
+        except Exception as exc:
+            _raise_translated(exc)
+            raise
 
     @contextlib.asynccontextmanager
     async def session(

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.core.db import Database, RetryingRoute, SessionDep, writes
 from service.core.settings import Settings
 from service.main import create_app
-from tests.support.databases import execute, make_settings, query
+from tests.support.databases import execute, make_settings, query, terminate_backends
 from tests.support.factories import Factory, case_body
 
 # A hang guard, not a timing claim: an answer that takes longer than this is a hang.
@@ -110,19 +110,6 @@ async def test_answers_503_problem_when_no_pooled_connection_comes_free(
     assert free.status_code == 200
 
 
-async def _terminate_backends(settings: Settings, pids: list[int]) -> None:
-    """Cut the given server connections, as a PostgreSQL restart or a network cut would."""
-    admin = Database(settings)
-    try:
-        await execute(
-            admin,
-            "SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid",
-            pids=pids,
-        )
-    finally:
-        await admin.dispose()
-
-
 @pytest.mark.postgres
 async def test_pool_renews_itself_after_its_connections_were_cut_without_pre_ping(
     settings: Settings, factory: Factory
@@ -136,7 +123,7 @@ async def test_pool_renews_itself_after_its_connections_were_cut_without_pre_pin
         assert (await client.get("/v1/me", headers=user.headers)).status_code == 200
         async with db.engine.connect() as conn:
             [(pid,)] = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).all()
-        await _terminate_backends(settings, [pid])
+        await terminate_backends(settings, [pid])
         before = retries("disconnect")
         # The read that meets the dead connection runs again on a fresh one.
         met = await asyncio.wait_for(client.get("/v1/me", headers=user.headers), HANG)
@@ -159,7 +146,7 @@ async def test_a_keyed_post_on_a_cut_connection_runs_again_and_creates_once(
         assert (await client.get("/v1/me", headers=user.headers)).status_code == 200
         async with db.engine.connect() as conn:
             [(pid,)] = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).all()
-        await _terminate_backends(settings, [pid])
+        await terminate_backends(settings, [pid])
         headers = {**user.headers, "Idempotency-Key": key}
         first = await asyncio.wait_for(client.post("/v1/cases", json=body, headers=headers), HANG)
         again = await client.post("/v1/cases", json=body, headers=headers)

@@ -115,6 +115,20 @@ async def execute(db: Database, sql: str, **params: object) -> None:
         await conn.execute(sa.text(sql), params)
 
 
+async def terminate_backends(settings: Settings, pids: list[int]) -> None:
+    """Cut these PostgreSQL server connections, as a restart or a network cut would; from a
+    pool of its own, so that the connection that cuts is never one of those cut."""
+    admin = Database(settings)
+    try:
+        await execute(
+            admin,
+            "SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid",
+            pids=pids,
+        )
+    finally:
+        await admin.dispose()
+
+
 def settings_to_json(settings: Settings) -> str:
     """Settings, secrets included, for handing to a spawned process."""
     data = {

@@ -1,0 +1,187 @@
+"""`Database.fetch`: one SELECT outside any transaction, without a session; on PostgreSQL sent
+by the driver itself (core/driven.py). Its rows hold what SQLAlchemy's own execution gives,
+value for value and type for type; the statement counter sees it; a connection found dead
+is replaced and the read may run again."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from service.cases.models import CaseFile, Identification
+from service.core.db import (
+    Database,
+    DatabaseUnavailable,
+    retry_reason,
+    retrying,
+    table_of,
+)
+from service.core.settings import Settings
+from service.persons.models import PersonKey
+from tests.support.databases import execute, terminate_backends
+from tests.support.factories import Factory, create_case
+from tests.support.statements import counting_statements
+
+
+def _every_kind_of_column() -> sa.Select[tuple[object, ...]]:
+    """A case's identification, case and data key: uuids, dates, instants, text, JSON, bytes,
+    booleans, integers and NULLs; a literal value the statement carries, and `case_id`
+    bound twice (one parameter, $1, sent once)."""
+    ident, case, key = table_of(Identification), table_of(CaseFile), table_of(PersonKey)
+    case_id = sa.bindparam("case_id", type_=sa.Uuid())
+    return (
+        sa.select(
+            ident,
+            *(c.label(f"case_file_{c.name}") for c in case.c),
+            key.c.wrapped_key,
+            key.c.master_key_id,
+            sa.literal("fixed text").label("fixed"),
+            sa.null().label("absent"),
+            (case.c.id == case_id).label("same"),
+        )
+        .select_from(
+            ident.join(case, case.c.id == ident.c.case_id).outerjoin(
+                key, key.c.person_id == case.c.person_id
+            )
+        )
+        .where(ident.c.case_id == case_id)
+    )
+
+
+EVERY_KIND = _every_kind_of_column()
+
+
+async def test_rows_hold_what_sqlalchemy_gives_value_for_value_and_type_for_type(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    police = await factory.user("PNP")
+    case = await create_case(client, police)
+    params = {"case_id": uuid.UUID(case["id"])}
+
+    fetched = await db.fetch(EVERY_KIND, params)
+    async with db.session(write=False) as session:
+        expected = (await (await session.connection()).execute(EVERY_KIND, params)).all()
+
+    assert len(fetched) == len(expected) == 1
+    assert list(fetched[0]._mapping) == list(expected[0]._mapping)
+    assert tuple(fetched[0]) == tuple(expected[0])
+    assert [type(v) for v in fetched[0]] == [type(v) for v in expected[0]]
+    row = fetched[0]
+    # Attribute access, as callers read rows; the JSON column decoded, the key bytes whole.
+    assert row.indicators == ["no identity documents", "debt to employer"]
+    assert isinstance(row.wrapped_key, bytes)
+    assert row.wrapped_key
+    assert row.fixed == "fixed text"
+    assert row.absent is None
+    assert row.same is True
+    assert isinstance(row.created_at, datetime)
+    assert row.created_at.tzinfo is not None
+    assert row.created_at <= datetime.now(UTC)
+
+
+async def test_no_row_is_an_empty_list(db: Database) -> None:
+    assert list(await db.fetch(EVERY_KIND, {"case_id": uuid.uuid4()})) == []
+
+
+async def test_a_missing_parameter_is_refused_before_anything_is_sent(db: Database) -> None:
+    with counting_statements(db) as counted, pytest.raises(sa.exc.SQLAlchemyError) as raised:
+        await db.fetch(EVERY_KIND, {})
+    assert "A value is required for bind parameter 'case_id'" in str(raised.value)
+    assert counted.statements == []
+
+
+async def test_the_statement_is_counted_as_one_round_trip(db: Database) -> None:
+    with counting_statements(db) as counted:
+        await db.fetch(EVERY_KIND, {"case_id": uuid.uuid4()})
+    assert len(counted.statements) == 1
+    assert counted.statements[0].startswith("SELECT identification.id")
+
+
+async def test_only_a_select_is_run(db: Database) -> None:
+    # Without a transaction, a write would commit alone: refused before it is sent.
+    update = sa.update(table_of(CaseFile)).values(is_witness=True)
+    with pytest.raises(TypeError):
+        await db.fetch(update, {})  # type: ignore[arg-type]
+
+
+async def test_an_error_of_the_statement_leaves_the_connection_usable(db: Database) -> None:
+    divided = sa.select(sa.literal(1) / sa.bindparam("by", type_=sa.Integer()))
+    if db.dialect == "postgresql":
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            await db.fetch(divided, {"by": 0})
+        assert not raised.value.connection_invalidated
+    assert [tuple(r) for r in await db.fetch(divided, {"by": 1})] == [(1,)]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("idle", [0.0, 0.5], ids=["at-once", "after-a-pause"])
+async def test_a_connection_found_dead_is_replaced_and_the_read_runs_again(
+    settings: Settings, idle: float
+) -> None:
+    """Cut at once, or after a pause in which the server's farewell reached the idle
+    connection (asyncpg then fails the next statement with an InternalClientError rather
+    than a connection error): either way 503 and a new connection."""
+    db = Database(settings.model_copy(update={"db_pool_size": 2}))
+    pid = sa.select(sa.func.pg_backend_pid().label("pid"))
+    try:
+        [(first,)] = await db.fetch(pid)
+        await terminate_backends(settings, [first])
+        await asyncio.sleep(idle)
+
+        with pytest.raises(DatabaseUnavailable) as raised:
+            await db.fetch(pid)
+        assert retry_reason(raised.value) == "disconnect"
+        # Run again (as a reading request is), it meets a new connection.
+        [(second,)] = await retrying(lambda: db.fetch(pid), retries=2, may_rerun=lambda _: True)
+        assert second != first
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.postgres
+async def test_every_connection_opened_before_the_dead_one_is_replaced(
+    settings: Settings,
+) -> None:
+    """As SQLAlchemy does on a disconnect: after a restart every pooled connection is dead,
+    and a read must not meet them one after another."""
+    db = Database(settings.model_copy(update={"db_pool_size": 3}))
+    pid = sa.select(sa.func.pg_backend_pid().label("pid"))
+    try:
+        async with db.engine.connect() as a, db.engine.connect() as b:
+            pids = [
+                (await c.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one() for c in (a, b)
+            ]
+        await terminate_backends(settings, pids)
+        with pytest.raises(DatabaseUnavailable):
+            await db.fetch(pid)
+        # The one retry `retrying` allows after a disconnect is enough.
+        [(new,)] = await retrying(lambda: db.fetch(pid), retries=1, may_rerun=lambda _: True)
+        assert new not in pids
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_server_that_refuses_the_connection_answers_503(settings: Settings) -> None:
+    """Refused at connect with a SQLSTATE (here 53300, too many connections for the role, as
+    a full server answers): wrapped as SQLAlchemy wraps it for a session, so 503."""
+    role = f"ruta_full_{uuid.uuid4().hex[:8]}"
+    admin = Database(settings)
+    await execute(admin, f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    url = make_url(settings.database_url).set(username=role)
+    db = Database(settings.model_copy(update={"database_url": url.render_as_string(False)}))
+    try:
+        with pytest.raises(DatabaseUnavailable) as raised:
+            await db.fetch(sa.select(sa.literal(1).label("one")))
+        assert isinstance(raised.value.__cause__, sa.exc.DBAPIError)
+        assert raised.value.__cause__.orig.sqlstate == "53300"  # type: ignore[union-attr]
+    finally:
+        await db.dispose()
+        await execute(admin, f"DROP ROLE {role}")
+        await admin.dispose()
