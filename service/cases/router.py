@@ -36,7 +36,7 @@ from service.core.preconditions import (
     versioned_read,
     versioned_write,
 )
-from service.identity.dependencies import AuthenticatedRoute, SecurityDep
+from service.identity.dependencies import AuthenticatedRoute, DatabaseDep, SecurityDep
 from service.pathway import closing
 from service.pathway.case_view import case_view, visible_case_view
 from service.persons.schemas import CountryCode, PersonIdentifying, PersonLink
@@ -101,16 +101,17 @@ async def list_cases(
 async def read_case(
     case_id: uuid.UUID,
     actor: CaseReaderDep,
-    session: SessionDep,
+    db: DatabaseDep,
     security: SecurityDep,
     response: Response,
 ) -> CasePublic:
     """One case, without identifying data of the person. Its ETag moves with every change of
     the case itself (status, victim status, witness, location, identifications, person),
     not with the referrals, placements or involvements of other domains."""
-    # The access rule and the view in one statement (CaseDep would load the case first).
+    # The access rule and the view in one statement (CaseDep would load the case first),
+    # sent without a session (Database.fetch).
     view, version = await visible_case_view(
-        session, actor=actor, keyring=security.keyring, case_id=case_id
+        db, actor=actor, keyring=security.keyring, case_id=case_id
     )
     set_etag(response, version)
     return view
@@ -260,13 +261,17 @@ async def list_screenings(
 )
 @writes
 async def read_person(
-    case_id: uuid.UUID, actor: PersonReaderDep, session: SessionDep, security: SecurityDep
+    case_id: uuid.UUID,
+    actor: PersonReaderDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    security: SecurityDep,
 ) -> PersonIdentifying:
     """The person's identifying data: for the identifying organization and those the consent
     covers. Every read is audited."""
     # The access rule within the read (CaseDep would load the case first).
     return await service.read_person(
-        session, actor=actor, keyring=security.keyring, case_id=case_id
+        session, db, actor=actor, keyring=security.keyring, case_id=case_id
     )
 
 

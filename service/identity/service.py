@@ -581,18 +581,15 @@ async def prune_login_addresses(session: AsyncSession, *, settings: Settings, li
     return int(result.rowcount)
 
 
-async def actor_for_claims(session: AsyncSession, claims: TokenClaims) -> Actor:
-    """The active user a verified token speaks for; 401 when there is none."""
-    actor, _ = await principal_for_claims(session, claims)
-    return actor
-
-
 async def principal_for_claims(
-    session: AsyncSession, claims: TokenClaims
+    db: Database, claims: TokenClaims
 ) -> tuple[Actor, OrganizationPublic]:
     """The active user a verified token speaks for, with their organization, in one
     statement (a disabled user is refused at the next read: PrincipalCache says how soon);
-    401 when there is none."""
+    401 when there is none. Read outside the request's session (`Database.fetch`): a request
+    whose route reads with `fetch` too holds one pooled connection at a time, never two (a
+    session's connection held while waiting for a second would let a burst of requests take
+    the whole pool and wait for each other)."""
     key: str | uuid.UUID = claims.subject
     if not claims.external:
         try:
@@ -600,8 +597,8 @@ async def principal_for_claims(
         except ValueError as exc:
             raise InvalidCredentialsToken("The token's subject is not a user.") from exc
     stmt = _principal_statement(by_username=claims.external)
-    # Core, not the ORM: a request reads the caller at every call.
-    row = (await (await session.connection()).execute(stmt, {"key": key})).first()
+    rows = await db.fetch(stmt, {"key": key})
+    row = rows[0] if rows else None
     if row is None or not row.is_active:
         raise InvalidCredentialsToken("The token's user is unknown or disabled.")
     if not claims.external and claims.generation != row.token_generation:
@@ -663,19 +660,19 @@ class PrincipalCache:
         self._epoch += 1
 
     async def principal(
-        self, session: AsyncSession, claims: TokenClaims
+        self, db: Database, claims: TokenClaims
     ) -> tuple[Actor, OrganizationPublic]:
         """`principal_for_claims`, or what it answered for the same token within `seconds`
         and since the last change announced."""
         if self.seconds <= 0 or not self.serving:
-            return await principal_for_claims(session, claims)
+            return await principal_for_claims(db, claims)
         key = (claims.issuer, claims.subject, claims.generation)
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now:
             return entry[1], entry[2]
         epoch = self._epoch
-        actor, organization = await principal_for_claims(session, claims)
+        actor, organization = await principal_for_claims(db, claims)
         if epoch != self._epoch or not self.serving:
             return actor, organization  # read before a change that was announced since
         self._entries.pop(key, None)

@@ -11,6 +11,7 @@ from service.cases import service as case_service
 from service.cases.schemas import CasePublic
 from service.cases.service import CaseVersion
 from service.core.crypto import Keyring
+from service.core.db import Database
 from service.core.security import Actor
 from service.referrals import service as referral_service
 
@@ -28,12 +29,12 @@ async def case_view(session: AsyncSession, case: CaseFile, *, keyring: Keyring) 
 
 
 async def visible_case_view(
-    session: AsyncSession, *, actor: Actor, keyring: Keyring, case_id: uuid.UUID
+    db: Database, *, actor: Actor, keyring: Keyring, case_id: uuid.UUID
 ) -> tuple[CasePublic, CaseVersion]:
     """`case_view` of a case the actor's organization is involved in (CaseNotFound
-    otherwise), and its version: found and read in one statement."""
+    otherwise), and its version: found and read in one statement, without a session."""
     view, version, targets = await case_service.visible_case_public(
-        session,
+        db,
         actor=actor,
         keyring=keyring,
         case_id=case_id,

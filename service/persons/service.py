@@ -506,6 +506,18 @@ async def seal_for_person(
     return seal(data_key, payload, owner=str(person_id))
 
 
+def open_with_key(
+    keyring: Keyring, key: WrappedKey, *, person_id: uuid.UUID, sealed: bytes
+) -> dict[str, Any] | None:
+    """What `seal_for_person` sealed for this person, opened with her wrapped data key as the
+    caller read it: no round trip. None when her key does not open it (it was sealed for a
+    record since linked into hers): `open_for_person` then looks further."""
+    try:
+        return open_sealed(keyring.unwrap(key, owner=str(person_id)), sealed, owner=str(person_id))
+    except InvalidTag:
+        return None
+
+
 async def open_for_person(
     session: AsyncSession,
     *,
@@ -520,19 +532,20 @@ async def open_for_person(
     opening costs no round trip; the records linked into hers are read only when her key does
     not open it."""
     erased = False
-    try:
-        data_key = (
-            await _data_key(session, keyring, person_id)
-            if key is None
-            else keyring.unwrap(key, owner=str(person_id))
-        )
-    except PersonErased:
-        erased = True  # perhaps the record it was sealed for
+    if key is not None:
+        opened = open_with_key(keyring, key, person_id=person_id, sealed=sealed)
+        if opened is not None:
+            return opened
     else:
         try:
-            return open_sealed(data_key, sealed, owner=str(person_id))
-        except InvalidTag:
-            pass  # sealed for a record since linked into hers
+            data_key = await _data_key(session, keyring, person_id)
+        except PersonErased:
+            erased = True  # perhaps the record it was sealed for
+        else:
+            try:
+                return open_sealed(data_key, sealed, owner=str(person_id))
+            except InvalidTag:
+                pass  # sealed for a record since linked into hers
     linked = (await session.exec(select(Person.id).where(Person.merged_into == person_id))).all()
     for owner in linked:
         try:

@@ -1,28 +1,36 @@
 """`Database.fetch`: one SELECT outside any transaction, without a session; on PostgreSQL sent
 by the driver itself (core/driven.py). Its rows hold what SQLAlchemy's own execution gives,
 value for value and type for type; the statement counter sees it; a connection found dead
-is replaced and the read may run again."""
+is replaced and the read may run again; no route holds a session's connection while it
+waits for the one its principal is read on."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from sqlalchemy.engine import make_url
 
 from service.cases.models import CaseFile, Identification
 from service.core.db import (
     Database,
     DatabaseUnavailable,
+    get_session,
     retry_reason,
     retrying,
     table_of,
 )
 from service.core.settings import Settings
+from service.identity.dependencies import get_principal
 from service.persons.models import PersonKey
 from tests.support.databases import execute, terminate_backends
 from tests.support.factories import Factory, create_case
@@ -165,6 +173,52 @@ async def test_every_connection_opened_before_the_dead_one_is_replaced(
         assert new not in pids
     finally:
         await db.dispose()
+
+
+def _routes(routes: list[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # a router included in the app
+            yield from _routes(route.original_router.routes)
+
+
+def _resolution_order(dependant: Dependant, seen: list[Dependant]) -> list[Dependant]:
+    """The dependencies as FastAPI resolves them: depth first, in declaration order, each
+    once (its cache)."""
+    for sub in dependant.dependencies:
+        _resolution_order(sub, seen)
+        if all(sub.call is not done.call for done in seen):
+            seen.append(sub)
+    return seen
+
+
+def test_no_route_uses_its_session_before_its_principal_is_read(app: FastAPI) -> None:
+    """The principal is read with `Database.fetch`, on a pooled connection of its own. Were a
+    dependency to run a statement in the request's session first, the request would hold
+    the session's connection while waiting for a second one, and a burst of such requests
+    (each token's principal read again every few seconds) would hold the whole pool, waiting
+    for each other until the pool's timeout. Creating the session is harmless: it takes no
+    connection until its first statement."""
+    early: list[tuple[str, Any]] = []
+    checked = 0
+    for route in _routes(app.routes):
+        order = _resolution_order(route.dependant, [])
+        calls = [dependency.call for dependency in order]
+        if get_principal not in calls:
+            continue
+        checked += 1
+        principal = calls.index(get_principal)
+        # The principal's own read takes no session either (it is read with `fetch`).
+        assert get_session not in [d.call for d in _resolution_order(order[principal], [])]
+        early += [
+            (route.path, dependency.call)
+            for dependency in order[:principal]
+            if dependency.call is not get_session
+            and any(sub.call is get_session for sub in dependency.dependencies)
+        ]
+    assert checked > 50  # the walk found the routes
+    assert early == []
 
 
 @pytest.mark.postgres

@@ -4,6 +4,7 @@ case as involved organizations see it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -62,6 +63,7 @@ from service.cases.service.person import age_of_person_on
 from service.core.crypto import Keyring
 from service.core.db import (
     UNIT,
+    Database,
     Rows,
     insert_rows,
     instance_row,
@@ -483,12 +485,14 @@ async def case_public(
     # Core, not the ORM: rows of plain values, built into the view below.
     rows = (await (await session.connection()).execute(stmt, {"case_id": case.id})).all()
     fields = {name: getattr(case, name) for name in _CASE_FIELDS}
-    view = _view_from(rows, fields, await location_in_view(session, keyring, rows[0], fields))
-    return view, rows[0].also
+    location = await location_in_view(
+        keyring, rows[0], fields, session=lambda: contextlib.nullcontext(session)
+    )
+    return _view_from(rows, fields, location), rows[0].also
 
 
 async def visible_case_public(
-    session: AsyncSession,
+    db: Database,
     *,
     actor: Actor,
     keyring: Keyring,
@@ -497,15 +501,24 @@ async def visible_case_public(
 ) -> tuple[CasePublic, CaseVersion, Any]:
     """`case_public` of a case the actor's organization is involved in, found and read in
     the same one statement (the access rule is its condition); CaseNotFound otherwise.
-    Returns the view, the case's version (its ETag) and the `also` value."""
+    Returns the view, the case's version (its ETag) and the `also` value. Outside any
+    transaction and without a session (`Database.fetch`): the route only reads, and this is
+    its one statement; a session is opened only for a location sealed for a record since
+    linked into the person's."""
     stmt = _case_view_statement(also, visible=True)
     params = {"case_id": case_id, "organization_id": actor.organization_id}
-    rows = (await (await session.connection()).execute(stmt, params)).all()
+    rows = await db.fetch(stmt, params)
     if not rows:
         raise CaseNotFound()
     first = rows[0]._mapping
     fields = {name: first[f"case_file_{name}"] for name in _CASE_FIELDS}
-    view = _view_from(rows, fields, await location_in_view(session, keyring, rows[0], fields))
+    location = await location_in_view(
+        keyring,
+        rows[0],
+        fields,
+        session=lambda: db.session(write=False, transaction=False),
+    )
+    view = _view_from(rows, fields, location)
     return view, CaseVersion(id=case_id, row_version=first["case_file_row_version"]), rows[0].also
 
 

@@ -5,7 +5,8 @@ only as changed."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -95,19 +96,34 @@ async def correct_location(
 
 
 async def location_in_view(
-    session: AsyncSession, keyring: Keyring, row: sa.Row[Any], case: Mapping[str, Any]
+    keyring: Keyring,
+    row: sa.Row[Any],
+    case: Mapping[str, Any],
+    *,
+    session: Callable[[], AbstractAsyncContextManager[AsyncSession]],
 ) -> str | None:
     """Where the person is now, opened with her wrapped key as a row of the case view's
     statement carries it (`key_person_id`, `key_master_key_id`, `key_wrapped_key`): no round
-    trip, unless it was sealed for a record since linked into hers (or she was erased),
-    which `open_for_person` then reads."""
+    trip, and no session, unless it was sealed for a record since linked into hers (or she
+    was erased), which `open_for_person` then reads in `session()`."""
     person_id = case["person_id"]
+    sealed = case["current_location_ciphertext"]
+    if sealed is None:
+        return None
     # The statement read the key of the stored person: unflushed, the object may name another.
     key = (
         WrappedKey(row.key_master_key_id, bytes(row.key_wrapped_key))
         if row.key_person_id == person_id and row.key_wrapped_key is not None
         else None
     )
+    if key is not None:
+        opened = person_service.open_with_key(
+            keyring, key, person_id=person_id, sealed=bytes(sealed)
+        )
+        if opened is not None:
+            return str(opened["current_location"])
+    async with session() as reading:
+        return await _opened_location(reading, keyring, person_id=person_id, sealed=sealed, key=key)
     return await _opened_location(
         session,
         keyring,
