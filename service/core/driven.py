@@ -13,15 +13,21 @@ read here holds the same values as one read through SQLAlchemy (tests/core/test_
 compares them). Rows are SQLAlchemy `Row`s: callers read them the same way.
 
 What SQLAlchemy would otherwise do around a statement is kept too: the engine's
-`before_cursor_execute` listeners are told of it (the statement counter of the tests, the
-refusal of writes outside a transaction), the `sqlalchemy.engine` logger logs it when SQL
-echo is on, and a failure is wrapped as SQLAlchemy wraps it (`DBAPIError`), so that the
+`before_cursor_execute` listeners are told of it (the statement counter of the tests), the
+`sqlalchemy.engine` logger logs it when SQL echo is on, and a failure is wrapped as
+SQLAlchemy wraps it (`DBAPIError`; at connect, as its Connection does), so that the
 session's translation applies: a connection found dead is invalidated with every pooled
 connection of its generation (as SQLAlchemy does on a disconnect) and answers 503, which a
 reading request runs again (`retrying`).
 
-Only for a SELECT run outside a transaction (a request that only reads): each statement
-sees the database as it is when it runs, as in `Database.session(transaction=False)`.
+Only for a SELECT run outside a transaction (a request that only reads; `Database.fetch`
+refuses anything else): each statement sees the database as it is when it runs, as in
+`Database.session(transaction=False)`.
+
+It leans on a few of SQLAlchemy's own attributes (the compiler's `_result_columns` and
+`_bind_processors`, a type's `_cached_result_processor`, the pool's `_invalidate`): an
+upgrade of SQLAlchemy that changes them fails tests/core/test_driven.py, which compares
+rows with SQLAlchemy's own, and cuts connections under it.
 """
 
 from __future__ import annotations
