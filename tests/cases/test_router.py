@@ -336,3 +336,21 @@ async def test_a_back_dated_identification_of_a_known_person_judges_her_age_on_i
     assert second["person_id"] == first["person_id"]
     assert first["person"]["minor"] is False
     assert view["person"]["minor"] is True
+
+
+async def test_an_estimated_age_refers_to_the_day_she_was_first_recorded_in_any_case(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    # First recorded on 2020-01-10 at an estimated 17; identified again, in a case of its own,
+    # on 2026-03-14: the stored age still refers to 2020, so she is an adult in the new case.
+    police = await factory.user("PNP", Role.identifier)
+    ministry = await factory.user("MIMP", Role.caseworker)
+    person = person_body(age_estimate=17)
+    first = await create_case(client, police, identified_on="2020-01-10", person=person)
+    second = await create_case(client, ministry, identified_on="2026-03-14", person=person)
+    view = (await client.get(f"/v1/cases/{second['id']}", headers=ministry.headers)).json()
+
+    assert second["person_id"] == first["person_id"]
+    assert first["person"]["minor"] is True
+    assert view["person"]["age_at_identification"] == 17
+    assert view["person"]["minor"] is False
