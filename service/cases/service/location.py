@@ -124,10 +124,3 @@ async def location_in_view(
             return str(opened["current_location"])
     async with session() as reading:
         return await _opened_location(reading, keyring, person_id=person_id, sealed=sealed, key=key)
-    return await _opened_location(
-        session,
-        keyring,
-        person_id=person_id,
-        sealed=case["current_location_ciphertext"],
-        key=key,
-    )
