@@ -261,17 +261,13 @@ async def list_screenings(
 )
 @writes
 async def read_person(
-    case_id: uuid.UUID,
-    actor: PersonReaderDep,
-    session: SessionDep,
-    db: DatabaseDep,
-    security: SecurityDep,
+    case_id: uuid.UUID, actor: PersonReaderDep, session: SessionDep, security: SecurityDep
 ) -> PersonIdentifying:
     """The person's identifying data: for the identifying organization and those the consent
     covers. Every read is audited."""
     # The access rule within the read (CaseDep would load the case first).
     return await service.read_person(
-        session, db, actor=actor, keyring=security.keyring, case_id=case_id
+        session, actor=actor, keyring=security.keyring, case_id=case_id
     )
 
 

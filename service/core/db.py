@@ -790,6 +790,9 @@ def writes(endpoint: Any) -> Any:
 # closes it after the handler returns, before the response is sent (RetryingRoute gives each
 # attempt a stack of its own there).
 _FUNCTION_STACK = "fastapi_function_astack"
+# The session of the request's attempt, with the stack it closes with: one per attempt,
+# whoever asks for it first (a dependency, or the principal's read: see opens_session).
+_SESSION = "ruta.session"
 
 
 async def get_session(request: Request) -> AsyncSession:
@@ -802,11 +805,47 @@ async def get_session(request: Request) -> AsyncSession:
     its own, an exit stack entry and a shielded cancel scope, about a tenth of what an
     authenticated request that reads nothing costs (profiled). The session closes in the same
     place (see _FUNCTION_STACK) and rolls back if the request fails."""
+    stack: contextlib.AsyncExitStack = request.scope[_FUNCTION_STACK]
+    opened = request.scope.get(_SESSION)
+    if opened is not None and opened[0] is stack:
+        same: AsyncSession = opened[1]
+        return same  # asked for again in the same attempt (see get_principal)
     db: Database = request.app.state.db
     endpoint = request.scope.get("endpoint")
     write = request.method not in SAFE_METHODS or getattr(endpoint, "__ruta_writes__", False)
-    stack: contextlib.AsyncExitStack = request.scope[_FUNCTION_STACK]
-    return await stack.enter_async_context(db.session(write=write, transaction=write))
+    session = await stack.enter_async_context(db.session(write=write, transaction=write))
+    request.scope[_SESSION] = (stack, session)
+    return session
+
+
+def opens_session(route: Any) -> bool:
+    """Whether the route's dependencies include the request's session (`get_session`): its
+    principal is then read in that session, one pooled connection for the whole request,
+    never two one after the other (each a turn in the pool's queue when it is saturated).
+    A route without one (`/v1/me`, the case read) reads it with `Database.fetch`. Found once
+    per route from its dependency tree; without a tree, a session (the safe choice)."""
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return True
+    known: bool | None = getattr(route, "_ruta_opens_session", None)
+    if known is None:
+        pending, known = [dependant], False
+        while pending and not known:
+            current = pending.pop()
+            known = current.call is get_session
+            pending.extend(current.dependencies)
+        setattr(route, "_ruta_opens_session", known)  # noqa: B010 (not a declared field)
+    return known
+
+
+async def read_rows(
+    source: Database | AsyncSession, stmt: sa.Select[Any], params: Mapping[str, Any]
+) -> Sequence[sa.Row[Any]]:
+    """The rows of a SELECT: in the session given, or with `Database.fetch` (no session)."""
+    if isinstance(source, Database):
+        return await source.fetch(stmt, params)
+    rows: Sequence[sa.Row[Any]] = (await (await source.connection()).execute(stmt, params)).all()
+    return rows
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.core.db import Database
+from service.core.db import Database, get_session, opens_session
 from service.core.errors import Forbidden
 from service.core.idempotency import IdempotentRoute
 from service.core.logs import note_actor
@@ -53,9 +53,10 @@ async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> tuple[Actor, OrganizationPublic]:
     """The caller and their organization, from a valid bearer token of an active user (one
-    statement outside the request's session, or none while the token's user is in the
-    worker's PrincipalCache); 401 otherwise. No session is opened for it: a route that
-    needs none (`/v1/me`, the case read) opens none.
+    statement, or none while the token's user is in the worker's PrincipalCache); 401
+    otherwise. Read in the request's session when its route takes one, else with
+    `Database.fetch`: a route that needs no session (`/v1/me`, the case read) opens none,
+    and no request holds two pooled connections or queues twice for them.
 
     Every authenticated request resolves this chain, and FastAPI's resolution costs per
     dependency: what only reads app.state is read here, not asked for as a dependency."""
@@ -68,7 +69,10 @@ async def get_principal(
         raise InvalidCredentialsToken("The token is invalid or has expired.") from exc
     await limit_user(request, f"{claims.issuer}|{claims.subject}")
     principals: service.PrincipalCache = request.app.state.principals
-    actor, organization = await principals.principal(request.app.state.db, claims)
+    # In the request's session when the route has one (one pooled connection for the whole
+    # request), else outside any (`/v1/me` and the case read open none).
+    source = await get_session(request) if opens_session(request.scope.get("route")) else None
+    actor, organization = await principals.principal(source or request.app.state.db, claims)
     note_actor(user_id=actor.user_id, organization_code=actor.organization_code, role=actor.role)
     return actor, organization
 

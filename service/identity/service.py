@@ -27,6 +27,7 @@ from service.core.db import (
     Database,
     for_update,
     insert_ignoring_conflicts,
+    read_rows,
     serialize_on,
     table_of,
 )
@@ -582,14 +583,11 @@ async def prune_login_addresses(session: AsyncSession, *, settings: Settings, li
 
 
 async def principal_for_claims(
-    db: Database, claims: TokenClaims
+    source: Database | AsyncSession, claims: TokenClaims
 ) -> tuple[Actor, OrganizationPublic]:
     """The active user a verified token speaks for, with their organization, in one
     statement (a disabled user is refused at the next read: PrincipalCache says how soon);
-    401 when there is none. Read outside the request's session (`Database.fetch`): a request
-    whose route reads with `fetch` too holds one pooled connection at a time, never two (a
-    session's connection held while waiting for a second would let a burst of requests take
-    the whole pool and wait for each other)."""
+    401 when there is none. Read in the session given, or without one (`Database.fetch`)."""
     key: str | uuid.UUID = claims.subject
     if not claims.external:
         try:
@@ -597,7 +595,7 @@ async def principal_for_claims(
         except ValueError as exc:
             raise InvalidCredentialsToken("The token's subject is not a user.") from exc
     stmt = _principal_statement(by_username=claims.external)
-    rows = await db.fetch(stmt, {"key": key})
+    rows = await read_rows(source, stmt, {"key": key})
     row = rows[0] if rows else None
     if row is None or not row.is_active:
         raise InvalidCredentialsToken("The token's user is unknown or disabled.")
@@ -660,19 +658,19 @@ class PrincipalCache:
         self._epoch += 1
 
     async def principal(
-        self, db: Database, claims: TokenClaims
+        self, source: Database | AsyncSession, claims: TokenClaims
     ) -> tuple[Actor, OrganizationPublic]:
         """`principal_for_claims`, or what it answered for the same token within `seconds`
         and since the last change announced."""
         if self.seconds <= 0 or not self.serving:
-            return await principal_for_claims(db, claims)
+            return await principal_for_claims(source, claims)
         key = (claims.issuer, claims.subject, claims.generation)
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now:
             return entry[1], entry[2]
         epoch = self._epoch
-        actor, organization = await principal_for_claims(db, claims)
+        actor, organization = await principal_for_claims(source, claims)
         if epoch != self._epoch or not self.serving:
             return actor, organization  # read before a change that was announced since
         self._entries.pop(key, None)

@@ -1,12 +1,13 @@
 """`Database.fetch`: one SELECT outside any transaction, without a session; on PostgreSQL sent
 by the driver itself (core/driven.py). Its rows hold what SQLAlchemy's own execution gives,
 value for value and type for type; the statement counter sees it; a connection found dead
-is replaced and the read may run again; no route holds a session's connection while it
-waits for the one its principal is read on."""
+is replaced and the read may run again; no request holds two pooled connections at once or
+checks out twice when it has a session."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,7 +17,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.engine import make_url
 
@@ -31,9 +31,10 @@ from service.core.db import (
 )
 from service.core.settings import Settings
 from service.identity.dependencies import get_principal
+from service.identity.rules import Role
 from service.persons.models import PersonKey
 from tests.support.databases import execute, terminate_backends
-from tests.support.factories import Factory, create_case
+from tests.support.factories import Factory, case_body, create_case
 from tests.support.statements import counting_statements
 
 
@@ -175,50 +176,85 @@ async def test_every_connection_opened_before_the_dead_one_is_replaced(
         await db.dispose()
 
 
+@contextlib.contextmanager
+def pooled_connections(db: Database) -> Iterator[dict[str, int]]:
+    """How many connections the block checks out of the pool in all, and at most at once."""
+    seen = {"now": 0, "most": 0, "all": 0}
+
+    def checkout(*_: Any) -> None:
+        seen["now"] += 1
+        seen["all"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+
+    def checkin(*_: Any) -> None:
+        seen["now"] -= 1
+
+    pool = db.engine.sync_engine.pool
+    sa.event.listen(pool, "checkout", checkout)
+    sa.event.listen(pool, "checkin", checkin)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(pool, "checkout", checkout)
+        sa.event.remove(pool, "checkin", checkin)
+
+
+async def test_no_request_holds_two_pooled_connections_or_queues_twice(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    """A request that held its session's connection while waiting for another (`fetch`)
+    would let a burst of them take the whole pool and wait for each other until its timeout;
+    one that checked out twice in a row would queue twice when the pool is saturated (503s
+    under load). So: a route with a session reads its principal in it, one connection for
+    the whole request; a route without one (`/v1/me`, the case read) reads everything with
+    `fetch`, one connection at a time. The principal is read at every request here (the
+    test settings keep no cache)."""
+    police = await factory.user("PNP", Role.identifier)
+    case = await create_case(client, police)
+    path = f"/v1/cases/{case['id']}"
+    one_at_a_time = {"/v1/me": 1, path: 2}  # the principal, then the case
+    in_one_session = [
+        ("GET", f"{path}/person", None),
+        ("GET", "/v1/cases", None),
+        ("GET", f"{path}/transitions", None),
+        ("POST", "/v1/cases", case_body()),
+    ]
+    for url, checkouts in one_at_a_time.items():
+        with pooled_connections(db) as seen:
+            response = await client.get(url, headers=police.headers)
+        assert response.status_code == 200, response.text
+        assert (url, seen["most"], seen["all"]) == (url, 1, checkouts)
+    for method, url, body in in_one_session:
+        with pooled_connections(db) as seen:
+            response = await client.request(method, url, json=body, headers=police.headers)
+        assert response.status_code < 300, response.text
+        assert (url, seen["most"], seen["all"]) == (url, 1, 1)
+
+
+def test_the_principal_takes_no_session_of_its_own(app: FastAPI) -> None:
+    """`get_principal` asks for the request's session only when its route has one
+    (`opens_session`): a dependency on it would open one for `/v1/me` and the case read."""
+    dependant = next(
+        route.dependant
+        for route in _routes(app.routes)
+        if route.path == "/v1/me" and "GET" in (route.methods or set())
+    )
+    calls: list[Any] = []
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        calls.append(current.call)
+        pending.extend(current.dependencies)
+    assert get_principal in calls
+    assert get_session not in calls
+
+
 def _routes(routes: list[Any]) -> Iterator[APIRoute]:
     for route in routes:
         if isinstance(route, APIRoute):
             yield route
         elif hasattr(route, "original_router"):  # a router included in the app
             yield from _routes(route.original_router.routes)
-
-
-def _resolution_order(dependant: Dependant, seen: list[Dependant]) -> list[Dependant]:
-    """The dependencies as FastAPI resolves them: depth first, in declaration order, each
-    once (its cache)."""
-    for sub in dependant.dependencies:
-        _resolution_order(sub, seen)
-        if all(sub.call is not done.call for done in seen):
-            seen.append(sub)
-    return seen
-
-
-def test_no_route_uses_its_session_before_its_principal_is_read(app: FastAPI) -> None:
-    """The principal is read with `Database.fetch`, on a pooled connection of its own. Were a
-    dependency to run a statement in the request's session first, the request would hold
-    the session's connection while waiting for a second one, and a burst of such requests
-    (each token's principal read again every few seconds) would hold the whole pool, waiting
-    for each other until the pool's timeout. Creating the session is harmless: it takes no
-    connection until its first statement."""
-    early: list[tuple[str, Any]] = []
-    checked = 0
-    for route in _routes(app.routes):
-        order = _resolution_order(route.dependant, [])
-        calls = [dependency.call for dependency in order]
-        if get_principal not in calls:
-            continue
-        checked += 1
-        principal = calls.index(get_principal)
-        # The principal's own read takes no session either (it is read with `fetch`).
-        assert get_session not in [d.call for d in _resolution_order(order[principal], [])]
-        early += [
-            (route.path, dependency.call)
-            for dependency in order[:principal]
-            if dependency.call is not get_session
-            and any(sub.call is get_session for sub in dependency.dependencies)
-        ]
-    assert checked > 50  # the walk found the routes
-    assert early == []
 
 
 @pytest.mark.postgres

@@ -27,7 +27,7 @@ from service.cases.schemas import (
 from service.cases.service.access import lock_case_for_change, visible_to
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
-from service.core.db import Database, table_of
+from service.core.db import table_of
 from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.identity.service import get_organizations
@@ -75,15 +75,14 @@ def _person_read_statement() -> sa.Select[Any]:
 
 
 async def read_person(
-    session: AsyncSession, db: Database, *, actor: Actor, keyring: Keyring, case_id: uuid.UUID
+    session: AsyncSession, *, actor: Actor, keyring: Keyring, case_id: uuid.UUID
 ) -> PersonIdentifying:
     """The person's identifying data, for the identifying organization or one the consent
     covers; every read is audited. The access rule, whether the caller identified her and
-    her records are one statement (`_person_read_statement`), sent by `db.fetch` before the
-    session has a connection (never two at once): the records are returned only once the
-    session has committed the event that audits their reading."""
+    her records are one statement (`_person_read_statement`)."""
+    connection = await session.connection()
     params = {"case_id": case_id, "organization_id": actor.organization_id}
-    rows = await db.fetch(_person_read_statement(), params)
+    rows = (await connection.execute(_person_read_statement(), params)).all()
     if not rows:
         raise CaseNotFound()
     person_id: uuid.UUID = rows[0].case_person_id
