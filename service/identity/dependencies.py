@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.db import Database, get_session, opens_session
 from service.core.errors import Forbidden
@@ -71,8 +72,12 @@ async def get_principal(
     principals: service.PrincipalCache = request.app.state.principals
     # In the request's session when the route has one (one pooled connection for the whole
     # request), else outside any (`/v1/me` and the case read open none).
-    source = await get_session(request) if opens_session(request.scope.get("route")) else None
-    actor, organization = await principals.principal(source or request.app.state.db, claims)
+    source: Database | AsyncSession = (
+        await get_session(request)
+        if opens_session(request.scope.get("route"))
+        else request.app.state.db
+    )
+    actor, organization = await principals.principal(source, claims)
     note_actor(user_id=actor.user_id, organization_code=actor.organization_code, role=actor.role)
     return actor, organization
 

@@ -7,7 +7,6 @@ checks out twice when it has a session."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from service.identity.rules import Role
 from service.persons.models import PersonKey
 from tests.support.databases import execute, terminate_backends
 from tests.support.factories import Factory, case_body, create_case
-from tests.support.statements import counting_statements
+from tests.support.statements import counting_statements, pooled_connections
 
 
 def _every_kind_of_column() -> sa.Select[tuple[object, ...]]:
@@ -174,29 +173,6 @@ async def test_every_connection_opened_before_the_dead_one_is_replaced(
         assert new not in pids
     finally:
         await db.dispose()
-
-
-@contextlib.contextmanager
-def pooled_connections(db: Database) -> Iterator[dict[str, int]]:
-    """How many connections the block checks out of the pool in all, and at most at once."""
-    seen = {"now": 0, "most": 0, "all": 0}
-
-    def checkout(*_: Any) -> None:
-        seen["now"] += 1
-        seen["all"] += 1
-        seen["most"] = max(seen["most"], seen["now"])
-
-    def checkin(*_: Any) -> None:
-        seen["now"] -= 1
-
-    pool = db.engine.sync_engine.pool
-    sa.event.listen(pool, "checkout", checkout)
-    sa.event.listen(pool, "checkin", checkin)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(pool, "checkout", checkout)
-        sa.event.remove(pool, "checkin", checkin)
 
 
 async def test_no_request_holds_two_pooled_connections_or_queues_twice(

@@ -8,6 +8,9 @@ asyncpg sends its own), so BEGIN is left out and transactions are counted apart,
 engine's `begin` event, on both. Connection set-up (SQLite's PRAGMAs) happens once per pooled
 connection and is not the work's. A pool pre-ping would be a round trip on every checkout that
 no hook sees: Ruta's engines do not ping (tests/core/test_statement_budget.py says so).
+
+`pooled_connections` counts the other resource a request takes: connections checked out of
+the pool, in all and at most at once.
 """
 
 from __future__ import annotations
@@ -83,3 +86,26 @@ def counting_statements(db: Database) -> Iterator[Counted]:
         sa.event.remove(engine, "before_cursor_execute", on_statement)
         sa.event.remove(engine, "begin", on_begin)
         _COUNTING.reset(token)
+
+
+@contextlib.contextmanager
+def pooled_connections(db: Database) -> Iterator[dict[str, int]]:
+    """How many connections the block checks out of the pool in all, and at most at once."""
+    seen = {"now": 0, "most": 0, "all": 0}
+
+    def checkout(*_: Any) -> None:
+        seen["now"] += 1
+        seen["all"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+
+    def checkin(*_: Any) -> None:
+        seen["now"] -= 1
+
+    pool = db.engine.sync_engine.pool
+    sa.event.listen(pool, "checkout", checkout)
+    sa.event.listen(pool, "checkin", checkin)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(pool, "checkout", checkout)
+        sa.event.remove(pool, "checkin", checkin)
