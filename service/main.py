@@ -160,6 +160,12 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
         # Served by service/system/docs.py with its own files, never from a CDN.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry (spans, metrics, logs to the process's global providers)
+        # stays off: Ruta's are its own (core/tracing.py, core/metrics.py, core/logs.py) and
+        # record no path, query or body; the framework's would record the path and query of
+        # every request wherever a global provider is set, and a request's body when its
+        # validation fails. Off, it costs nothing per request either.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.security = Security.from_settings(settings)

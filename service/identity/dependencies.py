@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.db import Database, get_session, opens_session
@@ -20,9 +21,6 @@ from service.core.settings import Settings
 from service.identity import rules, service
 from service.identity.exceptions import InvalidCredentialsToken
 from service.identity.schemas import OrganizationPublic
-
-_bearer = HTTPBearer(auto_error=False, description="Access token from POST /v1/auth/token")
-
 
 # The dependencies that only read app.state are coroutines: FastAPI runs a plain `def`
 # dependency in a worker thread, a thread hop (and GIL handover) at every request.
@@ -49,47 +47,81 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> tuple[Actor, OrganizationPublic]:
-    """The caller and their organization, from a valid bearer token of an active user (one
-    statement, or none while the token's user is in the worker's PrincipalCache); 401
-    otherwise. Read in the request's session when its route takes one, else with
-    `Database.fetch`: a route that needs no session (`/v1/me`, the case read) opens none,
-    and no request holds two pooled connections or queues twice for them.
-
-    Every authenticated request resolves this chain, and FastAPI's resolution costs per
-    dependency: what only reads app.state is read here, not asked for as a dependency."""
-    security: Security = request.app.state.security
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise InvalidCredentialsToken("A bearer token is required.")
-    try:
-        claims = await security.tokens.verify(credentials.credentials)
-    except InvalidToken as exc:
-        raise InvalidCredentialsToken("The token is invalid or has expired.") from exc
-    await limit_user(request, f"{claims.issuer}|{claims.subject}")
-    principals: service.PrincipalCache = request.app.state.principals
-    # In the request's session when the route has one (one pooled connection for the whole
-    # request), else outside any (`/v1/me` and the case read open none).
-    source: Database | AsyncSession = (
-        await get_session(request)
-        if opens_session(request.scope.get("route"))
-        else request.app.state.db
-    )
-    actor, organization = await principals.principal(source, claims)
-    note_actor(user_id=actor.user_id, organization_code=actor.organization_code, role=actor.role)
-    return actor, organization
+# The caller of the request, once found (see `_BearerScheme`): its principal is asked for by
+# several dependencies of some routes (a permission, and the Idempotency-Key's owner).
+_PRINCIPAL = "ruta.principal"
 
 
+class _BearerScheme(SecurityBase):
+    """The caller, from a valid bearer token of an active user (one statement, or none while
+    the token's user is in the worker's PrincipalCache); 401 otherwise. Read in the
+    request's session when its route takes one, else with `Database.fetch`: a route that
+    needs no session (`/v1/me`, the case read) opens none, and no request holds two pooled
+    connections or queues twice for them.
+
+    A security scheme itself, declared in OpenAPI as HTTP bearer: the token, the caller and
+    the permission are ONE dependency of the route. FastAPI's resolution costs per
+    dependency and per level (its cache key, its sub-dependencies, its parameters: a third
+    of a case read, profiled, when this was three chained dependencies). Found once per
+    request, whichever instance asks first."""
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(description="Access token from POST /v1/auth/token")
+        self.scheme_name = "HTTPBearer"
+
+    async def principal(self, request: Request) -> tuple[Actor, OrganizationPublic]:
+        found: tuple[Actor, OrganizationPublic] | None = request.scope.get(_PRINCIPAL)
+        if found is not None:
+            return found
+        security: Security = request.app.state.security
+        scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+        if not token or scheme.lower() != "bearer":
+            raise InvalidCredentialsToken("A bearer token is required.")
+        try:
+            claims = await security.tokens.verify(token)
+        except InvalidToken as exc:
+            raise InvalidCredentialsToken("The token is invalid or has expired.") from exc
+        await limit_user(request, f"{claims.issuer}|{claims.subject}")
+        principals: service.PrincipalCache = request.app.state.principals
+        # In the request's session when the route has one (one pooled connection for the
+        # whole request), else outside any (`/v1/me` and the case read open none).
+        source: Database | AsyncSession = (
+            await get_session(request)
+            if opens_session(request.scope.get("route"))
+            else request.app.state.db
+        )
+        actor, organization = await principals.principal(source, claims)
+        note_actor(
+            user_id=actor.user_id, organization_code=actor.organization_code, role=actor.role
+        )
+        request.scope[_PRINCIPAL] = (actor, organization)
+        return actor, organization
+
+
+class Principal(_BearerScheme):
+    """The caller and their organization (`PrincipalDep`)."""
+
+    async def __call__(self, request: Request) -> tuple[Actor, OrganizationPublic]:
+        return await self.principal(request)
+
+
+class Permitted(_BearerScheme):
+    """The caller, whose role grants `permission` (403 otherwise); any caller without."""
+
+    def __init__(self, permission: rules.Permission | None = None) -> None:
+        super().__init__()
+        self.permission = permission
+
+    async def __call__(self, request: Request) -> Actor:
+        actor = (await self.principal(request))[0]
+        if self.permission is not None and not rules.has_permission(actor.role, self.permission):
+            raise Forbidden(f"The role {actor.role!r} may not do this ({self.permission.value}).")
+        return actor
+
+
+get_principal = Principal()
 PrincipalDep = Annotated[tuple[Actor, OrganizationPublic], Depends(get_principal)]
-
-
-async def get_actor(principal: PrincipalDep) -> Actor:
-    """The caller, from a valid bearer token of an active user; 401 otherwise."""
-    return principal[0]
-
-
+get_actor = Permitted()
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
@@ -105,15 +137,6 @@ class AuthenticatedRoute(IdempotentRoute):
     principal = staticmethod(get_user_id)
 
 
-def require(
-    permission: rules.Permission,
-) -> Callable[[tuple[Actor, OrganizationPublic]], Awaitable[Actor]]:
+def require(permission: rules.Permission) -> Permitted:
     """A dependency answering 403 unless the caller's role grants `permission`."""
-
-    async def dependency(principal: PrincipalDep) -> Actor:
-        actor = principal[0]  # not ActorDep: one dependency fewer to resolve per request
-        if not rules.has_permission(actor.role, permission):
-            raise Forbidden(f"The role {actor.role!r} may not do this ({permission.value}).")
-        return actor
-
-    return dependency
+    return Permitted(permission)

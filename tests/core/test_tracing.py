@@ -103,3 +103,29 @@ def test_no_tracing_unless_configured(settings: Settings, monkeypatch: pytest.Mo
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     assert tracer_provider(settings) is None
+
+
+async def test_a_global_tracer_provider_records_nothing_of_ruta_s_requests(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI's own telemetry is off: where the process has a global provider (an
+    auto-instrumented deployment, say), the framework would record every request's path
+    and query (ids) in spans of its own; Ruta's spans are its provider's alone."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    assert trace.get_tracer_provider() is provider
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), client_from(app, "192.0.2.11") as client:
+        police = await Factory(app.state.db, app.state.security).user("PNP")
+        created = await client.post("/v1/cases", json=case_body(), headers=police.headers)
+        read = await client.get(f"/v1/cases/{created.json()['id']}", headers=police.headers)
+    assert read.status_code == 200
+    provider.force_flush()
+    assert exporter.get_finished_spans() == ()
