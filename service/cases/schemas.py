@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from service.cases.rules import (
     CaseStatus,
@@ -129,6 +129,8 @@ class SuggestedReferral(BaseModel):
 
 
 class AllowedTransition(BaseModel):
+    model_config = ConfigDict(frozen=True)  # one instance per state, shared by every view
+
     to: CaseStatus
     reasons: list[str]
 

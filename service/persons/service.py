@@ -335,22 +335,26 @@ async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
     return person
 
 
+# The person's non-identifying columns: what `facts_of` reads and `facts_from` is given.
+FACT_COLUMNS = (
+    "id",
+    "birth_year",
+    "age_at_identification",
+    "age_is_estimate",
+    "gender",
+    "nationality",
+    "indigenous_people",
+    "languages",
+    "lgbti",
+)
+
+
 def facts_of(person_id: uuid.UUID | sa.ColumnElement[uuid.UUID]) -> sa.Subquery:
-    """The person's non-identifying columns (one row, named as on the person), to join into
-    another domain's read: the same statement, no round trip of its own."""
+    """The person's non-identifying columns (one row, named as on the person: FACT_COLUMNS),
+    to join into another domain's read: the same statement, no round trip of its own."""
     person = table_of(Person)
     return (
-        sa.select(
-            person.c.id,
-            person.c.birth_year,
-            person.c.age_at_identification,
-            person.c.age_is_estimate,
-            person.c.gender,
-            person.c.nationality,
-            person.c.indigenous_people,
-            person.c.languages,
-            person.c.lgbti,
-        )
+        sa.select(*(person.c[name] for name in FACT_COLUMNS))
         .where(person.c.id == person_id)
         .subquery("person_facts")
     )

@@ -528,11 +528,8 @@ def _view_from(
     """The view of the rows of `_case_view_statement` (one per identification), the case's
     own fields and where the person is now (opened)."""
     first = rows[0]
-    person = {
-        name.removeprefix("facts_"): value
-        for name, value in first._mapping.items()
-        if isinstance(name, str) and name.startswith("facts_")
-    }
+    mapping = first._mapping
+    person = {name: mapping[label] for name, label in _FACT_LABELS}
     first_on = min(r.identified_on for r in rows)
     stored_age = StoredAge(
         age_at_identification=person["age_at_identification"],
@@ -550,9 +547,7 @@ def _view_from(
         person_id=case["person_id"],
         person=facts_public,
         is_witness=case["is_witness"],
-        allowed_transitions=[
-            AllowedTransition.model_validate(t) for t in rules.allowed_transitions(status)
-        ],
+        allowed_transitions=list(_allowed_transitions(status)),
         suggested_referrals=[
             SuggestedReferral(to_org=org, purpose=purpose)
             for org, purpose in rules.suggested_referrals(
@@ -585,6 +580,16 @@ def _view_from(
         created_at=case["created_at"],
         updated_at=case["updated_at"],
     )
+
+
+# The person's facts as `_case_view_statement` labels them.
+_FACT_LABELS = tuple((name, f"facts_{name}") for name in person_service.FACT_COLUMNS)
+
+
+@functools.cache
+def _allowed_transitions(status: CaseStatus) -> tuple[AllowedTransition, ...]:
+    """`rules.allowed_transitions`, built once per state (the views share them: frozen)."""
+    return tuple(AllowedTransition.model_validate(t) for t in rules.allowed_transitions(status))
 
 
 @functools.cache
