@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import hashlib
 import logging
@@ -77,6 +78,10 @@ _BACKOFF_CAP_SECONDS = 0.5
 RETRY_AFTER_SECONDS = 2
 # How often a LISTEN connection is checked for a server that went away without closing it.
 _LISTEN_CHECK_SECONDS = 10
+# Whether the running task is inside a session (`Database.session`): `Database.fetch` refuses
+# to take a second pooled connection then (see its text). Tasks started inside a session
+# inherit it, as they inherit every context variable.
+_IN_SESSION: contextvars.ContextVar[bool] = contextvars.ContextVar("ruta_in_session", default=False)
 
 
 class DatabaseUnavailable(ServiceUnavailable):
@@ -203,9 +208,15 @@ class Database:
 
         It takes a pooled connection of its own for the statement: never call it while the
         same request holds a session's connection (a burst of such requests would hold the
-        whole pool, each waiting for a second connection, until the pool's timeout)."""
+        whole pool, each waiting for a second connection, until the pool's timeout):
+        RuntimeError if the running task is inside a session."""
         if not isinstance(stmt, sa.Select):
             raise TypeError("Database.fetch runs a SELECT only: it has no transaction.")
+        if _IN_SESSION.get():
+            raise RuntimeError(
+                "Database.fetch inside a session: read in the session instead (a second pooled"
+                " connection per request starves the pool under load)."
+            )
         params = params or {}
         try:
             if self.dialect == "postgresql" and (made := driven(self.engine.dialect, stmt)):
@@ -233,22 +244,26 @@ class Database:
         """
         write = write and not self.read_only
         maker = self._writing if write else self._reading if transaction else self._autocommit
-        async with self._writer_turn(write), maker() as session:
-            try:
-                yield session
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    # A dead connection may refuse even the rollback; closing releases it.
-                    await session.rollback()
-                _raise_translated(exc)
-                raise
-            if maker is self._autocommit:
-                return  # nothing to commit: closing the session returns its connection
-            try:
-                await session.commit()
-            except Exception as exc:
-                _raise_translated(exc)
-                raise
+        outer = _IN_SESSION.set(True)
+        try:
+            async with self._writer_turn(write), maker() as session:
+                try:
+                    yield session
+                except BaseException as exc:
+                    with contextlib.suppress(Exception):
+                        # A dead connection may refuse even the rollback; closing releases it.
+                        await session.rollback()
+                    _raise_translated(exc)
+                    raise
+                if maker is self._autocommit:
+                    return  # nothing to commit: closing the session returns its connection
+                try:
+                    await session.commit()
+                except Exception as exc:
+                    _raise_translated(exc)
+                    raise
+        finally:
+            _IN_SESSION.reset(outer)
 
     @contextlib.asynccontextmanager
     async def _writer_turn(self, write: bool) -> AsyncIterator[None]:

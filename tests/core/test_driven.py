@@ -118,6 +118,25 @@ async def test_only_a_select_is_run(db: Database) -> None:
         await db.fetch(update, {})  # type: ignore[arg-type]
 
 
+async def test_no_fetch_inside_a_session(db: Database) -> None:
+    """The task holding a session may not take a second pooled connection with `fetch` (the
+    burst stall of session 10): refused inside any session, nested ones included, and
+    allowed again once the task's sessions closed, whether they committed or failed."""
+    one = sa.select(sa.literal(1).label("one"))
+    async with db.session(write=False, transaction=False) as session:
+        await (await session.connection()).execute(one)
+        with pytest.raises(RuntimeError, match="inside a session"):
+            await db.fetch(one)
+        async with db.session() as inner:
+            await (await inner.connection()).execute(one)
+        with pytest.raises(RuntimeError, match="inside a session"):
+            await db.fetch(one)
+    with pytest.raises(ValueError, match="the work failed"):
+        async with db.session():
+            raise ValueError("the work failed")
+    assert [row.one for row in await db.fetch(one)] == [1]
+
+
 async def test_an_error_of_the_statement_leaves_the_connection_usable(db: Database) -> None:
     divided = sa.select(sa.literal(1) / sa.bindparam("by", type_=sa.Integer()))
     if db.dialect == "postgresql":
