@@ -109,10 +109,31 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    """SQLAlchemy's aiosqlite connection adapter with `OneHopCursor` as its cursor."""
+    """SQLAlchemy's aiosqlite connection adapter with `OneHopCursor` as its cursor, and no hop
+    at all for a COMMIT or ROLLBACK outside a transaction."""
 
     __slots__ = ()
     _cursor_cls = OneHopCursor  # type: ignore[assignment]  # a subclass of the base's class
+
+    def _in_transaction(self) -> bool:
+        """Whether SQLite has a transaction open on the connection (False once it closed).
+        Read from the event loop's thread, as the pool's reset reads it (core/db.py): no
+        statement of this connection runs meanwhile (its statements hold `_execute_mutex`
+        and are awaited before the connection commits, rolls back or goes back)."""
+        connection: sqlite3.Connection | None = self._connection._connection
+        return connection is not None and connection.in_transaction
+
+    def rollback(self) -> None:
+        # SQLAlchemy rolls back the transaction it began on every connection it closes, even
+        # one that ran without BEGIN (a request that only reads, `Database.fetch`): sqlite3's
+        # rollback does nothing outside a transaction, so the call into the thread for it is
+        # skipped (one hop fewer per reading request; tests/core/test_sqlite_driver.py).
+        if self._in_transaction():
+            super().rollback()
+
+    def commit(self) -> None:
+        if self._in_transaction():  # sqlite3's commit does nothing outside a transaction
+            super().commit()
 
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):

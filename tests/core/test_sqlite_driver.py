@@ -114,3 +114,34 @@ async def test_a_rolled_back_transaction_leaves_nothing(db: Database) -> None:
     async with db.engine.connect() as conn:
         codes = (await conn.execute(sa.text("SELECT code FROM item"))).scalars().all()
     assert codes == ["kept"]
+
+
+async def test_a_read_outside_a_transaction_is_one_call_and_no_rollback(
+    db: Database, thread_calls: list[str]
+) -> None:
+    """A request that only reads runs without BEGIN; SQLAlchemy still rolls back the
+    transaction it began when the connection closes. Outside a transaction sqlite3's
+    ROLLBACK does nothing, so it makes no call into the thread: one call per statement."""
+    one = sa.select(sa.literal(1).label("one"))
+    await db.fetch(one)  # the pool's connection is set up by now
+    before = len(thread_calls)
+    assert [row.one for row in await db.fetch(one)] == [1]
+    async with db.session(write=False, transaction=False) as session:
+        await (await session.connection()).execute(one)
+    assert thread_calls[before:] == ["_execute", "_execute"]
+
+
+async def test_an_open_transaction_is_still_rolled_back_when_its_connection_closes(
+    db: Database,
+) -> None:
+    """Closing a connection whose transaction is open (BEGIN sent, a row written, never
+    committed) rolls it back in the thread, as before: the write is gone and the database is
+    not left locked."""
+    item = sa.table("item", sa.column("code"), sa.column("n"))
+    async with db.engine.connect() as conn:  # BEGIN (DEFERRED), then the write lock
+        await conn.execute(sa.insert(item).values(code="never", n=3))
+    async with db.session() as session:  # takes the write lock: none is left held
+        await (await session.connection()).execute(sa.insert(item).values(code="after", n=4))
+    async with db.engine.connect() as conn:
+        codes = (await conn.execute(sa.text("SELECT code FROM item"))).scalars().all()
+    assert codes == ["after"]
