@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,13 +78,10 @@ def counting_statements(db: Database) -> Iterator[Counted]:
             counted.transactions += 1
 
     token = _COUNTING.set(counted)
-    sa.event.listen(engine, "before_cursor_execute", on_statement)
-    sa.event.listen(engine, "begin", on_begin)
     try:
-        yield counted
+        with _listening(engine, before_cursor_execute=on_statement, begin=on_begin):
+            yield counted
     finally:
-        sa.event.remove(engine, "before_cursor_execute", on_statement)
-        sa.event.remove(engine, "begin", on_begin)
         _COUNTING.reset(token)
 
 
@@ -101,11 +98,17 @@ def pooled_connections(db: Database) -> Iterator[dict[str, int]]:
     def checkin(*_: Any) -> None:
         seen["now"] -= 1
 
-    pool = db.engine.sync_engine.pool
-    sa.event.listen(pool, "checkout", checkout)
-    sa.event.listen(pool, "checkin", checkin)
-    try:
+    with _listening(db.engine.sync_engine.pool, checkout=checkout, checkin=checkin):
         yield seen
+
+
+@contextlib.contextmanager
+def _listening(target: Any, **listeners: Callable[..., None]) -> Iterator[None]:
+    """SQLAlchemy event listeners on `target` (by event name) for the block's duration."""
+    for name, listener in listeners.items():
+        sa.event.listen(target, name, listener)
+    try:
+        yield
     finally:
-        sa.event.remove(pool, "checkout", checkout)
-        sa.event.remove(pool, "checkin", checkin)
+        for name, listener in listeners.items():
+            sa.event.remove(target, name, listener)
