@@ -116,6 +116,8 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
         app.state.db = db
         stats_db = open_stats_database(settings)
         app.state.stats_db = stats_db
+        appender = audit_service.AuditAppender(db)
+        app.state.audit_appender = appender
         metrics.instrument_pool(db.engine)
         simulations = SimulationRunner(db, workers=settings.simulation_workers)
         app.state.simulations = simulations
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             await simulations.stop()
+            await appender.close()
             await db.dispose()
             if stats_db is not None:
                 await stats_db.dispose()

@@ -11,7 +11,10 @@ and the INSERT.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
+import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -27,11 +30,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit import rules
 from service.audit.models import AuditChainHead, AuditEvent
-from service.core.db import lock_any_of, table_of
+from service.core.db import Database, lock_any_of, table_of
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.requestid import current_request_id
 from service.core.security import Actor
 from service.core.time import utcnow
+
+log = logging.getLogger(__name__)
 
 _PENDING = "ruta_audit_pending"
 _KEY = "ruta_audit_key"
@@ -40,6 +45,28 @@ _KEY = "ruta_audit_key"
 def session_info(keys: rules.AuditKeys) -> dict[str, Any]:
     """What a session needs to seal audit events: pass it as the sessions' `info`."""
     return {_KEY: keys}
+
+
+def new_event(
+    *,
+    actor: Actor | None,
+    action: str,
+    entity_type: str,
+    entity_id: uuid.UUID | str,
+    changes: dict[str, Any] | None = None,
+) -> rules.EventContent:
+    """What an event says, dated now, with the request it belongs to (not yet in a chain)."""
+    return rules.EventContent(
+        id=uuid.uuid4(),
+        occurred_at=utcnow(),
+        actor_user_id=actor.user_id if actor else None,
+        actor_org_id=actor.organization_id if actor else None,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        request_id=current_request_id(),
+        changes=rules.normalize_changes(changes or {}),
+    )
 
 
 def record_event(
@@ -52,16 +79,8 @@ def record_event(
     changes: dict[str, Any] | None = None,
 ) -> None:
     """Queue an audit event; it is written in this transaction, just before it commits."""
-    content = rules.EventContent(
-        id=uuid.uuid4(),
-        occurred_at=utcnow(),
-        actor_user_id=actor.user_id if actor else None,
-        actor_org_id=actor.organization_id if actor else None,
-        action=action,
-        entity_type=entity_type,
-        entity_id=str(entity_id),
-        request_id=current_request_id(),
-        changes=rules.normalize_changes(changes or {}),
+    content = new_event(
+        actor=actor, action=action, entity_type=entity_type, entity_id=entity_id, changes=changes
     )
     session.sync_session.info.setdefault(_PENDING, []).append(content)
 
@@ -140,6 +159,103 @@ def _discard_pending(session: Session, *_: Any) -> None:
 
 event.listen(Session, "before_commit", _append_pending)
 event.listen(Session, "after_rollback", _discard_pending)
+
+
+class AuditAppender:
+    """The audit events of requests that write nothing but their event (the audited reads of
+    identifying data), appended several requests at a time: one transaction, one chain head
+    locked, one INSERT and one COMMIT for the events of every request that came in while the
+    previous ones were being written.
+
+    `append` returns once the event is committed: a request shows no identifying data
+    before the record of its showing is durable. Nothing waits to gather a batch: an event
+    alone is written at once (the lone request pays what it paid in a transaction of its
+    own), and under load the events that arrive during one commit go together in the next
+    (group commit). A caller that goes away while its event waits does not take it with it:
+    the event is written all the same.
+    If a shared transaction fails, each of its callers writes its own event alone, and
+    meets its own failure (503 when the database is away, as any request).
+
+    One per process (the app's lifespan opens and closes it) and per event loop: the
+    writing task runs in a context of its own, none of a request's (its request id, its
+    session guard)."""
+
+    # Events of one transaction at most: a bound on one INSERT's size and on how long the
+    # chain head it locks is held.
+    BATCH = 256
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: list[tuple[rules.EventContent, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def append(self, content: rules.EventContent) -> None:
+        """Write `content` to a chain; return once it is committed."""
+        loop = asyncio.get_running_loop()
+        if self._closed or (self._writer is not None and self._writer.get_loop() is not loop):
+            # Closed, or serving another event loop (a CLI command run after the server
+            # stopped, a test's loop): one transaction of its own.
+            await self._write([content])
+            return
+        written: asyncio.Future[bool] = loop.create_future()
+        # Read even if its caller went away: no "exception never retrieved" at collection.
+        written.add_done_callback(_retrieve)
+        self._queue.append((content, written))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain(), context=contextvars.Context())
+        if not await written:
+            await self._write([content])  # its shared transaction failed: alone, once more
+
+    async def close(self) -> None:
+        """Write what is queued; later events are written one transaction each."""
+        self._closed = True
+        if self._writer is not None:
+            await self._writer
+
+    async def _drain(self) -> None:
+        batch: list[tuple[rules.EventContent, asyncio.Future[bool]]] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self.BATCH], self._queue[self.BATCH :]
+                try:
+                    await self._write([content for content, _ in batch])
+                except Exception as exc:
+                    if len(batch) == 1:  # its caller meets the failure itself
+                        _settle(batch, exc)
+                    else:  # each caller writes its event alone and meets its own failure
+                        log.info("a shared audit transaction failed: %s", type(exc).__name__)
+                        _settle(batch, False)
+                else:
+                    _settle(batch, True)
+        finally:
+            # Cancelled (the loop closing): every caller still waiting writes its own event.
+            _settle(batch + self._queue, False)
+            self._queue = []
+            self._writer = None
+
+    async def _write(self, contents: list[rules.EventContent]) -> None:
+        async with self._db.session() as session:
+            # Appended at COMMIT like every transaction's events (`_append_pending`).
+            session.sync_session.info[_PENDING] = contents
+
+
+def _settle(
+    waiting: list[tuple[rules.EventContent, asyncio.Future[bool]]], outcome: bool | Exception
+) -> None:
+    """Tell the callers still waiting: written (True), to write alone (False), or failed."""
+    for _, written in waiting:
+        if written.done():
+            continue
+        if isinstance(outcome, Exception):
+            written.set_exception(outcome)
+        else:
+            written.set_result(outcome)
+
+
+def _retrieve(written: asyncio.Future[bool]) -> None:
+    if not written.cancelled():
+        written.exception()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from service.audit.dependencies import AuditAppenderDep
 from service.cases import service
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep, PersonReaderDep
 from service.cases.rules import CaseStatus, ExploitationForm, VictimStatus
@@ -259,15 +260,19 @@ async def list_screenings(
     response_model=PersonIdentifying,
     responses=problem_responses(401, 403, 404, 409, 410),
 )
-@writes
 async def read_person(
-    case_id: uuid.UUID, actor: PersonReaderDep, session: SessionDep, security: SecurityDep
+    case_id: uuid.UUID,
+    actor: PersonReaderDep,
+    db: DatabaseDep,
+    security: SecurityDep,
+    audit: AuditAppenderDep,
 ) -> PersonIdentifying:
     """The person's identifying data: for the identifying organization and those the consent
     covers. Every read is audited."""
-    # The access rule within the read (CaseDep would load the case first).
+    # The access rule within the read (CaseDep would load the case first); no session: the
+    # event, its only write, goes through the worker's audit appender.
     return await service.read_person(
-        session, actor=actor, keyring=security.keyring, case_id=case_id
+        db, audit, actor=actor, keyring=security.keyring, case_id=case_id
     )
 
 

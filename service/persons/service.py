@@ -433,6 +433,13 @@ async def identifying_from(
     # An erased person has neither records nor key: only then is it worth asking why.
     if not records and await _any_erased(session, [person_id]):
         raise PersonErased
+    return opened_identifying(keyring=keyring, person_id=person_id, records=records)
+
+
+def opened_identifying(
+    *, keyring: Keyring, person_id: uuid.UUID, records: Sequence[Any]
+) -> PersonIdentifying:
+    """`identifying_from` when there are records (she is not erased): no statement."""
     merged: dict[str, Any] = {}
     keys: dict[uuid.UUID, bytes] = {}
     for record in records:

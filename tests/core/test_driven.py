@@ -203,13 +203,15 @@ async def test_no_request_holds_two_pooled_connections_or_queues_twice(
     under load). So: a route with a session reads its principal in it, one connection for
     the whole request; a route without one (`/v1/me`, the case read) reads everything with
     `fetch`, one connection at a time. The principal is read at every request here (the
-    test settings keep no cache)."""
+    test settings keep no cache). The audited read of a person reads like the case read,
+    then hands its event to the audit appender, whose transaction (one more connection, one
+    at a time) under load carries the events of many requests."""
     police = await factory.user("PNP", Role.identifier)
     case = await create_case(client, police)
     path = f"/v1/cases/{case['id']}"
-    one_at_a_time = {"/v1/me": 1, path: 2}  # the principal, then the case
+    # The principal, then the case (then the event's transaction).
+    one_at_a_time = {"/v1/me": 1, path: 2, f"{path}/person": 3}
     in_one_session = [
-        ("GET", f"{path}/person", None),
         ("GET", "/v1/cases", None),
         ("GET", f"{path}/transitions", None),
         ("POST", "/v1/cases", case_body()),

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.audit.service import record_event
+from service.audit.service import AuditAppender, new_event, record_event
 from service.cases import rules
 from service.cases.exceptions import CaseNotFound, IdentifyingDataNotShared
 from service.cases.models import (
@@ -27,7 +27,7 @@ from service.cases.schemas import (
 from service.cases.service.access import lock_case_for_change, visible_to
 from service.consent import service as consent_service
 from service.core.crypto import Keyring
-from service.core.db import table_of
+from service.core.db import Database, table_of
 from service.core.preconditions import IfMatch
 from service.core.security import Actor
 from service.identity.service import get_organizations
@@ -75,41 +75,48 @@ def _person_read_statement() -> sa.Select[Any]:
 
 
 async def read_person(
-    session: AsyncSession, *, actor: Actor, keyring: Keyring, case_id: uuid.UUID
+    db: Database, audit: AuditAppender, *, actor: Actor, keyring: Keyring, case_id: uuid.UUID
 ) -> PersonIdentifying:
     """The person's identifying data, for the identifying organization or one the consent
     covers; every read is audited. The access rule, whether the caller identified her and
-    her records are one statement (`_person_read_statement`)."""
-    connection = await session.connection()
+    her records are one statement (`_person_read_statement`), sent without a session; a
+    session only to ask the consent, or why there are no records (an erased person). The
+    event is the read's only write: the appender commits it, with the events of the reads
+    running at the same moment, before the data is returned."""
     params = {"case_id": case_id, "organization_id": actor.organization_id}
-    rows = (await connection.execute(_person_read_statement(), params)).all()
+    rows = await db.fetch(_person_read_statement(), params)
     if not rows:
         raise CaseNotFound()
     person_id: uuid.UUID = rows[0].case_person_id
-    if not rows[0].identified and not (
-        await consent_service.sharing_allowed(
-            session,
-            case_id=case_id,
-            organization_id=actor.organization_id,
-            organization_code=actor.organization_code,
+    records = [row for row in rows if row.owner is not None]
+    if rows[0].identified and records:
+        identifying = person_service.opened_identifying(
+            keyring=keyring, person_id=person_id, records=records
         )
-    ):
-        raise IdentifyingDataNotShared(
-            "The person has not consented to share identifying data with your organization."
+    else:
+        async with db.session(write=False, transaction=False) as session:
+            if not rows[0].identified and not (
+                await consent_service.sharing_allowed(
+                    session,
+                    case_id=case_id,
+                    organization_id=actor.organization_id,
+                    organization_code=actor.organization_code,
+                )
+            ):
+                raise IdentifyingDataNotShared(
+                    "The person has not consented to share identifying data with your organization."
+                )
+            identifying = await person_service.identifying_from(
+                session, keyring=keyring, person_id=person_id, records=records
+            )
+    await audit.append(
+        new_event(
+            actor=actor,
+            action="person.viewed",
+            entity_type="person",
+            entity_id=person_id,
+            changes={"case_id": {"to": str(case_id)}},
         )
-    identifying = await person_service.identifying_from(
-        session,
-        keyring=keyring,
-        person_id=person_id,
-        records=[row for row in rows if row.owner is not None],
-    )
-    record_event(
-        session,
-        actor=actor,
-        action="person.viewed",
-        entity_type="person",
-        entity_id=person_id,
-        changes={"case_id": {"to": str(case_id)}},
     )
     return identifying
 
