@@ -3,7 +3,8 @@ clients with a realistic mix, then checked.
 
 Each client, in a loop until the time is up, plays one pathway: the police identify a person
 (POST /v1/cases), record her consent and refer her for shelter to MIMP; MIMP answers the
-referral (accepts most, rejects some with a reason) and asks for a bed in one of a small set
+referral (accepts most, rejects some with a reason), reads her identifying data when it
+accepts (an audited read, shared by her consent) and asks for a bed in one of a small set
 of facilities; the police read the case a few times and list their open alerts. Every POST
 carries an Idempotency-Key. Clients run in several processes (asyncio + httpx in each).
 
@@ -124,6 +125,14 @@ def _client_process(
                             f"/v1/referrals/{referral_id}/accept",
                         )
                         if answer is not None and answer.status_code == 200:
+                            # The shelter reads who she is (shared by her consent): an
+                            # audited read, its event through the worker's audit appender.
+                            await call(
+                                "person_read",
+                                shelter_token,
+                                "GET",
+                                f"/v1/cases/{case_id}/person",
+                            )
                             await call(
                                 "placement",
                                 shelter_token,

@@ -79,9 +79,20 @@ def record_event(
     changes: dict[str, Any] | None = None,
 ) -> None:
     """Queue an audit event; it is written in this transaction, just before it commits."""
-    content = new_event(
-        actor=actor, action=action, entity_type=entity_type, entity_id=entity_id, changes=changes
+    queue_event(
+        session,
+        new_event(
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            changes=changes,
+        ),
     )
+
+
+def queue_event(session: AsyncSession, content: rules.EventContent) -> None:
+    """Queue an event made with `new_event` in this transaction (see `record_event`)."""
     session.sync_session.info.setdefault(_PENDING, []).append(content)
 
 
@@ -176,24 +187,32 @@ class AuditAppender:
     If a shared transaction fails, each of its callers writes its own event alone, and
     meets its own failure (503 when the database is away, as any request).
 
+    Several transactions may be under way at once (`writers`; on PostgreSQL each locks a
+    chain head of its own): an event that arrives while one commits starts the next at once
+    rather than waiting for it (the latency of one transaction, not one and a half). SQLite
+    lets one writer in at a time: one there.
+
     One per process (the app's lifespan opens and closes it) and per event loop: the
-    writing task runs in a context of its own, none of a request's (its request id, its
+    writing tasks run in a context of their own, none of a request's (its request id, its
     session guard)."""
 
     # Events of one transaction at most: a bound on one INSERT's size and on how long the
     # chain head it locks is held.
     BATCH = 256
+    WRITERS = 2
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, writers: int = WRITERS) -> None:
         self._db = db
+        self._max_writers = writers if db.dialect == "postgresql" else 1
         self._queue: list[tuple[rules.EventContent, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     async def append(self, content: rules.EventContent) -> None:
         """Write `content` to a chain; return once it is committed."""
         loop = asyncio.get_running_loop()
-        if self._closed or (self._writer is not None and self._writer.get_loop() is not loop):
+        if self._closed or (self._writers and self._loop is not loop):
             # Closed, or serving another event loop (a CLI command run after the server
             # stopped, a test's loop): one transaction of its own.
             await self._write([content])
@@ -202,16 +221,18 @@ class AuditAppender:
         # Read even if its caller went away: no "exception never retrieved" at collection.
         written.add_done_callback(_retrieve)
         self._queue.append((content, written))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._drain(), context=contextvars.Context())
+        if len(self._writers) < self._max_writers:
+            self._loop = loop
+            writer = asyncio.create_task(self._drain(), context=contextvars.Context())
+            self._writers.add(writer)
         if not await written:
             await self._write([content])  # its shared transaction failed: alone, once more
 
     async def close(self) -> None:
         """Write what is queued; later events are written one transaction each."""
         self._closed = True
-        if self._writer is not None:
-            await self._writer
+        if self._writers:
+            await asyncio.gather(*self._writers)
 
     async def _drain(self) -> None:
         batch: list[tuple[rules.EventContent, asyncio.Future[bool]]] = []
@@ -229,10 +250,14 @@ class AuditAppender:
                 else:
                     _settle(batch, True)
         finally:
+            # Out of the writers before anything else runs: an event queued from now on
+            # starts a writer of its own, never waits for this one.
+            self._writers.discard(asyncio.current_task())
             # Cancelled (the loop closing): every caller still waiting writes its own event.
-            _settle(batch + self._queue, False)
-            self._queue = []
-            self._writer = None
+            _settle(batch, False)
+            if not self._writers:
+                _settle(self._queue, False)
+                self._queue = []
 
     async def _write(self, contents: list[rules.EventContent]) -> None:
         async with self._db.session() as session:

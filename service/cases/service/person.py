@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.audit.service import AuditAppender, new_event, record_event
+from service.audit.service import AuditAppender, new_event, queue_event, record_event
 from service.cases import rules
 from service.cases.exceptions import CaseNotFound, IdentifyingDataNotShared
 from service.cases.models import (
@@ -78,46 +78,48 @@ async def read_person(
     db: Database, audit: AuditAppender, *, actor: Actor, keyring: Keyring, case_id: uuid.UUID
 ) -> PersonIdentifying:
     """The person's identifying data, for the identifying organization or one the consent
-    covers; every read is audited. The access rule, whether the caller identified her and
-    her records are one statement (`_person_read_statement`), sent without a session; a
-    session only to ask the consent, or why there are no records (an erased person). The
-    event is the read's only write: the appender commits it, with the events of the reads
-    running at the same moment, before the data is returned."""
+    covers; every read is audited, its event committed before the data is returned. The
+    access rule, whether the caller identified her and her records are one statement
+    (`_person_read_statement`), sent without a session. For the organization that identified
+    her, that is all: the event, the read's only write, goes to the worker's audit appender,
+    which commits it with the events of the reads running at the same moment. Otherwise
+    (the consent to ask, or no records: why?) a transaction of its own reads what it must
+    and records the event."""
     params = {"case_id": case_id, "organization_id": actor.organization_id}
     rows = await db.fetch(_person_read_statement(), params)
     if not rows:
         raise CaseNotFound()
     person_id: uuid.UUID = rows[0].case_person_id
     records = [row for row in rows if row.owner is not None]
+    event = new_event(
+        actor=actor,
+        action="person.viewed",
+        entity_type="person",
+        entity_id=person_id,
+        changes={"case_id": {"to": str(case_id)}},
+    )
     if rows[0].identified and records:
         identifying = person_service.opened_identifying(
             keyring=keyring, person_id=person_id, records=records
         )
-    else:
-        async with db.session(write=False, transaction=False) as session:
-            if not rows[0].identified and not (
-                await consent_service.sharing_allowed(
-                    session,
-                    case_id=case_id,
-                    organization_id=actor.organization_id,
-                    organization_code=actor.organization_code,
-                )
-            ):
-                raise IdentifyingDataNotShared(
-                    "The person has not consented to share identifying data with your organization."
-                )
-            identifying = await person_service.identifying_from(
-                session, keyring=keyring, person_id=person_id, records=records
+        await audit.append(event)
+        return identifying
+    async with db.session() as session:
+        if not rows[0].identified and not (
+            await consent_service.sharing_allowed(
+                session,
+                case_id=case_id,
+                organization_id=actor.organization_id,
+                organization_code=actor.organization_code,
             )
-    await audit.append(
-        new_event(
-            actor=actor,
-            action="person.viewed",
-            entity_type="person",
-            entity_id=person_id,
-            changes={"case_id": {"to": str(case_id)}},
+        ):
+            raise IdentifyingDataNotShared(
+                "The person has not consented to share identifying data with your organization."
+            )
+        identifying = await person_service.identifying_from(
+            session, keyring=keyring, person_id=person_id, records=records
         )
-    )
+        queue_event(session, event)
     return identifying
 
 
