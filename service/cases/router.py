@@ -269,8 +269,9 @@ async def read_person(
 ) -> PersonIdentifying:
     """The person's identifying data: for the identifying organization and those the consent
     covers. Every read is audited."""
-    # The access rule within the read (CaseDep would load the case first); no session: the
-    # event, its only write, goes through the worker's audit appender.
+    # The access rule within the read (CaseDep would load the case first); no session of the
+    # request's: the read's event goes to the worker's audit appender, or, when the consent
+    # must be asked, into a transaction of the read's own (service.read_person).
     return await service.read_person(
         db, audit, actor=actor, keyring=security.keyring, case_id=case_id
     )
