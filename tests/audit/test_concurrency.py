@@ -1,8 +1,11 @@
-"""Writers in several processes appending at once leave a chain that verifies."""
+"""Writers in several processes appending at once leave a chain that verifies: each
+transaction's own events, and audited reads' events committed several at a time by each
+process's audit appender."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
@@ -20,6 +23,7 @@ from tests.support.writers import write_cases
 pytestmark = pytest.mark.slow
 
 EVENTS_PER_CASE = 3  # case.created, case.involvement_started, identification.created
+READS_PER_TASK = 15  # events appended by each reader task through its process's appender
 
 
 async def test_concurrent_writers_in_several_processes_keep_every_chain_valid(
@@ -42,11 +46,14 @@ async def test_concurrent_writers_in_several_processes_keep_every_chain_valid(
             *(
                 loop.run_in_executor(
                     pool,
-                    write_cases,
-                    settings_to_json(fresh_settings),
-                    actor_fields,
-                    tasks,
-                    per_task,
+                    functools.partial(
+                        write_cases,
+                        settings_to_json(fresh_settings),
+                        actor_fields,
+                        tasks,
+                        per_task,
+                        appended_per_task=READS_PER_TASK,
+                    ),
                 )
                 for _ in range(processes)
             )
@@ -61,7 +68,8 @@ async def test_concurrent_writers_in_several_processes_keep_every_chain_valid(
     await db.dispose()
 
     assert cases == processes * tasks * per_task
-    assert after - before == cases * EVENTS_PER_CASE
+    reads = processes * tasks * READS_PER_TASK
+    assert after - before == cases * EVENTS_PER_CASE + reads
     assert report.ok, report.first_break and report.first_break.describe()
     assert report.events == after
     if not fresh_settings.is_sqlite:
