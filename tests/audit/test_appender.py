@@ -181,3 +181,26 @@ async def _shows_nothing_unaudited(
     again = await client.get(path, headers=police.headers)
     assert again.status_code == 200
     assert again.json()["family_name"] == family_name
+
+
+async def test_an_appended_event_carries_its_request_and_its_reader(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    """The appender writes in a task of its own: what the event says of its request (the id
+    returned as X-Request-ID) and of its reader is taken in the request, not there."""
+    police = await factory.user("PNP", Role.identifier)
+    case = await create_case(client, police)
+    shown = await client.get(
+        f"/v1/cases/{case['id']}/person",
+        headers={**police.headers, "X-Request-ID": "appended-0001-read"},
+    )
+    assert shown.status_code == 200, shown.text
+    assert shown.headers["x-request-id"] == "appended-0001-read"
+    rows = await query(
+        db,
+        "SELECT action, actor_user_id FROM audit_event WHERE request_id = :rid",
+        rid="appended-0001-read",
+    )
+    assert [(action, str(uuid.UUID(str(user)))) for action, user in rows] == [
+        ("person.viewed", str(police.actor.user_id))
+    ]
