@@ -47,6 +47,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.driven import driven, fetch_driven
 from service.core.errors import ServiceUnavailable
+from service.core.http import query_parameters_of, refuse_unknown_query
 from service.core.settings import Settings
 from service.core.sqlite_driver import one_hop_dbapi
 
@@ -944,7 +945,8 @@ def _hours_between_sqlite(element: hours_between, compiler: Any, **kw: Any) -> s
 
 class RetryingRoute(APIRoute):
     """A route whose unit of work runs again after a deadlock, a serialization failure or a
-    dead connection, where `may_rerun_request` allows (see run_request_retrying)."""
+    dead connection, where `may_rerun_request` allows (see run_request_retrying), and which
+    refuses a query parameter it does not take (core/http.py)."""
 
     def unit_of_work(
         self, handler: Callable[[Request], Coroutine[Any, Any, Response]]
@@ -954,8 +956,11 @@ class RetryingRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         unit = self.unit_of_work(super().get_route_handler())
+        known = query_parameters_of(self.dependant)
 
         async def handle(request: Request) -> Response:
+            if request.scope["query_string"]:
+                refuse_unknown_query(request, known)
             return await run_request_retrying(request, unit)
 
         return handle

@@ -1,7 +1,12 @@
-"""HTTP edges every route shares: the body size guard and the caching of /v1 responses."""
+"""HTTP edges every route shares: the body size guard, the caching of /v1 responses and
+the query parameters an operation takes."""
 
 from __future__ import annotations
 
+import re
+
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,3 +87,39 @@ class NoStoreMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_no_store)
+
+
+# A query parameter's name quoted in a refusal only when it looks like one: what else a
+# client put there (a name, a document number) is not echoed back.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
+
+
+def query_parameters_of(dependant: Dependant) -> frozenset[str]:
+    """The names of the query parameters an operation takes: its own and its dependencies'
+    (pagination, filters), by the name a client sends (the alias)."""
+    names: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        names.update(field.alias for field in current.query_params)
+        pending.extend(current.dependencies)
+    return frozenset(names)
+
+
+def refuse_unknown_query(request: Request, known: frozenset[str]) -> None:
+    """A query parameter the operation does not take is refused (422 naming it), as an
+    unknown field of a body is: a misspelt filter (`has_free_beds`) would otherwise be
+    ignored, and the client would take an unfiltered answer for a filtered one."""
+    unknown = sorted(set(request.query_params.keys()) - known)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name if _PLAIN_NAME.fullmatch(name) else "?"),
+                    "msg": "This operation takes no such query parameter",
+                    "input": None,
+                }
+                for name in unknown
+            ]
+        )

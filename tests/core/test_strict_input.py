@@ -1,5 +1,5 @@
 """Request bodies are read strictly: no coercion, no unknown field, no control character,
-and limits a client can read in openapi.json."""
+and limits a client can read in openapi.json; no query parameter an operation does not take."""
 
 from __future__ import annotations
 
@@ -69,6 +69,37 @@ async def test_a_loosely_typed_or_unknown_field_is_refused_naming_it_and_never_e
     assert problem["code"] == "validation_error"
     assert field in {e["field"] for e in problem["errors"]}, problem
     assert MARKER not in response.text
+    assert after == before
+
+
+async def test_a_query_parameter_the_operation_does_not_take_is_refused_naming_it(
+    client: httpx.AsyncClient, factory: Factory, db: Database
+) -> None:
+    """A misspelt filter is refused, not ignored (the client would take every facility for
+    the free ones); the parameters of a route's dependencies (pagination) are its own; a
+    name that does not look like one is not echoed; nothing is written."""
+    police = await factory.user("PNP", Role.identifier)
+    misspelt = await client.get("/v1/facilities?has_free_beds=true", headers=police.headers)
+    assert misspelt.status_code == 422, misspelt.text
+    assert misspelt.headers["content-type"].startswith("application/problem+json")
+    assert misspelt.json()["code"] == "validation_error"
+    assert [e["field"] for e in misspelt.json()["errors"]] == ["has_free_beds"]
+
+    spelt = await client.get("/v1/facilities?has_free_bed=true", headers=police.headers)
+    assert spelt.status_code == 200, spelt.text
+    paged = await client.get("/v1/cases?limit=5&status=identified", headers=police.headers)
+    assert paged.status_code == 200, paged.text
+
+    odd = await client.get(
+        "/v1/facilities", params={f"{MARKER}\u00e8\x0b": "x"}, headers=police.headers
+    )
+    assert odd.status_code == 422, odd.text
+    assert MARKER not in odd.text
+
+    [(before,)] = await query(db, "SELECT count(*) FROM case_file")
+    posted = await client.post("/v1/cases?dry_run=1", json=case_body(), headers=police.headers)
+    [(after,)] = await query(db, "SELECT count(*) FROM case_file")
+    assert posted.status_code == 422, posted.text
     assert after == before
 
 
