@@ -58,16 +58,22 @@ async def test_one_json_line_per_request_with_route_request_id_and_actor(
         headers={**police.headers, "X-Request-ID": "log-test-0001"},
     )
     case_id = created.json()["id"]
-    read = await client.get(f"/v1/cases/{case_id}?q={name}", headers=police.headers)
+    read = await client.get(f"/v1/cases/{case_id}", headers=police.headers)
+    # A query the route does not take, holding her name: refused (before the caller is
+    # known), and neither the name nor the query in the log.
+    refused = await client.get(f"/v1/cases/{case_id}?q={name}", headers=police.headers)
 
     requests = [line for line in _lines(json_lines) if line["logger"] == "ruta.access"]
     assert [(r["method"], r["route"], r["status"]) for r in requests] == [
         ("POST", "/v1/cases", created.status_code),
         ("GET", "/v1/cases/{case_id}", read.status_code),
+        ("GET", "/v1/cases/{case_id}", 422),
     ]
+    assert refused.status_code == 422
     assert requests[0]["request_id"] == "log-test-0001"
     assert requests[1]["request_id"] == read.headers["x-request-id"]
-    for line in requests:
+    assert requests[2]["request_id"] == refused.headers["x-request-id"]
+    for line in requests[:2]:
         assert line["user_id"] == str(police.actor.user_id)
         assert line["organization"] == "PNP"
         assert line["role"] == "identifier"
