@@ -206,13 +206,12 @@ class AuditAppender:
         self._max_writers = writers if db.dialect == "postgresql" else 1
         self._queue: list[tuple[rules.EventContent, asyncio.Future[bool]]] = []
         self._writers: set[asyncio.Task[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     async def append(self, content: rules.EventContent) -> None:
         """Write `content` to a chain; return once it is committed."""
         loop = asyncio.get_running_loop()
-        if self._closed or (self._writers and self._loop is not loop):
+        if self._closed or any(writer.get_loop() is not loop for writer in self._writers):
             # Closed, or serving another event loop (a CLI command run after the server
             # stopped, a test's loop): one transaction of its own.
             await self._write([content])
@@ -222,7 +221,6 @@ class AuditAppender:
         written.add_done_callback(_retrieve)
         self._queue.append((content, written))
         if len(self._writers) < self._max_writers:
-            self._loop = loop
             writer = asyncio.create_task(self._drain(), context=contextvars.Context())
             self._writers.add(writer)
         if not await written:
