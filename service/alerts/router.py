@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from service.alerts import service
 from service.alerts.rules import AlertStatus
@@ -13,10 +13,11 @@ from service.alerts.schemas import AlertPublic
 from service.cases.dependencies import CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.pagination import Page, PageParams, page_params
 from service.identity.dependencies import AuthenticatedRoute
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1/alerts", tags=["alerts"], route_class=AuthenticatedRoute)
 
 
 @router.get("", response_model=Page[AlertPublic], responses=problem_responses(401, 403, 422))

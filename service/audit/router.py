@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from service.audit import service
 from service.audit.schemas import AuditEventPublic
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.pagination import Page, PageParams, page_params
 from service.core.schemas import Code
 from service.core.security import Actor
@@ -18,7 +19,7 @@ from service.core.types import Instant
 from service.identity.dependencies import AuthenticatedRoute, require
 from service.identity.rules import Permission
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1/audit", tags=["audit"], route_class=AuthenticatedRoute)
 
 AuditorDep = Annotated[Actor, Depends(require(Permission.audit_read))]
 

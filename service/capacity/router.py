@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, Response, status
 
 from service.capacity import service
 from service.capacity.rules import EndReason, FacilityKind, PlacementOutcome, WithdrawReason
@@ -27,6 +27,7 @@ from service.capacity.schemas import (
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
 from service.core.schemas import RegionCode
 from service.core.security import Actor
@@ -34,7 +35,7 @@ from service.identity.dependencies import ActorDep, AuthenticatedRoute, Security
 from service.identity.rules import Permission
 from service.pathway import placement as placement_flow
 
-router = APIRouter(prefix="/v1", tags=["capacity"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1", tags=["capacity"], route_class=AuthenticatedRoute)
 
 FacilityAdminDep = Annotated[Actor, Depends(require(Permission.facilities_manage))]
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, Response, status
 
 from service.audit.dependencies import AuditAppenderDep
 from service.cases import service
@@ -29,6 +29,7 @@ from service.cases.schemas import (
 )
 from service.core.db import SessionDep, writes
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.pagination import Page, PageParams, page_params
 from service.core.preconditions import (
     IfMatchDep,
@@ -42,7 +43,7 @@ from service.pathway import closing
 from service.pathway.case_view import case_view, visible_case_view
 from service.persons.schemas import CountryCode, PersonIdentifying, PersonLink
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1/cases", tags=["cases"], route_class=AuthenticatedRoute)
 
 
 @router.post(

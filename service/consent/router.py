@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, Response, status
 
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.consent import service
@@ -17,6 +17,7 @@ from service.consent.schemas import (
 )
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
 from service.core.security import Actor
 from service.identity.dependencies import AuthenticatedRoute, require
@@ -26,7 +27,7 @@ from service.pathway import consent as consent_flow
 if TYPE_CHECKING:
     from service.consent.models import StatisticsBasis
 
-router = APIRouter(prefix="/v1", tags=["consent"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1", tags=["consent"], route_class=AuthenticatedRoute)
 
 # Counting a case without the person's consent is decided at the level of a consent override.
 BasisRecorderDep = Annotated[Actor, Depends(require(Permission.consent_override))]

@@ -1,14 +1,18 @@
-"""HTTP edges every route shares: the body size guard, the caching of /v1 responses and
-the query parameters an operation takes."""
+"""HTTP edges every route shares: the body size guard, the caching of /v1 responses, the
+query parameters an operation takes and the routing of a request to its router."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from starlette._utils import get_route_path  # the path routes match (FastAPI's too)
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.errors import problem_response
@@ -123,3 +127,54 @@ def refuse_unknown_query(request: Request, known: frozenset[str]) -> None:
                 for name in unknown
             ]
         )
+
+
+class Router(APIRouter):
+    """FastAPI's APIRouter, which a request whose path none of its routes could match passes
+    by at once. Every router of the app is one.
+
+    The app finds a request's route by asking each included router in turn whether one of
+    its routes matches, and FastAPI asks each route of each router (a regular expression,
+    and bookkeeping around it: about 4 µs a route on this machine). A request for the last
+    routers (persons, alerts, stats) paid 300-430 µs of routing before its own work, a case
+    read 66 µs. Here a router first compares the path with the literal beginning of each of
+    its routes' paths (up to the first parameter): a route can match, fully or but for its
+    method, only a path that begins so. Which route answers a request is unchanged; only
+    routers that could not answer it are not asked.
+
+    Include it without a prefix of its own (`app.include_router(router)`): its routes' paths
+    carry its prefix already, and are what the path is compared with. Routes that are not
+    plain paths (an included router, a mount) turn the comparison off for their router.
+    tests/core/test_routing.py routes every path of every route as FastAPI alone would."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._heads: tuple[str, ...] | None = ()
+        self._heads_of = -1  # the number of routes the heads were found for
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        heads = self._literal_heads()
+        if (
+            heads is not None
+            and scope["type"] == "http"
+            and not get_route_path(scope).startswith(heads)
+        ):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+    def _literal_heads(self) -> tuple[str, ...] | None:
+        """The literal beginnings of the routes' paths; None when a route is not a plain
+        path. Found again when routes were added (they are, after the router is made)."""
+        if self._heads_of != len(self.routes):
+            self._heads = _literal_heads_of(self.routes)
+            self._heads_of = len(self.routes)
+        return self._heads
+
+
+def _literal_heads_of(routes: list[BaseRoute]) -> tuple[str, ...] | None:
+    heads: set[str] = set()
+    for route in routes:
+        if not isinstance(route, Route):  # an included router, a mount, a websocket
+            return None
+        heads.add(route.path_format.split("{", 1)[0])
+    return tuple(sorted(heads))

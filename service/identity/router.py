@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from service.core.db import RetryingRoute
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.security import Actor
 from service.identity import service
 from service.identity.dependencies import DatabaseDep, PrincipalDep, SecurityDep, SettingsDep
 from service.identity.rules import Role
 from service.identity.schemas import Me, OrganizationPublic, Token
 
-router = APIRouter(prefix="/v1", tags=["auth"], route_class=RetryingRoute)
+router = Router(prefix="/v1", tags=["auth"], route_class=RetryingRoute)
 
 
 @router.post("/auth/token", response_model=Token, responses=problem_responses(401, 422, 429))

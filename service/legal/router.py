@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, Response, status
 
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.pagination import Page, PageParams, page_params
 from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
 from service.identity.dependencies import ActorDep, AuthenticatedRoute, SecurityDep
@@ -34,7 +35,7 @@ from service.legal.schemas import (
 )
 from service.reference import service as reference_service
 
-router = APIRouter(prefix="/v1", tags=["legal"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1", tags=["legal"], route_class=AuthenticatedRoute)
 
 
 @router.post(

@@ -5,17 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.security import Actor
 from service.identity.dependencies import AuthenticatedRoute, SecurityDep, require
 from service.identity.rules import Permission
 from service.persons import service
 from service.persons.schemas import ErasurePublic, ErasureRequest
 
-router = APIRouter(prefix="/v1/persons", tags=["persons"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1/persons", tags=["persons"], route_class=AuthenticatedRoute)
 
 EraserDep = Annotated[Actor, Depends(require(Permission.persons_erase))]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+from fastapi import BackgroundTasks, Depends, Query, Request, Response, status
 
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.schemas import Code
 from service.core.security import Actor
 from service.identity.dependencies import AuthenticatedRoute, require
@@ -24,7 +25,7 @@ from service.planning.schemas import (
     SimulationSummary,
 )
 
-router = APIRouter(prefix="/v1/simulations", tags=["simulations"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1/simulations", tags=["simulations"], route_class=AuthenticatedRoute)
 
 PlannerDep = Annotated[Actor, Depends(require(Permission.simulations_run))]
 PNG = "image/png"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from service.cases.dependencies import CaseDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.identity.dependencies import AuthenticatedRoute
 from service.protection import service
 from service.protection.schemas import (
@@ -21,7 +22,7 @@ from service.protection.schemas import (
     NonPunishmentPublic,
 )
 
-router = APIRouter(prefix="/v1", tags=["protection"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1", tags=["protection"], route_class=AuthenticatedRoute)
 
 _WRITE = problem_responses(401, 403, 404, 422)
 

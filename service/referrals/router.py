@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.core.pagination import Page, PageParams, page_params
 from service.core.preconditions import IfMatchDep, set_etag, versioned_read, versioned_write
 from service.identity.dependencies import AuthenticatedRoute, SecurityDep, SettingsDep
@@ -22,7 +23,7 @@ from service.referrals.schemas import (
     ReferralRejection,
 )
 
-router = APIRouter(prefix="/v1", tags=["referrals"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1", tags=["referrals"], route_class=AuthenticatedRoute)
 
 _ANSWERS = problem_responses(401, 403, 404, 409, 410, 412, 422)
 

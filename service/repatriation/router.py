@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep
 from service.core.db import SessionDep
 from service.core.errors import problem_responses
+from service.core.http import Router
 from service.identity.dependencies import AuthenticatedRoute
 from service.pathway import repatriation as repatriation_flow
 from service.repatriation import service
@@ -24,7 +25,7 @@ from service.repatriation.schemas import (
     ResidencyHistory,
 )
 
-router = APIRouter(prefix="/v1", tags=["repatriation"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1", tags=["repatriation"], route_class=AuthenticatedRoute)
 
 
 @router.post(

@@ -9,10 +9,11 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import Depends, Path, Query, Request, Response, status
 
 from service.core.db import SessionDep, StatsSessionDep, writes
 from service.core.errors import InvalidInput, problem_responses
+from service.core.http import Router
 from service.core.security import Actor
 from service.core.types import Instant
 from service.identity.dependencies import AuthenticatedRoute, SettingsDep, require
@@ -31,7 +32,7 @@ from service.stats.schemas import (
     ShownCell,
 )
 
-router = APIRouter(prefix="/v1/stats", tags=["stats"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1/stats", tags=["stats"], route_class=AuthenticatedRoute)
 
 StatsReaderDep = Annotated[Actor, Depends(require(Permission.stats_read))]
 CSV = "text/csv"

@@ -8,11 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import swagger_ui_bundle
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from service.core.errors import NotFound
+from service.core.http import Router
 
 DOCS_URL = "/docs"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
@@ -28,7 +29,7 @@ _FOLDER = Path(str(swagger_ui_bundle.swagger_ui_path))
 # The files change only with the package: caches may keep them for a day.
 _CACHE = "public, max-age=86400"
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 
 @router.get(DOCS_URL)

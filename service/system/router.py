@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 
 from service.core import metrics
 from service.core.errors import NotFound, ServiceUnavailable, Unauthorized, problem_responses
+from service.core.http import Router
 from service.pathway.metrics import domain_gauges
 from service.system import service
 
-router = APIRouter(tags=["system"])
+router = Router(tags=["system"])
 
 
 class Health(BaseModel):
