@@ -11,12 +11,16 @@ from service.cases import service
 from service.cases.models import CaseFile
 from service.core.db import SessionDep
 from service.core.security import Actor
-from service.identity.dependencies import require
+from service.identity.dependencies import Reader, require, require_reader
 from service.identity.rules import Permission
 
 CaseReaderDep = Annotated[Actor, Depends(require(Permission.cases_read))]
 CaseWriterDep = Annotated[Actor, Depends(require(Permission.cases_write))]
 PersonReaderDep = Annotated[Actor, Depends(require(Permission.person_read))]
+# The case read and the audited read of a person: the caller with the database, the keys and
+# the audit appender, as one dependency (identity.dependencies.Reader).
+CaseReadingDep = Annotated[Reader, Depends(require_reader(Permission.cases_read))]
+PersonReadingDep = Annotated[Reader, Depends(require_reader(Permission.person_read))]
 
 
 async def get_visible_case(

@@ -8,9 +8,15 @@ from typing import Annotated
 
 from fastapi import Depends, Response, status
 
-from service.audit.dependencies import AuditAppenderDep
 from service.cases import service
-from service.cases.dependencies import CaseDep, CaseReaderDep, CaseWriterDep, PersonReaderDep
+from service.cases.dependencies import (
+    CaseDep,
+    CaseReaderDep,
+    CaseReadingDep,
+    CaseWriterDep,
+    PersonReaderDep,
+    PersonReadingDep,
+)
 from service.cases.rules import CaseStatus, ExploitationForm, VictimStatus
 from service.cases.schemas import (
     CaseCreate,
@@ -38,7 +44,7 @@ from service.core.preconditions import (
     versioned_read,
     versioned_write,
 )
-from service.identity.dependencies import AuthenticatedRoute, DatabaseDep, SecurityDep
+from service.identity.dependencies import AuthenticatedRoute, SecurityDep
 from service.pathway import closing
 from service.pathway.case_view import case_view, visible_case_view
 from service.persons.schemas import CountryCode, PersonIdentifying, PersonLink
@@ -100,20 +106,14 @@ async def list_cases(
     responses=problem_responses(401, 403, 404),
     openapi_extra=versioned_read(),
 )
-async def read_case(
-    case_id: uuid.UUID,
-    actor: CaseReaderDep,
-    db: DatabaseDep,
-    security: SecurityDep,
-    response: Response,
-) -> CasePublic:
+async def read_case(case_id: uuid.UUID, reader: CaseReadingDep, response: Response) -> CasePublic:
     """One case, without identifying data of the person. Its ETag moves with every change of
     the case itself (status, victim status, witness, location, identifications, person),
     not with the referrals, placements or involvements of other domains."""
     # The access rule and the view in one statement (CaseDep would load the case first),
     # sent without a session (Database.fetch).
     view, version = await visible_case_view(
-        db, actor=actor, keyring=security.keyring, case_id=case_id
+        reader.db, actor=reader.actor, keyring=reader.security.keyring, case_id=case_id
     )
     set_etag(response, version)
     return view
@@ -261,20 +261,18 @@ async def list_screenings(
     response_model=PersonIdentifying,
     responses=problem_responses(401, 403, 404, 409, 410),
 )
-async def read_person(
-    case_id: uuid.UUID,
-    actor: PersonReaderDep,
-    db: DatabaseDep,
-    security: SecurityDep,
-    audit: AuditAppenderDep,
-) -> PersonIdentifying:
+async def read_person(case_id: uuid.UUID, reader: PersonReadingDep) -> PersonIdentifying:
     """The person's identifying data: for the identifying organization and those the consent
     covers. Every read is audited."""
     # The access rule within the read (CaseDep would load the case first); no session of the
     # request's: the read's event goes to the worker's audit appender, or, when the consent
     # must be asked, into a transaction of the read's own (service.read_person).
     return await service.read_person(
-        db, audit, actor=actor, keyring=security.keyring, case_id=case_id
+        reader.db,
+        reader.audit,
+        actor=reader.actor,
+        keyring=reader.security.keyring,
+        case_id=case_id,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +12,7 @@ from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.audit.service import AuditAppender
 from service.core.db import Database, get_session, opens_session
 from service.core.errors import Forbidden
 from service.core.idempotency import IdempotentRoute
@@ -113,10 +115,41 @@ class Permitted(_BearerScheme):
         self.permission = permission
 
     async def __call__(self, request: Request) -> Actor:
+        return await self.permitted(request)
+
+    async def permitted(self, request: Request) -> Actor:
         actor = (await self.principal(request))[0]
         if self.permission is not None and not rules.has_permission(actor.role, self.permission):
             raise Forbidden(f"The role {actor.role!r} may not do this ({self.permission.value}).")
         return actor
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """The caller of a route that reads without a session of the request (the case read, the
+    audited read of a person), and what such a route reads with: the database, the keys, the
+    worker's audit appender. ONE dependency (`require_reader`): FastAPI's resolution of a
+    dependency costs as much as the dependency is trivial (its cache key, its own request
+    parameters, its sub-dependencies): the database and the keys as dependencies of their
+    own were a tenth of a case read's instructions (callgrind, bench/RESULTS.md)."""
+
+    actor: Actor
+    db: Database
+    security: Security
+    audit: AuditAppender
+
+
+class PermittedReader(_BearerScheme):
+    """`Permitted`, answering the `Reader`: the caller whose role grants `permission`."""
+
+    def __init__(self, permission: rules.Permission) -> None:
+        super().__init__()
+        self.permitted = Permitted(permission).permitted
+
+    async def __call__(self, request: Request) -> Reader:
+        actor = await self.permitted(request)
+        state = request.app.state
+        return Reader(actor=actor, db=state.db, security=state.security, audit=state.audit_appender)
 
 
 get_principal = Principal()
@@ -140,3 +173,8 @@ class AuthenticatedRoute(IdempotentRoute):
 def require(permission: rules.Permission) -> Permitted:
     """A dependency answering 403 unless the caller's role grants `permission`."""
     return Permitted(permission)
+
+
+def require_reader(permission: rules.Permission) -> PermittedReader:
+    """`require`, answering the caller as a `Reader`."""
+    return PermittedReader(permission)
