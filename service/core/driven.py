@@ -64,6 +64,12 @@ class Driven:
     bind_processors: Mapping[str, Processor]
     types: tuple[sa.types.TypeEngine[Any], ...]  # of the result columns
     metadata: SimpleResultMetaData
+    # The values the statement carries (literals it was built with) and the names a call must
+    # give, for `arguments` to bind them without SQLAlchemy's construct_params (7 µs of a
+    # 9 µs call); None when the statement has a parameter that path does not know (a value
+    # computed at execution, an escaped name): construct_params then binds every call.
+    literal: Mapping[str, Any] | None = None
+    required: frozenset[str] = frozenset()
     # Known once the server has described the result (`learn`): some processors depend on
     # the type the server sends (a NUMERIC, say), as SQLAlchemy's read from the cursor.
     result_processors: tuple[Processor | None, ...] | None = None
@@ -78,7 +84,10 @@ class Driven:
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         """The positional arguments of a call: the values given, those the statement carries
         (literal values it was built with), each through its type's bind processor."""
-        values = self.compiled.construct_params(params, _check=True)
+        if self.literal is not None and self.required <= params.keys():
+            values = {**self.literal, **params}
+        else:  # also where a value is missing: SQLAlchemy's own error
+            values = self.compiled.construct_params(params, _check=True)
         processors = self.bind_processors
         return [
             values[name] if (process := processors.get(name)) is None else process(values[name])
@@ -118,6 +127,8 @@ def driven(dialect: Dialect, stmt: sa.Select[Any]) -> Driven | None:
     if compiled.post_compile_params or compiled.literal_execute_params:
         return None
     columns = compiled._result_columns
+    binds = list(compiled.binds.values())
+    plain = not compiled.escaped_bind_names and not any(b.callable for b in binds)
     made = Driven(
         sql=str(compiled),
         parameters=tuple(compiled.positiontup or ()),
@@ -125,6 +136,8 @@ def driven(dialect: Dialect, stmt: sa.Select[Any]) -> Driven | None:
         bind_processors=cast(Mapping[str, Processor], dict(compiled._bind_processors)),
         types=tuple(column.type for column in columns),
         metadata=SimpleResultMetaData([column.keyname for column in columns]),
+        literal=dict(compiled.construct_params(_check=False)) if plain else None,
+        required=frozenset(compiled.bind_names[b] for b in binds if b.required),
     )
     if len(_DRIVEN) >= _DRIVEN_SIZE:
         del _DRIVEN[next(iter(_DRIVEN))]  # the oldest compiled

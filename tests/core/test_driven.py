@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.engine import make_url
 
 from service.cases.models import CaseFile, Identification
@@ -28,6 +29,7 @@ from service.core.db import (
     retrying,
     table_of,
 )
+from service.core.driven import driven
 from service.core.settings import Settings
 from service.identity.dependencies import get_principal
 from service.identity.rules import Role
@@ -102,6 +104,31 @@ async def test_a_missing_parameter_is_refused_before_anything_is_sent(db: Databa
         await db.fetch(EVERY_KIND, {})
     assert "A value is required for bind parameter 'case_id'" in str(raised.value)
     assert counted.statements == []
+
+
+def test_arguments_are_those_sqlalchemy_would_bind() -> None:
+    """The parameters of a call, bound without SQLAlchemy's construct_params where the
+    statement allows (its literals kept from compilation), as construct_params binds them;
+    a value computed at execution (a callable) is bound by construct_params at every call."""
+    dialect = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
+    case_id = uuid.uuid4()
+    made = driven(dialect, EVERY_KIND)
+    assert made is not None
+    assert made.literal is not None
+    assert made.required == {"case_id"}
+    slow = made.compiled.construct_params({"case_id": case_id}, _check=True)
+    assert made.arguments({"case_id": case_id}) == [slow[name] for name in made.parameters]
+    assert "fixed text" in made.arguments({"case_id": case_id})
+
+    drawn = iter(["first", "second"])
+    computed = sa.select(
+        sa.bindparam("drawn", callable_=lambda: next(drawn), type_=sa.String()).label("v")
+    ).where(table_of(CaseFile).c.id == sa.bindparam("case_id", type_=sa.Uuid()))
+    made = driven(dialect, computed)
+    assert made is not None
+    assert made.literal is None
+    assert made.arguments({"case_id": case_id})[0] == "first"
+    assert made.arguments({"case_id": case_id})[0] == "second"
 
 
 async def test_the_statement_is_counted_as_one_round_trip(db: Database) -> None:
