@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
         appender = audit_service.AuditAppender(db)
         app.state.audit_appender = appender
         metrics.instrument_pool(db.engine)
+        pool_sampler = asyncio.create_task(metrics.sample_pool_forever(db.engine))
         simulations = SimulationRunner(db, workers=settings.simulation_workers)
         app.state.simulations = simulations
         await simulations.start()
@@ -139,7 +140,7 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
         try:
             yield
         finally:
-            for task in (sweeper, announcements):
+            for task in (sweeper, announcements, pool_sampler):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -69,5 +69,7 @@ async def read_metrics(request: Request) -> Response:
         raise NotFound("No resource at this path.")
     if not allowed:
         raise Unauthorized("A scrape of /metrics needs the bearer token RUTA_METRICS_TOKEN.")
+    # This worker's pool as it is now (the others sampled theirs within the last second).
+    metrics.sample_pool(request.app.state.db.engine)
     body = metrics.exposition(await domain_gauges(request.app.state.db))
     return Response(body, media_type=metrics.CONTENT_TYPE)

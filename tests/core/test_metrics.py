@@ -11,9 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import Counter
+import sqlalchemy as sa
+from prometheus_client import REGISTRY, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.core import metrics
 from service.core.db import Database
 from service.core.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from service.core.settings import Settings
@@ -79,6 +81,23 @@ async def test_an_unmatched_path_is_one_series(client: httpx.AsyncClient) -> Non
     text = await scrape(client)
     assert value(text, "ruta_http_requests_total", method="GET", route="unmatched", status="404")
     assert "123456789" not in text
+
+
+async def test_the_pool_in_use_is_what_the_worker_has_checked_out(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Sampled: by the worker answering the scrape, before it answers, and every second by
+    each worker (read here from the registry, without a scrape)."""
+    async with db.session(write=False) as first, db.session(write=False) as second:
+        await (await first.connection()).execute(sa.text("SELECT 1"))
+        await (await second.connection()).execute(sa.text("SELECT 1"))
+        assert value(await scrape(client), "ruta_db_pool_checked_out") >= 2
+        metrics.DB_POOL_CHECKED_OUT.set(0)
+        await asyncio.sleep(1.5)
+        held = REGISTRY.get_sample_value("ruta_db_pool_checked_out") or 0
+        assert held >= 2
+    await asyncio.sleep(1.5)
+    assert (REGISTRY.get_sample_value("ruta_db_pool_checked_out") or 0) <= held - 2
 
 
 async def test_pool_and_domain_gauges_are_exposed(client: httpx.AsyncClient, db: Database) -> None:
