@@ -10,7 +10,8 @@ For each database and route: a fresh database (migrated and seeded, a police use
 it identified), the app in this process under callgrind with counting off, 160 requests to
 warm it, then N requests counted (8 callers at once, straight into the ASGI app: no HTTP
 server, no socket, so uvicorn's own work is not in the count, nor is PostgreSQL's, another
-process). Routes as in http_overhead: healthz, me, case, person (audited), intake.
+process; the requests made as bench/registry_growth makes them). Routes as in
+http_overhead: healthz, me, case, person (audited), intake.
 
     python bench/instructions.py [--requests 400] [--routes healthz,me,case,person,intake]
         [--databases postgresql,sqlite] [--against <another checkout>]
@@ -32,10 +33,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUTES = ("healthz", "me", "case", "person", "intake")
@@ -82,56 +81,22 @@ def _child(kind: str, route: str, requests: int) -> None:
 
 async def _drive(kind: str, route: str, requests: int) -> None:
     from bench.http_overhead import _FIRST_CASE, _prepare
+    from bench.registry_growth import _call
     from service.main import create_app
     from tests.support import databases
 
     var_dir = Path(tempfile.mkdtemp(prefix="ruta-bench-"))
     settings, token = await _prepare(kind, var_dir)
     app = create_app(settings)
-    state: dict[str, Any] = {}
     numbered = iter(range(10_000_000))
+    auth = {"authorization": f"Bearer {token}", "host": "ruta.bench"}
+    posting = {**auth, "content-type": "application/json"}
 
     async def call(method: str, path: str, body: bytes = b"") -> bytes:
-        headers = [(b"host", b"ruta.bench"), (b"authorization", f"Bearer {token}".encode())]
-        if body:
-            headers += [(b"content-type", b"application/json")]
-            headers += [(b"content-length", str(len(body)).encode())]
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-            "state": dict(state),
-        }
-        sent = False
-        answer: list[Any] = []
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.Event().wait()  # the client never hangs up
-            raise AssertionError("unreachable")
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                answer.append(message["status"])
-            elif message["type"] == "http.response.body":
-                answer.append(message.get("body", b""))
-
-        await app(scope, receive, send)
-        if answer[0] >= 300:
-            raise SystemExit(f"{method} {path}: {answer[0]} {answer[1:]!r}")
-        return b"".join(answer[1:])
+        status, answer = await _call(app, method, path, posting if body else auth, body)
+        if status >= 300:
+            raise SystemExit(f"{method} {path}: {status} {answer!r}")
+        return answer
 
     def intake_body() -> bytes:
         n = next(numbered)
@@ -141,8 +106,7 @@ async def _drive(kind: str, route: str, requests: int) -> None:
         return json.dumps(body).encode()
 
     try:
-        async with app.router.lifespan_context(app) as lifespan_state:
-            state.update(lifespan_state or {})
+        async with app.router.lifespan_context(app):
             case_id = json.loads(await call("POST", "/v1/cases", intake_body()))["id"]
             method, path = {
                 "healthz": ("GET", "/healthz"),
