@@ -71,6 +71,13 @@ class _BearerScheme(SecurityBase):
         self.model = HTTPBearerModel(description="Access token from POST /v1/auth/token")
         self.scheme_name = "HTTPBearer"
 
+    async def permitted(self, request: Request, permission: rules.Permission | None) -> Actor:
+        """The caller, whose role grants `permission` (403 otherwise); any caller without."""
+        actor = (await self.principal(request))[0]
+        if permission is not None and not rules.has_permission(actor.role, permission):
+            raise Forbidden(f"The role {actor.role!r} may not do this ({permission.value}).")
+        return actor
+
     async def principal(self, request: Request) -> tuple[Actor, OrganizationPublic]:
         found: tuple[Actor, OrganizationPublic] | None = request.scope.get(_PRINCIPAL)
         if found is not None:
@@ -115,13 +122,7 @@ class Permitted(_BearerScheme):
         self.permission = permission
 
     async def __call__(self, request: Request) -> Actor:
-        return await self.permitted(request)
-
-    async def permitted(self, request: Request) -> Actor:
-        actor = (await self.principal(request))[0]
-        if self.permission is not None and not rules.has_permission(actor.role, self.permission):
-            raise Forbidden(f"The role {actor.role!r} may not do this ({self.permission.value}).")
-        return actor
+        return await self.permitted(request, self.permission)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +145,10 @@ class PermittedReader(_BearerScheme):
 
     def __init__(self, permission: rules.Permission) -> None:
         super().__init__()
-        self.permitted = Permitted(permission).permitted
+        self.permission = permission
 
     async def __call__(self, request: Request) -> Reader:
-        actor = await self.permitted(request)
+        actor = await self.permitted(request, self.permission)
         state = request.app.state
         return Reader(actor=actor, db=state.db, security=state.security, audit=state.audit_appender)
 
