@@ -35,7 +35,7 @@ from service.cases.schemas import (
 )
 from service.core.db import SessionDep, writes
 from service.core.errors import problem_responses
-from service.core.http import Router
+from service.core.http import Router, json_response
 from service.core.pagination import Page, PageParams, page_params
 from service.core.preconditions import (
     IfMatchDep,
@@ -46,7 +46,7 @@ from service.core.preconditions import (
 )
 from service.identity.dependencies import AuthenticatedRoute, SecurityDep
 from service.pathway import closing
-from service.pathway.case_view import case_view, visible_case_view
+from service.pathway.case_view import case_values, case_view, visible_case_view
 from service.persons.schemas import CountryCode, PersonIdentifying, PersonLink
 
 router = Router(prefix="/v1/cases", tags=["cases"], route_class=AuthenticatedRoute)
@@ -70,9 +70,9 @@ async def create_case(
     case, duplicates = await service.create_case(
         session, actor=actor, keyring=security.keyring, data=body
     )
-    view = await case_view(session, case, keyring=security.keyring)
+    view = await case_values(session, case, keyring=security.keyring)
     set_etag(response, case)
-    return CaseCreated(**view.model_dump(), possible_duplicates=duplicates)
+    return CaseCreated.model_validate({**view, "possible_duplicates": duplicates})
 
 
 @router.get("", response_model=Page[CaseSummary], responses=problem_responses(401, 403, 422))
@@ -106,7 +106,7 @@ async def list_cases(
     responses=problem_responses(401, 403, 404),
     openapi_extra=versioned_read(),
 )
-async def read_case(case_id: uuid.UUID, reader: CaseReadingDep, response: Response) -> CasePublic:
+async def read_case(case_id: uuid.UUID, reader: CaseReadingDep) -> Response:
     """One case, without identifying data of the person. Its ETag moves with every change of
     the case itself (status, victim status, witness, location, identifications, person),
     not with the referrals, placements or involvements of other domains."""
@@ -115,8 +115,9 @@ async def read_case(case_id: uuid.UUID, reader: CaseReadingDep, response: Respon
     view, version = await visible_case_view(
         reader.db, actor=reader.actor, keyring=reader.security.keyring, case_id=case_id
     )
+    response = json_response(view)  # CasePublic's values
     set_etag(response, version)
-    return view
+    return response
 
 
 @router.patch(
@@ -261,19 +262,20 @@ async def list_screenings(
     response_model=PersonIdentifying,
     responses=problem_responses(401, 403, 404, 409, 410),
 )
-async def read_person(case_id: uuid.UUID, reader: PersonReadingDep) -> PersonIdentifying:
+async def read_person(case_id: uuid.UUID, reader: PersonReadingDep) -> Response:
     """The person's identifying data: for the identifying organization and those the consent
     covers. Every read is audited."""
     # The access rule within the read (CaseDep would load the case first); no session of the
     # request's: the read's event goes to the worker's audit appender, or, when the consent
     # must be asked, into a transaction of the read's own (service.read_person).
-    return await service.read_person(
+    person = await service.read_person(
         reader.db,
         reader.audit,
         actor=reader.actor,
         keyring=reader.security.keyring,
         case_id=case_id,
     )
+    return json_response(person)  # a PersonIdentifying, the declared model
 
 
 @router.post(

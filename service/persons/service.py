@@ -368,17 +368,23 @@ def person_facts(person: Person, *, minor: bool) -> PersonFacts:
 
 def facts_from(person: Mapping[str, Any], *, minor: bool) -> PersonFacts:
     """`person_facts` of the person's columns by name (a row read through `facts_of`)."""
-    return PersonFacts(
-        id=person["id"],
-        age_at_identification=person["age_at_identification"],
-        age_is_estimate=person["age_is_estimate"],
-        minor=minor,
-        gender=rules.Gender(person["gender"]),
-        nationality=person["nationality"],
-        indigenous_people=person["indigenous_people"],
-        languages=person["languages"],
-        lgbti=person["lgbti"],
-    )
+    return PersonFacts.model_validate(fact_values(person, minor=minor))
+
+
+def fact_values(person: Mapping[str, Any], *, minor: bool) -> dict[str, Any]:
+    """PersonFacts' values (its fields, in its order) of the person's columns by name: for a
+    view sent as values (cases.service.CaseValues)."""
+    return {
+        "id": person["id"],
+        "age_at_identification": person["age_at_identification"],
+        "age_is_estimate": person["age_is_estimate"],
+        "minor": minor,
+        "gender": rules.Gender(person["gender"]).value,
+        "nationality": person["nationality"],
+        "indigenous_people": person["indigenous_people"],
+        "languages": person["languages"],
+        "lgbti": person["lgbti"],
+    }
 
 
 async def read_identifying(

@@ -22,6 +22,7 @@ from service.cases.service.facts import (
     victim_status_on,
 )
 from service.cases.service.identifications import (
+    CaseValues,
     CaseVersion,
     add_identification,
     case_public,
@@ -50,6 +51,7 @@ from service.cases.service.person import (
 
 __all__ = [
     "CaseClosure",
+    "CaseValues",
     "CaseVersion",
     "add_identification",
     "advance_case",

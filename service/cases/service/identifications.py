@@ -33,19 +33,16 @@ from service.cases.models import (
     IdentificationExploitation,
     IdentificationRoute,
 )
-from service.cases.rules import CaseStatus, InvolvementBasis, VictimStatus
+from service.cases.rules import CaseStatus, IdentificationContext, InvolvementBasis, VictimStatus
 from service.cases.schemas import (
     AllowedTransition,
     CaseCreate,
     CaseFilters,
-    CasePublic,
     CaseSummary,
     CaseUpdate,
     Exploitation,
     IdentificationFields,
-    IdentificationPublic,
     MigrationRoute,
-    SuggestedReferral,
 )
 from service.cases.service.access import (
     lock_case_for_change,
@@ -469,18 +466,27 @@ class CaseVersion:
     row_version: int
 
 
+# A case as involved organizations see it, as JSON-able values: CasePublic's fields, in its
+# order, nested models as values too (`_view_from`), enums as their values (pydantic-core
+# serializes an enum it was not told of slowly: 1.4 µs each). The case read sends them as they are
+# (core.http.json_response: the bytes CasePublic would give, tests/cases/test_case_view.py);
+# every other route validates them into a CasePublic (pathway.case_view). Building the
+# models only to serialize them was a tenth of a case read's instructions.
+CaseValues = dict[str, Any]
+
+
 async def case_public(
     session: AsyncSession,
     case: CaseFile,
     *,
     keyring: Keyring,
     also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None = None,
-) -> tuple[CasePublic, Any]:
+) -> tuple[CaseValues, Any]:
     """The case as involved organizations see it (no identifying data; where the person is
     now opened with the key read in the same statement), read in one statement
-    (`_case_view_statement`). `also` makes a value another domain wants read in the same
-    statement, from the case id; it is returned beside the view (None without). The case's
-    own fields are the object's, changes not yet flushed included."""
+    (`_case_view_statement`), as CaseValues. `also` makes a value another domain wants read
+    in the same statement, from the case id; it is returned beside the view (None without).
+    The case's own fields are the object's, changes not yet flushed included."""
     stmt = _case_view_statement(also, visible=False)
     # Core, not the ORM: rows of plain values, built into the view below.
     rows = (await (await session.connection()).execute(stmt, {"case_id": case.id})).all()
@@ -498,7 +504,7 @@ async def visible_case_public(
     keyring: Keyring,
     case_id: uuid.UUID,
     also: Callable[[sa.BindParameter[uuid.UUID]], sa.ColumnElement[Any]] | None = None,
-) -> tuple[CasePublic, CaseVersion, Any]:
+) -> tuple[CaseValues, CaseVersion, Any]:
     """`case_public` of a case the actor's organization is involved in, found and read in
     the same one statement (the access rule is its condition); CaseNotFound otherwise.
     Returns the view, the case's version (its ETag) and the `also` value. Outside any
@@ -524,9 +530,9 @@ async def visible_case_public(
 
 def _view_from(
     rows: Sequence[sa.Row[Any]], case: Mapping[str, Any], current_location: str | None
-) -> CasePublic:
+) -> CaseValues:
     """The view of the rows of `_case_view_statement` (one per identification), the case's
-    own fields and where the person is now (opened)."""
+    own fields and where the person is now (opened), as CaseValues."""
     first = rows[0]
     mapping = first._mapping
     person = {name: mapping[label] for name, label in _FACT_LABELS}
@@ -538,48 +544,46 @@ def _view_from(
         identified_on=first.first_recorded if first.first_recorded is not None else first_on,
     )
     # A child when identified is counted and screened as one, however late the entry.
-    facts_public = person_service.facts_from(person, minor=minor_on_date(stored_age, first_on))
+    minor = minor_on_date(stored_age, first_on)
     status = CaseStatus(case["status"])
-    return CasePublic(
-        id=case["id"],
-        status=status,
-        victim_status=VictimStatus(case["victim_status"]),
-        person_id=case["person_id"],
-        person=facts_public,
-        is_witness=case["is_witness"],
-        allowed_transitions=list(_allowed_transitions(status)),
-        suggested_referrals=[
-            SuggestedReferral(to_org=org, purpose=purpose)
+    return {
+        "id": case["id"],
+        "status": status.value,  # enums as their values: pydantic-core's inference is slow on them
+        "victim_status": VictimStatus(case["victim_status"]).value,
+        "person_id": case["person_id"],
+        "person": person_service.fact_values(person, minor=minor),
+        "is_witness": case["is_witness"],
+        "current_location": current_location,
+        "involved_organizations": sorted({code for (code,) in split_aggregate(first.involved)}),
+        "identifications": [
+            {
+                "id": i.id,
+                "organization": i.organization_code,
+                "identified_on": i.identified_on,
+                "region": i.region,
+                "exploitation_country": i.exploitation_country,
+                "route": _route_from(split_aggregate(i.legs)),
+                "place": i.place,
+                "context": IdentificationContext(i.context).value,
+                "operation_ref": i.operation_ref,
+                "exploitation": _forms_from(split_aggregate(i.forms)),
+                "indicators": i.indicators,
+                "created_at": i.created_at,
+            }
+            for i in rows
+        ],
+        "allowed_transitions": list(_allowed_transitions(status)),
+        "suggested_referrals": [
+            {"to_org": org, "purpose": purpose}
             for org, purpose in rules.suggested_referrals(
-                foreign=is_foreign(person["nationality"]),
-                minor=facts_public.minor,
-                witness=case["is_witness"],
+                foreign=is_foreign(person["nationality"]), minor=minor, witness=case["is_witness"]
             )
         ]
         if status is not CaseStatus.closed
         else [],
-        current_location=current_location,
-        involved_organizations=sorted({code for (code,) in split_aggregate(first.involved)}),
-        identifications=[
-            IdentificationPublic(
-                id=i.id,
-                organization=i.organization_code,
-                identified_on=i.identified_on,
-                region=i.region,
-                exploitation_country=i.exploitation_country,
-                route=_route_from(split_aggregate(i.legs)),
-                place=i.place,
-                context=i.context,
-                operation_ref=i.operation_ref,
-                exploitation=_forms_from(split_aggregate(i.forms)),
-                indicators=i.indicators,
-                created_at=i.created_at,
-            )
-            for i in rows
-        ],
-        created_at=case["created_at"],
-        updated_at=case["updated_at"],
-    )
+        "created_at": case["created_at"],
+        "updated_at": case["updated_at"],
+    }
 
 
 # The person's facts as `_case_view_statement` labels them.
@@ -692,11 +696,11 @@ def _case_view_statement(
     )
 
 
-def _forms_from(records: list[list[str]]) -> list[Exploitation]:
-    """The forms of exploitation of an aggregated read, ordered by form then sector (a form
-    without sector last, as PostgreSQL orders NULL)."""
+def _forms_from(records: list[list[str]]) -> list[dict[str, str | None]]:
+    """The forms of exploitation of an aggregated read (Exploitation's values), ordered by
+    form then sector (a form without sector last, as PostgreSQL orders NULL)."""
     pairs = sorted(((form, sector or None) for form, sector in records), key=_form_order)
-    return [Exploitation.model_validate({"form": f, "sector": s}) for f, s in pairs]
+    return [{"form": f, "sector": s} for f, s in pairs]
 
 
 def _form_order(pair: tuple[str, str | None]) -> tuple[str, bool, str]:
@@ -704,16 +708,17 @@ def _form_order(pair: tuple[str, str | None]) -> tuple[str, bool, str]:
     return form, sector is None, sector or ""
 
 
-def _route_from(records: list[list[str]]) -> MigrationRoute | None:
-    """The route of an aggregated read of its legs (position, role, country)."""
+def _route_from(records: list[list[str]]) -> dict[str, Any] | None:
+    """The route of an aggregated read of its legs (position, role, country), as
+    MigrationRoute's values."""
     if not records:
         return None
     legs = sorted((int(position), role, country) for position, role, country in records)
-    return MigrationRoute(
-        origin=next((c for _, r, c in legs if r == rules.RouteRole.origin), None),
-        transit=[c for _, r, c in legs if r == rules.RouteRole.transit],
-        destination=next((c for _, r, c in legs if r == rules.RouteRole.destination), None),
-    )
+    return {
+        "origin": next((c for _, r, c in legs if r == rules.RouteRole.origin), None),
+        "transit": [c for _, r, c in legs if r == rules.RouteRole.transit],
+        "destination": next((c for _, r, c in legs if r == rules.RouteRole.destination), None),
+    }
 
 
 async def list_cases(
