@@ -1,13 +1,16 @@
-"""A reading statement sent by the driver itself (asyncpg), on a connection of the engine's
-pool: SQLAlchemy compiles it once, asyncpg runs it.
+"""A reading statement sent by the driver itself, on a connection of the engine's pool:
+SQLAlchemy compiles it once, the driver runs it (asyncpg; on SQLite, sqlite3 in the
+connection's aiosqlite thread, in one call).
 
 SQLAlchemy's execution path costs about 150 µs of the worker's CPU per statement beyond
 asyncpg's own (measured on this machine: a one-row SELECT through an AsyncConnection took
 200-240 µs, the same statement sent by asyncpg on a connection checked out of the same pool
 60-75 µs): the greenlet hops of the async adaptation, the execution context, the events,
 the result's metadata. For the hottest reads (a case read is one statement) that is a
-quarter of the request. Here the statement keeps everything SQLAlchemy gives it once: its
-SQL (PostgreSQL's `$n` parameters, with the casts the dialect renders), the order of its
+quarter of the request; on SQLite, whose statements cost less, SQLAlchemy's path was about
+two fifths of a case read (instructions, bench/RESULTS.md). Here the statement keeps
+everything SQLAlchemy gives it once: its SQL (the dialect's parameters, PostgreSQL's `$n` or
+SQLite's `?`, with the casts the dialect renders), the order of its
 parameters, the processors of its bound values and of its result columns, so that a row
 read here holds the same values as one read through SQLAlchemy (tests/core/test_driven.py
 compares them). Rows are SQLAlchemy `Row`s: callers read them the same way.
@@ -26,24 +29,28 @@ refuses anything else): each statement sees the database as it is when it runs, 
 
 It leans on a few of SQLAlchemy's own attributes (the compiler's `_result_columns` and
 `_bind_processors`, a type's `_cached_result_processor`, the result metadata's
-`_key_to_index`, the pool's `_invalidate`): an
-upgrade of SQLAlchemy that changes them fails tests/core/test_driven.py, which compares
-rows with SQLAlchemy's own, and cuts connections under it.
+`_key_to_index`, the pool's `_invalidate`), and on SQLite on what core/sqlite_driver.py
+leans on (aiosqlite's `_execute` and `_conn`, the adapter's `_execute_mutex`): an upgrade
+that changes them fails tests/core/test_driven.py, which compares rows with SQLAlchemy's
+own on both databases, and cuts connections under it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import aiosqlite
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import Pool
 from sqlalchemy.util import greenlet_spawn
 
 # The logger SQLAlchemy's engine logs its statements to (RUTA_SQL_ECHO sets its level).
@@ -75,8 +82,9 @@ class Driven:
     # the type the server sends (a NUMERIC, say), as SQLAlchemy's read from the cursor.
     result_processors: tuple[Processor | None, ...] | None = None
 
-    def learn(self, dialect: Dialect, oids: Sequence[int]) -> None:
-        """The result processors, from the type of each column as the server sends it."""
+    def learn(self, dialect: Dialect, oids: Sequence[int | None]) -> None:
+        """The result processors, from the type of each column as the server sends it (None
+        where it sends none: SQLite)."""
         self.result_processors = tuple(
             kind._cached_result_processor(dialect, oid)
             for kind, oid in zip(self.types, oids, strict=True)
@@ -113,14 +121,15 @@ class Driven:
 # the statement kept beside its form so that its id is never another's. Bounded: a caller
 # that built its statement anew at every call would pay a compilation each time, never
 # the worker's memory.
-_DRIVEN: dict[int, tuple[sa.Select[Any], Driven]] = {}
+_DRIVEN: dict[tuple[int, str], tuple[sa.Select[Any], Driven]] = {}
 _DRIVEN_SIZE = 512
 
 
 def driven(dialect: Dialect, stmt: sa.Select[Any]) -> Driven | None:
     """`stmt` compiled for the driver, or None when it cannot be sent that way (parameters
     SQLAlchemy renders into the text at each execution: an expanding IN)."""
-    found = _DRIVEN.get(id(stmt))
+    key = (id(stmt), dialect.name)  # compiled for one dialect: a process may hold two
+    found = _DRIVEN.get(key)
     if found is not None and found[0] is stmt:
         return found[1]
     compiled = stmt.compile(dialect=dialect)
@@ -141,16 +150,17 @@ def driven(dialect: Dialect, stmt: sa.Select[Any]) -> Driven | None:
     )
     if len(_DRIVEN) >= _DRIVEN_SIZE:
         del _DRIVEN[next(iter(_DRIVEN))]  # the oldest compiled
-    _DRIVEN[id(stmt)] = (stmt, made)
+    _DRIVEN[key] = (stmt, made)
     return made
 
 
 async def fetch_driven(
     engine: AsyncEngine, made: Driven, params: Mapping[str, Any]
 ) -> Sequence[sa.Row[Any]]:
-    """The rows of a statement compiled by `driven`, sent by asyncpg on a pooled connection
-    of `engine`, outside any transaction. Failures come back as SQLAlchemy's DBAPIError
-    (see the module's text)."""
+    """The rows of a statement compiled by `driven`, sent by the driver on a pooled
+    connection of `engine`, outside any transaction: asyncpg on PostgreSQL, the sqlite3
+    connection in its aiosqlite thread (one hop) on SQLite. Failures come back as
+    SQLAlchemy's DBAPIError (see the module's text)."""
     sync_engine = engine.sync_engine
     arguments = made.arguments(params)
     listeners = sync_engine.dispatch.before_cursor_execute
@@ -174,14 +184,28 @@ async def fetch_driven(
             connection_invalidated=dialect.is_disconnect(exc, None, None),
             dialect=dialect,
         ) from exc
+    try:
+        if dialect.name == "postgresql":
+            records = await _asyncpg_records(pool, fairy, made, dialect, arguments)
+        else:
+            records = await _sqlite_records(pool, fairy, made, dialect, arguments)
+    finally:
+        await greenlet_spawn(fairy.close)
+    return made.rows(records)
+
+
+async def _asyncpg_records(
+    pool: Pool, fairy: Any, made: Driven, dialect: Dialect, arguments: list[Any]
+) -> Sequence[Any]:
     connection: asyncpg.Connection = fairy.driver_connection
     try:
         if made.result_processors is None:
             prepared = await connection.prepare(made.sql)
             made.learn(dialect, [a.type.oid for a in prepared.get_attributes()])
-            records = await prepared.fetch(*arguments)
+            records: list[Any] = await prepared.fetch(*arguments)
         else:
             records = await connection.fetch(made.sql, *arguments)
+        return records
     except asyncio.CancelledError:
         # Stopped in the middle of an exchange with the server: the connection's protocol may
         # be anywhere in it. Discarded, never handed to the next request.
@@ -205,6 +229,55 @@ async def fetch_driven(
         raise sa.exc.DBAPIError(
             made.sql, None, exc, hide_parameters=True, connection_invalidated=lost
         ) from exc
+
+
+def _all_rows(connection: sqlite3.Connection, sql: str, arguments: list[Any]) -> list[Any]:
+    """In the connection's thread: the statement's rows, its cursor closed."""
+    cursor = connection.execute(sql, arguments)
+    try:
+        return cursor.fetchall()
     finally:
-        await greenlet_spawn(fairy.close)
-    return made.rows(records)
+        cursor.close()
+
+
+async def _sqlite_records(
+    pool: Pool, fairy: Any, made: Driven, dialect: Dialect, arguments: list[Any]
+) -> Sequence[Any]:
+    """The rows from SQLite, in one call into the connection's aiosqlite thread, as the
+    engine's own cursors run a statement (core/sqlite_driver.py: the same mutex, the same
+    hop); SQLite reports no column types, so the processors are the declared types'."""
+    adapted = fairy.dbapi_connection  # sqlite_driver.OneHopConnection
+    connection: aiosqlite.Connection = fairy.driver_connection
+    try:
+        try:
+            async with adapted._execute_mutex:
+                records: list[Any] = await connection._execute(  # type: ignore[no-untyped-call]
+                    _all_rows, connection._conn, made.sql, arguments
+                )
+        except ValueError as exc:
+            # aiosqlite's word for a connection whose thread is gone, made the driver's error
+            # as SQLAlchemy's adapter makes it (a disconnect: replaced, 503).
+            if str(exc).lower() not in ("no active connection", "connection closed"):
+                raise
+            raise sqlite3.OperationalError(str(exc)) from exc
+    except asyncio.CancelledError:
+        # The thread finishes the statement on its own; the connection is not handed on
+        # with a call in flight.
+        fairy.invalidate()
+        raise
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, None, None)
+        if lost:
+            pool._invalidate(fairy, exc)
+        raise sa.exc.DBAPIError.instance(
+            made.sql,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from exc
+    if made.result_processors is None:
+        made.learn(dialect, [None] * len(made.types))
+    return records

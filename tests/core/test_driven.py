@@ -1,8 +1,8 @@
-"""`Database.fetch`: one SELECT outside any transaction, without a session; on PostgreSQL sent
-by the driver itself (core/driven.py). Its rows hold what SQLAlchemy's own execution gives,
-value for value and type for type; the statement counter sees it; a connection found dead
-is replaced and the read may run again; no request holds two pooled connections at once or
-checks out twice when it has a session."""
+"""`Database.fetch`: one SELECT outside any transaction, without a session, sent by the driver
+itself (core/driven.py: asyncpg, or sqlite3 in its aiosqlite thread). Its rows hold what
+SQLAlchemy's own execution gives, value for value and type for type; the statement counter
+sees it; a connection found dead is replaced and the read may run again; no request holds two
+pooled connections at once or checks out twice when it has a session."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
+from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_aiosqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.util import greenlet_spawn
 
 from service.cases.models import CaseFile, Identification
 from service.core.db import (
@@ -131,6 +133,23 @@ def test_arguments_are_those_sqlalchemy_would_bind() -> None:
     assert made.arguments({"case_id": case_id})[0] == "second"
 
 
+def test_a_statement_is_compiled_for_each_dialect_it_is_sent_to() -> None:
+    """One statement, two dialects (a process may hold both): each its own SQL and binding."""
+    on_postgres = driven(postgresql_asyncpg.dialect(), EVERY_KIND)  # type: ignore[no-untyped-call]
+    on_sqlite = driven(sqlite_aiosqlite.dialect(), EVERY_KIND)
+    assert on_postgres is not None
+    assert on_sqlite is not None
+    assert "$1" in on_postgres.sql
+    assert "?" not in on_postgres.sql
+    assert "?" in on_sqlite.sql
+    assert "$1" not in on_sqlite.sql
+    case_id = uuid.uuid4()
+    # Each binds a uuid as its database stores one.
+    assert case_id in on_postgres.arguments({"case_id": case_id})
+    assert case_id.hex in on_sqlite.arguments({"case_id": case_id})
+    assert driven(postgresql_asyncpg.dialect(), EVERY_KIND) is on_postgres  # type: ignore[no-untyped-call]
+
+
 async def test_the_statement_is_counted_as_one_round_trip(db: Database) -> None:
     with counting_statements(db) as counted:
         await db.fetch(EVERY_KIND, {"case_id": uuid.uuid4()})
@@ -164,6 +183,19 @@ async def test_no_fetch_inside_a_session(db: Database) -> None:
     assert [row.one for row in await db.fetch(one)] == [1]
 
 
+async def test_a_statement_refused_by_the_database_is_its_error_and_changes_nothing(
+    db: Database,
+) -> None:
+    """A statement the database refuses (no such table) comes back as SQLAlchemy wraps the
+    driver's error, the connection not taken for dead, and the next read runs."""
+    missing: sa.Select[Any] = sa.select(sa.column("x")).select_from(sa.table("no_such_table"))
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        await db.fetch(missing)
+    assert not raised.value.connection_invalidated
+    assert "no_such_table" in str(raised.value.orig)
+    assert [tuple(r) for r in await db.fetch(sa.select(sa.literal(1)))] == [(1,)]
+
+
 async def test_an_error_of_the_statement_leaves_the_connection_usable(db: Database) -> None:
     divided = sa.select(sa.literal(1) / sa.bindparam("by", type_=sa.Integer()))
     if db.dialect == "postgresql":
@@ -171,6 +203,31 @@ async def test_an_error_of_the_statement_leaves_the_connection_usable(db: Databa
             await db.fetch(divided, {"by": 0})
         assert not raised.value.connection_invalidated
     assert [tuple(r) for r in await db.fetch(divided, {"by": 1})] == [(1,)]
+
+
+async def test_a_sqlite_connection_whose_thread_ended_is_replaced(settings: Settings) -> None:
+    """aiosqlite's own word for a connection closed under the pool ("no active connection")
+    is a disconnect, as SQLAlchemy's adapter makes it: 503, and the read run again meets a
+    new connection."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("aiosqlite's connections")
+    db = Database(settings.model_copy(update={"db_pool_size": 1}))
+    one = sa.select(sa.literal(1).label("one"))
+    try:
+        await db.fetch(one)  # the pool's one connection, idle in it now
+        pooled = await greenlet_spawn(db.engine.sync_engine.pool.connect)
+        thread = pooled.driver_connection
+        assert thread is not None
+        await greenlet_spawn(pooled.close)
+        await thread.close()  # its thread ends; the pool still holds it
+
+        with pytest.raises(DatabaseUnavailable) as raised:
+            await db.fetch(one)
+        assert retry_reason(raised.value) == "disconnect"
+        rows = await retrying(lambda: db.fetch(one), retries=2, may_rerun=lambda _: True)
+        assert [row.one for row in rows] == [1]
+    finally:
+        await db.dispose()
 
 
 @pytest.mark.postgres

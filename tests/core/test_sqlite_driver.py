@@ -128,7 +128,8 @@ async def test_a_read_outside_a_transaction_is_one_call_and_no_rollback(
     assert [row.one for row in await db.fetch(one)] == [1]
     async with db.session(write=False, transaction=False) as session:
         await (await session.connection()).execute(one)
-    assert thread_calls[before:] == ["_execute", "_execute"]
+    # Database.fetch's statement (core/driven.py), then the session's cursor: one call each.
+    assert thread_calls[before:] == ["_all_rows", "_execute"]
 
 
 async def test_an_open_transaction_is_still_rolled_back_when_its_connection_closes(
