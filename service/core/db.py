@@ -49,7 +49,7 @@ from service.core.driven import driven, fetch_driven
 from service.core.errors import ServiceUnavailable
 from service.core.http import query_parameters_of, refuse_unknown_query
 from service.core.settings import Settings
-from service.core.sqlite_driver import one_hop_dbapi
+from service.core.sqlite_driver import loop_reader_for, one_hop_dbapi
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,12 @@ class Database:
                 "connect_args": {"timeout": settings.db_connect_timeout_seconds},
             }
         self.engine: AsyncEngine = create_async_engine(address, **kwargs)
+        # SQLite's hottest reads run on the event loop's thread (core/sqlite_driver.py).
+        self._loop_reader = (
+            loop_reader_for(self.engine.dialect, self.engine.url)
+            if address.get_driver_name() == "aiosqlite"
+            else None
+        )
         if self.dialect == "sqlite":
             _harden_sqlite(
                 self.engine,
@@ -204,8 +210,10 @@ class Database:
         """The rows of one SELECT, run outside any transaction and without a session, as a
         request that only reads runs its statements (`session(transaction=False)`): for the
         hottest reads. The driver sends it (core/driven.py: a quarter of a case read's CPU
-        saved on PostgreSQL, two fifths on SQLite); SQLAlchemy only where the statement cannot
-        be sent that way (an expanding IN). Failures as in `session`: 503 when the
+        saved on PostgreSQL, two fifths on SQLite), on SQLite on the event loop's own
+        connection (core/sqlite_driver.LoopReader: no hand-off to a thread); SQLAlchemy only
+        where the statement cannot be sent that way (an expanding IN). Failures as in
+        `session`: 503 when the
         database is away (a reading request runs again after a dead connection).
 
         It takes a pooled connection of its own for the statement: never call it while the
@@ -222,7 +230,7 @@ class Database:
         params = params or {}
         try:
             if made := driven(self.engine.dialect, stmt):
-                return await fetch_driven(self.engine, made, params)
+                return await fetch_driven(self.engine, made, params, loop_reader=self._loop_reader)
             async with self._autocommit_engine.connect() as connection:
                 rows: Sequence[sa.Row[Any]] = (await connection.execute(stmt, params)).all()
                 return rows
@@ -353,6 +361,8 @@ class Database:
             await connection.fetchval("SELECT 1", timeout=self.settings.db_connect_timeout_seconds)
 
     async def dispose(self) -> None:
+        if self._loop_reader is not None:
+            self._loop_reader.close()
         await self.engine.dispose()
 
 

@@ -1,6 +1,7 @@
 """A reading statement sent by the driver itself, on a connection of the engine's pool:
-SQLAlchemy compiles it once, the driver runs it (asyncpg; on SQLite, sqlite3 in the
-connection's aiosqlite thread, in one call).
+SQLAlchemy compiles it once, the driver runs it (asyncpg; on SQLite, sqlite3 on the event
+loop's own connection, `sqlite_driver.LoopReader`, or, when SQLite is busy for it, in a
+pooled connection's aiosqlite thread, in one call).
 
 SQLAlchemy's execution path costs about 150 µs of the worker's CPU per statement beyond
 asyncpg's own (measured on this machine: a one-row SELECT through an AsyncConnection took
@@ -52,6 +53,8 @@ from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import Pool
 from sqlalchemy.util import greenlet_spawn
+
+from service.core.sqlite_driver import LoopReader
 
 # The logger SQLAlchemy's engine logs its statements to (RUTA_SQL_ECHO sets its level).
 _SQL_LOG = logging.getLogger("sqlalchemy.engine.Engine")
@@ -155,12 +158,17 @@ def driven(dialect: Dialect, stmt: sa.Select[Any]) -> Driven | None:
 
 
 async def fetch_driven(
-    engine: AsyncEngine, made: Driven, params: Mapping[str, Any]
+    engine: AsyncEngine,
+    made: Driven,
+    params: Mapping[str, Any],
+    *,
+    loop_reader: LoopReader | None = None,
 ) -> Sequence[sa.Row[Any]]:
-    """The rows of a statement compiled by `driven`, sent by the driver on a pooled
-    connection of `engine`, outside any transaction: asyncpg on PostgreSQL, the sqlite3
-    connection in its aiosqlite thread (one hop) on SQLite. Failures come back as
-    SQLAlchemy's DBAPIError (see the module's text)."""
+    """The rows of a statement compiled by `driven`, sent by the driver outside any
+    transaction: asyncpg on a pooled connection of `engine` on PostgreSQL; on SQLite the
+    `loop_reader`'s connection on the event loop's thread, or (none given, or SQLite busy
+    for it) a pooled connection's sqlite3 in its aiosqlite thread (one hop). Failures come
+    back as SQLAlchemy's DBAPIError (see the module's text)."""
     sync_engine = engine.sync_engine
     arguments = made.arguments(params)
     listeners = sync_engine.dispatch.before_cursor_execute
@@ -170,6 +178,23 @@ async def fetch_driven(
         _SQL_LOG.info(made.sql)
     pool = sync_engine.pool
     dialect = engine.dialect
+    if loop_reader is not None:
+        try:
+            found = loop_reader.rows(made.sql, arguments)
+        except dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                made.sql,
+                None,
+                exc,
+                dialect.loaded_dbapi.Error,
+                hide_parameters=True,
+                connection_invalidated=dialect.is_disconnect(exc, None, None),
+                dialect=dialect,
+            ) from exc
+        if found is not None:
+            if made.result_processors is None:
+                made.learn(dialect, [None] * len(made.types))
+            return made.rows(found)
     try:
         fairy = await greenlet_spawn(pool.connect)
     except dialect.loaded_dbapi.Error as exc:

@@ -31,7 +31,7 @@ from service.core.db import (
     retrying,
     table_of,
 )
-from service.core.driven import driven
+from service.core.driven import driven, fetch_driven
 from service.core.settings import Settings
 from service.identity.dependencies import get_principal
 from service.identity.rules import Role
@@ -206,26 +206,28 @@ async def test_an_error_of_the_statement_leaves_the_connection_usable(db: Databa
 
 
 async def test_a_sqlite_connection_whose_thread_ended_is_replaced(settings: Settings) -> None:
-    """aiosqlite's own word for a connection closed under the pool ("no active connection")
-    is a disconnect, as SQLAlchemy's adapter makes it: 503, and the read run again meets a
+    """On the pool's path (a read SQLite found busy for the event loop's connection),
+    aiosqlite's own word for a connection closed under the pool ("no active connection") is
+    a disconnect, as SQLAlchemy's adapter makes it: invalidated, and the next read meets a
     new connection."""
     if not settings.database_url.startswith("sqlite"):
         pytest.skip("aiosqlite's connections")
     db = Database(settings.model_copy(update={"db_pool_size": 1}))
     one = sa.select(sa.literal(1).label("one"))
+    made = driven(db.engine.dialect, one)
+    assert made is not None
     try:
-        await db.fetch(one)  # the pool's one connection, idle in it now
+        await fetch_driven(db.engine, made, {})  # the pool's one connection, idle in it now
         pooled = await greenlet_spawn(db.engine.sync_engine.pool.connect)
         thread = pooled.driver_connection
         assert thread is not None
         await greenlet_spawn(pooled.close)
         await thread.close()  # its thread ends; the pool still holds it
 
-        with pytest.raises(DatabaseUnavailable) as raised:
-            await db.fetch(one)
-        assert retry_reason(raised.value) == "disconnect"
-        rows = await retrying(lambda: db.fetch(one), retries=2, may_rerun=lambda _: True)
-        assert [row.one for row in rows] == [1]
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            await fetch_driven(db.engine, made, {})
+        assert raised.value.connection_invalidated
+        assert [row.one for row in await fetch_driven(db.engine, made, {})] == [1]
     finally:
         await db.dispose()
 
@@ -293,8 +295,10 @@ async def test_no_request_holds_two_pooled_connections_or_queues_twice(
     police = await factory.user("PNP", Role.identifier)
     case = await create_case(client, police)
     path = f"/v1/cases/{case['id']}"
-    # The principal, then the case (then the event's transaction).
-    one_at_a_time = {"/v1/me": 1, path: 2, f"{path}/person": 3}
+    # The principal, then the case (then the event's transaction). On SQLite those reads
+    # take none: they run on the event loop's own connection (core/sqlite_driver.LoopReader).
+    reads = 2 if db.dialect == "postgresql" else 0
+    one_at_a_time = {"/v1/me": reads // 2, path: reads, f"{path}/person": reads + 1}
     in_one_session = [
         ("GET", "/v1/cases", None),
         ("GET", f"{path}/transitions", None),
@@ -304,7 +308,7 @@ async def test_no_request_holds_two_pooled_connections_or_queues_twice(
         with pooled_connections(db) as seen:
             response = await client.get(url, headers=police.headers)
         assert response.status_code == 200, response.text
-        assert (url, seen["most"], seen["all"]) == (url, 1, checkouts)
+        assert (url, seen["most"], seen["all"]) == (url, min(checkouts, 1), checkouts)
     for method, url, body in in_one_session:
         with pooled_connections(db) as seen:
             response = await client.request(method, url, json=body, headers=police.headers)

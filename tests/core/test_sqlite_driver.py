@@ -4,6 +4,9 @@ database the run targets."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.core.db import Database
-from service.core.sqlite_driver import OneHopConnection
+from service.core.sqlite_driver import OneHopConnection, loop_reader_for
 from tests.support.databases import make_settings
 
 
@@ -128,8 +131,9 @@ async def test_a_read_outside_a_transaction_is_one_call_and_no_rollback(
     assert [row.one for row in await db.fetch(one)] == [1]
     async with db.session(write=False, transaction=False) as session:
         await (await session.connection()).execute(one)
-    # Database.fetch's statement (core/driven.py), then the session's cursor: one call each.
-    assert thread_calls[before:] == ["_all_rows", "_execute"]
+    # Database.fetch's statement runs on the event loop's thread (LoopReader): no call; the
+    # session's cursor, one.
+    assert thread_calls[before:] == ["_execute"]
 
 
 async def test_an_open_transaction_is_still_rolled_back_when_its_connection_closes(
@@ -146,3 +150,77 @@ async def test_an_open_transaction_is_still_rolled_back_when_its_connection_clos
     async with db.engine.connect() as conn:
         codes = (await conn.execute(sa.text("SELECT code FROM item"))).scalars().all()
     assert codes == ["after"]
+
+
+async def test_the_hot_reads_run_on_the_loop_and_see_every_commit(
+    db: Database, thread_calls: list[str]
+) -> None:
+    """`Database.fetch` reads on the event loop's own connection (no call into a thread),
+    each statement seeing what the pool's connections committed before it."""
+    count = sa.select(sa.func.count().label("n")).select_from(sa.table("item"))
+    before = len(thread_calls)
+    [(first,)] = await db.fetch(count)
+    assert thread_calls[before:] == []
+    async with db.session() as session:
+        await (await session.connection()).execute(
+            sa.insert(sa.table("item", sa.column("code"), sa.column("n"))).values(code="new", n=1)
+        )
+    before = len(thread_calls)
+    [(second,)] = await db.fetch(count)
+    assert second == first + 1
+    assert thread_calls[before:] == []
+
+
+async def test_a_read_sqlite_finds_busy_waits_in_a_thread_not_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    """A writer holding the whole file (exclusive locking mode, a transaction open): the
+    loop's connection never waits for it (busy timeout 0); the read goes to a pooled
+    connection, which waits in its thread while the loop runs on, and answers once the
+    writer lets go, with what it committed."""
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("CREATE TABLE item (n INTEGER)")
+    holder.execute("INSERT INTO item VALUES (9)")
+    url = f"sqlite+aiosqlite:///{path}"
+    db = Database(make_settings(url, tmp_path), url=url)
+    loop = asyncio.get_running_loop()
+    ticks: list[float] = []
+
+    def release() -> None:
+        holder.execute("COMMIT")
+        holder.execute("PRAGMA locking_mode=NORMAL")
+        holder.execute("SELECT 1")  # a statement after NORMAL gives the file's locks back
+        holder.close()
+
+    async def tick() -> None:
+        while True:
+            ticks.append(loop.time())
+            await asyncio.sleep(0.02)
+
+    ticking = asyncio.create_task(tick())
+    loop.call_later(0.3, release)
+    try:
+        started = loop.time()
+        [(n,)] = await db.fetch(sa.select(sa.column("n")).select_from(sa.table("item")))
+        waited = loop.time() - started
+    finally:
+        ticking.cancel()
+        await db.dispose()
+    assert n == 9
+    assert waited >= 0.25
+    # The loop ran while the read waited: a tick every 20 ms, none missing for long.
+    assert len(ticks) >= 10
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.15
+
+
+def test_an_in_memory_database_has_no_loop_reader() -> None:
+    """An in-memory database is one per connection: its reads stay on the pool's."""
+    for url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"):
+        engine = create_async_engine(url)
+        assert loop_reader_for(engine.dialect, engine.url) is None
+    engine = create_async_engine("sqlite+aiosqlite:///./var/x.db")
+    assert loop_reader_for(engine.dialect, engine.url) is not None
