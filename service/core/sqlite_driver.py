@@ -178,10 +178,10 @@ class LoopReader:
     def rows(self, sql: str, arguments: Any) -> list[Any] | None:
         """The statement's rows, or None when SQLite is busy. The driver's errors otherwise
         (the connection is closed when one says it is gone: the next read opens another)."""
-        connection = self._connection
-        if connection is None:
-            connection = self._connection = self._open()
         try:
+            connection = self._connection
+            if connection is None:
+                connection = self._connection = self._open()
             cursor = connection.execute(sql, arguments)
             try:
                 return cursor.fetchall()
