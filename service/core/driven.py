@@ -182,15 +182,7 @@ async def fetch_driven(
         try:
             found = loop_reader.rows(made.sql, arguments)
         except dialect.loaded_dbapi.Error as exc:
-            raise sa.exc.DBAPIError.instance(
-                made.sql,
-                None,
-                exc,
-                dialect.loaded_dbapi.Error,
-                hide_parameters=True,
-                connection_invalidated=dialect.is_disconnect(exc, None, None),
-                dialect=dialect,
-            ) from exc
+            raise _wrapped(dialect, made.sql, exc) from exc
         if found is not None:
             if made.result_processors is None:
                 made.learn(dialect, [None] * len(made.types))
@@ -200,15 +192,7 @@ async def fetch_driven(
     except dialect.loaded_dbapi.Error as exc:
         # A refusal by the server (starting up, too many connections) wrapped as
         # SQLAlchemy's Connection wraps it, so that it is translated the same way (503).
-        raise sa.exc.DBAPIError.instance(
-            None,
-            None,
-            exc,
-            dialect.loaded_dbapi.Error,
-            hide_parameters=True,
-            connection_invalidated=dialect.is_disconnect(exc, None, None),
-            dialect=dialect,
-        ) from exc
+        raise _wrapped(dialect, None, exc) from exc
     try:
         if dialect.name == "postgresql":
             records = await _asyncpg_records(pool, fairy, made, dialect, arguments)
@@ -217,6 +201,22 @@ async def fetch_driven(
     finally:
         await greenlet_spawn(fairy.close)
     return made.rows(records)
+
+
+def _wrapped(dialect: Dialect, sql: str | None, exc: Any) -> sa.exc.DBAPIError:
+    """The driver's error as SQLAlchemy's Connection wraps it (the subclass of its kind, a
+    disconnect marked), so that the session's translation applies to it (503 and the rest)."""
+    wrapped = sa.exc.DBAPIError.instance(
+        sql,
+        None,
+        exc,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=dialect.is_disconnect(exc, None, None),
+        dialect=dialect,
+    )
+    assert isinstance(wrapped, sa.exc.DBAPIError)  # the driver's own errors only
+    return wrapped
 
 
 async def _asyncpg_records(
@@ -291,18 +291,10 @@ async def _sqlite_records(
         fairy.invalidate()
         raise
     except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, None, None)
-        if lost:
+        wrapped = _wrapped(dialect, made.sql, exc)
+        if wrapped.connection_invalidated:
             pool._invalidate(fairy, exc)
-        raise sa.exc.DBAPIError.instance(
-            made.sql,
-            None,
-            exc,
-            dialect.loaded_dbapi.Error,
-            hide_parameters=True,
-            connection_invalidated=lost,
-            dialect=dialect,
-        ) from exc
+        raise wrapped from exc
     if made.result_processors is None:
         made.learn(dialect, [None] * len(made.types))
     return records
