@@ -47,7 +47,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.core.driven import driven, fetch_driven
 from service.core.errors import ServiceUnavailable
-from service.core.http import query_parameters_of, refuse_unknown_query
+from service.core.http import direct_handler, query_parameters_of, refuse_unknown_query
 from service.core.settings import Settings
 from service.core.sqlite_driver import loop_reader_for, one_hop_dbapi
 
@@ -967,7 +967,7 @@ class RetryingRoute(APIRoute):
         return handler
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        unit = self.unit_of_work(super().get_route_handler())
+        unit = self.unit_of_work(direct_handler(self, super().get_route_handler()))
         known = query_parameters_of(self.dependant)
 
         async def handle(request: Request) -> Response:
