@@ -52,7 +52,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import Pool
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_, greenlet_spawn
 
 from service.core.sqlite_driver import LoopReader
 
@@ -187,20 +187,24 @@ async def fetch_driven(
             if made.result_processors is None:
                 made.learn(dialect, [None] * len(made.types))
             return made.rows(found)
-    try:
-        fairy = await greenlet_spawn(pool.connect)
-    except dialect.loaded_dbapi.Error as exc:
-        # A refusal by the server (starting up, too many connections) wrapped as
-        # SQLAlchemy's Connection wraps it, so that it is translated the same way (503).
-        raise _wrapped(dialect, None, exc) from exc
-    try:
-        if dialect.name == "postgresql":
-            records = await _asyncpg_records(pool, fairy, made, dialect, arguments)
-        else:
-            records = await _sqlite_records(pool, fairy, made, dialect, arguments)
-    finally:
-        await greenlet_spawn(fairy.close)
-    return made.rows(records)
+    records_of = _asyncpg_records if dialect.name == "postgresql" else _sqlite_records
+
+    def checked_out() -> Sequence[Any]:
+        # The pool's checkout, the statement and the check-in in ONE greenlet: the pool's
+        # code may have to wait (a new connection, a full pool), so it runs in one; a
+        # greenlet for each costs ~8 µs more per read.
+        try:
+            fairy = pool.connect()
+        except dialect.loaded_dbapi.Error as exc:
+            # A refusal by the server (starting up, too many connections) wrapped as
+            # SQLAlchemy's Connection wraps it, so that it is translated the same way (503).
+            raise _wrapped(dialect, None, exc) from exc
+        try:
+            return await_(records_of(pool, fairy, made, dialect, arguments))
+        finally:
+            fairy.close()
+
+    return made.rows(await greenlet_spawn(checked_out))
 
 
 def _wrapped(dialect: Dialect, sql: str | None, exc: Any) -> sa.exc.DBAPIError:

@@ -258,6 +258,32 @@ async def test_a_connection_found_dead_is_replaced_and_the_read_runs_again(
 
 
 @pytest.mark.postgres
+async def test_a_read_cancelled_while_it_waits_for_the_server_gives_its_connection_back(
+    settings: Settings,
+) -> None:
+    """A request cancelled (its client gone, a timeout) in the middle of a read: the
+    connection, stopped anywhere in its exchange with the server, is discarded and its place
+    in the pool given back, never handed to the next read; the reads after it answer."""
+    db = Database(settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout_seconds": 2}))
+    slow = sa.select(sa.func.pg_sleep(5).label("slept"), sa.func.pg_backend_pid().label("pid"))
+    pid = sa.select(sa.func.pg_backend_pid().label("pid"))
+    try:
+        [(first,)] = await db.fetch(pid)
+        reading = asyncio.create_task(db.fetch(slow))
+        await asyncio.sleep(0.3)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        pool = db.engine.sync_engine.pool
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        # The one pooled connection: a new one, not the one left mid-exchange.
+        [(second,)] = await db.fetch(pid)
+        assert second != first
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.postgres
 async def test_every_connection_opened_before_the_dead_one_is_replaced(
     settings: Settings,
 ) -> None:
