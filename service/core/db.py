@@ -45,7 +45,7 @@ from sqlalchemy.sql import Select
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.core.driven import driven, fetch_driven
+from service.core.driven import DrivenTransaction, driven, driven_transaction, fetch_driven
 from service.core.errors import ServiceUnavailable
 from service.core.http import direct_handler, query_parameters_of, refuse_unknown_query
 from service.core.settings import Settings
@@ -176,6 +176,9 @@ class Database:
         # instead of waiting. Readers keep deferred transactions and never block writers.
         writer = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         info = dict(session_info or {}) | {READ_ONLY_INFO: read_only}
+        # What every session of this database carries (the audit keys): for work done
+        # without a session (`driven_transaction`).
+        self.session_info: Mapping[str, Any] = info
         self._reading = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, info=info
         )
@@ -275,6 +278,25 @@ class Database:
                     raise
         finally:
             _IN_SESSION.reset(outer)
+
+    @contextlib.asynccontextmanager
+    async def driven_transaction(self) -> AsyncIterator[DrivenTransaction]:
+        """PostgreSQL: a transaction whose statements asyncpg sends itself (core/driven.py
+        `DrivenTransaction`: SELECTs and INSERTs compiled once, none of SQLAlchemy's session
+        or execution path around them), committed when the block ends, rolled back when it
+        raises; failures as in `session` (503 when the database is away). For a unit of
+        work that runs very often and is always the same few statements: the audit
+        appender's batches. Not inside a session (one more pooled connection per request)."""
+        if self.read_only:
+            raise RuntimeError("a read-only database has no writing transaction")
+        if _IN_SESSION.get():
+            raise RuntimeError("Database.driven_transaction inside a session: write in it instead.")
+        try:
+            async with driven_transaction(self.engine) as transaction:
+                yield transaction
+        except Exception as exc:
+            _raise_translated(exc)
+            raise
 
     @contextlib.asynccontextmanager
     async def _writer_turn(self, write: bool) -> AsyncIterator[None]:
@@ -742,6 +764,21 @@ def lock_any_of(
             return free
         return conn.execute(_named_row(key, lock=True), {"pick": pick()}).one()
     return conn.execute(_named_row(key, lock=False), {"pick": pick()}).one()
+
+
+async def lock_any_of_driven(
+    transaction: DrivenTransaction,
+    table: sa.Table,
+    *,
+    key: sa.Column[Any],
+    pick: Callable[[], Any],
+) -> sa.Row[Any]:
+    """`lock_any_of` in a `DrivenTransaction` (PostgreSQL): the same two statements."""
+    free = await transaction.fetch(_any_free_row(table), {})
+    if free:
+        return free[0]
+    [row] = await transaction.fetch(_named_row(key, lock=True), {"pick": pick()})
+    return row
 
 
 @functools.cache

@@ -39,9 +39,10 @@ own on both databases, and cuts connections under it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -124,13 +125,14 @@ class Driven:
 # the statement kept beside its form so that its id is never another's. Bounded: a caller
 # that built its statement anew at every call would pay a compilation each time, never
 # the worker's memory.
-_DRIVEN: dict[tuple[int, str], tuple[sa.Select[Any], Driven]] = {}
+_DRIVEN: dict[tuple[int, str], tuple[sa.Select[Any] | sa.Insert, Driven]] = {}
 _DRIVEN_SIZE = 512
 
 
-def driven(dialect: Dialect, stmt: sa.Select[Any]) -> Driven | None:
-    """`stmt` compiled for the driver, or None when it cannot be sent that way (parameters
-    SQLAlchemy renders into the text at each execution: an expanding IN)."""
+def driven(dialect: Dialect, stmt: sa.Select[Any] | sa.Insert) -> Driven | None:
+    """`stmt` (a SELECT; an INSERT for `DrivenTransaction.insert_many`) compiled for the
+    driver, or None when it cannot be sent that way (parameters SQLAlchemy renders into the
+    text at each execution: an expanding IN)."""
     key = (id(stmt), dialect.name)  # compiled for one dialect: a process may hold two
     found = _DRIVEN.get(key)
     if found is not None and found[0] is stmt:
@@ -207,6 +209,103 @@ async def fetch_driven(
     return made.rows(await greenlet_spawn(checked_out))
 
 
+class DrivenTransaction:
+    """A transaction on PostgreSQL whose statements asyncpg sends itself, on a connection of
+    the engine's pool (`driven_transaction`): for a unit of work that runs often and is
+    always the same few statements (the audit appender's batches). Its SELECTs and INSERTs
+    are compiled once (`driven`) and bound as SQLAlchemy binds them; the engine's
+    `before_cursor_execute` listeners and SQL echo see each; a failure is SQLAlchemy's
+    DBAPIError, the connection invalidated when it is gone."""
+
+    def __init__(self, engine: AsyncEngine, fairy: Any) -> None:
+        self._engine = engine
+        self._fairy = fairy
+        self._connection: asyncpg.Connection = fairy.driver_connection
+
+    async def fetch(self, stmt: sa.Select[Any], params: Mapping[str, Any]) -> Sequence[sa.Row[Any]]:
+        """The rows of a SELECT (FOR UPDATE, say) in this transaction."""
+        made = self._made(stmt)
+        arguments = made.arguments(params)
+        self._announce(made.sql, arguments)
+        pool = self._engine.sync_engine.pool
+        records = await _asyncpg_records(pool, self._fairy, made, self._engine.dialect, arguments)
+        return made.rows(records)
+
+    async def insert_many(self, stmt: sa.Insert, rows: Sequence[Mapping[str, Any]]) -> None:
+        """INSERT `rows` (every one with the same columns), pipelined in one exchange."""
+        made = self._made(stmt)
+        arguments = [made.arguments(row) for row in rows]
+        self._announce(made.sql, arguments, many=True)
+        try:
+            await self._connection.executemany(made.sql, arguments)
+        except asyncio.CancelledError:
+            self._fairy.invalidate()
+            raise
+        except Exception as exc:
+            pool = self._engine.sync_engine.pool
+            raise _asyncpg_failure(pool, self._fairy, made.sql, exc) from exc
+
+    def _made(self, stmt: sa.Select[Any] | sa.Insert) -> Driven:
+        made = driven(self._engine.dialect, stmt)
+        if made is None:
+            raise TypeError("this statement cannot be sent by the driver (an expanding IN)")
+        return made
+
+    def _announce(self, sql: str, arguments: Any, *, many: bool = False) -> None:
+        listeners = self._engine.sync_engine.dispatch.before_cursor_execute
+        if listeners:
+            listeners(None, None, sql, arguments, None, many)
+        if _SQL_LOG.isEnabledFor(logging.INFO):
+            _SQL_LOG.info(sql)
+
+
+@contextlib.asynccontextmanager
+async def driven_transaction(engine: AsyncEngine) -> AsyncIterator[DrivenTransaction]:
+    """A `DrivenTransaction` (PostgreSQL): committed when the block ends, rolled back when it
+    raises; its connection back in the pool either way, or discarded when it was left in the
+    middle of an exchange (cancelled) or found gone."""
+    if engine.dialect.name != "postgresql":
+        raise TypeError("a driven transaction is asyncpg's: PostgreSQL only")
+    pool, dialect = engine.sync_engine.pool, engine.dialect
+    try:
+        fairy = await greenlet_spawn(pool.connect)
+    except dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(dialect, None, exc) from exc
+    try:
+        connection: asyncpg.Connection = fairy.driver_connection
+        try:
+            transaction = connection.transaction()  # refused at once on a closed connection
+            await transaction.start()
+        except asyncio.CancelledError:
+            fairy.invalidate()
+            raise
+        except Exception as exc:
+            raise _asyncpg_failure(pool, fairy, "BEGIN", exc) from exc
+        try:
+            yield DrivenTransaction(engine, fairy)
+        except BaseException:
+            if fairy.is_valid:  # not already discarded by the failure itself
+                try:
+                    await transaction.rollback()
+                except asyncio.CancelledError:
+                    fairy.invalidate()
+                    raise
+                except Exception:  # the caller meets its own failure, not the rollback's
+                    fairy.invalidate()
+            raise
+        try:
+            await transaction.commit()
+        except asyncio.CancelledError:
+            # The COMMIT may or may not have reached the server: the connection is not
+            # handed on in between.
+            fairy.invalidate()
+            raise
+        except Exception as exc:
+            raise _asyncpg_failure(pool, fairy, "COMMIT", exc) from exc
+    finally:
+        await greenlet_spawn(fairy.close)
+
+
 def _wrapped(dialect: Dialect, sql: str | None, exc: Any) -> sa.exc.DBAPIError:
     """The driver's error as SQLAlchemy's Connection wraps it (the subclass of its kind, a
     disconnect marked), so that the session's translation applies to it (503 and the rest)."""
@@ -241,23 +340,28 @@ async def _asyncpg_records(
         fairy.invalidate()
         raise
     except Exception as exc:
-        state = str(getattr(exc, "sqlstate", "") or "")
-        # As SQLAlchemy's asyncpg dialect asks: is the connection closed? Also gone: the
-        # server's own word (08, 57P), the socket's, and a protocol left waiting for an
-        # answer that will never come (asyncpg's InternalClientError, "another operation is
-        # in progress": the server's farewell arrived while the connection sat in the pool).
-        lost = (
-            connection.is_closed()
-            or state.startswith(_LOST_STATES)
-            or isinstance(exc, OSError | TimeoutError | asyncpg.exceptions.InternalClientError)
-        )
-        if lost:
-            # As SQLAlchemy does on a disconnect: this connection, and every one the pool
-            # opened before it, is replaced at its next checkout.
-            pool._invalidate(fairy, exc)
-        raise sa.exc.DBAPIError(
-            made.sql, None, exc, hide_parameters=True, connection_invalidated=lost
-        ) from exc
+        raise _asyncpg_failure(pool, fairy, made.sql, exc) from exc
+
+
+def _asyncpg_failure(pool: Pool, fairy: Any, sql: str, exc: Exception) -> sa.exc.DBAPIError:
+    """asyncpg's failure of `sql` as SQLAlchemy would wrap it, the connection invalidated
+    (with every one the pool opened before it) when it is gone."""
+    connection: asyncpg.Connection = fairy.driver_connection
+    state = str(getattr(exc, "sqlstate", "") or "")
+    # As SQLAlchemy's asyncpg dialect asks: is the connection closed? Also gone: the
+    # server's own word (08, 57P), the socket's, and a protocol left waiting for an
+    # answer that will never come (asyncpg's InternalClientError, "another operation is
+    # in progress": the server's farewell arrived while the connection sat in the pool).
+    lost = (
+        connection.is_closed()
+        or state.startswith(_LOST_STATES)
+        or isinstance(exc, OSError | TimeoutError | asyncpg.exceptions.InternalClientError)
+    )
+    if lost:
+        # As SQLAlchemy does on a disconnect: this connection, and every one the pool
+        # opened before it, is replaced at its next checkout.
+        pool._invalidate(fairy, exc)
+    return sa.exc.DBAPIError(sql, None, exc, hide_parameters=True, connection_invalidated=lost)
 
 
 def _all_rows(connection: sqlite3.Connection, sql: str, arguments: list[Any]) -> list[Any]:

@@ -40,16 +40,21 @@ def _ids(events: list[EventContent]) -> set[uuid.UUID]:
 
 @contextlib.contextmanager
 def counting_commits(db: Database) -> Iterator[list[int]]:
+    """The appender's transactions, each counted by its one INSERT of events (a batch is
+    inserted in one statement, whether through a session or the driver: on PostgreSQL the
+    appender sends its statements itself, and SQLAlchemy sees no COMMIT of its own)."""
     commits: list[int] = []
 
-    def on_commit(_connection: sa.Connection) -> None:
-        commits.append(1)
+    def on_statement(*args: object) -> None:
+        statement = str(args[2])
+        if statement.startswith("INSERT INTO audit_event "):
+            commits.append(1)
 
-    sa.event.listen(db.engine.sync_engine, "commit", on_commit)
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", on_statement)
     try:
         yield commits
     finally:
-        sa.event.remove(db.engine.sync_engine, "commit", on_commit)
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", on_statement)
 
 
 @contextlib.asynccontextmanager
