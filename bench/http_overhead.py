@@ -14,7 +14,9 @@ wrk (32 connections, one thread) drives in turn, round after round, alternating 
 - `intake`    POST /v1/cases: an identification with a person (names and a document that
               differ at every request), no Idempotency-Key (keys are optional).
 
-Requests that fail (not 2xx/3xx, or no answer in 30 s) are counted and printed. The figure
+On PostgreSQL each intake run is followed by an ANALYZE, as autovacuum would follow it on a
+server that runs it (see `_analyze`). Requests that fail (not 2xx/3xx, or no answer in 30 s)
+are counted and printed. The figure
 per route is the median over rounds of its rate divided by the same round's /healthz rate.
 Goals (issue 12): case read >= 0.3 (0.1 as a first step), audited read >= 0.2, intake >= 0.1.
 
@@ -125,6 +127,21 @@ async def _prepare(kind: str, var_dir: Path) -> tuple[Settings, str]:
     return settings, token
 
 
+async def _analyze(settings: Settings) -> None:
+    """What autovacuum does as tables grow (this machine's PostgreSQL runs with it off): an
+    intake round adds thousands of rows, and PostgreSQL re-plans a connection's cached
+    statements only when their tables' statistics change. Without it, the audited read's
+    plan, made when the tables held a row, scanned the whole person table at every read
+    after the first intake round (its rate fell by two fifths; bench/RESULTS.md)."""
+    db = open_database(settings)
+    try:
+        async with db.engine.connect() as connection:
+            await connection.exec_driver_sql("ANALYZE")
+            await connection.commit()
+    finally:
+        await db.dispose()
+
+
 def _wrk(url: str, script: Path, *, seconds: int, connections: int) -> tuple[float, int]:
     """Requests per second of one wrk run, and how many requests failed (an answer other than
     2xx/3xx, or no answer within 30 s)."""
@@ -181,6 +198,8 @@ def bench(kind: str, rounds: int, seconds: int, connections: int) -> dict[str, A
                     rate, bad = _wrk(url, script, seconds=seconds, connections=connections)
                     rates[route].append(rate)
                     failures[route] += bad
+                    if route == "intake" and kind == "postgresql":
+                        asyncio.run(_analyze(settings))
                 print(
                     f"  {kind} round {round_no + 1}: "
                     + ", ".join(f"{r} {rates[r][-1]:,.0f}/s" for r in ROUTES),
