@@ -30,7 +30,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.audit import rules
 from service.audit.models import AuditChainHead, AuditEvent
-from service.core.db import Database, lock_any_of, lock_any_of_driven, table_of
+from service.core.db import (
+    Database,
+    connection_rows,
+    lock_any_of,
+    lock_any_of_driven,
+    table_of,
+)
 from service.core.pagination import PageParams, keyset, page_of
 from service.core.requestid import current_request_id
 from service.core.security import Actor
@@ -131,7 +137,7 @@ def _append_pending(session: Session) -> None:
         raise RuntimeError("audit events recorded on a session without an audit key")
     head = _lock_a_chain_head(session)
     links = rules.link(keys, pending, chain=head.chain, seq=head.seq, head=head.hash)
-    session.connection().execute(_insert_events(), [_event_row(item) for item in links])
+    connection_rows(session.connection(), _insert_events(), [_event_row(item) for item in links])
     # The head follows by itself: the trigger of migration 0027 moves it to each new event.
 
 

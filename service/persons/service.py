@@ -23,6 +23,7 @@ from service.core.db import (
     instance_row,
     persistent,
     row_of,
+    session_rows,
     table_of,
 )
 from service.core.errors import InvalidInput
@@ -130,9 +131,10 @@ _BLIND_INDEX_KEY = ("person_id", "kind", "digest")
 
 
 async def _claimant(session: AsyncSession, kind: rules.MatchKind, digest: str) -> uuid.UUID | None:
-    connection = await session.connection()
-    found = await connection.execute(_claimant_statement(), {"kind": kind.value, "digest": digest})
-    person_id: uuid.UUID | None = found.scalar()
+    rows = await session_rows(
+        session, _claimant_statement(), {"kind": kind.value, "digest": digest}
+    )
+    person_id: uuid.UUID | None = rows[0].person_id if rows else None
     return person_id
 
 

@@ -1,8 +1,10 @@
 """`Database.driven_transaction` (PostgreSQL): a transaction whose statements asyncpg sends
-itself (the audit appender's batches). Committed when its block ends and rolled back when
-it raises, its connection back in the pool either way; a refusal is SQLAlchemy's error, a
-connection found gone answers 503 and is replaced, a cancelled one is discarded; the
-statement counter sees each statement; its rows and bound values are SQLAlchemy's."""
+itself (the audit appender's batches); and a session's own statements sent by asyncpg in its
+transaction (`session_rows`, `connection_rows`: the intake's). Committed when the block ends,
+rolled back when it raises, the connection back in the pool either way; a refusal is
+SQLAlchemy's error, a connection found gone answers 503 and is replaced, a cancelled one is
+discarded; the statement counter sees each statement; rows and bound values are
+SQLAlchemy's."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,8 +21,10 @@ from service.audit.models import AuditChainHead
 from service.core.db import (
     Database,
     DatabaseUnavailable,
+    connection_rows,
     lock_any_of_driven,
     retry_reason,
+    session_rows,
     table_of,
 )
 from service.core.settings import Settings
@@ -213,3 +218,110 @@ async def test_not_on_sqlite(db: Database) -> None:
     with pytest.raises(TypeError):
         async with db.driven_transaction():
             pass
+
+
+# A session's own statements sent by the driver (core/db.session_rows, connection_rows):
+# in the session's transaction, begun by them when they come first.
+
+
+@pytest.mark.postgres
+async def test_a_sessions_statements_by_the_driver_are_in_its_transaction(
+    db: Database, things: None
+) -> None:
+    row = _thing("in-session")
+    async with db.session() as session:
+        # The session's first statement: it begins the transaction, as SQLAlchemy's would.
+        inserted = await session_rows(session, sa.insert(THINGS).returning(THINGS.c.id), row)
+        assert [r.id for r in inserted] == [row["id"]]
+        # Seen in the same transaction through SQLAlchemy, not yet from outside.
+        connection = await session.connection()
+        own = (await connection.execute(sa.select(THINGS.c.details))).scalars().all()
+        assert own == [row["details"]]
+        assert await query(db, "SELECT id FROM ruta_test_driven_thing") == []
+        read = await session_rows(session, BY_LABEL, {"label": "in-session"})
+        assert [(r.id, r.details, r.at) for r in read] == [(row["id"], row["details"], row["at"])]
+    assert len(await query(db, "SELECT id FROM ruta_test_driven_thing")) == 1
+
+
+@pytest.mark.postgres
+async def test_a_session_rolled_back_takes_the_drivers_statements_with_it(
+    db: Database, things: None
+) -> None:
+    async def failing() -> None:
+        async with db.session() as session:
+            await session_rows(session, INSERT, _thing("rolled back"))
+            raise LookupError("after the statement")
+
+    with pytest.raises(LookupError):
+        await failing()
+    assert await query(db, "SELECT id FROM ruta_test_driven_thing") == []
+
+
+@pytest.mark.postgres
+async def test_a_refusal_in_a_session_is_sqlalchemys_own_error(db: Database, things: None) -> None:
+    twice = _thing("twice")
+
+    async def refused() -> None:
+        async with db.session() as session:
+            await session_rows(session, INSERT, twice)
+            await session_rows(session, INSERT, twice)
+
+    with pytest.raises(sa.exc.IntegrityError):
+        await refused()
+    assert await query(db, "SELECT id FROM ruta_test_driven_thing") == []
+
+
+@pytest.mark.postgres
+async def test_several_rows_in_one_exchange_and_each_statement_counted(
+    db: Database, things: None
+) -> None:
+    rows = [_thing("many"), _thing("many"), _thing("many")]
+
+    def insert_all(sync_session: Any) -> None:
+        connection_rows(sync_session.connection(), INSERT, rows)
+
+    with counting_statements(db) as counted:
+        async with db.session() as session:
+            await session.run_sync(insert_all)
+            assert len(await session_rows(session, BY_LABEL, {"label": "many"})) == 3
+    assert [s.split()[0] for s in counted.statements] == ["INSERT", "SELECT"]
+
+
+async def test_elsewhere_a_sessions_statements_go_through_sqlalchemy(db: Database) -> None:
+    """SQLite: the same rows, by SQLAlchemy's execution (nothing of the driver's)."""
+    async with db.session() as session:
+        rows = await session_rows(session, sa.select(sa.literal(7).label("seven")), {})
+    assert [r.seven for r in rows] == [7]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("idle", [0.0, 0.5], ids=["at-once", "after-a-pause"])
+@pytest.mark.parametrize("by", ["driver", "sqlalchemy"])
+async def test_a_session_meeting_a_connection_cut_while_idle_answers_503(
+    settings: Settings, idle: float, by: str
+) -> None:
+    """Cut at once, or after a pause in which the server's farewell reached the connection
+    idle in the pool (asyncpg then fails the next statement with an InternalClientError,
+    "another operation is in progress", which SQLAlchemy does not count a disconnect): a
+    disconnect either way, whichever sends the statement: 503, and a new connection after."""
+    db = Database(settings.model_copy(update={"db_pool_size": 1}))
+    pid = sa.select(sa.func.pg_backend_pid().label("pid"))
+
+    async def backend() -> int:
+        async with db.session() as session:
+            if by == "driver":
+                [(found,)] = await session_rows(session, pid, {})
+            else:
+                found = (await (await session.connection()).execute(pid)).scalar_one()
+            return int(found)
+
+    try:
+        first = await backend()
+        await terminate_backends(settings, [first])
+        await asyncio.sleep(idle)
+        with pytest.raises(DatabaseUnavailable) as raised:
+            await backend()
+        assert retry_reason(raised.value) == "disconnect"
+        assert await backend() != first
+    finally:
+        await db.dispose()

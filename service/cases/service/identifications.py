@@ -67,6 +67,7 @@ from service.core.db import (
     joined_records,
     persistent,
     row_of,
+    session_rows,
     split_aggregate,
     table_of,
 )
@@ -489,7 +490,7 @@ async def case_public(
     The case's own fields are the object's, changes not yet flushed included."""
     stmt = _case_view_statement(also, visible=False)
     # Core, not the ORM: rows of plain values, built into the view below.
-    rows = (await (await session.connection()).execute(stmt, {"case_id": case.id})).all()
+    rows = await session_rows(session, stmt, {"case_id": case.id})
     fields = {name: getattr(case, name) for name in _CASE_FIELDS}
     location = await location_in_view(
         keyring, rows[0], fields, session=lambda: contextlib.nullcontext(session)
