@@ -323,10 +323,11 @@ async def rows_in_transaction(
     through SQLAlchemy then.
 
     SQLAlchemy's execution path costs ~53 µs of CPU per statement more than this (measured
-    on this machine in the same transaction): the intake's seven statements, a tenth of it.
-    Leans on the adapted connection's `_execute_mutex`, `_transaction`, `_start_transaction`,
-    `_prepare` and `_handle_exception` (tests/core/test_driven.py compares rows, errors and
-    transactions with SQLAlchemy's own)."""
+    on this machine in the same transaction): the intake's statements, a fifth of its
+    instructions. Leans on the adapted connection's `_execute_mutex`, `_transaction`,
+    `_start_transaction`, `_prepare` and `_handle_exception`
+    (tests/core/test_driven_transaction.py: the same transaction, its errors, a cut or
+    cancelled connection)."""
     dialect = connection.dialect
     if dialect.name != "postgresql":
         return None
@@ -362,6 +363,12 @@ async def rows_in_transaction(
                     records = await prepared.fetch(*arguments)
             except Exception as error:
                 adapted._handle_exception(error)  # raises the adapted driver's error
+    except asyncio.CancelledError:
+        # Stopped in the middle of an exchange with the server (the request cancelled): the
+        # connection is discarded, as SQLAlchemy discards one on such an exit, never handed
+        # to the next session.
+        connection.invalidate()
+        raise
     except dialect.loaded_dbapi.Error as exc:
         wrapped = _wrapped(dialect, made.sql, exc)
         original = exc.__cause__ if exc.__cause__ is not None else exc

@@ -287,6 +287,39 @@ async def test_several_rows_in_one_exchange_and_each_statement_counted(
     assert [s.split()[0] for s in counted.statements] == ["INSERT", "SELECT"]
 
 
+@pytest.mark.postgres
+async def test_a_session_cancelled_mid_statement_leaves_no_connection_behind(
+    settings: Settings,
+) -> None:
+    """A request cancelled while its session's statement waits for the server: the
+    connection, stopped mid-exchange, is discarded, its place in the pool given back; the
+    next session works on a new one."""
+    db = Database(settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout_seconds": 2}))
+    pid = sa.select(sa.func.pg_backend_pid().label("pid"))
+    slow = sa.select(sa.func.pg_sleep(5).label("slept"))
+
+    async def backend() -> int:
+        async with db.session() as session:
+            [(found,)] = await session_rows(session, pid, {})
+            return int(found)
+
+    async def waiting() -> None:
+        async with db.session() as session:
+            await session_rows(session, slow, {})
+
+    try:
+        first = await backend()
+        task = asyncio.create_task(waiting())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert _checked_out(db) == 0
+        assert await backend() != first
+    finally:
+        await db.dispose()
+
+
 async def test_elsewhere_a_sessions_statements_go_through_sqlalchemy(db: Database) -> None:
     """SQLite: the same rows, by SQLAlchemy's execution (nothing of the driver's)."""
     async with db.session() as session:
