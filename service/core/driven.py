@@ -482,9 +482,6 @@ async def _sqlite_records(
         raise
     except dialect.loaded_dbapi.Error as exc:
         wrapped = _wrapped(dialect, made.sql, exc)
-        original = exc.__cause__ if exc.__cause__ is not None else exc
-        if not wrapped.connection_invalidated and _is_lost(adapted._connection, original):
-            wrapped.connection_invalidated = True
         if wrapped.connection_invalidated:
             pool._invalidate(fairy, exc)
         raise wrapped from exc

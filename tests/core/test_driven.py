@@ -196,6 +196,18 @@ async def test_a_statement_refused_by_the_database_is_its_error_and_changes_noth
     assert [tuple(r) for r in await db.fetch(sa.select(sa.literal(1)))] == [(1,)]
 
 
+async def test_a_statement_refused_on_the_pools_path_is_its_error_too(db: Database) -> None:
+    """The same refusal on a pooled connection (on SQLite: the path of a read the event
+    loop's connection found busy), not only on the loop's own."""
+    missing: sa.Select[Any] = sa.select(sa.column("x")).select_from(sa.table("no_such_table"))
+    made = driven(db.engine.dialect, missing)
+    assert made is not None
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        await fetch_driven(db.engine, made, {})
+    assert not raised.value.connection_invalidated
+    assert "no_such_table" in str(raised.value.orig)
+
+
 async def test_an_error_of_the_statement_leaves_the_connection_usable(db: Database) -> None:
     divided = sa.select(sa.literal(1) / sa.bindparam("by", type_=sa.Integer()))
     if db.dialect == "postgresql":
