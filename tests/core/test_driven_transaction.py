@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,6 +69,15 @@ def _thing(label: str) -> dict[str, object]:
 
 def _checked_out(db: Database) -> int:
     return int(db.engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+async def _cancelled_while_the_server_sleeps(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run `work` (a statement the server answers in seconds) and cancel it mid-exchange."""
+    task = asyncio.create_task(work())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 @pytest.mark.postgres
@@ -164,11 +173,7 @@ async def test_a_transaction_cancelled_mid_statement_gives_its_place_back(
     try:
         async with db.driven_transaction() as transaction:
             [(first,)] = await transaction.fetch(pid, {})
-        task = asyncio.create_task(waiting())
-        await asyncio.sleep(0.3)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await _cancelled_while_the_server_sleeps(waiting)
         assert _checked_out(db) == 0
         async with db.driven_transaction() as transaction:
             [(second,)] = await transaction.fetch(pid, {})
@@ -309,11 +314,7 @@ async def test_a_session_cancelled_mid_statement_leaves_no_connection_behind(
 
     try:
         first = await backend()
-        task = asyncio.create_task(waiting())
-        await asyncio.sleep(0.3)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await _cancelled_while_the_server_sleeps(waiting)
         assert _checked_out(db) == 0
         assert await backend() != first
     finally:
