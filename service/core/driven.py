@@ -173,11 +173,7 @@ async def fetch_driven(
     back as SQLAlchemy's DBAPIError (see the module's text)."""
     sync_engine = engine.sync_engine
     arguments = made.arguments(params)
-    listeners = sync_engine.dispatch.before_cursor_execute
-    if listeners:
-        listeners(None, None, made.sql, arguments, None, False)
-    if _SQL_LOG.isEnabledFor(logging.INFO):
-        _SQL_LOG.info(made.sql)
+    _announce(sync_engine, made.sql, arguments)
     pool = sync_engine.pool
     dialect = engine.dialect
     if loop_reader is not None:
@@ -226,7 +222,7 @@ class DrivenTransaction:
         """The rows of a SELECT (FOR UPDATE, say) in this transaction."""
         made = self._made(stmt)
         arguments = made.arguments(params)
-        self._announce(made.sql, arguments)
+        _announce(self._engine.sync_engine, made.sql, arguments)
         pool = self._engine.sync_engine.pool
         records = await _asyncpg_records(pool, self._fairy, made, self._engine.dialect, arguments)
         return made.rows(records)
@@ -235,7 +231,7 @@ class DrivenTransaction:
         """INSERT `rows` (every one with the same columns), pipelined in one exchange."""
         made = self._made(stmt)
         arguments = [made.arguments(row) for row in rows]
-        self._announce(made.sql, arguments, many=True)
+        _announce(self._engine.sync_engine, made.sql, arguments, many=True)
         try:
             await self._connection.executemany(made.sql, arguments)
         except asyncio.CancelledError:
@@ -250,13 +246,6 @@ class DrivenTransaction:
         if made is None:
             raise TypeError("this statement cannot be sent by the driver (an expanding IN)")
         return made
-
-    def _announce(self, sql: str, arguments: Any, *, many: bool = False) -> None:
-        listeners = self._engine.sync_engine.dispatch.before_cursor_execute
-        if listeners:
-            listeners(None, None, sql, arguments, None, many)
-        if _SQL_LOG.isEnabledFor(logging.INFO):
-            _SQL_LOG.info(sql)
 
 
 @contextlib.asynccontextmanager
@@ -342,11 +331,7 @@ async def rows_in_transaction(
         if many
         else made.arguments(cast(Mapping[str, Any], params))
     )
-    listeners = connection.engine.dispatch.before_cursor_execute
-    if listeners:
-        listeners(None, None, made.sql, arguments, None, many)
-    if _SQL_LOG.isEnabledFor(logging.INFO):
-        _SQL_LOG.info(made.sql)
+    _announce(connection.engine, made.sql, arguments, many=many)
     records: list[Any] = []
     try:
         async with adapted._execute_mutex:
@@ -382,6 +367,16 @@ async def rows_in_transaction(
     if made.result_processors is None:
         made.learn(dialect, [a.type.oid for a in attributes])
     return made.rows(records)
+
+
+def _announce(engine: sa.Engine, sql: str, arguments: Any, *, many: bool = False) -> None:
+    """What SQLAlchemy does before it sends a statement: the engine's `before_cursor_execute`
+    listeners told (the tests' statement counter), the statement logged when SQL echo is on."""
+    listeners = engine.dispatch.before_cursor_execute
+    if listeners:
+        listeners(None, None, sql, arguments, None, many)
+    if _SQL_LOG.isEnabledFor(logging.INFO):
+        _SQL_LOG.info(sql)
 
 
 def _wrapped(dialect: Dialect, sql: str | None, exc: Any) -> sa.exc.DBAPIError:
